@@ -1,0 +1,21 @@
+//! Settings: an optional TOML file overlaid by environment variables, validated once.
+//!
+//! Two types, as in ripgrep's `LowArgs`/`HiArgs`: [`Raw`] is what the user wrote (strings and
+//! numbers, straight from serde and the environment), and [`Settings`] is what the program
+//! runs on (parsed addresses, typed store location, decoded secrets). The conversion happens
+//! exactly once, in [`Settings::load`]; nothing past `main` reads an environment variable, and
+//! tests build a [`Settings`] value directly.
+//!
+//! Every problem is reported with where it came from (file or variable), the key, and what is
+//! wrong, and all problems are reported at once so `klaxon check` is useful in one run.
+
+mod error;
+mod raw;
+mod settings;
+
+pub use error::{ConfigError, ConfigErrors, Origin};
+pub use raw::Raw;
+pub use settings::{ApiToken, DatabaseUrl, IngestSettings, LogFormat, Settings, StoreSettings};
+
+/// The environment variable that names the settings file when `--config` is not given.
+pub const CONFIG_ENV: &str = "KLAXON_CONFIG";

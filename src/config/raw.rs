@@ -1,0 +1,65 @@
+//! What the user wrote: the TOML file's shape, and the environment variables that overlay it.
+//!
+//! Unknown keys are an error (`deny_unknown_fields`): a misspelt `prot = 5000` silently doing
+//! nothing is worse than a refusal to start.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::ConfigError;
+
+/// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// The file this came from, for error messages; `None` when there is no file.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database_url: Option<String>,
+    pub api_token: Option<String>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub ingest: RawIngest,
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// `[ingest]`: how events get in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngest {
+    pub signing_secrets: Option<Vec<String>>,
+    pub signature_tolerance_secs: Option<i64>,
+    pub max_body_bytes: Option<usize>,
+}
+
+/// `[store]`: tuning of the durable store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub group_commit_max_batch: Option<usize>,
+}
+
+impl Raw {
+    /// Reads and parses a settings file.
+    pub fn from_file(path: &Path) -> Result<Raw, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Raw::from_toml(path, &text)
+    }
+
+    /// Parses settings text; `path` is only used to label errors.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Raw, ConfigError> {
+        let mut raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', "\n  "),
+        })?;
+        raw.path = Some(path.to_owned());
+        Ok(raw)
+    }
+}

@@ -1,0 +1,330 @@
+//! What the program runs on: typed, validated settings, built once from [`Raw`] and the
+//! environment (environment wins over the file, the file wins over the defaults).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::error::{ConfigError, ConfigErrors, Origin};
+use super::raw::Raw;
+use crate::signing::Secret;
+
+/// Default listen address, as in the reference apps.
+pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub const DEFAULT_PORT: u16 = 5000;
+/// The default store: `sqlite://klaxon.db`, in the working directory.
+pub const DEFAULT_SQLITE_FILE: &str = "klaxon.db";
+/// Bodies above this are refused with 413 before they are parsed.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: i64 = 300;
+/// Upper bound on events in one group commit. Large enough that 64 busy clients fit in one
+/// transaction, small enough that one fsync never waits behind a huge batch.
+pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 1024;
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    /// When set, `/v1/*` needs `Authorization: Bearer <token>`; when not, loopback only.
+    pub api_token: Option<ApiToken>,
+    pub log_format: LogFormat,
+    pub ingest: IngestSettings,
+    pub store: StoreSettings,
+}
+
+/// How events get in.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Secrets for `X-Klaxon-Signature`; several during a rotation. Empty disables signed ingest.
+    pub signing_secrets: Vec<Secret>,
+    pub signature_tolerance_secs: i64,
+    pub max_body_bytes: usize,
+}
+
+/// Tuning of the durable store.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub group_commit_max_batch: usize,
+}
+
+/// Where events are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file, created if missing.
+    Sqlite(PathBuf),
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(url: &str) -> Result<Self, String> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"));
+        match path {
+            Some("") => Err("an SQLite URL needs a file path, e.g. sqlite://klaxon.db".into()),
+            Some(p) if p.starts_with(":memory:") => Err(
+                "in-memory SQLite loses every event on exit; give a file path, e.g. sqlite://klaxon.db"
+                    .into(),
+            ),
+            Some(p) => Ok(DatabaseUrl::Sqlite(PathBuf::from(p))),
+            None if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(
+                "PostgreSQL is not supported by this version yet; use sqlite://<file>".into(),
+            ),
+            None => Err(format!(
+                "unsupported database URL {url:?}; expected sqlite://<file>"
+            )),
+        }
+    }
+}
+
+/// The API token. Its `Debug` never shows the value, so settings can be logged safely.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        ApiToken(token.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken([redacted])")
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("expected \"text\" or \"json\", got {other:?}")),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings: the file at `path` (if any), overlaid by the variables `env` returns.
+    /// `env` is injected so tests need not touch the process environment.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigErrors> {
+        let raw = match path {
+            Some(path) => Raw::from_file(path)?,
+            None => Raw::default(),
+        };
+        Settings::resolve(raw, env)
+    }
+
+    /// Settings for a given database with everything else at its default; what tests start from.
+    pub fn for_database(database: DatabaseUrl) -> Settings {
+        let mut settings =
+            Settings::resolve(Raw::default(), |_| None).expect("the built-in defaults are valid");
+        settings.database = database;
+        settings
+    }
+
+    /// Validates `raw` overlaid by `env`, collecting every problem.
+    pub fn resolve(
+        raw: Raw,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigErrors> {
+        let mut r = Resolver {
+            file: raw
+                .path
+                .clone()
+                .map(Origin::File)
+                .unwrap_or(Origin::Default),
+            env: &env,
+            errors: Vec::new(),
+        };
+
+        let host = r
+            .string("HOST", raw.host)
+            .and_then(|(s, o)| r.check("host", o, parse_host(&s)))
+            .unwrap_or(DEFAULT_HOST);
+        let port = r
+            .parsed("PORT", "port", raw.port)
+            .map_or(DEFAULT_PORT, |(v, _)| v);
+        let database = match r.string("DATABASE_URL", raw.database_url) {
+            Some((s, o)) => r.check("database_url", o, s.parse()),
+            None => Some(DatabaseUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_FILE))),
+        };
+        let api_token = r
+            .string("KLAXON_API_TOKEN", raw.api_token)
+            .and_then(|(s, o)| r.check("api_token", o, parse_token(&s)));
+        let log_format = r
+            .string("KLAXON_LOG_FORMAT", raw.log_format)
+            .and_then(|(s, o)| r.check("log_format", o, s.parse()))
+            .unwrap_or_default();
+
+        let signing_secrets = match r.env_value("KLAXON_INGEST_SECRETS") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            None => raw.ingest.signing_secrets.unwrap_or_default(),
+        };
+        let signing_secrets = signing_secrets.into_iter().map(Secret::new).collect();
+        let signature_tolerance_secs = r
+            .parsed(
+                "KLAXON_SIGNATURE_TOLERANCE_SECS",
+                "ingest.signature_tolerance_secs",
+                raw.ingest.signature_tolerance_secs,
+            )
+            .and_then(|(v, o)| {
+                r.check("ingest.signature_tolerance_secs", o, in_range(v, 1, 86_400))
+            })
+            .unwrap_or(DEFAULT_SIGNATURE_TOLERANCE_SECS);
+        let max_body_bytes = r
+            .parsed(
+                "KLAXON_MAX_BODY_BYTES",
+                "ingest.max_body_bytes",
+                raw.ingest.max_body_bytes,
+            )
+            .and_then(|(v, o)| r.check("ingest.max_body_bytes", o, in_range(v, 1024, 64 << 20)))
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let group_commit_max_batch = r
+            .parsed(
+                "KLAXON_GROUP_COMMIT_MAX_BATCH",
+                "store.group_commit_max_batch",
+                raw.store.group_commit_max_batch,
+            )
+            .and_then(|(v, o)| r.check("store.group_commit_max_batch", o, in_range(v, 1, 100_000)))
+            .unwrap_or(DEFAULT_GROUP_COMMIT_MAX_BATCH);
+
+        if !r.errors.is_empty() {
+            return Err(ConfigErrors(r.errors));
+        }
+        Ok(Settings {
+            listen: SocketAddr::new(host, port),
+            database: database.unwrap_or_else(|| DatabaseUrl::Sqlite(DEFAULT_SQLITE_FILE.into())),
+            api_token,
+            log_format,
+            ingest: IngestSettings {
+                signing_secrets,
+                signature_tolerance_secs,
+                max_body_bytes,
+            },
+            store: StoreSettings {
+                group_commit_max_batch,
+            },
+        })
+    }
+}
+
+/// Resolves one key at a time from the environment, then the file, recording errors.
+struct Resolver<'a, E: Fn(&str) -> Option<String>> {
+    file: Origin,
+    env: &'a E,
+    errors: Vec<ConfigError>,
+}
+
+impl<E: Fn(&str) -> Option<String>> Resolver<'_, E> {
+    /// An environment variable, with empty values treated as unset (as shells often export them).
+    fn env_value(&self, var: &str) -> Option<String> {
+        (self.env)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string(&self, var: &'static str, file: Option<String>) -> Option<(String, Origin)> {
+        match self.env_value(var) {
+            Some(v) => Some((v, Origin::Env(var))),
+            None => file.map(|v| (v, self.file.clone())),
+        }
+    }
+
+    /// A typed value: from the environment it is parsed here, from the file serde did it.
+    fn parsed<T: FromStr>(
+        &mut self,
+        var: &'static str,
+        key: &'static str,
+        file: Option<T>,
+    ) -> Option<(T, Origin)>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.env_value(var) {
+            Some(v) => match v.trim().parse::<T>() {
+                Ok(t) => Some((t, Origin::Env(var))),
+                Err(e) => {
+                    self.errors.push(ConfigError::Invalid {
+                        origin: Origin::Env(var),
+                        key,
+                        message: format!("{e}: {v:?}"),
+                    });
+                    None
+                }
+            },
+            None => file.map(|v| (v, self.file.clone())),
+        }
+    }
+
+    fn check<T>(
+        &mut self,
+        key: &'static str,
+        origin: Origin,
+        result: Result<T, String>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.errors.push(ConfigError::Invalid {
+                    origin,
+                    key,
+                    message,
+                });
+                None
+            }
+        }
+    }
+}
+
+fn parse_host(host: &str) -> Result<IpAddr, String> {
+    if host == "localhost" {
+        return Ok(DEFAULT_HOST);
+    }
+    host.parse()
+        .map_err(|_| format!("expected an IP address such as 127.0.0.1 or 0.0.0.0, got {host:?}"))
+}
+
+fn parse_token(token: &str) -> Result<ApiToken, String> {
+    if token.len() < 16 {
+        return Err("the API token must be at least 16 characters long".into());
+    }
+    Ok(ApiToken::new(token))
+}
+
+fn in_range<T: PartialOrd + fmt::Display + Copy>(value: T, min: T, max: T) -> Result<T, String> {
+    if value < min || value > max {
+        return Err(format!("must be between {min} and {max}, got {value}"));
+    }
+    Ok(value)
+}

@@ -1,0 +1,159 @@
+//! `POST /v1/events`: durable ingest.
+//!
+//! The order of checks is deliberate: who is calling (cheap, before reading a body), content
+//! type, size, signature over the raw bytes, JSON, validation, and only then the store. The
+//! answer is sent after the store has committed the event (or found its earlier copy), so a
+//! 202 is a promise that the event survives a crash.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::auth::{self, PeerIp};
+use super::event_request::{EventRequest, format_time};
+use super::{ApiError, AppState};
+use crate::store::{EventId, Inserted, NewEvent, Source};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/events", post(ingest))
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    id: EventId,
+    duplicate: bool,
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    PeerIp(peer): PeerIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let settings = &state.settings;
+    let signature = auth::signature_header(&headers)?;
+    if signature.is_none() {
+        auth::authorize(settings, &headers, peer)?;
+    }
+    require_json(&headers)?;
+    let body = read_body(&headers, body, settings.ingest.max_body_bytes).await?;
+    let source = match signature {
+        Some(signature) => {
+            auth::verify_signature(settings, signature, &body, unix_now())?;
+            Source::SignedIngest
+        }
+        None => Source::Api,
+    };
+
+    let header_key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError::unprocessable(
+                    "invalid_idempotency_key",
+                    "the Idempotency-Key header is not ASCII",
+                )
+            })
+        })
+        .transpose()?;
+    let request = EventRequest::parse(&body, header_key)?;
+
+    let received_at = format_time(OffsetDateTime::now_utc()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "clock out of range",
+        )
+    })?;
+    let event = NewEvent {
+        id: EventId::new(),
+        source,
+        request_hash: request.canonical_hash(),
+        payload: request.payload.to_string(),
+        occurred_at: request.occurred_at.unwrap_or_else(|| received_at.clone()),
+        received_at,
+        event_type: request.event_type,
+        idempotency_key: request.idempotency_key,
+    };
+
+    match state.store.insert_event(event).await? {
+        Inserted::Created(id) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(Accepted {
+                id,
+                duplicate: false,
+            }),
+        )
+            .into_response()),
+        Inserted::Duplicate(id) => Ok((
+            StatusCode::OK,
+            axum::Json(Accepted {
+                id,
+                duplicate: true,
+            }),
+        )
+            .into_response()),
+        Inserted::Conflict(id) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_conflict",
+            format!("idempotency key already used for event {id} with a different body"),
+        )),
+    }
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected `Content-Type: application/json`, got {content_type:?}"),
+        ))
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes without buffering them.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over_limit = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            too_large()
+        } else {
+            ApiError::bad_request("unreadable_body", format!("could not read the body: {e}"))
+        }
+    })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

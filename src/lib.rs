@@ -1,0 +1,26 @@
+//! Klaxon turns business events into the right human response, fast.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). A newcomer can find any feature
+//! from this map:
+//!
+//! - [`config`]: settings from an optional TOML file overlaid by environment variables, parsed
+//!   once into typed [`config::Settings`]; `klaxon check` runs the same validation.
+//! - [`http`]: the axum routers (ingest, reading events, health) and the JSON error type.
+//! - [`store`]: the durable store: schema, migrations and the SQLite group-commit writer.
+//! - [`signing`]: the webhook signature schemes Klaxon speaks (ingest, Standard Webhooks,
+//!   Merge, Telnyx), each with its test vectors.
+//! - [`client`]: the small HTTP client behind `klaxon events …`.
+//! - [`server`]: wires settings, store and routers together and runs until shutdown.
+
+pub mod client;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod signing;
+pub mod store;
+
+pub use config::Settings;
+pub use server::serve;
+
+/// The version reported by `/health` and `klaxon --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,67 @@
+//! Schema migrations, applied in order at start-up and recorded in `schema_migrations`.
+//!
+//! Each migration is a plain SQL file per dialect, compiled into the binary. A migration runs
+//! in its own transaction together with the row that records it, so a crash mid-way leaves
+//! the schema at the previous version, never half-applied.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// One step of the schema.
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// The SQLite schema, oldest first. Append only: an applied migration is never edited.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "events",
+    sql: include_str!("migrations/sqlite/0001_events.sql"),
+}];
+
+/// Applies every migration newer than the database's version; returns how many ran.
+pub fn apply_sqlite(conn: &mut Connection) -> Result<usize, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         )",
+    )?;
+    let current: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |row| row.get(0),
+    )?;
+    if let Some(latest) = SQLITE.last()
+        && current > latest.version
+    {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: latest.version,
+        });
+    }
+    let mut applied = 0;
+    for migration in SQLITE.iter().filter(|m| m.version > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration.sql)
+            .and_then(|()| {
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
+                    (migration.version, migration.name),
+                )
+                .map(drop)
+            })
+            .map_err(|source| StoreError::Migration {
+                version: migration.version,
+                name: migration.name,
+                source,
+            })?;
+        tx.commit()?;
+        applied += 1;
+    }
+    Ok(applied)
+}

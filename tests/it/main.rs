@@ -1,0 +1,11 @@
+//! End-to-end tests: the real server on loopback, real HTTP, a real SQLite file per test.
+//!
+//! All integration tests are modules of this one binary (as in svix), so they share one
+//! build and the helpers in `support`.
+
+mod auth;
+mod events;
+mod health;
+mod ingest;
+mod process;
+mod support;

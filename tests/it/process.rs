@@ -1,0 +1,243 @@
+//! The real binary: durability across SIGKILL, clean exit on SIGTERM, `check`, `events`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::support::binary::{KlaxonProcess, command};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_event_survives_sigkill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("klaxon.db");
+    let mut server = KlaxonProcess::start(&db, &[]);
+    let http = reqwest::Client::new();
+    let url = Arc::new(format!("{}/v1/events", server.url));
+
+    // 16 concurrent senders, 1,000 events in all, so commits are grouped as in production.
+    let senders = (0..16).map(|worker| {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for n in (worker..1000).step_by(16) {
+                let body = json!({"type": "durability", "payload": {"n": n}});
+                let response = http
+                    .post(url.as_str())
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("server up");
+                assert_eq!(response.status(), 202);
+                let answer: Value = response.json().await.expect("json");
+                acked.push(answer["id"].as_str().expect("id").to_owned());
+            }
+            acked
+        })
+    });
+    let mut acked = Vec::new();
+    for sender in senders.collect::<Vec<_>>() {
+        acked.extend(sender.await.expect("sender finished"));
+    }
+    // Straight after the last 202: no chance for a graceful flush.
+    server.kill_hard();
+    assert_eq!(acked.len(), 1000);
+
+    let server = KlaxonProcess::start(&db, &[]);
+    let mut stored = HashSet::new();
+    let mut after = String::new();
+    loop {
+        let page: Value = http
+            .get(format!("{}/v1/events?limit=500&after={after}", server.url))
+            .send()
+            .await
+            .expect("restarted server up")
+            .json()
+            .await
+            .expect("json");
+        for event in page["data"].as_array().expect("data") {
+            stored.insert(event["id"].as_str().expect("id").to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => after = cursor.to_owned(),
+            None => break,
+        }
+    }
+    let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    assert_eq!(stored.len(), 1000, "each event stored once");
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("klaxon.db");
+    let mut server = KlaxonProcess::start(&db, &[]);
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/events", server.url))
+        .json(&json!({"type": "t"}))
+        .send()
+        .await
+        .expect("server up");
+    assert_eq!(response.status(), 202);
+
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let logs: Vec<String> = server.logs.try_iter().collect();
+    assert!(
+        logs.iter().any(|l| l.contains("committing queued writes")),
+        "logs the drain: {logs:?}"
+    );
+}
+
+#[test]
+fn check_accepts_good_settings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("klaxon.toml");
+    std::fs::write(
+        &file,
+        "port = 8080\n[ingest]\nsignature_tolerance_secs = 120\n",
+    )
+    .expect("write");
+    let output = command()
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("127.0.0.1:8080"), "{stdout}");
+}
+
+#[test]
+fn check_names_the_file_key_and_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("klaxon.toml");
+    let cases = [
+        ("port = \"five thousand\"\n", "port"),
+        ("prot = 5000\n", "prot"),
+        ("database_url = \"mysql://x\"\n", "database_url"),
+        (
+            "[ingest]\nsignature_tolerance_secs = 0\n",
+            "ingest.signature_tolerance_secs",
+        ),
+        ("log_format = \"xml\"\n", "log_format"),
+    ];
+    for (text, key) in cases {
+        std::fs::write(&file, text).expect("write");
+        let output = command()
+            .args(["check", "--config"])
+            .arg(&file)
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("klaxon.toml"), "names the file: {stderr}");
+        assert!(stderr.contains(key), "names the key {key}: {stderr}");
+    }
+}
+
+#[test]
+fn check_reports_every_bad_environment_variable() {
+    let output = command()
+        .arg("check")
+        .env("PORT", "eighty")
+        .env("HOST", "my host")
+        .env("KLAXON_API_TOKEN", "short")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for var in ["PORT", "HOST", "KLAXON_API_TOKEN"] {
+        assert!(
+            stderr.contains(&format!("environment variable {var}")),
+            "{var}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("short"),
+        "the token's value is never printed: {stderr}"
+    );
+}
+
+#[test]
+fn a_missing_settings_file_is_a_clear_error() {
+    let output = command()
+        .args(["check", "--config", "/nonexistent/klaxon.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/nonexistent/klaxon.toml") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn events_send_and_list_talk_to_a_running_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = KlaxonProcess::start(&dir.path().join("klaxon.db"), &[]);
+    let run = |args: &[&str]| {
+        let output = command()
+            .arg("events")
+            .args(args)
+            .env("KLAXON_URL", &server.url)
+            .output()
+            .expect("run");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = run(&[
+        "send",
+        "--type",
+        "cli.test",
+        "--data",
+        r#"{"hello":"world"}"#,
+        "--key",
+        "cli-1",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let sent: Value = serde_json::from_str(&stdout).expect("send prints JSON");
+    assert_eq!(sent["duplicate"], false);
+
+    let (code, stdout, _) = run(&["list", "--type", "cli.test"]);
+    assert_eq!(code, Some(0));
+    let page: Value = serde_json::from_str(&stdout).expect("list prints JSON");
+    assert_eq!(page["data"][0]["id"], sent["id"]);
+    assert_eq!(page["data"][0]["payload"]["hello"], "world");
+
+    let (code, _, stderr) = run(&["send", "--type", "bad type"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("invalid_type"), "{stderr}");
+    let (code, _, stderr) = run(&["send", "--type", "t", "--data", "{nope"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--data"), "{stderr}");
+}
+
+#[test]
+fn events_commands_explain_an_unreachable_server() {
+    let output = command()
+        .args(["events", "list", "--url", "http://127.0.0.1:9"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach Klaxon") && stderr.contains("klaxon serve"),
+        "{stderr}"
+    );
+}

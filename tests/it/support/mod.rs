@@ -1,0 +1,120 @@
+//! Test helpers: start Klaxon in-process on port 0, or the real binary as a child process.
+
+pub mod binary;
+
+use std::net::SocketAddr;
+
+use klaxon::Settings;
+use klaxon::config::DatabaseUrl;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A Klaxon server running in this process on its own temporary database.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub db_path: std::path::PathBuf,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), klaxon::server::ServeError>>,
+    dir: TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts with default settings changed by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+        TestServer::start_on("127.0.0.1:0", configure).await
+    }
+
+    pub async fn start_on(bind: &str, configure: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("klaxon.db");
+        let mut settings = Settings::for_database(DatabaseUrl::Sqlite(db_path.clone()));
+        configure(&mut settings);
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .expect("bind test port");
+        let addr = listener.local_addr().expect("bound address");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(klaxon::serve(settings, listener, async {
+            let _ = stop.await;
+        }));
+        let server = TestServer {
+            addr,
+            http: reqwest::Client::new(),
+            db_path,
+            shutdown,
+            task,
+            dir,
+        };
+        // The listener is bound already, so this request waits in its backlog until the
+        // store is open and the server accepts: one request, no polling.
+        let (status, health) = server.get("/health").await;
+        assert_eq!(status, 200, "test server is healthy: {health}");
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Posts a JSON body to `/v1/events`; returns status and JSON answer.
+    pub async fn post_event(&self, body: &Value) -> (StatusCode, Value) {
+        self.send(self.http.post(self.url("/v1/events")).json(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status();
+        let text = response.text().await.expect("response body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("answer with status {status} is not JSON: {text:?}"));
+        (status, body)
+    }
+
+    /// How many events are stored, read straight from the database file.
+    pub fn count_events(&self) -> i64 {
+        let conn = rusqlite::Connection::open(&self.db_path).expect("open test database");
+        conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
+            .expect("count events")
+    }
+
+    /// Graceful shutdown. Returns the temporary directory so the caller can still read
+    /// the database file; it is deleted when the returned value is dropped.
+    pub async fn stop_keeping_files(self) -> TempDir {
+        let _ = self.shutdown.send(());
+        self.task
+            .await
+            .expect("serve task did not panic")
+            .expect("serve returned Ok after a graceful stop");
+        self.dir
+    }
+}
+
+/// Asserts a JSON error answer with the given status and code.
+pub fn assert_error(answer: &(StatusCode, Value), status: u16, code: &str) {
+    assert_eq!(answer.0.as_u16(), status, "status of {}", answer.1);
+    assert_eq!(
+        answer.1["error"]["code"], code,
+        "error code in {}",
+        answer.1
+    );
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error message in {}",
+        answer.1
+    );
+}
