@@ -1,4 +1,4 @@
-//! A small client for a running Klaxon, behind `klaxon events send|list|get`.
+//! A small client for a running Klaxon, behind `klaxon events …` and `klaxon dlq …`.
 //!
 //! It speaks the public HTTP API only, so it doubles as a usage example of that API.
 
@@ -73,6 +73,31 @@ impl Client {
     pub async fn get_event(&self, id: &str) -> Result<Value, ClientError> {
         self.call(self.http.get(self.url(&format!("/v1/events/{id}"))))
             .await
+    }
+
+    /// One page of deliveries, newest first; `state: Some("dead")` is the dead letter queue.
+    pub async fn list_deliveries(
+        &self,
+        state: Option<&str>,
+        destination: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Value, ClientError> {
+        let mut query = vec![("limit", limit.to_string())];
+        query.extend(state.map(|s| ("state", s.to_owned())));
+        query.extend(destination.map(|d| ("destination", d.to_owned())));
+        query.extend(after.map(|a| ("after", a.to_owned())));
+        self.call(self.http.get(self.url("/v1/deliveries")).query(&query))
+            .await
+    }
+
+    /// Queues a dead delivery again.
+    pub async fn replay_delivery(&self, id: &str) -> Result<Value, ClientError> {
+        self.call(
+            self.http
+                .post(self.url(&format!("/v1/deliveries/{id}/replay"))),
+        )
+        .await
     }
 
     fn url(&self, path: &str) -> String {

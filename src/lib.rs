@@ -4,17 +4,27 @@
 //! from this map:
 //!
 //! - [`config`]: settings from an optional TOML file overlaid by environment variables, parsed
-//!   once into typed [`config::Settings`]; `klaxon check` runs the same validation.
-//! - [`http`]: the axum routers (ingest, reading events, health) and the JSON error type.
+//!   once into typed [`config::Settings`] (pipelines included); `klaxon check` runs the same
+//!   validation.
+//! - [`http`]: the axum routers (ingest, events, deliveries, destinations, health) and the
+//!   JSON error type.
 //! - [`store`]: the durable store: schema, migrations and the SQLite group-commit writer.
+//! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
+//! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.
+//! - [`llm`]: the OpenAI-compatible chat client behind `classify`.
 //! - [`signing`]: the webhook signature schemes Klaxon speaks (ingest, Standard Webhooks,
 //!   Merge, Telnyx), each with its test vectors.
-//! - [`client`]: the small HTTP client behind `klaxon events …`.
-//! - [`server`]: wires settings, store and routers together and runs until shutdown.
+//! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.
+//! - [`clock`]: wall-clock time in the forms the store keeps.
+//! - [`server`]: wires settings, store, workers and routers together and runs until shutdown.
 
 pub mod client;
+pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod http;
+pub mod llm;
+pub mod pipeline;
 pub mod server;
 pub mod signing;
 pub mod store;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use klaxon::client::{self, Client};
 use klaxon::config::{CONFIG_ENV, LogFormat, Settings};
 
@@ -37,14 +37,58 @@ enum Command {
     },
     /// Send and read events on a running server.
     Events {
-        /// Base URL of the server.
-        #[arg(long, env = "KLAXON_URL", default_value = client::DEFAULT_URL, global = true)]
-        url: String,
-        /// API token, if the server has one.
-        #[arg(long, env = "KLAXON_API_TOKEN", hide_env_values = true, global = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
         #[command(subcommand)]
         action: EventsAction,
+    },
+    /// The dead letter queue of a running server: deliveries that ran out of attempts.
+    Dlq {
+        #[command(flatten)]
+        remote: Remote,
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+/// Which server to talk to.
+#[derive(Args)]
+struct Remote {
+    /// Base URL of the server.
+    #[arg(long, env = "KLAXON_URL", default_value = client::DEFAULT_URL, global = true)]
+    url: String,
+    /// API token, if the server has one.
+    #[arg(long, env = "KLAXON_API_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+}
+
+impl Remote {
+    fn client(self) -> Client {
+        Client::new(&self.url, self.token.filter(|t| !t.is_empty()))
+    }
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead deliveries, newest first.
+    List {
+        /// Only this destination (`<pipeline>.<destination>`).
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Queue dead deliveries again, with a fresh retry schedule.
+    Replay {
+        /// Delivery ids; or use --all.
+        ids: Vec<String>,
+        /// Replay every dead delivery (of --destination, if given).
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        #[arg(long, requires = "all")]
+        destination: Option<String>,
     },
 }
 
@@ -81,7 +125,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, log_format } => serve(config, log_format),
         Command::Check { config } => return check(config),
-        Command::Events { url, token, action } => events(&url, token, action),
+        Command::Events { remote, action } => events(remote.client(), action),
+        Command::Dlq { remote, action } => dlq(remote.client(), action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,6 +176,33 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                 "  signed ingest secrets: {}",
                 settings.ingest.signing_secrets.len()
             );
+            let model = if settings.ai.enabled {
+                format!("{} at {}", settings.ai.model, settings.ai.base_url)
+            } else {
+                "none (built-in classifier; set AI_API_KEY or TELNYX_API_KEY)".into()
+            };
+            println!("  model:    {model}");
+            let origin = if settings.builtin_pipelines {
+                " (built-in)"
+            } else {
+                ""
+            };
+            println!("  pipelines{origin}:");
+            for pipeline in &settings.pipelines {
+                let on: Vec<&str> = pipeline.on.iter().map(|p| p.as_str()).collect();
+                let destinations: Vec<&str> = pipeline
+                    .destinations
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect();
+                println!(
+                    "    {}: on {} → {} step(s) → {}",
+                    pipeline.name,
+                    on.join(", "),
+                    pipeline.steps.len(),
+                    destinations.join(", ")
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -140,13 +212,77 @@ fn check(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn events(url: &str, token: Option<String>, action: EventsAction) -> anyhow::Result<()> {
-    let client = Client::new(url, token.filter(|t| !t.is_empty()));
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    let answer = runtime.block_on(async {
+        .context("starting the async runtime")
+}
+
+fn dlq(client: Client, action: DlqAction) -> anyhow::Result<()> {
+    let answer = client_runtime()?.block_on(async {
+        match action {
+            DlqAction::List {
+                destination,
+                after,
+                limit,
+            } => Ok(client
+                .list_deliveries(
+                    Some("dead"),
+                    destination.as_deref(),
+                    after.as_deref(),
+                    limit,
+                )
+                .await?),
+            DlqAction::Replay {
+                ids,
+                all,
+                destination,
+            } => {
+                let ids = if all {
+                    dead_delivery_ids(&client, destination.as_deref()).await?
+                } else if ids.is_empty() {
+                    anyhow::bail!("name the deliveries to replay, or pass --all");
+                } else {
+                    ids
+                };
+                let mut replayed = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    replayed.push(client.replay_delivery(id).await?);
+                }
+                Ok(serde_json::json!({ "replayed": replayed.len(), "data": replayed }))
+            }
+        }
+    })?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+/// Every dead delivery's id, all pages.
+async fn dead_delivery_ids(
+    client: &Client,
+    destination: Option<&str>,
+) -> Result<Vec<String>, client::ClientError> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = client
+            .list_deliveries(Some("dead"), destination, after.as_deref(), 500)
+            .await?;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        ids.extend(
+            data.iter()
+                .filter_map(|d| d["id"].as_str().map(String::from)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => return Ok(ids),
+        }
+    }
+}
+
+fn events(client: Client, action: EventsAction) -> anyhow::Result<()> {
+    let answer = client_runtime()?.block_on(async {
         match action {
             EventsAction::Send {
                 event_type,

@@ -1,5 +1,6 @@
-//! Runs Klaxon: opens the store, serves HTTP until the shutdown future resolves, then
-//! drains connections and commits what is queued.
+//! Runs Klaxon: opens the store, starts the delivery worker and the pipeline runner, serves
+//! HTTP until the shutdown future resolves, then drains connections, lets the workers finish
+//! what is in flight, and commits what is queued.
 //!
 //! [`serve`] takes an already-bound listener and any future as its shutdown trigger (as
 //! mini-redis does), so tests bind port 0 and stop the server without signals or sleeps.
@@ -8,10 +9,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use std::collections::HashMap;
 
-use crate::config::Settings;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{AiSettings, Settings};
+use crate::delivery::DeliveryWorker;
+use crate::delivery::webhook::WebhookSender;
 use crate::http::{self, AppState};
+use crate::llm::{ChatModel, LlmError, ModelConfig};
+use crate::pipeline::PipelineRunner;
+use crate::pipeline::classify::Classifier;
+use crate::pipeline::spec::DestinationKind;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +30,10 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("the HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    #[error("cannot set up outbound HTTP: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot set up the model client: {0}")]
+    Model(#[from] LlmError),
 }
 
 /// Serves until `shutdown` resolves; returns once in-flight requests are answered and every
@@ -38,8 +52,38 @@ pub async fn serve(
     }
     tracing::info!(url = %format!("http://{address}"), database = %settings.database, "klaxon is listening");
 
+    let (stop_workers, workers_stop) = watch::channel(false);
+    let webhooks = settings
+        .pipelines
+        .iter()
+        .flat_map(|p| &p.destinations)
+        .filter_map(|d| match &d.kind {
+            DestinationKind::Webhook(spec) => Some((d.name.clone(), spec.clone())),
+            DestinationKind::Log => None,
+        })
+        .collect::<HashMap<_, _>>();
+    let worker = DeliveryWorker::start(
+        store.clone(),
+        WebhookSender::new()?,
+        webhooks,
+        &settings.delivery,
+        workers_stop.clone(),
+    )
+    .await?;
+    let classifier = Classifier::new(chat_model(&settings.ai)?, Some(store.clone()));
+    let runner = PipelineRunner::start(
+        settings.pipelines.clone(),
+        classifier,
+        store.clone(),
+        worker.handle(),
+        workers_stop,
+    );
+    log_pipelines(&settings);
+
     let state = AppState {
         store: store.clone(),
+        runner: runner.handle(),
+        worker: worker.handle(),
         settings: Arc::new(settings),
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -47,8 +91,54 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
 
-    tracing::info!("shutting down: committing queued writes");
+    tracing::info!("shutting down: finishing pipelines and deliveries in flight");
+    let _ = stop_workers.send(true);
+    runner.join().await;
+    worker.join().await;
+    tracing::info!("committing queued writes");
     store.close().await;
     served?;
     Ok(())
+}
+
+/// The model client, when a model is configured.
+fn chat_model(ai: &AiSettings) -> Result<Option<ChatModel>, LlmError> {
+    if !ai.enabled {
+        return Ok(None);
+    }
+    ChatModel::new(ModelConfig {
+        base_url: ai.base_url.clone(),
+        model: ai.model.clone(),
+        api_key: ai
+            .api_key
+            .as_ref()
+            .map(|k| crate::llm::ApiKey::new(String::from_utf8_lossy(k.as_bytes()))),
+        timeout: ai.timeout,
+    })
+    .map(Some)
+}
+
+fn log_pipelines(settings: &Settings) {
+    for pipeline in &settings.pipelines {
+        let on: Vec<&str> = pipeline.on.iter().map(|p| p.as_str()).collect();
+        tracing::info!(
+            pipeline = pipeline.name,
+            on = on.join(","),
+            steps = pipeline.steps.len(),
+            destinations = pipeline.destinations.len(),
+            builtin = settings.builtin_pipelines,
+            "pipeline loaded"
+        );
+    }
+    if settings.ai.enabled {
+        tracing::info!(
+            model = settings.ai.model,
+            base_url = settings.ai.base_url,
+            "classify uses the model"
+        );
+    } else {
+        tracing::info!(
+            "no model configured (AI_API_KEY / TELNYX_API_KEY): classify uses the built-in rules"
+        );
+    }
 }

@@ -35,7 +35,7 @@ pub enum ConfigError {
     #[error("{origin}: key `{key}`: {message}")]
     Invalid {
         origin: Origin,
-        key: &'static str,
+        key: String,
         message: String,
     },
 }

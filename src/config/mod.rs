@@ -10,12 +10,16 @@
 //! wrong, and all problems are reported at once so `klaxon check` is useful in one run.
 
 mod error;
+pub mod pipelines;
 mod raw;
 mod settings;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use raw::Raw;
-pub use settings::{ApiToken, DatabaseUrl, IngestSettings, LogFormat, Settings, StoreSettings};
+pub use settings::{
+    AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, Settings,
+    StoreSettings,
+};
 
 /// The environment variable that names the settings file when `--config` is not given.
 pub const CONFIG_ENV: &str = "KLAXON_CONFIG";

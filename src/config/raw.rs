@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ConfigError;
+use super::pipelines::RawPipeline;
 
 /// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +26,30 @@ pub struct Raw {
     pub ingest: RawIngest,
     #[serde(default)]
     pub store: RawStore,
+    #[serde(default)]
+    pub ai: RawAi,
+    #[serde(default)]
+    pub delivery: RawDelivery,
+    #[serde(default)]
+    pub pipelines: Vec<RawPipeline>,
+}
+
+/// `[ai]`: the OpenAI-compatible model behind `classify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAi {
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub timeout_secs: Option<u64>,
+}
+
+/// `[delivery]`: outbound delivery and its retries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// Delays before each retry, e.g. `["5s", "5m", "30m"]`.
+    pub retry_schedule: Option<Vec<String>>,
+    pub max_in_flight: Option<usize>,
 }
 
 /// `[ingest]`: how events get in.

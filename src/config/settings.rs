@@ -6,8 +6,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use std::time::Duration;
+
 use super::error::{ConfigError, ConfigErrors, Origin};
+use super::pipelines::{self, parse_duration};
 use super::raw::Raw;
+use crate::pipeline::spec::PipelineSpec;
 use crate::signing::Secret;
 
 /// Default listen address, as in the reference apps.
@@ -21,6 +25,22 @@ pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: i64 = 300;
 /// Upper bound on events in one group commit. Large enough that 64 busy clients fit in one
 /// transaction, small enough that one fsync never waits behind a huge batch.
 pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 1024;
+/// Telnyx AI Inference, OpenAI-compatible.
+pub const DEFAULT_AI_BASE_URL: &str = "https://api.telnyx.com/v2/ai/openai";
+pub const DEFAULT_AI_MODEL: &str = "moonshotai/Kimi-K2.6";
+pub const DEFAULT_AI_TIMEOUT: Duration = Duration::from_secs(10);
+/// Delays before retries 1..=7: about a day of trying in all, as Svix does.
+pub const DEFAULT_RETRY_SCHEDULE: &[Duration] = &[
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(10 * 3600),
+];
+/// Outbound requests in flight at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 /// The resolved settings.
 #[derive(Debug, Clone)]
@@ -32,6 +52,32 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub ingest: IngestSettings,
     pub store: StoreSettings,
+    pub ai: AiSettings,
+    pub delivery: DeliverySettings,
+    /// The declared pipelines, or the built-in ones when none are declared.
+    pub pipelines: Vec<PipelineSpec>,
+    /// True when `pipelines` are the built-in ones.
+    pub builtin_pipelines: bool,
+}
+
+/// The model behind `classify`.
+#[derive(Debug, Clone)]
+pub struct AiSettings {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<Secret>,
+    pub timeout: Duration,
+    /// A model is used only when a key is set or a base URL was given explicitly (a local
+    /// server may need no key); otherwise the built-in classifier decides.
+    pub enabled: bool,
+}
+
+/// Outbound delivery.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Delays before each retry; attempts = 1 + its length.
+    pub retry_schedule: Vec<Duration>,
+    pub max_in_flight: usize,
 }
 
 /// How events get in.
@@ -221,6 +267,67 @@ impl Settings {
             .and_then(|(v, o)| r.check("store.group_commit_max_batch", o, in_range(v, 1, 100_000)))
             .unwrap_or(DEFAULT_GROUP_COMMIT_MAX_BATCH);
 
+        let ai_base_url = r.string("AI_BASE_URL", raw.ai.base_url);
+        let ai_key = r
+            .env_value("AI_API_KEY")
+            .or_else(|| r.env_value("TELNYX_API_KEY"))
+            .map(Secret::new);
+        let ai = AiSettings {
+            enabled: ai_key.is_some() || ai_base_url.is_some(),
+            base_url: ai_base_url
+                .and_then(|(url, o)| {
+                    r.check(
+                        "ai.base_url",
+                        o,
+                        reqwest::Url::parse(&url)
+                            .map(|_| url.trim_end_matches('/').to_owned())
+                            .map_err(|e| format!("{url:?}: {e}")),
+                    )
+                })
+                .unwrap_or_else(|| DEFAULT_AI_BASE_URL.into()),
+            model: r
+                .string("AI_MODEL", raw.ai.model)
+                .map_or_else(|| DEFAULT_AI_MODEL.into(), |(m, _)| m),
+            api_key: ai_key,
+            timeout: r
+                .parsed("AI_TIMEOUT_SECS", "ai.timeout_secs", raw.ai.timeout_secs)
+                .and_then(|(v, o)| r.check("ai.timeout_secs", o, in_range(v, 1, 120)))
+                .map_or(DEFAULT_AI_TIMEOUT, Duration::from_secs),
+        };
+
+        let schedule = match r.env_value("KLAXON_RETRY_SCHEDULE") {
+            Some(list) => Some((
+                list.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .collect::<Vec<_>>(),
+                Origin::Env("KLAXON_RETRY_SCHEDULE"),
+            )),
+            None => raw.delivery.retry_schedule.map(|v| (v, r.file.clone())),
+        };
+        let retry_schedule = schedule
+            .and_then(|(list, o)| {
+                let parsed: Result<Vec<Duration>, String> =
+                    list.iter().map(|s| parse_duration(s)).collect();
+                r.check("delivery.retry_schedule", o, parsed)
+            })
+            .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_vec());
+        let max_in_flight = r
+            .parsed(
+                "KLAXON_MAX_IN_FLIGHT",
+                "delivery.max_in_flight",
+                raw.delivery.max_in_flight,
+            )
+            .and_then(|(v, o)| r.check("delivery.max_in_flight", o, in_range(v, 1, 10_000)))
+            .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+
+        let builtin_pipelines = raw.pipelines.is_empty();
+        let pipelines = if builtin_pipelines {
+            pipelines::builtin()
+        } else {
+            let origin = r.file.clone();
+            pipelines::resolve(raw.pipelines, &origin, &env, &mut r.errors)
+        };
+
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -237,6 +344,13 @@ impl Settings {
             store: StoreSettings {
                 group_commit_max_batch,
             },
+            ai,
+            delivery: DeliverySettings {
+                retry_schedule,
+                max_in_flight,
+            },
+            pipelines,
+            builtin_pipelines,
         })
     }
 }
@@ -277,7 +391,7 @@ impl<E: Fn(&str) -> Option<String>> Resolver<'_, E> {
                 Err(e) => {
                     self.errors.push(ConfigError::Invalid {
                         origin: Origin::Env(var),
-                        key,
+                        key: key.into(),
                         message: format!("{e}: {v:?}"),
                     });
                     None
@@ -298,7 +412,7 @@ impl<E: Fn(&str) -> Option<String>> Resolver<'_, E> {
             Err(message) => {
                 self.errors.push(ConfigError::Invalid {
                     origin,
-                    key,
+                    key: key.into(),
                     message,
                 });
                 None

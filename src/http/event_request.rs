@@ -165,17 +165,14 @@ fn normalise_time(text: &str) -> Result<String, ApiError> {
             ),
         )
     })?;
-    format_time(parsed.to_offset(time::UtcOffset::UTC)).ok_or_else(|| {
-        ApiError::unprocessable("invalid_occurred_at", "`occurred_at` is out of range")
-    })
-}
-
-/// RFC 3339 in UTC with millisecond precision; the one format stored times use.
-pub fn format_time(t: OffsetDateTime) -> Option<String> {
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .ok()?;
-    t.format(&Rfc3339).ok()
+    let parsed = parsed.to_offset(time::UtcOffset::UTC);
+    if !(0..=9999).contains(&parsed.year()) {
+        return Err(ApiError::unprocessable(
+            "invalid_occurred_at",
+            "`occurred_at` is out of range",
+        ));
+    }
+    Ok(crate::clock::format_rfc3339(parsed))
 }
 
 /// Feeds a JSON value to the hasher in a canonical, unambiguous form (tagged, length-prefixed,

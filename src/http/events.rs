@@ -1,4 +1,5 @@
-//! `GET /v1/events` (newest first, cursor pagination) and `GET /v1/events/{id}`.
+//! `GET /v1/events` (newest first, cursor pagination) and `GET /v1/events/{id}` (with the
+//! pipeline trace and the event's deliveries).
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -6,11 +7,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::auth::Authorized;
+use super::paging;
 use super::{ApiError, AppState};
-use crate::store::{Event, EventId, EventPage, EventQuery};
-
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 500;
+use crate::store::{Delivery, DeliveryQuery, Event, EventId, EventPage, EventQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,27 +31,8 @@ async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let limit = match params.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_limit",
-                    format!("`limit` must be a whole number from 1 to {MAX_LIMIT}, got {text:?}"),
-                ));
-            }
-        },
-    };
-    let after = match params.after.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(text.parse().map_err(|()| {
-            ApiError::bad_request(
-                "invalid_cursor",
-                format!("`after` is not a cursor from this API: {text:?}"),
-            )
-        })?),
-    };
+    let limit = paging::limit(params.limit.as_deref())?;
+    let after = paging::after(params.after.as_deref())?;
     let query = EventQuery {
         event_type: params.event_type.filter(|t| !t.is_empty()),
         after,
@@ -61,17 +41,34 @@ async fn list(
     Ok(Json(state.store.list_events(query).await?))
 }
 
+/// One event with what happened to it.
+#[derive(serde::Serialize)]
+struct EventDetail {
+    #[serde(flatten)]
+    event: Event,
+    /// The deliveries its pipelines created, with their current state.
+    deliveries: Vec<Delivery>,
+}
+
+/// Deliveries shown with one event; an event fans out to a handful, never hundreds.
+const DELIVERIES_PER_EVENT: usize = 100;
+
 async fn show(
     _: Authorized,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Event>, ApiError> {
+) -> Result<Json<EventDetail>, ApiError> {
     let missing = || ApiError::not_found(format!("no event with id {id:?}"));
     let event_id: EventId = id.parse().map_err(|_| missing())?;
-    state
+    let event = state.store.get_event(event_id).await?.ok_or_else(missing)?;
+    let deliveries = state
         .store
-        .get_event(event_id)
+        .list_deliveries(DeliveryQuery {
+            event_id: Some(event_id),
+            limit: DELIVERIES_PER_EVENT,
+            ..DeliveryQuery::default()
+        })
         .await?
-        .map(Json)
-        .ok_or_else(missing)
+        .data;
+    Ok(Json(EventDetail { event, deliveries }))
 }

@@ -5,8 +5,6 @@
 //! answer is sent after the store has committed the event (or found its earlier copy), so a
 //! 202 is a promise that the event survives a crash.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -14,12 +12,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use super::auth::{self, PeerIp};
-use super::event_request::{EventRequest, format_time};
+use super::event_request::EventRequest;
 use super::{ApiError, AppState};
-use crate::store::{EventId, Inserted, NewEvent, Source};
+use crate::clock;
+use crate::pipeline;
+use crate::store::{EventId, Inserted, NewEvent, PendingEvent, Source};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", post(ingest))
@@ -46,7 +45,7 @@ async fn ingest(
     let body = read_body(&headers, body, settings.ingest.max_body_bytes).await?;
     let source = match signature {
         Some(signature) => {
-            auth::verify_signature(settings, signature, &body, unix_now())?;
+            auth::verify_signature(settings, signature, &body, clock::now_secs())?;
             Source::SignedIngest
         }
         None => Source::Api,
@@ -65,13 +64,8 @@ async fn ingest(
         .transpose()?;
     let request = EventRequest::parse(&body, header_key)?;
 
-    let received_at = format_time(OffsetDateTime::now_utc()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "clock out of range",
-        )
-    })?;
+    let received_at = clock::now_rfc3339();
+    let pipeline_pending = pipeline::any_takes(&settings.pipelines, &request.event_type);
     let event = NewEvent {
         id: EventId::new(),
         source,
@@ -81,17 +75,30 @@ async fn ingest(
         received_at,
         event_type: request.event_type,
         idempotency_key: request.idempotency_key,
+        pipeline_pending,
     };
+    // What the runner needs, kept before the event moves into the store.
+    let pending = event.pipeline_pending.then(|| PendingEvent {
+        id: event.id,
+        event_type: event.event_type.clone(),
+        payload: event.payload.clone(),
+        occurred_at: event.occurred_at.clone(),
+    });
 
     match state.store.insert_event(event).await? {
-        Inserted::Created(id) => Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(Accepted {
-                id,
-                duplicate: false,
-            }),
-        )
-            .into_response()),
+        Inserted::Created(id) => {
+            if let Some(pending) = pending {
+                state.runner.submit(pending);
+            }
+            Ok((
+                StatusCode::ACCEPTED,
+                axum::Json(Accepted {
+                    id,
+                    duplicate: false,
+                }),
+            )
+                .into_response())
+        }
         Inserted::Duplicate(id) => Ok((
             StatusCode::OK,
             axum::Json(Accepted {
@@ -150,10 +157,4 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
             ApiError::bad_request("unreadable_body", format!("could not read the body: {e}"))
         }
     })
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

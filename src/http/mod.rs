@@ -6,16 +6,21 @@
 //! |---|---|
 //! | `POST /v1/events` | [`ingest`] |
 //! | `GET /v1/events`, `GET /v1/events/{id}` | [`events`] |
+//! | `GET /v1/deliveries`, `GET /v1/deliveries/{id}`, `POST …/replay` | [`deliveries`] |
+//! | `GET /v1/destinations`, `POST /v1/destinations/{name}/enable` | [`destinations`] |
 //! | `GET /health` | [`health`] |
 //!
 //! Authentication of `/v1/*` lives in [`auth`].
 
 pub mod auth;
+pub mod deliveries;
+pub mod destinations;
 pub mod error;
 pub mod event_request;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod paging;
 
 use std::sync::Arc;
 
@@ -24,6 +29,8 @@ use axum::Router;
 pub use error::ApiError;
 
 use crate::config::Settings;
+use crate::delivery::WorkerHandle;
+use crate::pipeline::RunnerHandle;
 use crate::store::Store;
 
 /// What every handler may use: small handles, cheap to clone.
@@ -31,6 +38,10 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
+    /// Where ingest hands new events for their pipelines.
+    pub runner: RunnerHandle,
+    /// Poked when a replay makes a delivery due.
+    pub worker: WorkerHandle,
 }
 
 /// The whole application router.
@@ -38,6 +49,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingest::router())
         .merge(events::router())
+        .merge(deliveries::router())
+        .merge(destinations::router())
         .merge(health::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -73,6 +73,9 @@ pub struct NewEvent {
     pub idempotency_key: Option<String>,
     /// SHA-256 (hex) of the canonical request; equal hashes mean "the same event again".
     pub request_hash: String,
+    /// Some pipeline takes this event type: mark it for the pipeline runner, in the same
+    /// transaction, so a crash between commit and run cannot skip it.
+    pub pipeline_pending: bool,
 }
 
 /// What happened to a [`NewEvent`] in the store. Duplicates and conflicts are normal
@@ -98,6 +101,20 @@ pub struct Event {
     pub occurred_at: String,
     pub received_at: String,
     pub idempotency_key: Option<String>,
+    /// `null` when no pipeline takes this type, `pending` until the runner is done, `done`.
+    pub pipeline_state: Option<String>,
+    /// The pipeline trace: steps run, labels and their source, destinations chosen.
+    pub pipeline: Option<Box<RawValue>>,
+}
+
+/// An event waiting for its pipeline run.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub id: EventId,
+    pub event_type: String,
+    /// Compact JSON text.
+    pub payload: String,
+    pub occurred_at: String,
 }
 
 /// A page of `GET /v1/events`, newest first.

@@ -16,11 +16,18 @@ pub struct Migration {
 }
 
 /// The SQLite schema, oldest first. Append only: an applied migration is never edited.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "events",
-    sql: include_str!("migrations/sqlite/0001_events.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events",
+        sql: include_str!("migrations/sqlite/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "pipelines",
+        sql: include_str!("migrations/sqlite/0002_pipelines.sql"),
+    },
+];
 
 /// Applies every migration newer than the database's version; returns how many ran.
 pub fn apply_sqlite(conn: &mut Connection) -> Result<usize, StoreError> {

@@ -4,13 +4,20 @@
 //! writer thread doing group commit, plus a small pool of read connections. PostgreSQL will
 //! be a second backend behind the same methods; callers never see which one runs.
 
+mod delivery;
 mod event;
 mod migrations;
 mod sqlite;
 
 use std::time::Duration;
 
-pub use event::{Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, Source};
+pub use delivery::{
+    AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
+    DeliveryState, NewDelivery, Replay,
+};
+pub use event::{
+    Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, Source,
+};
 
 use crate::config::{DatabaseUrl, StoreSettings};
 
@@ -96,6 +103,109 @@ impl Store {
         tokio::time::timeout(timeout, self.backend.ping())
             .await
             .map_err(|_| StoreError::Timeout(timeout))?
+    }
+
+    /// Events accepted but not yet through their pipeline, oldest first, after `after` (an
+    /// opaque position returned with each event).
+    pub async fn pending_events(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, PendingEvent)>, StoreError> {
+        self.backend.pending_events(after, limit).await
+    }
+
+    /// In one transaction: records an event's pipeline trace, marks it done, and creates its
+    /// deliveries, leased to the caller until `lease_until` so it can send them at once.
+    /// Returns the deliveries actually created (a re-run never duplicates one).
+    pub async fn complete_pipeline(
+        &self,
+        event: EventId,
+        trace: String,
+        deliveries: Vec<NewDelivery>,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        self.backend
+            .complete_pipeline(event, trace, deliveries, now_ms, lease_until)
+            .await
+    }
+
+    /// Leases up to `limit` deliveries that are due and not leased.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        self.backend.claim_due(now_ms, lease_until, limit).await
+    }
+
+    /// When the next delivery falls due or its lease runs out (unix ms).
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.backend.next_due().await
+    }
+
+    /// Frees every lease; for start-up, when this process is the only worker.
+    pub async fn release_all_leases(&self) -> Result<usize, StoreError> {
+        self.backend.release_all_leases().await
+    }
+
+    pub async fn record_attempt(
+        &self,
+        id: DeliveryId,
+        attempt: Attempt,
+        after: AfterAttempt,
+    ) -> Result<(), StoreError> {
+        self.backend.record_attempt(id, attempt, after).await
+    }
+
+    /// Dead-letters a delivery without attempting it.
+    pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
+        self.backend.bury(id, reason).await
+    }
+
+    pub async fn replay(&self, id: DeliveryId, now_ms: i64) -> Result<Replay, StoreError> {
+        self.backend.replay(id, now_ms).await
+    }
+
+    pub async fn get_delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        self.backend.get_delivery(id).await
+    }
+
+    pub async fn list_deliveries(&self, query: DeliveryQuery) -> Result<DeliveryPage, StoreError> {
+        self.backend.list_deliveries(query).await
+    }
+
+    pub async fn disable_destination(
+        &self,
+        name: String,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        self.backend.disable_destination(name, reason).await
+    }
+
+    /// Enables a destination again; false if it was not disabled.
+    pub async fn enable_destination(&self, name: String) -> Result<bool, StoreError> {
+        self.backend.enable_destination(name).await
+    }
+
+    /// Disabled destinations and why.
+    pub async fn disabled_destinations(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.backend.disabled_destinations().await
+    }
+
+    pub async fn cached_label(&self, key: String) -> Result<Option<String>, StoreError> {
+        self.backend.cached_label(key).await
+    }
+
+    pub async fn cache_label(
+        &self,
+        key: String,
+        label: String,
+        model: String,
+    ) -> Result<(), StoreError> {
+        self.backend.cache_label(key, label, model).await
     }
 
     /// Commits everything already queued, then stops the writer. Later writes fail with

@@ -4,8 +4,11 @@
 //! build and the helpers in `support`.
 
 mod auth;
+mod delivery;
 mod events;
 mod health;
 mod ingest;
+mod pipelines;
 mod process;
+mod settings;
 mod support;

@@ -6,6 +6,8 @@
 //! concurrency while each request is still answered only after its own commit. Readers use
 //! their own connections; WAL lets them run while the writer commits.
 
+mod deliveries;
+mod events;
 mod reader;
 mod writer;
 
@@ -14,7 +16,11 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Event, EventId, EventPage, EventQuery, Inserted, NewEvent, StoreError, migrations};
+use super::{
+    AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
+    Event, EventId, EventPage, EventQuery, Inserted, NewDelivery, NewEvent, PendingEvent, Replay,
+    StoreError, migrations,
+};
 use crate::config::StoreSettings;
 
 /// How long a connection waits for a lock held by another process before giving up.
@@ -58,11 +64,13 @@ impl SqliteStore {
     }
 
     pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        self.writer.insert_event(event).await
+        self.writer
+            .write(move |tx| events::insert(tx, &event))
+            .await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.writer.probe().await
+        self.writer.write(|_| Ok(())).await
     }
 
     pub async fn close(&self) {
@@ -70,16 +78,142 @@ impl SqliteStore {
     }
 
     pub async fn get_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
-        self.readers
-            .with(move |conn| reader::get_event(conn, id))
-            .await
+        self.readers.with(move |conn| events::get(conn, id)).await
     }
 
     pub async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
         self.readers
-            .with(move |conn| reader::list_events(conn, &query))
+            .with(move |conn| events::list(conn, &query))
             .await
     }
+
+    pub async fn pending_events(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, PendingEvent)>, StoreError> {
+        self.readers
+            .with(move |conn| events::pending(conn, after, limit))
+            .await
+    }
+
+    pub async fn complete_pipeline(
+        &self,
+        event: EventId,
+        trace: String,
+        deliveries: Vec<NewDelivery>,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        self.writer
+            .write(move |tx| {
+                events::complete_pipeline(tx, event, &trace)?;
+                deliveries::insert(tx, &deliveries, now_ms, lease_until)
+            })
+            .await
+    }
+
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        self.writer
+            .write(move |tx| deliveries::claim_due(tx, now_ms, lease_until, limit))
+            .await
+    }
+
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.readers.with(deliveries::next_due).await
+    }
+
+    pub async fn release_all_leases(&self) -> Result<usize, StoreError> {
+        self.writer.write(deliveries::release_all_leases).await
+    }
+
+    pub async fn record_attempt(
+        &self,
+        id: DeliveryId,
+        attempt: Attempt,
+        after: AfterAttempt,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| deliveries::record_attempt(tx, id, &attempt, after))
+            .await
+    }
+
+    pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| deliveries::bury(tx, id, &reason))
+            .await
+    }
+
+    pub async fn replay(&self, id: DeliveryId, now_ms: i64) -> Result<Replay, StoreError> {
+        self.writer
+            .write(move |tx| deliveries::replay(tx, id, now_ms))
+            .await
+    }
+
+    pub async fn get_delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        self.readers
+            .with(move |conn| deliveries::get(conn, id))
+            .await
+    }
+
+    pub async fn list_deliveries(&self, query: DeliveryQuery) -> Result<DeliveryPage, StoreError> {
+        self.readers
+            .with(move |conn| deliveries::list(conn, &query))
+            .await
+    }
+
+    pub async fn disable_destination(
+        &self,
+        name: String,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| deliveries::disable_destination(tx, &name, &reason))
+            .await
+    }
+
+    pub async fn enable_destination(&self, name: String) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |tx| deliveries::enable_destination(tx, &name))
+            .await
+    }
+
+    pub async fn disabled_destinations(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.readers.with(deliveries::disabled_destinations).await
+    }
+
+    pub async fn cached_label(&self, key: String) -> Result<Option<String>, StoreError> {
+        self.readers
+            .with(move |conn| deliveries::cached_label(conn, &key))
+            .await
+    }
+
+    pub async fn cache_label(
+        &self,
+        key: String,
+        label: String,
+        model: String,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| deliveries::cache_label(tx, &key, &label, &model))
+            .await
+    }
+}
+
+/// Splits a newest-first result of up to `limit + 1` rows (the extra row shows that another
+/// page exists) into the page and the cursor of its last (oldest) row.
+fn paginate<T>(mut rows: Vec<(i64, T)>, limit: usize) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = more
+        .then(|| rows.last().map(|(seq, _)| Cursor(*seq).to_string()))
+        .flatten();
+    (rows.into_iter().map(|(_, row)| row).collect(), next_cursor)
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {

@@ -5,33 +5,63 @@
 //! answers each request. While it waits for the fsync, new requests pile up for the next
 //! batch, so one fsync is shared by as many requests as arrived during the previous one.
 //!
+//! A request is a closure over the open transaction ([`WriterHandle::write`]), so every kind
+//! of write (events, deliveries, attempts, cache rows) shares the same batching.
+//!
 //! Invariant: no reply is sent before the transaction holding its write has committed. A
 //! batch that fails as a whole (I/O error, lock timeout) answers every request in it with the
 //! error, and nothing of it is stored.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{EventId, Inserted, NewEvent, StoreError};
+use crate::store::StoreError;
 
-/// Requests that may wait for the writer. Beyond this, `insert_event` waits for room, which
-/// pushes back on clients instead of growing memory without bound.
+/// Requests that may wait for the writer. Beyond this, writers wait for room, which pushes
+/// back on clients instead of growing memory without bound.
 const QUEUE_CAPACITY: usize = 16 * 1024;
 
-enum WriteOp {
-    InsertEvent {
-        event: NewEvent,
-        reply: oneshot::Sender<Result<Inserted, StoreError>>,
-    },
-    /// Succeeds when a write transaction can be opened and committed.
-    Probe {
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-    /// Commit what came before, then stop.
-    Close { reply: oneshot::Sender<()> },
+/// One write waiting for its batch: run inside the transaction, then told the outcome.
+trait PendingWrite: Send {
+    fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()>;
+    /// Called once the batch committed (`Ok`) or rolled back (`Err`).
+    fn settle(self: Box<Self>, committed: Result<(), StoreError>);
 }
 
-/// The sending side; cloned into every request handler.
+/// A closure and the channel its caller waits on.
+struct Write<T, F> {
+    work: Option<F>,
+    output: Option<T>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> PendingWrite for Write<T, F>
+where
+    T: Send,
+    F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send,
+{
+    fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        if let Some(work) = self.work.take() {
+            self.output = Some(work(tx)?);
+        }
+        Ok(())
+    }
+
+    fn settle(self: Box<Self>, committed: Result<(), StoreError>) {
+        let Write { output, reply, .. } = *self;
+        let _ = reply.send(committed.and_then(|()| output.ok_or(StoreError::Closed)));
+    }
+}
+
+enum WriteOp {
+    Write(Box<dyn PendingWrite>),
+    /// Commit what came before, then stop.
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The sending side; cloned into every request handler and worker.
 #[derive(Clone)]
 pub struct WriterHandle {
     queue: mpsc::Sender<WriteOp>,
@@ -48,46 +78,60 @@ impl WriterHandle {
         WriterHandle { queue }
     }
 
-    pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {
+    /// Runs `work` in the next batch's transaction and returns its result once committed.
+    /// An error from `work` fails the whole batch, so `work` should only fail on real
+    /// database errors; expected outcomes (a duplicate, a missing row) belong in `T`.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.submit(WriteOp::InsertEvent { event, reply }).await?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    pub async fn probe(&self) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(WriteOp::Probe { reply }).await?;
+        let op = Write {
+            work: Some(work),
+            output: None,
+            reply,
+        };
+        self.queue
+            .send(WriteOp::Write(Box::new(op)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
     pub async fn close(&self) {
         let (reply, answer) = oneshot::channel();
-        if self.submit(WriteOp::Close { reply }).await.is_ok() {
+        if self.queue.send(WriteOp::Close { reply }).await.is_ok() {
             let _ = answer.await;
         }
-    }
-
-    async fn submit(&self, op: WriteOp) -> Result<(), StoreError> {
-        self.queue.send(op).await.map_err(|_| StoreError::Closed)
     }
 }
 
 fn run(mut conn: Connection, mut ops: mpsc::Receiver<WriteOp>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
+    let mut closing = None;
     while let Some(first) = ops.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match ops.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+        for op in std::iter::once(first).chain(std::iter::from_fn(|| ops.try_recv().ok())) {
+            match op {
+                WriteOp::Write(write) => batch.push(write),
+                WriteOp::Close { reply } => {
+                    closing = Some(reply);
+                    break;
+                }
+            }
+            if batch.len() >= max_batch {
+                break;
             }
         }
-        let closing = commit_batch(&mut conn, &mut batch);
+        commit_batch(&mut conn, &mut batch);
         if let Some(reply) = closing {
             ops.close();
             // Requests queued behind the close are refused, not silently dropped.
             while let Ok(op) = ops.try_recv() {
-                refuse(op);
+                match op {
+                    WriteOp::Write(write) => write.settle(Err(StoreError::Closed)),
+                    WriteOp::Close { reply } => drop(reply.send(())),
+                }
             }
             let _ = reply.send(());
             return;
@@ -95,96 +139,27 @@ fn run(mut conn: Connection, mut ops: mpsc::Receiver<WriteOp>, max_batch: usize)
     }
 }
 
-/// Runs one batch in one transaction and answers every op in it. Returns the reply of a
-/// `Close` op if the batch held one.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>) -> Option<oneshot::Sender<()>> {
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let committed = (|| -> Result<(), rusqlite::Error> {
+/// Runs one batch in one transaction and answers every write in it.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn PendingWrite>>) {
+    if batch.is_empty() {
+        return;
+    }
+    let committed = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for op in batch.iter() {
-            if let WriteOp::InsertEvent { event, .. } = op {
-                outcomes.push(insert_event(&tx, event)?);
-            }
+        for write in batch.iter_mut() {
+            write.apply(&tx)?;
         }
         tx.commit()
     })();
-
     if let Err(error) = &committed {
-        tracing::error!(%error, ops = batch.len(), "group commit failed; nothing in it was stored");
+        tracing::error!(%error, writes = batch.len(), "group commit failed; nothing in it was stored");
     }
-    let mut outcomes = outcomes.into_iter();
-    let mut closing = None;
-    for op in batch.drain(..) {
-        match op {
-            WriteOp::InsertEvent { reply, .. } => {
-                let outcome = match &committed {
-                    Ok(()) => outcomes.next().ok_or(StoreError::Closed),
-                    Err(e) => Err(clone_error(e)),
-                };
-                let _ = reply.send(outcome);
-            }
-            WriteOp::Probe { reply } => {
-                let _ = reply.send(committed.as_ref().map(|_| ()).map_err(clone_error));
-            }
-            WriteOp::Close { reply } => closing = Some(reply),
-        }
-    }
-    closing
-}
-
-/// Inserts unless the (source, key) pair exists; then compares request hashes.
-fn insert_event(tx: &rusqlite::Transaction<'_>, event: &NewEvent) -> rusqlite::Result<Inserted> {
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO events
-                 (id, source, type, payload, occurred_at, received_at, idempotency_key, request_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (source, idempotency_key) DO NOTHING",
-        )?
-        .execute((
-            event.id.to_string(),
-            event.source.as_str(),
-            &event.event_type,
-            &event.payload,
-            &event.occurred_at,
-            &event.received_at,
-            &event.idempotency_key,
-            &event.request_hash,
-        ))?;
-    if inserted == 1 {
-        return Ok(Inserted::Created(event.id));
-    }
-    let existing: Option<(String, String)> = tx
-        .prepare_cached(
-            "SELECT id, request_hash FROM events WHERE source = ?1 AND idempotency_key = ?2",
-        )?
-        .query_row((event.source.as_str(), &event.idempotency_key), |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-    let Some((id, hash)) = existing else {
-        // ON CONFLICT only fires on the (source, key) constraint, so the row must exist.
-        return Err(rusqlite::Error::QueryReturnedNoRows);
-    };
-    let id: EventId = id.parse().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    Ok(if hash == event.request_hash {
-        Inserted::Duplicate(id)
-    } else {
-        Inserted::Conflict(id)
-    })
-}
-
-fn refuse(op: WriteOp) {
-    match op {
-        WriteOp::InsertEvent { reply, .. } => drop(reply.send(Err(StoreError::Closed))),
-        WriteOp::Probe { reply } => drop(reply.send(Err(StoreError::Closed))),
-        WriteOp::Close { reply } => drop(reply.send(())),
+    for write in batch.drain(..) {
+        write.settle(committed.as_ref().map(|_| ()).map_err(clone_error));
     }
 }
 
-/// rusqlite errors are not `Clone`; every op of a failed batch gets an equivalent copy.
+/// rusqlite errors are not `Clone`; every write of a failed batch gets an equivalent copy.
 fn clone_error(error: &rusqlite::Error) -> StoreError {
     match error {
         rusqlite::Error::SqliteFailure(code, message) => {

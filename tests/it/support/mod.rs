@@ -1,6 +1,8 @@
 //! Test helpers: start Klaxon in-process on port 0, or the real binary as a child process.
 
 pub mod binary;
+pub mod model;
+pub mod receiver;
 
 use std::net::SocketAddr;
 
@@ -34,6 +36,22 @@ impl TestServer {
 
     pub async fn start_on(bind: &str, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::start_in(dir, bind, configure).await
+    }
+
+    /// Starts with the pipelines and other settings of a TOML file, `env` standing in for
+    /// the environment (secrets, model URL).
+    pub async fn start_with_toml(toml: &str, env: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::start_in(dir, "127.0.0.1:0", |s| apply_toml(s, toml, env)).await
+    }
+
+    /// Starts on the database kept in `dir` by [`TestServer::stop_keeping_files`]: a restart.
+    pub async fn start_in(
+        dir: TempDir,
+        bind: &str,
+        configure: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         let db_path = dir.path().join("klaxon.db");
         let mut settings = Settings::for_database(DatabaseUrl::Sqlite(db_path.clone()));
         configure(&mut settings);
@@ -99,6 +117,44 @@ impl TestServer {
             .expect("serve task did not panic")
             .expect("serve returned Ok after a graceful stop");
         self.dir
+    }
+}
+
+/// Replaces `settings` (all but the database and listen address) with those of `toml`.
+pub fn apply_toml(settings: &mut Settings, toml: &str, env: &[(&str, &str)]) {
+    let raw = klaxon::config::Raw::from_toml(std::path::Path::new("test.toml"), toml)
+        .unwrap_or_else(|e| panic!("test settings parse: {e}"));
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let resolved = Settings::resolve(raw, |var| {
+        env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
+    })
+    .unwrap_or_else(|e| panic!("test settings are valid: {e}"));
+    let (database, listen) = (settings.database.clone(), settings.listen);
+    *settings = resolved;
+    settings.database = database;
+    settings.listen = listen;
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, for state that settles in the
+/// background (a delivery's final state); panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not reached within {timeout:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

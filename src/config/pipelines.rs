@@ -1,0 +1,555 @@
+//! `[[pipelines]]`, `[ai]` and `[delivery]`: the TOML shapes and their validation into
+//! [`PipelineSpec`]s and typed settings.
+//!
+//! Every problem names its key the way a user finds it in the file, e.g.
+//! `pipelines.support-escalations.steps[1].filter`, and all problems are collected.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, Origin};
+use crate::pipeline::condition::Condition;
+use crate::pipeline::redact::{CustomPattern, PiiKind, RedactSpec, Redactor};
+use crate::pipeline::spec::{
+    ClassifySpec, DestinationKind, DestinationSpec, PipelineSpec, Step, TypePattern,
+    WebhookSigning, WebhookSpec,
+};
+use crate::signing::Secret;
+
+/// The pipelines Klaxon runs when the settings declare none (documented in the README).
+pub const BUILTIN_PIPELINES: &str = include_str!("builtin_pipelines.toml");
+
+/// Outbound webhook timeout unless a destination sets `timeout_secs`.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Header of `signing = "stripe"` unless `header` is set.
+pub const DEFAULT_STRIPE_HEADER: &str = "X-Klaxon-Signature";
+pub const DEFAULT_CLASSIFY_PROMPT: &str =
+    "You triage events for an on-call team. Classify the event below by {field}.";
+
+/// One `[[pipelines]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub name: String,
+    pub on: OneOrMany,
+    #[serde(default)]
+    pub steps: Vec<RawStep>,
+    #[serde(default)]
+    pub destinations: Vec<RawDestination>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawStep {
+    Classify(RawClassify),
+    Filter(String),
+    Redact(RawRedact),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassify {
+    pub field: String,
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub input: Vec<String>,
+    pub prompt: Option<String>,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedact {
+    pub fields: Option<Vec<String>>,
+    pub kinds: Option<Vec<String>>,
+    #[serde(default)]
+    pub patterns: Vec<RawPattern>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPattern {
+    pub name: String,
+    pub regex: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDestination {
+    pub name: Option<String>,
+    pub when: Option<String>,
+    pub webhook: Option<RawWebhook>,
+    pub log: Option<bool>,
+}
+
+impl RawDestination {
+    fn kind_name(&self) -> Option<&'static str> {
+        match (&self.webhook, self.log) {
+            (Some(_), _) => Some("webhook"),
+            (None, Some(true)) => Some("log"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    pub signing: Option<String>,
+    /// The environment variable holding the secret(s); several separated by spaces or commas.
+    pub secret_env: Option<String>,
+    pub header: Option<String>,
+    #[serde(default)]
+    pub allow_private: bool,
+    pub timeout_secs: Option<u64>,
+}
+
+/// Validates the declared pipelines (or the built-in ones when none are declared).
+pub fn resolve(
+    raw: Vec<RawPipeline>,
+    origin: &Origin,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<PipelineSpec> {
+    let mut names = HashSet::new();
+    let mut specs = Vec::with_capacity(raw.len());
+    for pipeline in raw {
+        let mut check = Checker {
+            origin,
+            errors,
+            prefix: format!("pipelines.{}", pipeline.name),
+        };
+        if !is_name(&pipeline.name) {
+            check.fail(
+                "name",
+                format!(
+                    "{:?}: a pipeline name is 1-64 characters of a-z, 0-9, '-' and '_'",
+                    pipeline.name
+                ),
+            );
+        } else if !names.insert(pipeline.name.clone()) {
+            check.fail("name", "another pipeline has the same name".into());
+        }
+        if let Some(spec) = check.pipeline(pipeline, env) {
+            specs.push(spec);
+        }
+    }
+    specs
+}
+
+/// The built-in pipelines, parsed and validated like a user's.
+pub fn builtin() -> Vec<PipelineSpec> {
+    #[derive(Deserialize)]
+    struct File {
+        pipelines: Vec<RawPipeline>,
+    }
+    let file: File = toml::from_str(BUILTIN_PIPELINES).expect("the built-in pipelines parse");
+    let mut errors = Vec::new();
+    let specs = resolve(file.pipelines, &Origin::Default, &|_| None, &mut errors);
+    assert!(
+        errors.is_empty(),
+        "the built-in pipelines are valid: {errors:?}"
+    );
+    specs
+}
+
+struct Checker<'a> {
+    origin: &'a Origin,
+    errors: &'a mut Vec<ConfigError>,
+    prefix: String,
+}
+
+impl Checker<'_> {
+    fn fail(&mut self, key: &str, message: String) {
+        self.errors.push(ConfigError::Invalid {
+            origin: self.origin.clone(),
+            key: format!("{}.{key}", self.prefix),
+            message,
+        });
+    }
+
+    fn pipeline(
+        &mut self,
+        raw: RawPipeline,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<PipelineSpec> {
+        let before = self.errors.len();
+        let on = match raw.on {
+            OneOrMany::One(p) => vec![p],
+            OneOrMany::Many(ps) => ps,
+        };
+        if on.is_empty() {
+            self.fail("on", "name at least one event type or pattern".into());
+        }
+        for pattern in &on {
+            if pattern.is_empty() || pattern.chars().any(char::is_whitespace) {
+                self.fail(
+                    "on",
+                    format!("{pattern:?} is not an event type or pattern such as support.ticket.*"),
+                );
+            }
+        }
+        let mut labels_so_far = HashSet::new();
+        let mut steps = Vec::with_capacity(raw.steps.len());
+        for (i, step) in raw.steps.into_iter().enumerate() {
+            if let Some(step) = self.step(i, step, &mut labels_so_far) {
+                steps.push(step);
+            }
+        }
+        if raw.destinations.is_empty() {
+            self.fail(
+                "destinations",
+                "a pipeline needs at least one destination, e.g. [[pipelines.destinations]] log = true"
+                    .into(),
+            );
+        }
+        let mut destination_names = HashSet::new();
+        let mut destinations = Vec::with_capacity(raw.destinations.len());
+        // Unnamed destinations are named after their kind, numbered only when the kind repeats.
+        let unnamed_of_kind = |kind: &str| {
+            raw.destinations
+                .iter()
+                .filter(|d| d.name.is_none() && d.kind_name() == Some(kind))
+                .count()
+        };
+        let unnamed: Vec<usize> = raw
+            .destinations
+            .iter()
+            .map(|d| d.kind_name().map_or(0, unnamed_of_kind))
+            .collect();
+        for (i, destination) in raw.destinations.into_iter().enumerate() {
+            if let Some(d) = self.destination(i, unnamed[i], destination, env) {
+                if !destination_names.insert(d.name.clone()) {
+                    self.fail(
+                        &format!("destinations[{i}].name"),
+                        format!("two destinations are named {:?}", d.name),
+                    );
+                }
+                destinations.push(d);
+            }
+        }
+        (self.errors.len() == before).then(|| PipelineSpec {
+            name: raw.name.clone(),
+            on: on.into_iter().map(TypePattern::new).collect(),
+            steps,
+            destinations: destinations
+                .into_iter()
+                .map(|mut d| {
+                    d.name = format!("{}.{}", raw.name, d.name);
+                    d
+                })
+                .collect(),
+        })
+    }
+
+    fn step(&mut self, i: usize, raw: RawStep, labels: &mut HashSet<String>) -> Option<Step> {
+        match raw {
+            RawStep::Classify(c) => {
+                let key = format!("steps[{i}].classify");
+                let before = self.errors.len();
+                if !is_identifier(&c.field) {
+                    self.fail(
+                        &format!("{key}.field"),
+                        format!(
+                            "{:?} must be a name usable in expressions (letters, digits, _)",
+                            c.field
+                        ),
+                    );
+                }
+                if c.labels.len() < 2 {
+                    self.fail(&format!("{key}.labels"), "give at least two labels".into());
+                }
+                let mut seen = HashSet::new();
+                for label in &c.labels {
+                    if label.trim().is_empty() || !seen.insert(label.as_str()) {
+                        self.fail(
+                            &format!("{key}.labels"),
+                            format!("{label:?} is empty or repeated"),
+                        );
+                    }
+                }
+                if let Some(default) = &c.default
+                    && !c.labels.contains(default)
+                {
+                    self.fail(
+                        &format!("{key}.default"),
+                        format!("{default:?} is not one of the labels {:?}", c.labels),
+                    );
+                }
+                labels.insert(c.field.clone());
+                (self.errors.len() == before).then(|| {
+                    Step::Classify(Arc::new(ClassifySpec {
+                        prompt: c.prompt.unwrap_or_else(|| {
+                            DEFAULT_CLASSIFY_PROMPT.replace("{field}", &c.field)
+                        }),
+                        field: c.field,
+                        labels: c.labels,
+                        input: c.input,
+                        default: c.default,
+                    }))
+                })
+            }
+            RawStep::Filter(source) => self
+                .condition(&format!("steps[{i}].filter"), &source)
+                .map(Step::Filter),
+            RawStep::Redact(r) => {
+                let key = format!("steps[{i}].redact");
+                let mut kinds = None;
+                if let Some(names) = r.kinds {
+                    let mut parsed = Vec::with_capacity(names.len());
+                    for name in names {
+                        match name.parse::<PiiKind>() {
+                            Ok(kind) => parsed.push(kind),
+                            Err(e) => self.fail(&format!("{key}.kinds"), e.to_string()),
+                        }
+                    }
+                    kinds = Some(parsed);
+                }
+                let spec = RedactSpec {
+                    fields: r.fields,
+                    kinds,
+                    patterns: r
+                        .patterns
+                        .into_iter()
+                        .map(|p| CustomPattern {
+                            name: p.name,
+                            regex: p.regex,
+                        })
+                        .collect(),
+                };
+                match Redactor::new(&spec) {
+                    Ok(redactor) => Some(Step::Redact(Arc::new(redactor))),
+                    Err(e) => {
+                        self.fail(&format!("{key}.patterns"), e.to_string());
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn condition(&mut self, key: &str, source: &str) -> Option<Arc<Condition>> {
+        match Condition::compile(source) {
+            Ok(condition) => Some(Arc::new(condition)),
+            Err(e) => {
+                self.fail(key, format!("{source:?}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn destination(
+        &mut self,
+        i: usize,
+        same_kind_unnamed: usize,
+        raw: RawDestination,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<DestinationSpec> {
+        let key = format!("destinations[{i}]");
+        let before = self.errors.len();
+        let when = raw
+            .when
+            .as_deref()
+            .and_then(|w| self.condition(&format!("{key}.when"), w));
+        let kind = match (raw.webhook, raw.log) {
+            (Some(webhook), None | Some(false)) => self
+                .webhook(&format!("{key}.webhook"), webhook, env)
+                .map(|w| DestinationKind::Webhook(Arc::new(w))),
+            (None, Some(true)) => Some(DestinationKind::Log),
+            _ => {
+                self.fail(
+                    &key,
+                    "set exactly one of `webhook = { url = … }` or `log = true`".into(),
+                );
+                None
+            }
+        }?;
+        let name = match raw.name {
+            Some(name) if is_name(&name) => name,
+            Some(name) => {
+                self.fail(
+                    &format!("{key}.name"),
+                    format!(
+                        "{name:?}: a destination name is 1-64 characters of a-z, 0-9, '-' and '_'"
+                    ),
+                );
+                return None;
+            }
+            None if same_kind_unnamed <= 1 => kind.as_str().to_owned(),
+            None => format!("{}-{}", kind.as_str(), i + 1),
+        };
+        (self.errors.len() == before).then_some(DestinationSpec { name, when, kind })
+    }
+
+    fn webhook(
+        &mut self,
+        key: &str,
+        raw: RawWebhook,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<WebhookSpec> {
+        let before = self.errors.len();
+        let url = match reqwest::Url::parse(&raw.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            Ok(_) => {
+                self.fail(
+                    &format!("{key}.url"),
+                    format!("{:?} is not an http(s) URL", raw.url),
+                );
+                None
+            }
+            Err(e) => {
+                self.fail(&format!("{key}.url"), format!("{:?}: {e}", raw.url));
+                None
+            }
+        };
+        let scheme = raw.signing.as_deref().unwrap_or("standard");
+        let secrets: Vec<String> = match &raw.secret_env {
+            Some(var) => match env(var).filter(|v| !v.trim().is_empty()) {
+                Some(value) => value
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
+                None => {
+                    self.fail(
+                        &format!("{key}.secret_env"),
+                        format!("the environment variable {var} is not set"),
+                    );
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        if scheme != "none" && raw.secret_env.is_none() {
+            self.fail(
+                &format!("{key}.secret_env"),
+                format!(
+                    "signing = {scheme:?} needs a secret: name the environment variable that holds it, or set signing = \"none\""
+                ),
+            );
+        }
+        if raw.header.is_some() && scheme != "stripe" {
+            self.fail(
+                &format!("{key}.header"),
+                "only signing = \"stripe\" takes a header name".into(),
+            );
+        }
+        let signing = match scheme {
+            "none" => Some(WebhookSigning::None),
+            "bearer" => Some(WebhookSigning::Bearer(
+                secrets.into_iter().map(Secret::new).collect(),
+            )),
+            "standard" => {
+                let mut parsed = Vec::with_capacity(secrets.len());
+                for secret in secrets {
+                    match secret.parse() {
+                        Ok(s) => parsed.push(s),
+                        Err(e) => self.fail(
+                            &format!("{key}.secret_env"),
+                            format!("a Standard Webhooks secret is `whsec_` + base64: {e}"),
+                        ),
+                    }
+                }
+                Some(WebhookSigning::Standard(parsed))
+            }
+            "stripe" => {
+                let header = raw.header.as_deref().unwrap_or(DEFAULT_STRIPE_HEADER);
+                match reqwest::header::HeaderName::from_bytes(header.as_bytes()) {
+                    Ok(header) => Some(WebhookSigning::Stripe {
+                        header,
+                        secrets: secrets.into_iter().map(Secret::new).collect(),
+                    }),
+                    Err(_) => {
+                        self.fail(
+                            &format!("{key}.header"),
+                            format!("{header:?} is not a valid header name"),
+                        );
+                        None
+                    }
+                }
+            }
+            other => {
+                self.fail(
+                    &format!("{key}.signing"),
+                    format!("{other:?}: expected \"standard\", \"stripe\", \"bearer\" or \"none\""),
+                );
+                None
+            }
+        };
+        let timeout = match raw.timeout_secs {
+            None => DEFAULT_WEBHOOK_TIMEOUT,
+            Some(s @ 1..=300) => Duration::from_secs(s),
+            Some(s) => {
+                self.fail(
+                    &format!("{key}.timeout_secs"),
+                    format!("must be between 1 and 300, got {s}"),
+                );
+                DEFAULT_WEBHOOK_TIMEOUT
+            }
+        };
+        if self.errors.len() != before {
+            return None;
+        }
+        Some(WebhookSpec {
+            url: url?,
+            signing: signing?,
+            allow_private: raw.allow_private,
+            timeout,
+        })
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Parses `100ms`, `5s`, `5m`, `2h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m, h or d (e.g. 5m)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30s or 5m"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?}; use ms, s, m, h or d"
+            ));
+        }
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}

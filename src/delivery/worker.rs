@@ -1,0 +1,328 @@
+//! The delivery worker: runs attempts with bounded concurrency and records each one.
+//!
+//! Jobs arrive two ways. Fresh deliveries come straight from the pipeline runner over a
+//! channel, already leased in the same transaction that created them, so the first attempt
+//! starts without another database round trip. Retries, replays and anything left behind by
+//! a crash are found by the poller, which claims due rows under a lease and sleeps until the
+//! next one falls due (or until it is poked because a retry or replay was just scheduled).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::schedule::next_attempt_at;
+use super::webhook::WebhookSender;
+use crate::clock;
+use crate::config::DeliverySettings;
+use crate::pipeline::spec::WebhookSpec;
+use crate::store::{AfterAttempt, Attempt, DeliveryJob, Store};
+
+/// How long a claimed job is ours. Longer than any attempt (timeouts are ≤ 300 s) plus the
+/// wait for a free slot, so a live worker never loses a job it is working on.
+pub const LEASE: Duration = Duration::from_secs(10 * 60);
+/// The poller looks again at least this often, in case a row appeared that nobody poked
+/// about (e.g. written by another process).
+const POLL_INTERVAL_MAX: Duration = Duration::from_secs(5);
+/// Rows claimed per poll.
+const CLAIM_BATCH: usize = 256;
+/// On shutdown, attempts in flight get this long to finish and be recorded.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Hands jobs to the worker; cheap to clone.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    jobs: mpsc::Sender<DeliveryJob>,
+    poke: Arc<Notify>,
+    disabled: DisabledDestinations,
+}
+
+/// Destinations switched off by a `410 Gone`, with the reason; mirrors the store.
+type DisabledDestinations = Arc<Mutex<HashMap<String, String>>>;
+
+impl WorkerHandle {
+    /// Queues a leased job for its first attempt. If the worker is gone the job stays in the
+    /// store and is claimed again after its lease.
+    pub async fn dispatch(&self, job: DeliveryJob) {
+        if self.jobs.send(job).await.is_err() {
+            tracing::debug!("delivery worker stopped; the job waits in the store");
+        }
+    }
+
+    /// Tells the poller that a job may have become due (a replay, a retry).
+    pub fn poke(&self) {
+        self.poke.notify_one();
+    }
+
+    /// Forgets that `destination` was disabled (the caller has enabled it in the store).
+    pub fn enable(&self, destination: &str) {
+        if let Ok(mut disabled) = self.disabled.lock() {
+            disabled.remove(destination);
+        }
+    }
+}
+
+struct Shared {
+    store: Store,
+    sender: WebhookSender,
+    destinations: HashMap<String, Arc<WebhookSpec>>,
+    retry_schedule: Vec<Duration>,
+    disabled: DisabledDestinations,
+    poke: Arc<Notify>,
+}
+
+/// The running worker.
+pub struct DeliveryWorker {
+    handle: WorkerHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl DeliveryWorker {
+    /// Starts the dispatcher and the poller. `destinations` are the webhook destinations by
+    /// name; jobs for other names are dead-lettered with a reason.
+    pub async fn start(
+        store: Store,
+        sender: WebhookSender,
+        destinations: HashMap<String, Arc<WebhookSpec>>,
+        settings: &DeliverySettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<DeliveryWorker, crate::store::StoreError> {
+        // Single node: nobody else can hold a lease, so leases left by a crash are freed now
+        // rather than after they run out.
+        let released = store.release_all_leases().await?;
+        if released > 0 {
+            tracing::info!(released, "released deliveries leased before the last stop");
+        }
+        let disabled: DisabledDestinations = Arc::new(Mutex::new(
+            store.disabled_destinations().await?.into_iter().collect(),
+        ));
+        let poke = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            store,
+            sender,
+            destinations,
+            retry_schedule: settings.retry_schedule.clone(),
+            disabled: disabled.clone(),
+            poke: poke.clone(),
+        });
+        let (jobs, queue) = mpsc::channel(4 * 1024);
+        let permits = Arc::new(Semaphore::new(settings.max_in_flight));
+        let dispatcher = tokio::spawn(dispatch(
+            shared.clone(),
+            queue,
+            permits.clone(),
+            settings.max_in_flight,
+            shutdown.clone(),
+        ));
+        let poller = tokio::spawn(poll(shared, jobs.clone(), shutdown));
+        Ok(DeliveryWorker {
+            handle: WorkerHandle {
+                jobs,
+                poke,
+                disabled,
+            },
+            tasks: vec![dispatcher, poller],
+        })
+    }
+
+    pub fn handle(&self) -> WorkerHandle {
+        self.handle.clone()
+    }
+
+    /// Waits for the worker to stop after the shutdown signal (attempts in flight get a
+    /// grace period to be recorded).
+    pub async fn join(self) {
+        drop(self.handle);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn dispatch(
+    shared: Arc<Shared>,
+    mut queue: mpsc::Receiver<DeliveryJob>,
+    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let job = tokio::select! {
+            job = queue.recv() => job,
+            _ = shutdown.wait_for(|stop| *stop) => None,
+        };
+        let Some(job) = job else { break };
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let Ok(permit) = permit else { break };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            attempt(&shared, job).await;
+            drop(permit);
+        });
+    }
+    // Give attempts in flight a moment to finish and be recorded; the rest keep their
+    // lease and are claimed again at the next start.
+    let all = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
+}
+
+async fn poll(
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<DeliveryJob>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        let now = clock::now_ms();
+        let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let mut wait = POLL_INTERVAL_MAX;
+        match shared.store.claim_due(now, lease_until, CLAIM_BATCH).await {
+            Ok(claimed) => {
+                let full = claimed.len() == CLAIM_BATCH;
+                for job in claimed {
+                    if jobs.send(job).await.is_err() {
+                        return;
+                    }
+                }
+                if full {
+                    continue;
+                }
+                if let Ok(Some(due)) = shared.store.next_due().await {
+                    let until_due = u64::try_from(due - clock::now_ms()).unwrap_or(0);
+                    wait = wait.min(Duration::from_millis(until_due));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not claim due deliveries; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.poke.notified() => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    }
+}
+
+/// One attempt of one job, recorded whatever happens.
+async fn attempt(shared: &Shared, job: DeliveryJob) {
+    let Some(spec) = shared.destinations.get(&job.destination) else {
+        let reason = format!(
+            "destination {:?} is not in the settings any more; replay after restoring it",
+            job.destination
+        );
+        bury(shared, &job, reason).await;
+        return;
+    };
+    let disabled = shared
+        .disabled
+        .lock()
+        .ok()
+        .and_then(|d| d.get(&job.destination).cloned());
+    if let Some(reason) = disabled {
+        let reason = format!(
+            "destination {:?} is disabled ({reason}); enable it with POST /v1/destinations/{}/enable, then replay",
+            job.destination, job.destination
+        );
+        bury(shared, &job, reason).await;
+        return;
+    }
+
+    let number = job.attempts + 1;
+    let run_attempt = job.run_attempts + 1;
+    let started_at = clock::now_rfc3339();
+    let started = std::time::Instant::now();
+    let result = shared
+        .sender
+        .send(spec, job.id, &job.body, clock::now_secs())
+        .await;
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let retry = |retry_after| {
+        next_attempt_at(
+            &shared.retry_schedule,
+            run_attempt,
+            retry_after,
+            clock::now_ms(),
+        )
+        .map_or(AfterAttempt::Dead, AfterAttempt::RetryAt)
+    };
+    let mut record = Attempt {
+        number,
+        started_at,
+        duration_ms,
+        status: None,
+        error: None,
+        response: None,
+    };
+    let after = match result {
+        Ok(answer) => {
+            record.status = Some(answer.status);
+            record.response = Some(answer.snippet).filter(|s| !s.is_empty());
+            match answer.status {
+                200..=299 => AfterAttempt::Succeeded,
+                410 => {
+                    let reason = format!("410 Gone from {} at {}", spec.url, clock::now_rfc3339());
+                    record.error = Some(format!("{reason}; destination disabled"));
+                    disable(shared, &job.destination, reason).await;
+                    AfterAttempt::Dead
+                }
+                status => {
+                    record.error = Some(format!("HTTP {status}"));
+                    retry(answer.retry_after)
+                }
+            }
+        }
+        Err(error) => {
+            record.error = Some(error.to_string());
+            if error.is_retryable() {
+                retry(None)
+            } else {
+                AfterAttempt::Dead
+            }
+        }
+    };
+    log_outcome(&job, &record, after);
+    if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
+        tracing::error!(%error, delivery = %job.id, "could not record a delivery attempt; it will be retried after its lease");
+    }
+    if matches!(after, AfterAttempt::RetryAt(_)) {
+        shared.poke.notify_one();
+    }
+}
+
+fn log_outcome(job: &DeliveryJob, record: &Attempt, after: AfterAttempt) {
+    let error = record.error.as_deref().unwrap_or("");
+    match after {
+        AfterAttempt::Succeeded => {
+            tracing::debug!(delivery = %job.id, destination = %job.destination, attempt = record.number, "delivered")
+        }
+        AfterAttempt::RetryAt(at) => {
+            tracing::warn!(delivery = %job.id, destination = %job.destination, attempt = record.number, error, retry_at = %clock::ms_to_rfc3339(at), "delivery failed; will retry")
+        }
+        AfterAttempt::Dead => {
+            tracing::error!(delivery = %job.id, destination = %job.destination, attempt = record.number, error, "delivery dead-lettered")
+        }
+    }
+}
+
+async fn bury(shared: &Shared, job: &DeliveryJob, reason: String) {
+    tracing::error!(delivery = %job.id, destination = %job.destination, reason, "delivery dead-lettered without an attempt");
+    if let Err(error) = shared.store.bury(job.id, reason).await {
+        tracing::error!(%error, delivery = %job.id, "could not dead-letter a delivery");
+    }
+}
+
+async fn disable(shared: &Shared, destination: &str, reason: String) {
+    if let Ok(mut disabled) = shared.disabled.lock() {
+        disabled.insert(destination.to_owned(), reason.clone());
+    }
+    if let Err(error) = shared
+        .store
+        .disable_destination(destination.to_owned(), reason)
+        .await
+    {
+        tracing::error!(%error, destination, "could not record a disabled destination");
+    }
+}

@@ -1,0 +1,102 @@
+//! Deliveries and the dead letter queue: `GET /v1/deliveries`, `GET /v1/deliveries/{id}`
+//! (with every attempt), `POST /v1/deliveries/{id}/replay`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::auth::Authorized;
+use super::paging;
+use super::{ApiError, AppState};
+use crate::clock;
+use crate::store::{Delivery, DeliveryId, DeliveryPage, DeliveryQuery, DeliveryState, Replay};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/deliveries", get(list))
+        .route("/v1/deliveries/{id}", get(show))
+        .route("/v1/deliveries/{id}/replay", post(replay))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    state: Option<String>,
+    destination: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list(
+    _: Authorized,
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<DeliveryPage>, ApiError> {
+    let delivery_state = match params.state.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<DeliveryState>()
+                .map_err(|message| ApiError::bad_request("invalid_state", message))?,
+        ),
+    };
+    let query = DeliveryQuery {
+        state: delivery_state,
+        destination: params.destination.filter(|d| !d.is_empty()),
+        event_id: None,
+        after: paging::after(params.after.as_deref())?,
+        limit: paging::limit(params.limit.as_deref())?,
+    };
+    Ok(Json(state.store.list_deliveries(query).await?))
+}
+
+fn parse_id(id: &str) -> Result<DeliveryId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("no delivery with id {id:?}")))
+}
+
+async fn show(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Delivery>, ApiError> {
+    let delivery_id = parse_id(&id)?;
+    state
+        .store
+        .get_delivery(delivery_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no delivery with id {id:?}")))
+}
+
+/// Queues a dead (or delivered) delivery again with a fresh retry schedule.
+async fn replay(
+    _: Authorized,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Delivery>), ApiError> {
+    let delivery_id = parse_id(&id)?;
+    match state.store.replay(delivery_id, clock::now_ms()).await? {
+        Replay::Queued => {}
+        Replay::NotFound => {
+            return Err(ApiError::not_found(format!("no delivery with id {id:?}")));
+        }
+        Replay::InProgress(current) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "delivery_in_progress",
+                format!(
+                    "delivery {id} is {} and will be attempted again; only dead or succeeded deliveries can be replayed",
+                    current.as_str()
+                ),
+            ));
+        }
+    }
+    state.worker.poke();
+    let delivery = state
+        .store
+        .get_delivery(delivery_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no delivery with id {id:?}")))?;
+    Ok((StatusCode::ACCEPTED, Json(delivery)))
+}

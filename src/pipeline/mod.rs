@@ -1,0 +1,26 @@
+//! Pipelines: what happens to an event after it is stored.
+//!
+//! A pipeline takes events by type, runs its steps in order, and sends the result to its
+//! destinations:
+//!
+//! - [`spec`]: the validated shape of a pipeline (built by `config`).
+//! - [`classify`] with [`builtin_classifier`]: a label from the model, the cache, or rules.
+//! - [`condition`]: CEL expressions for `filter` steps and destination `when`s.
+//! - [`redact`]: PII removal before anything leaves Klaxon.
+//! - [`run`]: one pipeline over one event, producing a trace and planned deliveries.
+//! - [`runner`]: the background task that runs pipelines for every accepted event.
+
+pub mod builtin_classifier;
+pub mod classify;
+pub mod condition;
+pub mod redact;
+pub mod run;
+pub mod runner;
+pub mod spec;
+
+pub use runner::{PipelineRunner, RunnerHandle};
+
+/// True when some pipeline takes events of this type.
+pub fn any_takes(pipelines: &[spec::PipelineSpec], event_type: &str) -> bool {
+    pipelines.iter().any(|p| p.takes(event_type))
+}

@@ -1,0 +1,275 @@
+//! The pipeline runner: takes every accepted event that some pipeline wants, runs the
+//! pipelines, and commits the trace and the deliveries in one transaction.
+//!
+//! Events reach it in two ways. The ingest handler submits each new event right after its
+//! commit (the fast path). The event row also carries `pipeline_state = 'pending'`, written
+//! in the same transaction as the event, so at start-up, or whenever the hand-off queue was
+//! full, the runner scans the store for pending events: nothing accepted is ever skipped.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::classify::Classifier;
+use super::run::{EventView, run};
+use super::spec::{DestinationSpec, PipelineSpec};
+use crate::clock;
+use crate::delivery::WorkerHandle;
+use crate::delivery::worker::LEASE;
+use crate::store::{DeliveryJob, EventId, NewDelivery, PendingEvent, Store};
+
+/// Events that may wait in the hand-off queue; past this they wait in the store instead.
+const QUEUE_CAPACITY: usize = 64 * 1024;
+/// Events whose pipelines run at once (a model call can take seconds).
+const MAX_CONCURRENT_EVENTS: usize = 256;
+/// Pending events read per page during a scan.
+const SCAN_PAGE: usize = 512;
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Submits events to the runner; cheap to clone.
+#[derive(Clone)]
+pub struct RunnerHandle {
+    queue: mpsc::Sender<PendingEvent>,
+    /// Set when the queue was full: the runner must rescan the store.
+    missed: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+impl RunnerHandle {
+    /// Hands over a committed event. Never blocks: when the queue is full the event is
+    /// picked up from the store by the next scan.
+    pub fn submit(&self, event: PendingEvent) {
+        if self.queue.try_send(event).is_err() {
+            self.missed.store(true, Ordering::Release);
+            self.wake.notify_one();
+        }
+    }
+}
+
+struct Shared {
+    pipelines: Vec<(PipelineSpec, Vec<Arc<DestinationSpec>>)>,
+    classifier: Classifier,
+    store: Store,
+    worker: WorkerHandle,
+    /// Events being run now, so a scan does not start the same event twice.
+    in_progress: Mutex<HashSet<EventId>>,
+}
+
+/// The running runner.
+pub struct PipelineRunner {
+    handle: RunnerHandle,
+    task: JoinHandle<()>,
+}
+
+impl PipelineRunner {
+    pub fn start(
+        pipelines: Vec<PipelineSpec>,
+        classifier: Classifier,
+        store: Store,
+        worker: WorkerHandle,
+        shutdown: watch::Receiver<bool>,
+    ) -> PipelineRunner {
+        let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
+        // Start with a scan: events accepted before the last stop may be pending.
+        let missed = Arc::new(AtomicBool::new(true));
+        let wake = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            pipelines: pipelines
+                .into_iter()
+                .map(|p| {
+                    let destinations = p.destinations.iter().cloned().map(Arc::new).collect();
+                    (p, destinations)
+                })
+                .collect(),
+            classifier,
+            store,
+            worker,
+            in_progress: Mutex::new(HashSet::new()),
+        });
+        let task = tokio::spawn(run_loop(
+            shared,
+            events,
+            missed.clone(),
+            wake.clone(),
+            shutdown,
+        ));
+        PipelineRunner {
+            handle: RunnerHandle {
+                queue,
+                missed,
+                wake,
+            },
+            task,
+        }
+    }
+
+    pub fn handle(&self) -> RunnerHandle {
+        self.handle.clone()
+    }
+
+    /// Waits for the runner to stop after the shutdown signal.
+    pub async fn join(self) {
+        drop(self.handle);
+        let _ = self.task.await;
+    }
+}
+
+async fn run_loop(
+    shared: Arc<Shared>,
+    mut events: mpsc::Receiver<PendingEvent>,
+    missed: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_EVENTS));
+    loop {
+        if missed.swap(false, Ordering::AcqRel) {
+            scan(&shared, &permits, &shutdown).await;
+            continue;
+        }
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = wake.notified() => continue,
+            _ = shutdown.wait_for(|stop| *stop) => None,
+        };
+        let Some(event) = event else { break };
+        if !start(&shared, &permits, event, &shutdown).await {
+            break;
+        }
+    }
+    let all = u32::try_from(MAX_CONCURRENT_EVENTS).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
+}
+
+/// Runs every pending event found in the store.
+async fn scan(shared: &Arc<Shared>, permits: &Arc<Semaphore>, shutdown: &watch::Receiver<bool>) {
+    let mut after = 0;
+    loop {
+        let page = match shared.store.pending_events(after, SCAN_PAGE).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "could not scan for pending events; will retry");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let done = page.len() < SCAN_PAGE;
+        for (seq, event) in page {
+            after = seq;
+            if !start(shared, permits, event, shutdown).await {
+                return;
+            }
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+/// Starts one event's pipelines on a task; false when shutting down.
+async fn start(
+    shared: &Arc<Shared>,
+    permits: &Arc<Semaphore>,
+    event: PendingEvent,
+    shutdown: &watch::Receiver<bool>,
+) -> bool {
+    if *shutdown.borrow() {
+        return false;
+    }
+    let fresh = shared
+        .in_progress
+        .lock()
+        .map_or(true, |mut running| running.insert(event.id));
+    if !fresh {
+        return true;
+    }
+    let Ok(permit) = permits.clone().acquire_owned().await else {
+        return false;
+    };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let id = event.id;
+        process(&shared, event).await;
+        if let Ok(mut running) = shared.in_progress.lock() {
+            running.remove(&id);
+        }
+        drop(permit);
+    });
+    true
+}
+
+async fn process(shared: &Shared, event: PendingEvent) {
+    let payload: Value = match serde_json::from_str(&event.payload) {
+        Ok(payload) => payload,
+        Err(error) => {
+            // Cannot happen for events stored by ingest (it validated the JSON); recorded
+            // rather than retried forever.
+            let trace = json!({ "error": format!("payload is not JSON: {error}"), "runs": [] });
+            complete(shared, event.id, trace, Vec::new()).await;
+            return;
+        }
+    };
+    let view = EventView {
+        id: event.id,
+        event_type: &event.event_type,
+        occurred_at: &event.occurred_at,
+        payload: &payload,
+    };
+    let mut runs = Vec::new();
+    let mut labels = Map::new();
+    let mut deliveries = Vec::new();
+    for (spec, destinations) in &shared.pipelines {
+        if !spec.takes(&event.event_type) {
+            continue;
+        }
+        let result = run(spec, destinations, view, &shared.classifier).await;
+        runs.push(result.trace);
+        labels.extend(result.labels);
+        deliveries.extend(result.deliveries.into_iter().map(|planned| NewDelivery {
+            id: planned.id,
+            event_id: event.id,
+            pipeline: spec.name.clone(),
+            destination: planned.destination.name.clone(),
+            body: planned.body.to_string(),
+        }));
+    }
+    let trace = json!({ "labels": labels, "runs": runs });
+    complete(shared, event.id, trace, deliveries).await;
+}
+
+/// Commits the trace and deliveries, then hands the new deliveries to the worker.
+async fn complete(shared: &Shared, event: EventId, trace: Value, deliveries: Vec<NewDelivery>) {
+    let now = clock::now_ms();
+    let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let jobs: Vec<DeliveryJob> = deliveries
+        .iter()
+        .map(|d| DeliveryJob {
+            id: d.id,
+            event_id: d.event_id,
+            destination: d.destination.clone(),
+            body: d.body.clone(),
+            attempts: 0,
+            run_attempts: 0,
+        })
+        .collect();
+    let created = shared
+        .store
+        .complete_pipeline(event, trace.to_string(), deliveries, now, lease_until)
+        .await;
+    match created {
+        Ok(created) => {
+            for job in jobs {
+                if created.contains(&job.id) {
+                    shared.worker.dispatch(job).await;
+                }
+            }
+        }
+        // The event stays pending; the next scan (at the latest, the next start) retries.
+        Err(error) => tracing::error!(%error, %event, "could not record a pipeline result"),
+    }
+}

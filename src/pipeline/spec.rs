@@ -1,0 +1,196 @@
+//! What a pipeline is, once the settings are validated: which event types it takes, its
+//! steps in order, and where results go. Built by `config`, run by [`super::run`].
+//!
+//! Conditions and redactors are compiled here, once, so a syntax error stops `klaxon check`
+//! and nothing is parsed per event.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::condition::Condition;
+use super::redact::Redactor;
+use crate::signing::Secret;
+use crate::signing::standard_webhooks::WebhookSecret;
+
+/// A declared pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    pub name: String,
+    /// Event types taken: exact names or globs with `*` (`support.ticket.*`).
+    pub on: Vec<TypePattern>,
+    pub steps: Vec<Step>,
+    pub destinations: Vec<DestinationSpec>,
+}
+
+impl PipelineSpec {
+    pub fn takes(&self, event_type: &str) -> bool {
+        self.on.iter().any(|p| p.matches(event_type))
+    }
+}
+
+/// An event-type pattern: `*` matches any run of characters (dots included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypePattern(String);
+
+impl TypePattern {
+    pub fn new(pattern: impl Into<String>) -> Self {
+        TypePattern(pattern.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, event_type: &str) -> bool {
+        glob_matches(self.0.as_bytes(), event_type.as_bytes())
+    }
+}
+
+/// Iterative wildcard match with backtracking to the last `*`; linear for typical patterns.
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// One step of a pipeline.
+#[derive(Clone)]
+pub enum Step {
+    Classify(Arc<ClassifySpec>),
+    Filter(Arc<Condition>),
+    Redact(Arc<Redactor>),
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Classify(spec) => f.debug_tuple("Classify").field(spec).finish(),
+            Step::Filter(condition) => f.debug_tuple("Filter").field(&condition.source()).finish(),
+            Step::Redact(_) => f.write_str("Redact"),
+        }
+    }
+}
+
+/// `classify`: ask the model (or the built-in classifier) for one of `labels`.
+#[derive(Debug, Clone)]
+pub struct ClassifySpec {
+    /// The label's name, visible to later steps and in the delivered `labels`.
+    pub field: String,
+    /// Allowed labels, lowest to highest when they form a scale.
+    pub labels: Vec<String>,
+    /// Payload fields shown to the model; empty means the whole payload.
+    pub input: Vec<String>,
+    pub prompt: String,
+    /// Used when the model fails; without it the built-in classifier decides.
+    pub default: Option<String>,
+}
+
+/// One place a pipeline sends results.
+#[derive(Debug, Clone)]
+pub struct DestinationSpec {
+    /// Unique across all pipelines: `<pipeline>.<name>`.
+    pub name: String,
+    /// Sent only when this holds (over the payload and labels).
+    pub when: Option<Arc<Condition>>,
+    pub kind: DestinationKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum DestinationKind {
+    /// Records the decision on the event itself; sends nothing.
+    Log,
+    Webhook(Arc<WebhookSpec>),
+}
+
+impl DestinationKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DestinationKind::Log => "log",
+            DestinationKind::Webhook(_) => "webhook",
+        }
+    }
+}
+
+/// An outbound webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookSpec {
+    pub url: reqwest::Url,
+    pub signing: WebhookSigning,
+    /// Allows loopback, private and link-local targets (refused by default: SSRF).
+    pub allow_private: bool,
+    pub timeout: Duration,
+}
+
+/// How outbound requests prove they come from Klaxon. Several secrets sign at once during a
+/// rotation.
+#[derive(Clone)]
+pub enum WebhookSigning {
+    None,
+    /// `Authorization: Bearer <secret>` (the first secret).
+    Bearer(Vec<Secret>),
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<b64>`.
+    Standard(Vec<WebhookSecret>),
+    /// Stripe style: `t=<unix>,v1=<hex>` in the named header.
+    Stripe {
+        header: reqwest::header::HeaderName,
+        secrets: Vec<Secret>,
+    },
+}
+
+impl fmt::Debug for WebhookSigning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the secrets themselves: settings may be logged.
+        match self {
+            WebhookSigning::None => f.write_str("None"),
+            WebhookSigning::Bearer(s) => write!(f, "Bearer({} secrets)", s.len()),
+            WebhookSigning::Standard(s) => write!(f, "Standard({} secrets)", s.len()),
+            WebhookSigning::Stripe { header, secrets } => {
+                write!(f, "Stripe({header}, {} secrets)", secrets.len())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_patterns_match_exact_names_and_globs() {
+        let cases = [
+            ("support.ticket.created", "support.ticket.created", true),
+            ("support.ticket.created", "support.ticket.updated", false),
+            ("support.ticket.*", "support.ticket.created", true),
+            ("support.ticket.*", "support.ticket", false),
+            ("support.*", "support.ticket.created", true),
+            ("*", "anything", true),
+            ("*.created", "crm.deal.created", true),
+            ("*.created", "crm.deal.updated", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+        ];
+        for (pattern, event_type, expected) in cases {
+            assert_eq!(
+                TypePattern::new(pattern).matches(event_type),
+                expected,
+                "{pattern} vs {event_type}"
+            );
+        }
+    }
+}
