@@ -8,17 +8,14 @@
 //! Run: `cargo bench --bench ingest` (KLAXON_BENCH_SECS changes the 10 s load phase,
 //! KLAXON_BENCH_CONNECTIONS the 64 connections).
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use common::{connect, count_rows, env_number, percentile, post, rss_kib, start_server};
+use hyper::StatusCode;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_klaxon");
 const WARM_UP: Duration = Duration::from_secs(1);
 
 fn main() {
@@ -29,7 +26,11 @@ fn main() {
 
     let startup = (0..5)
         .map(|run| {
-            let (server, _, took) = start_server(&dir.path().join(format!("startup-{run}.db")));
+            let (server, took) = start_server(
+                &dir.path().join(format!("startup-{run}.db")),
+                &[],
+                &ticket("startup-probe"),
+            );
             drop(server);
             took
         })
@@ -37,7 +38,8 @@ fn main() {
         .expect("five runs");
 
     let db = dir.path().join("load.db");
-    let (mut server, addr, _) = start_server(&db);
+    let (mut server, _) = start_server(&db, &[], &ticket("startup-probe"));
+    let addr = server.addr;
     let idle_rss = rss_kib(server.child.id(), "VmRSS");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -49,7 +51,7 @@ fn main() {
     server.child.kill().ok();
     server.child.wait().ok();
 
-    let stored = count_events(&db);
+    let stored = count_rows(&db, "SELECT COUNT(*) FROM events");
     let mut latencies = load.latencies_us;
     latencies.sort_unstable();
     let measured = latencies.len();
@@ -95,58 +97,6 @@ fn main() {
     );
 }
 
-struct Server {
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-/// Spawns the server and returns once it has accepted an event, with the time that took.
-fn start_server(db: &Path) -> (Server, SocketAddr, Duration) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let started = Instant::now();
-    let child = Command::new(BINARY)
-        .arg("serve")
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn klaxon");
-    let server = Server { child };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        loop {
-            if let Ok(mut sender) = connect(addr).await
-                && let Ok((StatusCode::ACCEPTED, _)) = post(&mut sender, "startup-probe").await
-            {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "server did not start"
-            );
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
-    });
-    let took = started.elapsed();
-    (server, addr, took)
-}
-
 struct Load {
     latencies_us: Vec<u32>,
     measured_for: Duration,
@@ -169,7 +119,7 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Load
                 if sent >= end {
                     break;
                 }
-                match post(&mut sender, &format!("c{c}-{n}")).await {
+                match post(&mut sender, ticket(&format!("c{c}-{n}"))).await {
                     Ok((StatusCode::ACCEPTED, _)) => acknowledged += 1,
                     Ok((status, body)) => {
                         errors += 1;
@@ -204,68 +154,9 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Load
     load
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> Result<Sender, Box<dyn std::error::Error + Send + Sync>> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
 /// One realistic event: a support ticket with an idempotency key, as a webhook would send.
-async fn post(
-    sender: &mut Sender,
-    key: &str,
-) -> Result<(StatusCode, String), Box<dyn std::error::Error + Send + Sync>> {
-    let body = format!(
+fn ticket(key: &str) -> String {
+    format!(
         r#"{{"type":"support.ticket.created","idempotency_key":"{key}","payload":{{"ticket_id":"{key}","subject":"Checkout returns 500 for EU customers","body":"Since 09:12 UTC every EU checkout fails with a 500; about 40 orders lost so far.","customer_tier":"enterprise","channel":"email"}}}}"#
-    );
-    sender.ready().await?;
-    let request = Request::post("/v1/events")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn percentile(sorted_us: &[u32], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len()) - 1;
-    f64::from(sorted_us[index]) / 1e3
-}
-
-/// A memory figure of a process from /proc, in KiB (VmRSS now, VmHWM peak).
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    status
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(field)?
-                .trim_start_matches(':')
-                .trim()
-                .strip_suffix(" kB")?
-                .parse()
-                .ok()
-        })
-        .expect("field present in /proc status")
-}
-
-fn count_events(db: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(db).expect("open the benchmark database");
-    conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
-        .expect("count")
-}
-
-fn env_number<T: std::str::FromStr>(var: &str, default: T) -> T {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    )
 }

@@ -9,7 +9,7 @@
 //!
 //! - `event_type`: the event's type, a string. (`type` is not used for it: in CEL `type` is
 //!   the name of the type of types, as in `type(x) == int`, and webhook payloads often carry a
-//!   field called `type` of their own.)
+//!   field called `type` of their own, which is a variable like any other field.)
 //! - `payload`: the whole payload, for `has(payload.customer)` or `payload.customer.tier`.
 //! - `labels`: every label as a map, for `"urgency" in labels`.
 //! - Every label by name, then every top-level payload field by name: `urgency`, `amount`. A
@@ -17,7 +17,9 @@
 //!   view of the event and the field is what the sender happened to send.
 //!
 //! The three fixed names win over a label or field that shares them, so `payload` always
-//! means the payload. Functions are the CEL standard library (`size`, `contains`,
+//! means the payload. A name that is neither a label nor a field but is a CEL type name
+//! (`type`, `int`, `string`, …) is that type, so `type == "x"` on an event with no `type`
+//! field is false rather than an error. Functions are the CEL standard library (`size`, `contains`,
 //! `startsWith`, `endsWith`, `matches`, `exists`, `all`, `has`, …) plus the strings extension
 //! (`lowerAscii`, `upperAscii`, `trim`, `split`, `replace`, …).
 //!
@@ -30,26 +32,31 @@
 //!
 //! # Cost
 //!
-//! Only the names an expression refers to are converted from JSON, once per evaluation, and
-//! strings are borrowed rather than copied: `urgency == "critical"` touches one label however
-//! large the payload. Naming `payload` or `labels` converts the whole of it.
+//! Only what an expression can observe is converted from JSON, once per evaluation, and
+//! strings are borrowed rather than copied: `urgency == "critical"` touches one label, and
+//! `payload.customer.tier` one field, however large the payload (the `projection`
+//! submodule works out which). A use that needs a whole value, such as `size(payload)` or
+//! `"vip" in tags`, converts all of it: about 5 µs for a 2 KB payload, against some 0.3 µs
+//! for a typical condition.
 //!
 //! This module does not decide what a pipeline does with a match; it only answers the
 //! question.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{Expr, LiteralValue};
-use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
-};
+use cel::common::types::{CelBool, CelString};
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, DeclarationError, Env, ExecutionError, Program, Value};
 use serde_json::{Map, Value as Json};
+
+mod projection;
+
+use projection::{Projection, collect_uses, project, project_object};
 
 /// The variable holding the event type.
 const EVENT_TYPE: &str = "event_type";
@@ -83,11 +90,13 @@ pub struct Condition {
     variables: Arc<[Variable]>,
 }
 
-/// A name the expression refers to and where its value comes from.
+/// A name the expression refers to, where its value comes from, and how much of it the
+/// expression can observe.
 #[derive(Debug)]
 struct Variable {
     name: Box<str>,
     source: VariableSource,
+    projection: Projection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,22 +231,21 @@ impl Condition {
             });
         }
 
-        let variables: Arc<[Variable]> = {
-            let references = program.references();
-            references
-                .variables()
-                .into_iter()
-                .map(|name| Variable {
-                    source: match name {
-                        EVENT_TYPE => VariableSource::EventType,
-                        PAYLOAD => VariableSource::Payload,
-                        LABELS => VariableSource::Labels,
-                        _ => VariableSource::LabelOrField,
-                    },
-                    name: name.into(),
-                })
-                .collect()
-        };
+        let mut uses = BTreeMap::new();
+        collect_uses(program.expression(), &mut uses);
+        let variables = uses
+            .into_iter()
+            .map(|(name, projection)| Variable {
+                source: match name {
+                    EVENT_TYPE => VariableSource::EventType,
+                    PAYLOAD => VariableSource::Payload,
+                    LABELS => VariableSource::Labels,
+                    _ => VariableSource::LabelOrField,
+                },
+                name: name.into(),
+                projection,
+            })
+            .collect();
 
         Ok(Condition {
             source: source.into(),
@@ -357,54 +365,20 @@ impl VariableResolver for Bindings<'_> {
     }
 }
 
-/// The value `variable` has for this event, converted from JSON.
+/// The value `variable` has for this event, converted from JSON as far as the expression
+/// can observe it.
 fn bind<'a>(variable: &Variable, input: &ConditionInput<'a>) -> Option<Box<dyn Val + 'a>> {
+    let projection = &variable.projection;
     match variable.source {
         VariableSource::EventType => Some(Box::new(CelString::from(input.event_type))),
-        VariableSource::Payload => Some(json_to_val(input.payload)),
-        VariableSource::Labels => Some(object_to_val(input.labels)),
+        VariableSource::Payload => Some(project(input.payload, projection)),
+        VariableSource::Labels => Some(project_object(input.labels, projection)),
         VariableSource::LabelOrField => input
             .labels
             .get(&*variable.name)
             .or_else(|| input.payload.as_object()?.get(&*variable.name))
-            .map(json_to_val),
+            .map(|json| project(json, projection)),
     }
-}
-
-/// Converts JSON to a CEL value, borrowing strings from the JSON rather than copying them.
-///
-/// A JSON number becomes an `int` if it is an integer that fits, else a `uint` if it fits
-/// that, else a `double`, so `50000` in a payload equals the CEL literal `50000`; CEL also
-/// compares across the three numeric types, so `amount > 100.5` works on an `int` too.
-fn json_to_val(json: &Json) -> Box<dyn Val + '_> {
-    match json {
-        Json::Null => Box::new(CelNull),
-        Json::Bool(b) => Box::new(CelBool::from(*b)),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Box::new(CelInt::from(i))
-            } else if let Some(u) = n.as_u64() {
-                Box::new(CelUInt::from(u))
-            } else {
-                // Without serde_json's arbitrary_precision every number is one of the three,
-                // so this NaN is unreachable; it keeps the conversion total.
-                Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
-            }
-        }
-        Json::String(s) => Box::new(CelString::from(s.as_str())),
-        Json::Array(items) => Box::new(CelList::from(
-            items.iter().map(json_to_val).collect::<Vec<_>>(),
-        )),
-        Json::Object(map) => object_to_val(map),
-    }
-}
-
-fn object_to_val(map: &Map<String, Json>) -> Box<dyn Val + '_> {
-    let entries: HashMap<CelMapKey<'_>, Box<dyn Val + '_>> = map
-        .iter()
-        .map(|(key, value)| (CelMapKey::from(key.as_str()), json_to_val(value)))
-        .collect();
-    Box::new(CelMap::from(entries))
 }
 
 /// A located syntax error from one of cel's.
@@ -556,91 +530,191 @@ mod tests {
         })
     }
 
+    /// Expressions over [`ticket`] and [`labels`], with the answer each must give.
+    const CASES: &[(&str, bool)] = &[
+        // labels and top-level fields by name
+        (r#"urgency == "critical""#, true),
+        (r#"customer_tier == "enterprise""#, true),
+        (
+            r#"urgency == "critical" && customer_tier == "enterprise""#,
+            true,
+        ),
+        (r#"amount > 50000 && stage == "negotiation""#, true),
+        (r#"amount > 80000 && stage == "negotiation""#, false),
+        (r#"urgency in ["low", "medium"]"#, false),
+        (r#"!(urgency in ["low", "medium"])"#, true),
+        // a label hides the payload field of the same name; `payload` still has it
+        (r#"priority == "high""#, true),
+        (r#"payload.priority == "low""#, true),
+        // a payload field named `type` is a plain variable
+        (r#"type == "incident""#, true),
+        // integers and floats
+        ("amount == 75000", true),
+        ("amount == 75000.0", true),
+        ("amount > 100.5", true),
+        ("amount < 100.5", false),
+        ("amount >= 75000 && amount <= 75000", true),
+        ("amount == 75000u", true),
+        ("discount < 0.5", true),
+        ("discount == 0.15", true),
+        ("discount > 0", true),
+        ("seats * 2 == 500", true),
+        ("big_number > 1", true),
+        ("big_number == 18446744073709551615u", true),
+        ("payload.customer.arr > 1000000", true),
+        ("score > 0.9", true),
+        // null and bool
+        ("escalated == false", true),
+        ("!escalated", true),
+        ("closed_at == null", true),
+        // lists
+        (r#""vip" in tags"#, true),
+        (r#""churned" in tags"#, false),
+        ("size(tags) == 3", true),
+        (r#"tags.exists(t, t.startsWith("eu"))"#, true),
+        (r#"tags.all(t, t.size() > 1)"#, true),
+        ("attachments.exists(a, a.size_bytes > 1000000)", true),
+        (
+            r#"attachments.filter(a, a.content_type == "image/png").size() == 1"#,
+            true,
+        ),
+        // has() and nested fields
+        ("has(payload.customer)", true),
+        ("has(payload.customer.tier)", true),
+        ("has(payload.refund)", false),
+        ("has(payload.customer.address.country)", true),
+        (r#"payload.customer.tier == "enterprise""#, true),
+        (r#"payload.customer.address.country == "DE""#, true),
+        (r#"requester.email == "ada@example.com""#, true),
+        (r#"custom_fields.sla_minutes <= 15"#, true),
+        // strings
+        (r#"subject.contains("outage")"#, true),
+        (r#"subject.startsWith("[P1]")"#, true),
+        (r#"subject.endsWith("customers")"#, true),
+        (r#"subject.contains("refund")"#, false),
+        (r#"requester.email.matches(r"@example\.com$")"#, true),
+        (r#"subject.matches("(?i)OUTAGE")"#, true),
+        (r#"subject.lowerAscii().contains("checkout outage")"#, true),
+        // the fixed names
+        (r#"event_type == "ticket.created""#, true),
+        (r#"event_type.startsWith("ticket.")"#, true),
+        (r#"labels.urgency == "critical""#, true),
+        (r#""team" in labels"#, true),
+        (r#""escalation_policy" in labels"#, false),
+        ("labels.score > 0.9", true),
+        (r#"has(labels.team) && labels.team == "payments""#, true),
+        // constants
+        ("true", true),
+        ("false", false),
+        ("1 + 1 == 2", true),
+    ];
+
     #[test]
     fn expressions_over_payload_and_labels() {
         let payload = ticket();
         let labels = labels();
-        let cases: &[(&str, bool)] = &[
-            // labels and top-level fields by name
-            (r#"urgency == "critical""#, true),
-            (r#"customer_tier == "enterprise""#, true),
-            (
-                r#"urgency == "critical" && customer_tier == "enterprise""#,
-                true,
-            ),
-            (r#"amount > 50000 && stage == "negotiation""#, true),
-            (r#"amount > 80000 && stage == "negotiation""#, false),
-            (r#"urgency in ["low", "medium"]"#, false),
-            (r#"!(urgency in ["low", "medium"])"#, true),
-            // a label hides the payload field of the same name; `payload` still has it
-            (r#"priority == "high""#, true),
-            (r#"payload.priority == "low""#, true),
-            // a payload field named `type` is a plain variable
-            (r#"type == "incident""#, true),
-            // integers and floats
-            ("amount == 75000", true),
-            ("amount == 75000.0", true),
-            ("amount > 100.5", true),
-            ("amount < 100.5", false),
-            ("amount >= 75000 && amount <= 75000", true),
-            ("amount == 75000u", true),
-            ("discount < 0.5", true),
-            ("discount == 0.15", true),
-            ("discount > 0", true),
-            ("seats * 2 == 500", true),
-            ("big_number > 1", true),
-            ("big_number == 18446744073709551615u", true),
-            ("payload.customer.arr > 1000000", true),
-            ("score > 0.9", true),
-            // null and bool
-            ("escalated == false", true),
-            ("!escalated", true),
-            ("closed_at == null", true),
-            // lists
-            (r#""vip" in tags"#, true),
-            (r#""churned" in tags"#, false),
-            ("size(tags) == 3", true),
-            (r#"tags.exists(t, t.startsWith("eu"))"#, true),
-            (r#"tags.all(t, t.size() > 1)"#, true),
-            ("attachments.exists(a, a.size_bytes > 1000000)", true),
-            (
-                r#"attachments.filter(a, a.content_type == "image/png").size() == 1"#,
-                true,
-            ),
-            // has() and nested fields
-            ("has(payload.customer)", true),
-            ("has(payload.customer.tier)", true),
-            ("has(payload.refund)", false),
-            ("has(payload.customer.address.country)", true),
-            (r#"payload.customer.tier == "enterprise""#, true),
-            (r#"payload.customer.address.country == "DE""#, true),
-            (r#"requester.email == "ada@example.com""#, true),
-            (r#"custom_fields.sla_minutes <= 15"#, true),
-            // strings
-            (r#"subject.contains("outage")"#, true),
-            (r#"subject.startsWith("[P1]")"#, true),
-            (r#"subject.endsWith("customers")"#, true),
-            (r#"subject.contains("refund")"#, false),
-            (r#"requester.email.matches(r"@example\.com$")"#, true),
-            (r#"subject.matches("(?i)OUTAGE")"#, true),
-            (r#"subject.lowerAscii().contains("checkout outage")"#, true),
-            // the fixed names
-            (r#"event_type == "ticket.created""#, true),
-            (r#"event_type.startsWith("ticket.")"#, true),
-            (r#"labels.urgency == "critical""#, true),
-            (r#""team" in labels"#, true),
-            (r#""escalation_policy" in labels"#, false),
-            ("labels.score > 0.9", true),
-            (r#"has(labels.team) && labels.team == "payments""#, true),
-            // constants
-            ("true", true),
-            ("false", false),
-            ("1 + 1 == 2", true),
-        ];
-        for (source, expected) in cases {
+        for (source, expected) in CASES {
             assert_eq!(
                 evaluate(source, &payload, &labels),
                 Ok(*expected),
+                "`{source}`"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_fields_an_expression_selects_are_converted() {
+        let condition = Condition::compile(
+            r#"payload.customer.tier == "enterprise" && has(payload.refund)
+               && payload.customer.address.country == "DE" && has(payload.customer)
+               && size(tags) > 0 && labels.urgency == "critical" && urgency != """#,
+        )
+        .expect("valid condition");
+        let projection = |name: &str| {
+            let variable = condition
+                .variables
+                .iter()
+                .find(|v| &*v.name == name)
+                .unwrap_or_else(|| panic!("`{name}` is a variable"));
+            variable.projection.clone()
+        };
+        let fields = |entries: Vec<(&str, Projection)>| {
+            Projection::Fields(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
+        };
+        assert_eq!(
+            projection("payload"),
+            fields(vec![
+                (
+                    "customer",
+                    fields(vec![
+                        ("tier", Projection::Whole),
+                        ("address", fields(vec![("country", Projection::Whole)])),
+                    ])
+                ),
+                ("refund", Projection::Presence),
+            ])
+        );
+        assert_eq!(projection("tags"), Projection::Whole);
+        assert_eq!(
+            projection("labels"),
+            fields(vec![("urgency", Projection::Whole)])
+        );
+        assert_eq!(projection("urgency"), Projection::Whole);
+
+        // any use other than selecting a field needs all of it
+        let condition = Condition::compile(r#"payload.amount > 5 && "refund" in payload"#)
+            .expect("valid condition");
+        assert_eq!(condition.variables[0].projection, Projection::Whole);
+    }
+
+    /// Converting only the selected fields must never change an answer or an error.
+    #[test]
+    fn converting_less_gives_the_same_results_as_converting_everything() {
+        let payload = ticket();
+        let labels = labels();
+        let input = ConditionInput {
+            event_type: "ticket.created",
+            payload: &payload,
+            labels: &labels,
+        };
+        let more: &[&str] = &[
+            "payload.customer.vat_id == 1",
+            "has(payload.customer.address.zip)",
+            "has(payload.amount.currency)",
+            "payload.amount.currency == 1",
+            "has(payload.closed_at)",
+            "payload.closed_at.at == 1",
+            "payload.tags.first == 1",
+            "has(payload.tags.first)",
+            r#"payload.customer.address == {"street": "Hauptstrasse 1", "city": "Berlin", "country": "DE"}"#,
+            "payload.customer.address.size() == 3",
+            "payload.customer.tier == 1",
+            "has(labels.urgency) && labels.urgency.size() > 3",
+            "attachments[0].name.endsWith('.har')",
+            "payload.attachments.exists(payload, payload.size_bytes > 5)",
+            "requester.email.matches('^ada@')",
+        ];
+        for source in CASES
+            .iter()
+            .map(|(source, _)| *source)
+            .chain(more.iter().copied())
+        {
+            let condition = Condition::compile(source).expect("valid condition");
+            let everything = Condition {
+                variables: condition
+                    .variables
+                    .iter()
+                    .map(|v| Variable {
+                        name: v.name.clone(),
+                        source: v.source,
+                        projection: Projection::Whole,
+                    })
+                    .collect(),
+                ..condition.clone()
+            };
+            assert_eq!(
+                condition.evaluate(&input),
+                everything.evaluate(&input),
                 "`{source}`"
             );
         }
@@ -813,6 +887,13 @@ mod tests {
         assert_eq!((errors[0].line, errors[0].column), (1, 9));
         assert_eq!(errors[0].message, "token recognition error at: '@'");
 
+        // columns count characters, not bytes
+        let Err(ConditionError::Syntax { errors, .. }) = Condition::compile(r#"name == "Zoë" &&"#)
+        else {
+            panic!("a trailing `&&` should be a syntax error");
+        };
+        assert_eq!((errors[0].line, errors[0].column), (1, 17), "{errors:?}");
+
         // `=` for `==` is the typo users will make most
         assert!(matches!(
             Condition::compile(r#"urgency = "critical""#),
@@ -922,6 +1003,8 @@ mod tests {
             r#"amount > 50000 && stage == "negotiation""#,
             r#""vip" in tags"#,
             r#"has(payload.customer) && payload.customer.tier == "enterprise""#,
+            // needs the whole payload converted: the worst case
+            "size(payload) > 0",
         ] {
             let condition = Condition::compile(source).expect("valid condition");
             let iterations = 200_000u32;

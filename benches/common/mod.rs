@@ -1,0 +1,134 @@
+//! What the benchmarks share: starting the release binary, a raw HTTP/1 client, percentiles
+//! and memory figures from /proc.
+
+#![allow(dead_code)] // each benchmark uses a different part
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_klaxon");
+
+/// The server process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Spawns `klaxon serve` on `db` with `env`, and returns once it accepted `probe` (a JSON
+/// event body), with the time from spawn to that 202.
+pub fn start_server(db: &Path, env: &[(&str, String)], probe: &str) -> (Server, Duration) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Instant::now();
+    let child = Command::new(BINARY)
+        .arg("serve")
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn klaxon");
+    let server = Server { child, addr };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        loop {
+            if let Ok(mut sender) = connect(addr).await
+                && let Ok((StatusCode::ACCEPTED, _)) = post(&mut sender, probe.to_owned()).await
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "server did not start"
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    });
+    (server, started.elapsed())
+}
+
+pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One keep-alive HTTP/1 connection.
+pub async fn connect(addr: SocketAddr) -> Result<Sender, BoxError> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Posts a JSON event to `/v1/events`; returns the status and body.
+pub async fn post(sender: &mut Sender, body: String) -> Result<(StatusCode, String), BoxError> {
+    sender.ready().await?;
+    let request = Request::post("/v1/events")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The `p` quantile (0..=1) of sorted microseconds, in milliseconds.
+pub fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    f64::from(sorted_us[index]) / 1e3
+}
+
+/// A memory figure of a process from /proc, in KiB (VmRSS now, VmHWM peak).
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(field)?
+                .trim_start_matches(':')
+                .trim()
+                .strip_suffix(" kB")?
+                .parse()
+                .ok()
+        })
+        .expect("field present in /proc status")
+}
+
+/// `SELECT COUNT(*)` with `sql`'s WHERE clause (or none) on the benchmark database.
+pub fn count_rows(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open the benchmark database");
+    conn.query_row(sql, [], |row| row.get(0)).expect("count")
+}
+
+pub fn env_number<T: std::str::FromStr>(var: &str, default: T) -> T {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

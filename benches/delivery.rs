@@ -1,0 +1,279 @@
+//! Delivery benchmark: the release binary with one webhook pipeline (Standard Webhooks
+//! signing) delivering to a local receiver that answers 200.
+//!
+//! 1. Throughput: 64 keep-alive clients ingest as fast as they can for KLAXON_BENCH_SECS
+//!    (10 s); Klaxon delivers with at most 64 deliveries in flight. Prints deliveries/s seen
+//!    by the receiver while the load ran, and the drain time of any backlog afterwards.
+//! 2. Latency: events at a fixed 1,000/s for the same time, on a fresh server. For each
+//!    event, the time from its 202 (the event is committed before the 202 is sent) to the
+//!    receiver seeing its delivery; prints p50/p99/max.
+//!
+//! Both phases then check in the store that every event's delivery succeeded.
+//!
+//! Run: `cargo bench --bench delivery`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use common::{connect, count_rows, env_number, percentile, post, start_server};
+use hyper::StatusCode;
+
+const SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
+
+fn main() {
+    let secs: u64 = env_number("KLAXON_BENCH_SECS", 10);
+    let dir =
+        tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir on the target disk");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let receiver = runtime.block_on(Receiver::start());
+    let config = dir.path().join("klaxon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[pipelines]]
+name = "bench"
+on = "bench.*"
+[[pipelines.destinations]]
+name = "receiver"
+webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_SECRET", allow_private = true }}
+"#,
+            receiver.addr
+        ),
+    )
+    .expect("write settings");
+    let env = [
+        ("KLAXON_CONFIG", config.display().to_string()),
+        ("BENCH_SECRET", SECRET.to_owned()),
+    ];
+    let duration = Duration::from_secs(secs);
+
+    // 1. Throughput.
+    let db = dir.path().join("throughput.db");
+    let (server, _) = start_server(&db, &env, &event("probe-1"));
+    let throughput = runtime.block_on(closed_loop(server.addr, &receiver, 64, duration));
+    drop(server);
+    check_all_delivered(&db);
+
+    // 2. Latency at a fixed rate.
+    receiver.reset();
+    let db = dir.path().join("latency.db");
+    let (server, _) = start_server(&db, &env, &event("probe-2"));
+    let mut latencies = runtime.block_on(fixed_rate(server.addr, &receiver, 1_000, duration));
+    drop(server);
+    check_all_delivered(&db);
+    latencies.sort_unstable();
+
+    println!(
+        "klaxon delivery benchmark (Standard Webhooks signing, receiver answers 200, {secs} s per phase)"
+    );
+    println!(
+        "  ingested events/s (64 clients)   {:>10.0}",
+        throughput.ingested
+    );
+    println!(
+        "  deliveries/s at the receiver     {:>10.0}",
+        throughput.delivered
+    );
+    println!(
+        "  backlog drained after the load   {:>10.2} s",
+        throughput.drain.as_secs_f64()
+    );
+    println!("  latency at 1,000 events/s, from 202 to the receiver:");
+    println!(
+        "    p50                            {:>10.2} ms",
+        percentile(&latencies, 0.50)
+    );
+    println!(
+        "    p99                            {:>10.2} ms",
+        percentile(&latencies, 0.99)
+    );
+    println!(
+        "    max                            {:>10.2} ms",
+        percentile(&latencies, 1.0)
+    );
+    println!("    events measured                {:>10}", latencies.len());
+}
+
+fn event(key: &str) -> String {
+    format!(
+        r#"{{"type":"bench.event","idempotency_key":"{key}","payload":{{"ticket_id":"{key}","subject":"Checkout returns 500 for EU customers","customer_tier":"enterprise"}}}}"#
+    )
+}
+
+fn check_all_delivered(db: &Path) {
+    let events = count_rows(db, "SELECT COUNT(*) FROM events");
+    let succeeded = count_rows(
+        db,
+        "SELECT COUNT(*) FROM deliveries WHERE state = 'succeeded'",
+    );
+    assert_eq!(events, succeeded, "every event's delivery succeeded");
+}
+
+struct Throughput {
+    ingested: f64,
+    delivered: f64,
+    drain: Duration,
+}
+
+async fn closed_loop(
+    addr: SocketAddr,
+    receiver: &Receiver,
+    connections: usize,
+    duration: Duration,
+) -> Throughput {
+    let warm_up = Duration::from_secs(1);
+    let begin = Instant::now();
+    let end = begin + warm_up + duration;
+    let clients: Vec<_> = (0..connections)
+        .map(|c| {
+            tokio::spawn(async move {
+                let mut sender = connect(addr).await.expect("connect");
+                let mut sent = 0u64;
+                while Instant::now() < end {
+                    let (status, body) = post(&mut sender, event(&format!("t{c}-{sent}")))
+                        .await
+                        .expect("ingest");
+                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    tokio::time::sleep(warm_up).await;
+    let delivered_before = receiver.count();
+    tokio::time::sleep(duration).await;
+    let delivered_during = receiver.count() - delivered_before;
+    let mut total = 1; // the probe
+    for client in clients {
+        total += client.await.expect("client");
+    }
+    let ingested = total as f64 / (warm_up + duration).as_secs_f64();
+    let drain_from = Instant::now();
+    while receiver.count() < total as usize {
+        assert!(
+            drain_from.elapsed() < Duration::from_secs(120),
+            "deliveries stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Throughput {
+        ingested,
+        delivered: delivered_during as f64 / duration.as_secs_f64(),
+        drain: drain_from.elapsed(),
+    }
+}
+
+/// Sends `rate` events per second over 16 connections; returns per-event microseconds from
+/// the 202 to the delivery's arrival.
+async fn fixed_rate(
+    addr: SocketAddr,
+    receiver: &Receiver,
+    rate: u64,
+    duration: Duration,
+) -> Vec<u32> {
+    let connections = 16u64;
+    let per_connection = Duration::from_micros(1_000_000 * connections / rate);
+    let total = rate * duration.as_secs() / connections;
+    let acked: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let clients: Vec<_> = (0..connections)
+        .map(|c| {
+            let acked = acked.clone();
+            tokio::spawn(async move {
+                let mut sender = connect(addr).await.expect("connect");
+                // Staggered so the connections together send one event per 1/rate.
+                tokio::time::sleep(per_connection / connections as u32 * c as u32).await;
+                let mut ticks = tokio::time::interval(per_connection);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                for n in 0..total {
+                    ticks.tick().await;
+                    let (status, body) = post(&mut sender, event(&format!("l{c}-{n}")))
+                        .await
+                        .expect("ingest");
+                    let at = Instant::now();
+                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+                    let id = body.split('"').nth(3).expect("id in the answer").to_owned();
+                    acked.lock().unwrap().insert(id, at);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.expect("client");
+    }
+    let expected = (total * connections) as usize + 1;
+    let drain_from = Instant::now();
+    while receiver.count() < expected {
+        assert!(
+            drain_from.elapsed() < Duration::from_secs(60),
+            "deliveries stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let arrived = receiver.arrivals.lock().unwrap();
+    let acked = acked.lock().unwrap();
+    acked
+        .iter()
+        .map(|(id, at)| {
+            let seen = arrived.get(id).expect("every event delivered");
+            // A delivery can beat the 202 to the client; that counts as zero.
+            seen.saturating_duration_since(*at)
+                .as_micros()
+                .min(u32::MAX as u128) as u32
+        })
+        .collect()
+}
+
+/// The receiving end: answers 200 and notes when each event's delivery arrived.
+struct Receiver {
+    addr: SocketAddr,
+    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let app = Router::new().fallback(receive).with_state(arrivals.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { addr, arrivals }
+    }
+
+    fn count(&self) -> usize {
+        self.arrivals.lock().unwrap().len()
+    }
+
+    fn reset(&self) {
+        self.arrivals.lock().unwrap().clear();
+    }
+}
+
+async fn receive(
+    State(arrivals): State<Arc<Mutex<HashMap<String, Instant>>>>,
+    body: Bytes,
+) -> &'static str {
+    let at = Instant::now();
+    // The body starts `{"id":"<event id>",…` (keys are written in sorted order).
+    let id = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|text| text.split('"').nth(3))
+        .unwrap_or_default()
+        .to_owned();
+    arrivals.lock().unwrap().entry(id).or_insert(at);
+    "ok"
+}
