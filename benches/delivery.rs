@@ -8,7 +8,13 @@
 //!    event, the time from its 202 (the event is committed before the 202 is sent) to the
 //!    receiver seeing its delivery; prints p50/p99/max.
 //!
-//! Both phases then check in the store that every event's delivery succeeded.
+//! 3. Backlog drain: 50,000 events (KLAXON_BENCH_BACKLOG) are ingested while the receiver
+//!    takes a second per request, so almost all deliveries wait; the server is then killed
+//!    (SIGKILL), the receiver made instant, and a new server started on the same database.
+//!    Prints the rate at which it delivers the backlog: claim, sign, send, record, with no
+//!    ingest competing for the two cores.
+//!
+//! Every phase then checks in the store that every event's delivery succeeded.
 //!
 //! Run: `cargo bench --bench delivery`.
 
@@ -17,6 +23,7 @@ mod common;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,17 +70,48 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     let db = dir.path().join("throughput.db");
     let (server, _) = start_server(&db, &env, &event("probe-1"));
     let throughput = runtime.block_on(closed_loop(server.addr, &receiver, 64, duration));
-    drop(server);
     check_all_delivered(&db);
+    drop(server);
 
     // 2. Latency at a fixed rate.
     receiver.reset();
     let db = dir.path().join("latency.db");
     let (server, _) = start_server(&db, &env, &event("probe-2"));
     let mut latencies = runtime.block_on(fixed_rate(server.addr, &receiver, 1_000, duration));
-    drop(server);
     check_all_delivered(&db);
+    drop(server);
     latencies.sort_unstable();
+
+    // 3. Backlog drain after a crash.
+    let backlog: u64 = env_number("KLAXON_BENCH_BACKLOG", 50_000);
+    receiver.reset();
+    receiver.set_delay(Duration::from_secs(1));
+    let db = dir.path().join("backlog.db");
+    let (server, _) = start_server(&db, &env, &event("probe-3"));
+    runtime.block_on(ingest(server.addr, backlog));
+    drop(server); // SIGKILL
+    receiver.set_delay(Duration::ZERO);
+    receiver.reset();
+    let waiting = count_rows(&db, "SELECT COUNT(*) FROM events")
+        - count_rows(
+            &db,
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'succeeded'",
+        );
+    let restarted = Instant::now();
+    let (server, _) = start_server(&db, &env, &event("probe-4"));
+    let waiting = usize::try_from(waiting + 1).unwrap_or(usize::MAX); // + the new probe
+    runtime.block_on(async {
+        while receiver.count() < waiting {
+            assert!(
+                restarted.elapsed() < Duration::from_secs(300),
+                "backlog stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let drain = restarted.elapsed();
+    check_all_delivered(&db);
+    drop(server);
 
     println!(
         "klaxon delivery benchmark (Standard Webhooks signing, receiver answers 200, {secs} s per phase)"
@@ -104,6 +142,36 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
         percentile(&latencies, 1.0)
     );
     println!("    events measured                {:>10}", latencies.len());
+    println!("  backlog after a crash: {waiting} deliveries");
+    println!(
+        "    drained in                     {:>10.2} s (from restart)",
+        drain.as_secs_f64()
+    );
+    println!(
+        "    deliveries/s                   {:>10.0}",
+        waiting as f64 / drain.as_secs_f64()
+    );
+}
+
+/// Ingests `n` events over 64 connections as fast as possible.
+async fn ingest(addr: SocketAddr, n: u64) {
+    let connections = 64;
+    let clients: Vec<_> = (0..connections)
+        .map(|c| {
+            tokio::spawn(async move {
+                let mut sender = connect(addr).await.expect("connect");
+                for i in (c..n).step_by(connections as usize) {
+                    let (status, body) = post(&mut sender, event(&format!("b{i}")))
+                        .await
+                        .expect("ingest");
+                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.expect("client");
+    }
 }
 
 fn event(key: &str) -> String {
@@ -240,18 +308,37 @@ async fn fixed_rate(
 struct Receiver {
     addr: SocketAddr,
     arrivals: Arc<Mutex<HashMap<String, Instant>>>,
+    delay: Arc<AtomicU64>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Milliseconds to wait before answering.
+    delay: Arc<AtomicU64>,
 }
 
 impl Receiver {
     async fn start() -> Receiver {
-        let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let state = ReceiverState {
+            arrivals: Arc::default(),
+            delay: Arc::default(),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("address");
-        let app = Router::new().fallback(receive).with_state(arrivals.clone());
+        let app = Router::new().fallback(receive).with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { addr, arrivals }
+        Receiver {
+            addr,
+            arrivals: state.arrivals,
+            delay: state.delay,
+        }
+    }
+
+    fn set_delay(&self, delay: Duration) {
+        self.delay.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     fn count(&self) -> usize {
@@ -263,17 +350,18 @@ impl Receiver {
     }
 }
 
-async fn receive(
-    State(arrivals): State<Arc<Mutex<HashMap<String, Instant>>>>,
-    body: Bytes,
-) -> &'static str {
+async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static str {
+    let delay = state.delay.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let at = Instant::now();
-    // The body starts `{"id":"<event id>",…` (keys are written in sorted order).
+    // The body starts `{"id":"<event id>",…` (`id` is the first field).
     let id = std::str::from_utf8(&body)
         .ok()
         .and_then(|text| text.split('"').nth(3))
         .unwrap_or_default()
         .to_owned();
-    arrivals.lock().unwrap().entry(id).or_insert(at);
+    state.arrivals.lock().unwrap().entry(id).or_insert(at);
     "ok"
 }

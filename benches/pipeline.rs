@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 
 const CLASSIFY: &str = r#"{ classify = { field = "urgency", labels = ["low", "high", "critical"], input = ["subject", "body", "customer_tier"] } }"#;
 const FILTER: &str = r#"{ filter = 'urgency == "critical" && customer_tier == "enterprise"' }"#;
+const FILTER_ON_PAYLOAD: &str =
+    r#"{ filter = 'priority == "urgent" && customer_tier == "enterprise"' }"#;
 const REDACT: &str = r#"{ redact = { fields = ["body"] } }"#;
 
 fn main() {
@@ -42,17 +44,20 @@ fn main() {
         let payload = ticket();
         let size = payload.to_string().len();
         println!("klaxon pipeline overhead ({size}-byte payload, {iterations} runs, one core)");
-        for (name, steps) in [
+        for (name, steps, model) in [
             (
                 "classify (cache) + filter + redact",
                 vec![CLASSIFY, FILTER, REDACT],
+                true,
             ),
-            ("classify from cache alone", vec![CLASSIFY]),
-            ("filter alone", vec![FILTER]),
-            ("redact alone", vec![REDACT]),
-            ("no steps (delivery body only)", vec![]),
+            ("classify from cache alone", vec![CLASSIFY], true),
+            ("classify by the built-in rules", vec![CLASSIFY], false),
+            ("filter alone", vec![FILTER_ON_PAYLOAD], true),
+            ("redact alone", vec![REDACT], true),
+            ("no steps (delivery body only)", vec![], true),
         ] {
-            let per_event = measure(&model_url, &steps, &payload, iterations).await;
+            let model_url = model.then_some(model_url.as_str());
+            let per_event = measure(model_url, &steps, &payload, iterations).await;
             println!(
                 "  {name:<36} {:>8.2} µs/event",
                 per_event.as_secs_f64() * 1e6
@@ -61,26 +66,30 @@ fn main() {
     });
 }
 
-async fn measure(model_url: &str, steps: &[&str], payload: &Value, iterations: u32) -> Duration {
-    let pipeline = pipeline(model_url, steps);
+/// Mean time of one pipeline run; `model_url: None` classifies with the built-in rules.
+async fn measure(
+    model_url: Option<&str>,
+    steps: &[&str],
+    payload: &Value,
+    iterations: u32,
+) -> Duration {
+    let pipeline = pipeline(steps);
     let destinations: Vec<_> = pipeline
         .destinations
         .iter()
         .cloned()
         .map(Arc::new)
         .collect();
-    let classifier = Classifier::new(
-        Some(
-            ChatModel::new(ModelConfig {
-                base_url: model_url.to_owned(),
-                model: "bench-model".into(),
-                api_key: Some(ApiKey::new("bench")),
-                timeout: Duration::from_secs(5),
-            })
-            .expect("model client"),
-        ),
-        None,
-    );
+    let model = model_url.map(|url| {
+        ChatModel::new(ModelConfig {
+            base_url: url.to_owned(),
+            model: "bench-model".into(),
+            api_key: Some(ApiKey::new("bench")),
+            timeout: Duration::from_secs(5),
+        })
+        .expect("model client")
+    });
+    let classifier = Classifier::new(model, None);
     let view = EventView {
         id: EventId::new(),
         event_type: "support.ticket.created",
@@ -109,7 +118,7 @@ async fn measure(model_url: &str, steps: &[&str], payload: &Value, iterations: u
     elapsed / iterations
 }
 
-fn pipeline(model_url: &str, steps: &[&str]) -> PipelineSpec {
+fn pipeline(steps: &[&str]) -> PipelineSpec {
     let toml = format!(
         r#"
 [[pipelines]]
@@ -122,9 +131,7 @@ webhook = {{ url = "https://hooks.example.com/in", signing = "none" }}
         steps.join(", ")
     );
     let raw = Raw::from_toml(Path::new("bench.toml"), &toml).expect("bench settings parse");
-    let url = model_url.to_owned();
-    let settings = Settings::resolve(raw, |var| (var == "AI_BASE_URL").then(|| url.clone()))
-        .expect("bench settings are valid");
+    let settings = Settings::resolve(raw, |_| None).expect("bench settings are valid");
     settings.pipelines.into_iter().next().expect("one pipeline")
 }
 

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::classify::Classifier;
@@ -89,14 +90,15 @@ pub async fn run(
     let mut chosen = Vec::new();
     let mut deliveries = Vec::new();
     if passed {
-        let body: Arc<str> = json!({
-            "id": event.id,
-            "type": event.event_type,
-            "occurred_at": event.occurred_at,
-            "labels": labels,
-            "payload": outgoing,
+        // Serializing JSON values and string-keyed maps cannot fail.
+        let body: Arc<str> = serde_json::to_string(&DeliveryBody {
+            id: event.id,
+            labels: &labels,
+            occurred_at: event.occurred_at,
+            payload: &outgoing,
+            event_type: event.event_type,
         })
-        .to_string()
+        .unwrap_or_default()
         .into();
         for destination in destinations {
             let when = destination
@@ -135,6 +137,17 @@ pub async fn run(
         labels,
         deliveries,
     }
+}
+
+/// What a webhook receives. Serialized straight from borrowed parts: no copy of the payload.
+#[derive(Serialize)]
+struct DeliveryBody<'a> {
+    id: EventId,
+    labels: &'a Map<String, Value>,
+    occurred_at: &'a str,
+    payload: &'a Value,
+    #[serde(rename = "type")]
+    event_type: &'a str,
 }
 
 /// Evaluates a condition; an evaluation error is "no match", logged once per event.

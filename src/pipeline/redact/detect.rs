@@ -1,50 +1,55 @@
-//! The built-in detectors: where each [`PiiKind`] can appear in a string, and the check that
-//! confirms a candidate.
+//! The built-in detectors: where each [`PiiKind`] can appear in a string, as regexes grouped
+//! into passes.
 //!
-//! Every enabled kind is one alternative of a single regex, so a string with nothing suspicious
-//! costs one pass of the regex crate's lazy DFA and no allocation. The regex only proposes;
-//! the checks here (Luhn, IBAN mod-97, SSN number ranges, address parsing, phone digit counts,
-//! the characters around a number) decide. A candidate that fails its check is skipped whole,
-//! so the digits of a rejected 16-digit order number are never re-read as a phone number.
+//! The regexes only propose candidates; the checks in `checks.rs` (Luhn, IBAN mod-97, SSN
+//! ranges, address parsing, the characters around a number) decide. A candidate that fails its
+//! check is skipped whole, so the digits of a rejected 16-digit order number are never re-read
+//! as a phone number.
 //!
-//! Every alternative is ASCII-only (`(?-u:…)`): a Unicode `\b` sends the regex crate from the
-//! DFA to a much slower engine as soon as the text holds a non-ASCII character, and the formats
+//! Speed comes from never running a regex over plain prose. E-mail (found from its `@`) and
+//! secrets (from their prefixes) each get a regex with a literal the regex crate searches for
+//! first. IPv6 and the digit-led shapes (card, SSN, phone, IPv4, IBAN, one alternation) have no
+//! such literal and are searched only inside the windows `runs.rs` finds. Passes run in order,
+//! each on the previous one's output, so where two could claim the same text (a `Bearer`
+//! header holding a JWT, a phone number before an `@`) the earlier pass wins.
+//!
+//! Every pattern is ASCII-only (`(?-u:…)`): a Unicode `\b` sends the regex crate from the DFA
+//! to a much slower engine as soon as the text holds a non-ASCII character, and the formats
 //! found here are ASCII anyway.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
-use regex::{CaptureLocations, Regex};
+use regex::Regex;
 
 use super::PiiKind;
+use super::checks;
+use super::runs::{self, RunKind};
 
 /// One candidate shape. A kind can have several shapes (both IP families report `ip`).
-///
-/// [`Shape::BY_PRIORITY`] is the order of the alternatives: when two shapes could start at the
-/// same character, the earlier one is tried first. Real overlaps are rare (the shapes differ in
-/// their separators), but it puts a `Bearer` header ahead of the JWT inside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Secret,
     Email,
+    Ipv6,
     Iban,
     Card,
     Ssn,
     Phone,
     Ipv4,
-    Ipv6,
 }
 
 impl Shape {
+    /// Pass order first, then, inside the number pass, alternative order: when two shapes
+    /// could start at the same character, the earlier one is tried first.
     const BY_PRIORITY: [Shape; 8] = [
         Shape::Secret,
         Shape::Email,
+        Shape::Ipv6,
         Shape::Iban,
         Shape::Card,
         Shape::Ssn,
         Shape::Phone,
         Shape::Ipv4,
-        Shape::Ipv6,
     ];
 
     fn kind(self) -> PiiKind {
@@ -59,16 +64,15 @@ impl Shape {
         }
     }
 
-    fn group_name(self) -> &'static str {
+    /// Where the shape's pass searches: `None` for the whole text (its regex has a literal
+    /// to look for first), or the windows of one kind of run.
+    fn runs(self) -> Option<RunKind> {
         match self {
-            Shape::Secret => "secret",
-            Shape::Email => "email",
-            Shape::Iban => "iban",
-            Shape::Card => "card",
-            Shape::Ssn => "ssn",
-            Shape::Phone => "phone",
-            Shape::Ipv4 => "ipv4",
-            Shape::Ipv6 => "ipv6",
+            Shape::Secret | Shape::Email => None,
+            Shape::Ipv6 => Some(RunKind::Colons),
+            Shape::Iban | Shape::Card | Shape::Ssn | Shape::Phone | Shape::Ipv4 => {
+                Some(RunKind::Numbers)
+            }
         }
     }
 
@@ -81,7 +85,7 @@ impl Shape {
             // Bare digit runs are not phones: they are far more often ids and amounts.
             Shape::Phone => concat!(
                 r"\+[1-9]\d{6,14}\b",
-                r"|\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,4}\)[ .-]?\d{1,5}|[ .-]\d{1,5}){1,6}\b",
+                r"|\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,4}\)[ .-]?\d+|[ .-]\d+){1,6}\b",
                 r"|(?:\b1[ .-])?(?:\([2-9]\d{2}\) ?|\b[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}\b",
             ),
             // 4-4-4-4 (most brands), 4-6-5 (Amex) and 4-6-4 (Diners) groupings, or contiguous.
@@ -94,7 +98,7 @@ impl Shape {
             // Deliberately loose (times and MAC addresses match too); the parser decides.
             Shape::Ipv6 => r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\.\d{1,3}){3})?",
             Shape::Secret => concat!(
-                r"(?P<auth_scheme>\b(?i:bearer|basic) +)[A-Za-z0-9._~+/=-]{8,}",
+                r"\b(?i:bearer|basic) +[A-Za-z0-9._~+/=-]{8,}",
                 r"|\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}",
                 r"|\bsk-[A-Za-z0-9_-]{20,}",
                 r"|\bwhsec_[A-Za-z0-9+/=]{16,}",
@@ -109,218 +113,242 @@ impl Shape {
     }
 }
 
-/// The compiled candidate regex for a set of kinds, and where each shape's group is.
+/// The compiled passes for a set of kinds, in the order they run.
 #[derive(Debug, Clone)]
 pub(super) struct BuiltinDetector {
-    candidates: Regex,
-    /// Capture group of each enabled shape, in priority order.
-    shape_groups: Vec<(Shape, usize)>,
-    /// Group of the `Bearer `/`Basic ` scheme word; only the credential after it is replaced,
-    /// so a reader still sees what kind of header it was. `None` when secrets are off.
-    auth_scheme_group: Option<usize>,
+    passes: Vec<Pass>,
 }
 
 impl BuiltinDetector {
-    /// Compiles the detector for `kinds`; `None` when no built-in kind is enabled.
+    /// Compiles the passes for `kinds`; `None` when no built-in kind is enabled.
     pub(super) fn new(kinds: &[PiiKind]) -> Option<Self> {
-        let shapes: Vec<Shape> = Shape::BY_PRIORITY
+        let enabled = Shape::BY_PRIORITY
             .into_iter()
-            .filter(|shape| kinds.contains(&shape.kind()))
+            .filter(|shape| kinds.contains(&shape.kind()));
+        let (digit_led, own_pass): (Vec<Shape>, Vec<Shape>) =
+            enabled.partition(|shape| matches!(shape.runs(), Some(RunKind::Numbers)));
+        let mut passes: Vec<Pass> = own_pass
+            .into_iter()
+            .map(|shape| Pass::new(&[shape], shape.runs()))
             .collect();
-        if shapes.is_empty() {
-            return None;
+        if !digit_led.is_empty() {
+            passes.push(Pass::new(&digit_led, Some(RunKind::Numbers)));
         }
-        let alternatives: Vec<String> = shapes
-            .iter()
-            .map(|shape| format!("(?P<{}>(?-u:{}))", shape.group_name(), shape.pattern()))
-            .collect();
-        let candidates = Regex::new(&alternatives.join("|"))
-            .expect("built-in redaction patterns are constant and compile (tested)");
-        let group_of = |name: &str| {
-            candidates
-                .capture_names()
-                .position(|group| group == Some(name))
-        };
-        let shape_groups = shapes
-            .iter()
-            .filter_map(|&shape| Some((shape, group_of(shape.group_name())?)))
-            .collect();
-        let auth_scheme_group = group_of("auth_scheme");
-        Some(BuiltinDetector {
-            candidates,
-            shape_groups,
-            auth_scheme_group,
-        })
+        (!passes.is_empty()).then_some(BuiltinDetector { passes })
     }
 
-    /// Calls `on_finding` with the kind and byte range of each confirmed finding, left to
-    /// right and without overlaps.
+    /// The passes, to run one after the other, each on the previous one's output.
+    pub(super) fn passes(&self) -> &[Pass] {
+        &self.passes
+    }
+}
+
+/// One scan over a string for one or more shapes.
+#[derive(Debug, Clone)]
+pub(super) struct Pass {
+    /// The shapes as one alternation, in priority order.
+    candidates: Regex,
+    /// Each shape anchored at both ends, in the same order, to tell which one produced a
+    /// candidate. Capture groups on `candidates` would say so too, but resolving them runs a
+    /// slower engine over the whole alternation; these only look at the candidate.
+    shapes: Vec<(Shape, Regex)>,
+    /// `None`: the whole text.
+    runs: Option<RunKind>,
+}
+
+impl Pass {
+    fn new(shapes: &[Shape], runs: Option<RunKind>) -> Self {
+        const INVARIANT: &str = "built-in redaction patterns are constant and compile (tested)";
+        let alternation: Vec<String> = shapes
+            .iter()
+            .map(|shape| format!("(?-u:{})", shape.pattern()))
+            .collect();
+        Pass {
+            candidates: Regex::new(&alternation.join("|")).expect(INVARIANT),
+            shapes: shapes
+                .iter()
+                .map(|&shape| {
+                    let whole = format!("^(?-u:{})$", shape.pattern());
+                    (shape, Regex::new(&whole).expect(INVARIANT))
+                })
+                .collect(),
+            runs,
+        }
+    }
+
+    /// Calls `on_finding` with the kind and byte range of each confirmed finding in `text`,
+    /// left to right and without overlaps.
     pub(super) fn for_each_finding(
         &self,
         text: &str,
         mut on_finding: impl FnMut(PiiKind, Range<usize>),
     ) {
-        // The plain search is the common, allocation-free path; capture locations are only
-        // needed once there is a candidate to classify.
-        let Some(first) = self.candidates.find(text) else {
+        let Some(kind) = self.runs else {
+            self.search(text, 0..text.len(), &mut on_finding);
             return;
         };
-        let mut locations = self.candidates.capture_locations();
-        let mut search_from = first.start();
-        while let Some(candidate) =
-            self.candidates
-                .captures_read_at(&mut locations, text, search_from)
-        {
-            // Every alternative consumes at least one character, so the search always advances.
-            search_from = candidate.end();
-            let Some(shape) = self
-                .shape_groups
-                .iter()
-                .find(|(_, group)| locations.get(*group).is_some())
-                .map(|(shape, _)| *shape)
-            else {
-                continue;
-            };
-            if let Some(span) = self.confirm(shape, text, candidate.range(), &locations) {
-                on_finding(shape.kind(), span);
-            }
+        let mut searched_up_to = 0;
+        for window in runs::windows(text, kind) {
+            // Windows never overlap; the clamp makes sure a finding is never reported twice
+            // even if they did, since overlapping findings cannot be replaced.
+            let start = window.start.max(searched_up_to);
+            searched_up_to = self.search(text, start..window.end, &mut on_finding);
         }
     }
 
-    /// The range to replace when the candidate is the real thing.
-    fn confirm(
-        &self,
-        shape: Shape,
-        text: &str,
-        span: Range<usize>,
-        locations: &CaptureLocations,
-    ) -> Option<Range<usize>> {
-        let candidate = &text[span.clone()];
-        let confirmed = match shape {
-            Shape::Email => return Some(span),
-            Shape::Secret => return self.confirm_secret(text, span, locations),
-            Shape::Ipv6 => return confirm_ipv6(text, span),
-            Shape::Phone => is_plausible_phone(candidate),
-            Shape::Card => is_card_number(candidate),
-            Shape::Ssn => is_ssn(candidate),
-            Shape::Iban => is_valid_iban(candidate),
-            Shape::Ipv4 => candidate.parse::<Ipv4Addr>().is_ok(),
-        };
-        (confirmed && stands_alone(text, &span)).then_some(span)
-    }
-
-    fn confirm_secret(
+    /// Searches `window` of `text`, seeing the text before it for `\b`, and returns where the
+    /// search stopped.
+    fn search(
         &self,
         text: &str,
-        span: Range<usize>,
-        locations: &CaptureLocations,
-    ) -> Option<Range<usize>> {
-        let Some((_, scheme_end)) = self.auth_scheme_group.and_then(|g| locations.get(g)) else {
-            return Some(span);
-        };
-        // "Bearer" and "basic" are also English words: a credential mixes letters and digits,
-        // "the bearer of this letter" does not. A trailing full stop ends the sentence.
-        let credential = text[scheme_end..span.end].trim_end_matches('.');
-        let is_credential = credential.bytes().any(|b| b.is_ascii_digit())
-            && credential.bytes().any(|b| b.is_ascii_alphabetic());
-        is_credential.then(|| scheme_end..scheme_end + credential.len())
+        window: Range<usize>,
+        on_finding: &mut impl FnMut(PiiKind, Range<usize>),
+    ) -> usize {
+        let mut search_from = window.start;
+        while let Some(candidate) = self.candidates.find_at(&text[..window.end], search_from) {
+            // Every alternative consumes at least one character, so the search always advances.
+            search_from = candidate.end();
+            let Some(shape) = self.shape_of(candidate.as_str()) else {
+                continue;
+            };
+            if let Some(span) = confirm(shape, text, candidate.range()) {
+                on_finding(shape.kind(), span);
+            }
+        }
+        search_from
+    }
+
+    /// The first shape, in priority order, that matches the whole candidate: the alternative
+    /// that produced it, since the alternation prefers earlier alternatives at a given start.
+    fn shape_of(&self, candidate: &str) -> Option<Shape> {
+        match self.shapes.as_slice() {
+            [(only, _)] => Some(*only),
+            shapes => shapes
+                .iter()
+                .find(|(_, whole)| whole.is_match(candidate))
+                .map(|(shape, _)| *shape),
+        }
     }
 }
 
-/// Whether a numeric candidate is a token of its own rather than a slice of a longer one:
-/// `2024-415-555-0123`, `1.2.3.4.5` and `A4111111111111111` are ids and versions.
-fn stands_alone(text: &str, span: &Range<usize>) -> bool {
-    let glued_before = match &text.as_bytes()[..span.start] {
-        [.., b] if is_word_byte(*b) => true,
-        [.., d, b'-' | b'.'] if d.is_ascii_digit() => true,
-        _ => false,
+/// The range to replace when the candidate is the real thing.
+fn confirm(shape: Shape, text: &str, span: Range<usize>) -> Option<Range<usize>> {
+    let candidate = &text[span.clone()];
+    let confirmed = match shape {
+        Shape::Email => return Some(span),
+        Shape::Secret => return checks::credential_span(text, span),
+        Shape::Ipv6 => return checks::ipv6_span(text, span),
+        Shape::Phone => checks::is_plausible_phone(candidate),
+        Shape::Card => checks::is_card_number(candidate),
+        Shape::Ssn => checks::is_ssn(candidate),
+        Shape::Iban => checks::is_valid_iban(candidate),
+        Shape::Ipv4 => checks::is_ipv4(candidate),
     };
-    let glued_after = match &text.as_bytes()[span.end..] {
-        [b, ..] if is_word_byte(*b) => true,
-        [b'-' | b'.', d, ..] if d.is_ascii_digit() => true,
-        _ => false,
-    };
-    !glued_before && !glued_after
+    (confirmed && checks::stands_alone(text, &span)).then_some(span)
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn confirm_ipv6(text: &str, span: Range<usize>) -> Option<Range<usize>> {
-    let mut end = span.end;
-    // The loose pattern also takes a colon that ends a sentence ("refused by ::1: timeout").
-    if text[span.start..end].ends_with(':') && !text[span.start..end].ends_with("::") {
-        end -= 1;
+    /// Pieces that make findings, near misses and every byte class the runs care about.
+    const FRAGMENTS: &[&str] = &[
+        "4111 1111 1111 1111",
+        "4111111111111111",
+        "3782 822463 10005",
+        "123-45-6789",
+        "+14155550123",
+        "+44 20 7946 0958",
+        "(415) 555-0123",
+        "415-555-0123",
+        "1-800-555-0199",
+        "192.168.1.10",
+        "1.1.1.1",
+        "DE89 3704 0044 0532 0130 00",
+        "GB82WEST12345698765432",
+        "2001:db8::1",
+        "::1",
+        "fe80::1ff:fe23:4567:890a",
+        "::ffff:192.0.2.128",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:1.2.3.4",
+        "2026-11-23T10:00:00Z",
+        "10:30",
+        "ab:cd",
+        "v1.2.3",
+        "40",
+        "2019",
+        "123",
+        "0",
+        "9",
+        "f",
+        "E",
+        " ",
+        " ",
+        " ",
+        "-",
+        ".",
+        "(",
+        ")",
+        "+",
+        ":",
+        "::",
+        "/",
+        ",",
+        "_",
+        "a",
+        "x",
+        "order",
+        "AB",
+        "Z",
+        "é",
+        "@",
+    ];
+
+    /// `Pass::search` relies on every candidate being at least one character long.
+    #[test]
+    fn no_pattern_matches_the_empty_string() {
+        for shape in Shape::BY_PRIORITY {
+            let whole = Regex::new(&format!("^(?-u:{})$", shape.pattern())).expect("compiles");
+            assert!(!whole.is_match(""), "{shape:?}");
+        }
     }
-    let span = span.start..end;
-    let address = &text[span.clone()];
-    // Requiring a decimal digit keeps words made of hex letters (`add::cafe`) out.
-    let is_address =
-        address.bytes().any(|b| b.is_ascii_digit()) && address.parse::<Ipv6Addr>().is_ok();
-    // More colon groups on either side means a longer hex string (a fingerprint), not an address.
-    let glued_by_colon = text[..span.start].ends_with(':')
-        || text.as_bytes()[span.end..]
-            .strip_prefix(b":")
-            .is_some_and(|rest| rest.first().is_some_and(u8::is_ascii_hexdigit));
-    (is_address && !glued_by_colon && stands_alone(text, &span)).then_some(span)
-}
 
-fn is_plausible_phone(candidate: &str) -> bool {
-    // The North American shape fixes its own length; an international number has a country
-    // code and 8 to 15 digits in all (E.164's maximum).
-    !candidate.starts_with('+')
-        || (8..=15).contains(&candidate.bytes().filter(u8::is_ascii_digit).count())
-}
-
-/// A payment card number: 13 to 19 digits, a leading digit that a card network issues (2 to 6:
-/// Mastercard, Amex/Diners/JCB, Visa, Mastercard/Maestro, Discover/UnionPay) and a valid Luhn
-/// check digit. The leading-digit rule keeps millisecond timestamps (`1732…`) out.
-fn is_card_number(candidate: &str) -> bool {
-    let digits = candidate.bytes().filter(u8::is_ascii_digit);
-    (13..=19).contains(&digits.clone().count())
-        && matches!(digits.clone().next(), Some(b'2'..=b'6'))
-        && passes_luhn(candidate)
-}
-
-/// The Luhn (mod 10) check over the digits of `number`, ignoring any other characters.
-pub(super) fn passes_luhn(number: &str) -> bool {
-    let sum: u32 = number
-        .bytes()
-        .rev()
-        .filter(u8::is_ascii_digit)
-        .map(|b| u32::from(b - b'0'))
-        .enumerate()
-        .map(|(position, digit)| match position % 2 {
-            0 => digit,
-            _ if digit * 2 > 9 => digit * 2 - 9,
-            _ => digit * 2,
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
-/// `AAA-GG-SSSS` with the numbers the SSA never issues excluded: area 000, 666 and 900-999,
-/// group 00, serial 0000.
-fn is_ssn(candidate: &str) -> bool {
-    let (area, group, serial) = (&candidate[0..3], &candidate[4..6], &candidate[7..11]);
-    area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
-}
-
-/// An IBAN (spaces allowed) of 15 to 34 characters whose ISO 13616 mod-97 checksum is 1.
-pub(super) fn is_valid_iban(candidate: &str) -> bool {
-    let characters = || candidate.bytes().filter(|&b| b != b' ');
-    if !(15..=34).contains(&characters().count()) {
-        return false;
-    }
-    // The country code and check digits move to the end; letters count as 10 (A) to 35 (Z).
-    let mut remainder: u32 = 0;
-    for b in characters().skip(4).chain(characters().take(4)) {
-        remainder = match b {
-            b'0'..=b'9' => (remainder * 10 + u32::from(b - b'0')) % 97,
-            b'A'..=b'Z' => (remainder * 100 + u32::from(b - b'A') + 10) % 97,
-            _ => return false,
+    /// Searching only the windows must find exactly what searching everything finds.
+    #[test]
+    fn windows_find_what_a_full_scan_finds() {
+        let findings = |pass: &Pass, text: &str| {
+            let mut found = Vec::new();
+            pass.for_each_finding(text, |kind, span| found.push((kind, span)));
+            found
         };
+        for kind in [RunKind::Numbers, RunKind::Colons] {
+            let shapes: Vec<Shape> = Shape::BY_PRIORITY
+                .into_iter()
+                .filter(|shape| shape.runs().is_some_and(|runs| runs == kind))
+                .collect();
+            let in_windows = Pass::new(&shapes, Some(kind));
+            let everywhere = Pass::new(&shapes, None);
+            let mut rng = fastrand::Rng::with_seed(0x5eed);
+            let mut total = 0;
+            for round in 0..20_000 {
+                // Long texts too, so that dense windows are stretched to the end.
+                let fragments = if round % 4 == 0 {
+                    rng.usize(12..80)
+                } else {
+                    rng.usize(1..12)
+                };
+                let text: String = (0..fragments)
+                    .map(|_| FRAGMENTS[rng.usize(..FRAGMENTS.len())])
+                    .collect();
+                let expected = findings(&everywhere, &text);
+                assert_eq!(findings(&in_windows, &text), expected, "{kind:?} {text:?}");
+                total += expected.len();
+            }
+            assert!(
+                total > 3_000,
+                "{kind:?}: too few findings ({total}) to be a test"
+            );
+        }
     }
-    remainder == 1
 }

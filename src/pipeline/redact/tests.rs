@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::detect::{is_valid_iban, passes_luhn};
+use super::checks::{is_valid_iban, passes_luhn};
 use super::*;
 
 fn redactor(spec: RedactSpec) -> Redactor {
@@ -41,6 +41,9 @@ fn emails_are_found_and_handles_are_not() {
             "(mail: [REDACTED:email]).",
         ),
         ("a@b.io,c@d.org", "[REDACTED:email],[REDACTED:email]"),
+        // The e-mail pass runs before the number pass and claims the whole address.
+        ("sms +14155550123@txt.example.com", "sms [REDACTED:email]"),
+        ("user@10.0.0.1", "user@[REDACTED:ip]"),
         // False positives to avoid.
         ("ping @alice on slack", "ping @alice on slack"),
         ("root@localhost is fine", "root@localhost is fine"),
@@ -61,6 +64,9 @@ fn phones_need_a_phone_shape() {
         ("toll free 1-800-555-0199", "toll free [REDACTED:phone]"),
         ("415.555.0123, ext 4", "[REDACTED:phone], ext 4"),
         ("tel:+33 1 23 45 67 89", "tel:[REDACTED:phone]"),
+        ("Tel. +49 30 901820, Büro", "Tel. [REDACTED:phone], Büro"),
+        ("+1-415-555-0123", "[REDACTED:phone]"),
+        ("call me at 415 555 0123", "call me at [REDACTED:phone]"),
         // False positives to avoid.
         ("40 orders shipped", "40 orders shipped"),
         ("order 4155550123", "order 4155550123"),
@@ -73,6 +79,7 @@ fn phones_need_a_phone_shape() {
         ),
         ("415-123-4567", "415-123-4567"),
         ("+1 2 3", "+1 2 3"),
+        ("+1 415 555 0123 4567 8901", "+1 415 555 0123 4567 8901"),
     ]);
 }
 
@@ -180,6 +187,10 @@ fn secrets_are_found_by_their_prefixes() {
             "Authorization: Bearer [REDACTED:secret]",
         ),
         ("Basic dXNlcjpwYXNzd29yZA==.", "Basic [REDACTED:secret]."),
+        (
+            "bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "bearer [REDACTED:secret]",
+        ),
         (
             "key sk_live_4eC39HqLyjWDarjtT1zdp7dc",
             "key [REDACTED:secret]",
@@ -514,27 +525,38 @@ fn support_ticket_2kb() -> String {
          colleague Sam (sam.lee@example.org, 415-555-0199) placed a similar order and received \
          it within two days, so I'm not sure what went wrong with mine.\n\n",
     );
-    let filler = "Could you please check the warehouse status and let me know whether the order \
-                  can still be delivered this week? If not, I'd prefer a full refund rather than \
-                  store credit. Thanks for your help, and sorry for the long message. ";
-    while body.len() < 2048 {
-        body.push_str(filler);
-    }
-    body.truncate(2048);
+    pad_to_2kb(&mut body);
     body
 }
 
-/// Average nanoseconds per call of `redact` over enough iterations to be stable.
+fn pad_to_2kb(body: &mut String) {
+    const FILLER: &str = "Could you please check the warehouse status and let me know whether \
+                          the order can still be delivered this week? If not, I'd prefer a \
+                          full refund rather than store credit. Thanks for your help, and sorry \
+                          for the long message. ";
+    while body.len() < 2048 {
+        body.push_str(FILLER);
+    }
+    body.truncate(2048);
+}
+
+/// Nanoseconds per call of `redact`: the best of several batches, because the fastest batch
+/// is the one least disturbed by other work on the machine.
 fn nanos_per_call(mut redact: impl FnMut() -> usize) -> f64 {
-    const ITERATIONS: u32 = 20_000;
+    const BATCHES: usize = 7;
+    const CALLS_PER_BATCH: u32 = 5_000;
     for _ in 0..1_000 {
         std::hint::black_box(redact());
     }
-    let started = Instant::now();
-    for _ in 0..ITERATIONS {
-        std::hint::black_box(redact());
-    }
-    started.elapsed().as_nanos() as f64 / f64::from(ITERATIONS)
+    (0..BATCHES)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..CALLS_PER_BATCH {
+                std::hint::black_box(redact());
+            }
+            started.elapsed().as_nanos() as f64 / f64::from(CALLS_PER_BATCH)
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// `cargo test --release --lib pipeline::redact -- --ignored --nocapture`
@@ -547,19 +569,61 @@ fn measure_2kb_support_ticket() {
         redactor.redact_text(&ticket).matches("[REDACTED:").count(),
         4
     );
-    let prose: String = ticket
+    let mut prose = ticket
         .replace("jane.doe@example.com", "jane")
         .replace("sam.lee@example.org", "sam")
-        .replace("+1 (415) 555-0123", "phone")
-        .replace("415-555-0199", "phone");
+        .replace("+1 (415) 555-0123", "the desk phone")
+        .replace("415-555-0199", "his phone");
+    pad_to_2kb(&mut prose);
     assert!(matches!(redactor.redact_text(&prose), Cow::Borrowed(_)));
+    // The unfavourable case: every line holds numbers, so every line is searched.
+    let mut order_lines = String::new();
+    for line in 0..40 {
+        order_lines.push_str(&format!(
+            "#{line} ORD-2026-{line:06} x{} at $1{line}.99 on 2026-11-23T10:{line:02}:00Z\n",
+            line % 7 + 1
+        ));
+    }
+    order_lines.truncate(2048);
+    assert!(matches!(
+        redactor.redact_text(&order_lines),
+        Cow::Borrowed(_)
+    ));
 
     let with_pii = nanos_per_call(|| redactor.redact_text(std::hint::black_box(&ticket)).len());
     let without_pii = nanos_per_call(|| redactor.redact_text(std::hint::black_box(&prose)).len());
+    let numeric = nanos_per_call(|| {
+        redactor
+            .redact_text(std::hint::black_box(&order_lines))
+            .len()
+    });
     let payload = json!({"subject": "Order delayed", "body": ticket, "priority": 2});
     let value = nanos_per_call(|| {
         let mut payload = payload.clone();
         redactor.redact_value(&mut payload)
+    });
+    // A whole event as the pipeline sees it: the ticket plus the small fields around it.
+    let event = json!({
+        "id": "evt_01JDQ5X7Y8Z9A0B1C2D3E4F5G6",
+        "type": "support.ticket.created",
+        "created_at": "2026-11-23T10:00:00Z",
+        "source": {"system": "zendesk", "ticket_id": "88213", "url": "https://example.zendesk.com/agent/tickets/88213"},
+        "customer": {"id": "cus_9f8e7d", "name": "Jane Doe", "email": "jane.doe@example.com", "phone": "+14155550123", "plan": "pro"},
+        "order": {"id": "ORD-2026-000123", "total": "129.99", "currency": "USD", "placed_at": "2026-11-20T08:15:00Z"},
+        "tags": ["delivery", "refund", "vip"],
+        "subject": "Order ORD-2026-000123 has not arrived",
+        "body": ticket,
+        "priority": 2,
+        "escalate": true,
+    });
+    let event_cost = nanos_per_call(|| {
+        let mut event = event.clone();
+        redactor.redact_value(&mut event)
+    });
+    let event_clone = nanos_per_call(|| {
+        std::hint::black_box(event.clone())
+            .as_object()
+            .map_or(0, |m| m.len())
     });
     let clone_only = nanos_per_call(|| {
         std::hint::black_box(payload.clone())
@@ -569,7 +633,10 @@ fn measure_2kb_support_ticket() {
     println!(
         "redact_text 2 KB ticket, 4 findings: {with_pii:.0} ns/op\n\
          redact_text 2 KB ticket, no findings: {without_pii:.0} ns/op\n\
-         redact_value payload with that body: {:.0} ns/op (excluding {clone_only:.0} ns clone)",
-        value - clone_only
+         redact_text 2 KB order lines, numbers everywhere, no findings: {numeric:.0} ns/op\n\
+         redact_value payload with that body: {:.0} ns/op (excluding {clone_only:.0} ns clone)\n\
+         redact_value whole event, 20 strings and that body: {:.0} ns/op (excluding {event_clone:.0} ns clone)",
+        value - clone_only,
+        event_cost - event_clone
     );
 }
