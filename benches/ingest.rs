@@ -1,9 +1,11 @@
 //! Ingest benchmark: the release binary on a fresh SQLite file on disk, driven over loopback
 //! by 64 keep-alive connections, each sending one event at a time.
 //!
-//! Prints start-up time (spawn to first 202), idle RSS, durable events/s with p50/p99/max
-//! latency, and the server's peak RSS; then checks that the store holds exactly as many
-//! events as were acknowledged, so the figure is never for work that was not done.
+//! Prints start-up time (spawn to first 202), then for two phases (an event type no pipeline
+//! takes; support tickets, which the built-in pipeline classifies in the background) the idle
+//! RSS, durable events/s with p50/p99/max latency, and the server's peak RSS; each phase checks
+//! that the store holds exactly as many events as were acknowledged, so the figure is never
+//! for work that was not done.
 //!
 //! Run: `cargo bench --bench ingest` (KLAXON_BENCH_SECS changes the 10 s load phase,
 //! KLAXON_BENCH_CONNECTIONS the 64 connections).
@@ -37,64 +39,76 @@ fn main() {
         .min()
         .expect("five runs");
 
-    let db = dir.path().join("load.db");
-    let (mut server, _) = start_server(&db, &[], &ticket("startup-probe"));
-    let addr = server.addr;
-    let idle_rss = rss_kib(server.child.id(), "VmRSS");
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let load = runtime.block_on(drive(addr, connections, Duration::from_secs(secs)));
-    let peak_rss = rss_kib(server.child.id(), "VmHWM");
-    server.child.kill().ok();
-    server.child.wait().ok();
-
-    let stored = count_rows(&db, "SELECT COUNT(*) FROM events");
-    let mut latencies = load.latencies_us;
-    latencies.sort_unstable();
-    let measured = latencies.len();
-    let rate = measured as f64 / load.measured_for.as_secs_f64();
-
     println!(
-        "klaxon ingest benchmark ({connections} connections, {secs} s, SQLite synchronous=FULL, group commit)"
+        "klaxon ingest benchmark ({connections} connections, {secs} s per phase, SQLite synchronous=FULL, group commit)"
     );
     println!(
         "  start-up to first 202   {:>10.1} ms (best of 5)",
         startup.as_secs_f64() * 1e3
     );
-    println!(
-        "  idle RSS                {:>10.1} MiB",
-        idle_rss as f64 / 1024.0
-    );
-    println!("  durable events/s        {rate:>10.0}");
-    println!(
-        "  latency p50             {:>10.2} ms",
-        percentile(&latencies, 0.50)
-    );
-    println!(
-        "  latency p99             {:>10.2} ms",
-        percentile(&latencies, 0.99)
-    );
-    println!(
-        "  latency max             {:>10.2} ms",
-        percentile(&latencies, 1.0)
-    );
-    println!(
-        "  peak RSS                {:>10.1} MiB",
-        peak_rss as f64 / 1024.0
-    );
-    println!("  errors                  {:>10}", load.errors);
-    println!(
-        "  acknowledged / stored   {:>10} / {stored}",
-        load.acknowledged
-    );
-    assert_eq!(load.errors, 0, "every request should succeed");
-    assert_eq!(
-        load.acknowledged, stored,
-        "every acknowledged event is in the store, once"
-    );
+    // Ingest alone: an event type no pipeline takes. Then the same load of support tickets,
+    // which the built-in pipeline classifies and records in the background meanwhile.
+    for (phase, event_type) in [
+        ("ingest only (no pipeline takes the type)", "order.created"),
+        (
+            "support tickets through the built-in pipeline",
+            "support.ticket.created",
+        ),
+    ] {
+        let db = dir.path().join(format!("{event_type}.db"));
+        let (mut server, _) = start_server(&db, &[], &ticket("startup-probe"));
+        let idle_rss = rss_kib(server.child.id(), "VmRSS");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let load = runtime.block_on(drive(
+            server.addr,
+            event_type,
+            connections,
+            Duration::from_secs(secs),
+        ));
+        let peak_rss = rss_kib(server.child.id(), "VmHWM");
+        server.child.kill().ok();
+        server.child.wait().ok();
+
+        let stored = count_rows(&db, "SELECT COUNT(*) FROM events");
+        let mut latencies = load.latencies_us;
+        latencies.sort_unstable();
+        let rate = latencies.len() as f64 / load.measured_for.as_secs_f64();
+        println!("  {phase}:");
+        println!(
+            "    idle RSS              {:>10.1} MiB",
+            idle_rss as f64 / 1024.0
+        );
+        println!("    durable events/s      {rate:>10.0}");
+        println!(
+            "    latency p50           {:>10.2} ms",
+            percentile(&latencies, 0.50)
+        );
+        println!(
+            "    latency p99           {:>10.2} ms",
+            percentile(&latencies, 0.99)
+        );
+        println!(
+            "    latency max           {:>10.2} ms",
+            percentile(&latencies, 1.0)
+        );
+        println!(
+            "    peak RSS              {:>10.1} MiB",
+            peak_rss as f64 / 1024.0
+        );
+        println!("    errors                {:>10}", load.errors);
+        println!(
+            "    acknowledged / stored {:>10} / {stored}",
+            load.acknowledged
+        );
+        assert_eq!(load.errors, 0, "every request should succeed");
+        assert_eq!(
+            load.acknowledged, stored,
+            "every acknowledged event is in the store, once"
+        );
+    }
 }
 
 struct Load {
@@ -106,7 +120,12 @@ struct Load {
 
 /// Runs `connections` closed-loop clients for `duration` after a warm-up. Only requests that
 /// start after the warm-up count toward rate and latency; all count toward `acknowledged`.
-async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Load {
+async fn drive(
+    addr: SocketAddr,
+    event_type: &'static str,
+    connections: usize,
+    duration: Duration,
+) -> Load {
     let begin = Instant::now();
     let measure_from = begin + WARM_UP;
     let end = measure_from + duration;
@@ -119,7 +138,9 @@ async fn drive(addr: SocketAddr, connections: usize, duration: Duration) -> Load
                 if sent >= end {
                     break;
                 }
-                match post(&mut sender, ticket(&format!("c{c}-{n}"))).await {
+                let body =
+                    ticket(&format!("c{c}-{n}")).replace("support.ticket.created", event_type);
+                match post(&mut sender, body).await {
                     Ok((StatusCode::ACCEPTED, _)) => acknowledged += 1,
                     Ok((status, body)) => {
                         errors += 1;

@@ -101,7 +101,7 @@ async fn measure(
     assert_eq!(
         warm.deliveries.len(),
         1,
-        "the event passes the filter: {}",
+        "the event passes the filter: {:?}",
         warm.trace
     );
     let started = Instant::now();

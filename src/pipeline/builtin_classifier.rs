@@ -82,6 +82,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -371,12 +372,8 @@ fn explicit_priority(
 
 /// Rule 3 without the tier: the level the terms give, and the sentence explaining it.
 fn score_text(text: &[&Leaf]) -> (Level, String) {
-    let index = TokenIndex::new(text);
-    let mut critical = index.find_terms(CRITICAL_TERMS);
+    let [mut critical, wide, problem, low] = find_terms(text);
     critical.extend(server_error_codes(text));
-    let wide = index.find_terms(WIDE_IMPACT_TERMS);
-    let problem = index.find_terms(PROBLEM_TERMS);
-    let low = index.find_terms(LOW_URGENCY_TERMS);
     if !critical.is_empty() {
         (
             Level::Critical,
@@ -418,48 +415,74 @@ fn score_text(text: &[&Leaf]) -> (Level, String) {
     }
 }
 
-/// Where each word occurs in the text fields: (leaf, position) by word. Built once per
-/// event, so looking up a few hundred terms costs one hash probe each instead of a scan of
-/// every token (a 2 KB ticket went from ~100 µs to a few µs).
-struct TokenIndex<'a> {
-    leaves: &'a [&'a Leaf],
-    positions: HashMap<&'a str, Vec<(usize, usize)>>,
+/// The four term lists, in the order [`find_terms`] returns their hits.
+const TERM_LISTS: [&[&str]; 4] = [
+    CRITICAL_TERMS,
+    WIDE_IMPACT_TERMS,
+    PROBLEM_TERMS,
+    LOW_URGENCY_TERMS,
+];
+
+/// One vocabulary term, filed under its first word.
+struct Term {
+    list: usize,
+    index: usize,
+    /// The words after the first.
+    rest: Vec<&'static str>,
 }
 
-impl<'a> TokenIndex<'a> {
-    fn new(leaves: &'a [&'a Leaf]) -> TokenIndex<'a> {
-        let mut positions: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
-        for (l, leaf) in leaves.iter().enumerate() {
-            for (i, token) in leaf.tokens.iter().enumerate() {
-                positions.entry(token.as_str()).or_default().push((l, i));
+/// Every term by its first word, built once: finding the terms of a ticket is then one hash
+/// probe per word of the ticket, whatever the size of the vocabulary.
+static TERMS_BY_FIRST_WORD: LazyLock<HashMap<&'static str, Vec<Term>>> = LazyLock::new(|| {
+    let mut terms: HashMap<&'static str, Vec<Term>> = HashMap::new();
+    for (list, words) in TERM_LISTS.iter().enumerate() {
+        for (index, term) in words.iter().enumerate() {
+            let mut words = term.split(' ');
+            if let Some(first) = words.next() {
+                terms.entry(first).or_default().push(Term {
+                    list,
+                    index,
+                    rest: words.collect(),
+                });
             }
         }
-        TokenIndex { leaves, positions }
     }
+    terms
+});
 
-    /// The terms (from `terms`) present in the text, in list order, not negated.
-    fn find_terms(&self, terms: &[&'static str]) -> Vec<String> {
-        terms
-            .iter()
-            .filter(|term| {
-                let mut words = term.split(' ');
-                let Some(first) = words.next() else {
-                    return false;
-                };
-                self.positions.get(first).is_some_and(|at| {
-                    at.iter().any(|&(l, i)| {
-                        let tokens = &self.leaves[l].tokens;
-                        // The rest of the phrase must follow word for word; compared lazily
-                        // so no term allocates.
-                        let mut next = tokens.iter().skip(i + 1);
-                        let follows = words.clone().all(|w| next.next().is_some_and(|t| t == w));
-                        follows && !(i > 0 && NEGATIONS.contains(&tokens[i - 1].as_str()))
-                    })
-                })
-            })
-            .map(|term| (*term).to_owned())
-            .collect()
+/// The terms of each list present in the text and not negated, each in list order.
+fn find_terms(text: &[&Leaf]) -> [Vec<String>; 4] {
+    let mut hits: [Vec<usize>; 4] = Default::default();
+    for leaf in text {
+        for (i, token) in leaf.tokens.iter().enumerate() {
+            let Some(terms) = TERMS_BY_FIRST_WORD.get(token.as_str()) else {
+                continue;
+            };
+            if i > 0 && NEGATIONS.contains(&leaf.tokens[i - 1].as_str()) {
+                continue;
+            }
+            for term in terms {
+                let mut next = leaf.tokens.iter().skip(i + 1);
+                if term
+                    .rest
+                    .iter()
+                    .all(|w| next.next().is_some_and(|t| t == w))
+                {
+                    hits[term.list].push(term.index);
+                }
+            }
+        }
     }
+    let mut found: [Vec<String>; 4] = Default::default();
+    for (list, indexes) in hits.iter_mut().enumerate() {
+        indexes.sort_unstable();
+        indexes.dedup();
+        found[list] = indexes
+            .iter()
+            .map(|&i| TERM_LISTS[list][i].to_owned())
+            .collect();
+    }
+    found
 }
 
 fn contains_phrase(tokens: &[String], phrase: &[&str], honour_negation: bool) -> bool {

@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::classify::Classifier;
+use super::classify::{Classifier, DecisionSource};
 use super::condition::{Condition, ConditionInput};
 use super::spec::{DestinationKind, DestinationSpec, PipelineSpec, Step};
 use crate::store::{DeliveryId, EventId};
@@ -32,111 +32,168 @@ pub struct PlannedDelivery {
     pub body: Arc<str>,
 }
 
-/// What one pipeline did with one event.
-#[derive(Debug, Clone)]
-pub struct RunResult {
-    /// Recorded on the event (`GET /v1/events/{id}` → `pipeline.runs[]`).
-    pub trace: Value,
+/// What one pipeline did with one event; recorded on the event
+/// (`GET /v1/events/{id}` → `pipeline.runs[]`). Borrowed from the spec, so recording a run
+/// copies no names.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunTrace<'a> {
+    pub pipeline: &'a str,
+    pub outcome: Outcome,
+    pub steps: Vec<StepTrace<'a>>,
+    /// The labels the classify steps added.
     pub labels: Map<String, Value>,
+    pub destinations: Vec<DestinationTrace<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every filter passed; destinations were considered.
+    Routed,
+    /// A filter said no; nothing was sent.
+    Filtered,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "step", rename_all = "lowercase")]
+pub enum StepTrace<'a> {
+    Classify {
+        field: &'a str,
+        label: String,
+        source: DecisionSource,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Filter {
+        expression: &'a str,
+        matched: bool,
+    },
+    Redact {
+        replacements: usize,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationTrace<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub chosen: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<DeliveryId>,
+}
+
+/// A run's trace and the deliveries it planned.
+#[derive(Debug, Clone)]
+pub struct RunResult<'a> {
+    pub trace: RunTrace<'a>,
     pub deliveries: Vec<PlannedDelivery>,
 }
 
-pub async fn run(
-    spec: &PipelineSpec,
-    destinations: &[Arc<DestinationSpec>],
+pub async fn run<'a>(
+    spec: &'a PipelineSpec,
+    destinations: &'a [Arc<DestinationSpec>],
     event: EventView<'_>,
     classifier: &Classifier,
-) -> RunResult {
+) -> RunResult<'a> {
     let mut labels = Map::new();
     let mut steps = Vec::with_capacity(spec.steps.len());
     // The payload that leaves Klaxon; copied only when a redact step changes it.
     let mut outgoing = Cow::Borrowed(event.payload);
-    let mut passed = true;
+    let mut outcome = Outcome::Routed;
 
     for step in &spec.steps {
         match step {
             Step::Classify(classify) => {
                 let decision = classifier.classify(classify, event.payload).await;
-                steps.push(json!({
-                    "step": "classify",
-                    "field": classify.field,
-                    "label": decision.label,
-                    "source": decision.source,
-                    "reason": decision.reason,
-                }));
-                labels.insert(classify.field.clone(), Value::String(decision.label));
+                labels.insert(
+                    classify.field.clone(),
+                    Value::String(decision.label.clone()),
+                );
+                steps.push(StepTrace::Classify {
+                    field: &classify.field,
+                    label: decision.label,
+                    source: decision.source,
+                    reason: decision.reason,
+                });
             }
             Step::Filter(condition) => {
                 let matched = holds(condition, event, &labels, "filter", &spec.name);
-                steps.push(json!({
-                    "step": "filter",
-                    "expression": condition.source(),
-                    "matched": matched,
-                }));
+                steps.push(StepTrace::Filter {
+                    expression: condition.source(),
+                    matched,
+                });
                 if !matched {
-                    passed = false;
+                    outcome = Outcome::Filtered;
                     break;
                 }
             }
             Step::Redact(redactor) => {
                 let mut copy = outgoing.into_owned();
-                let replaced = redactor.redact_value(&mut copy);
+                let replacements = redactor.redact_value(&mut copy);
                 outgoing = Cow::Owned(copy);
-                steps.push(json!({ "step": "redact", "replacements": replaced }));
+                steps.push(StepTrace::Redact { replacements });
             }
         }
     }
 
     let mut chosen = Vec::new();
     let mut deliveries = Vec::new();
-    if passed {
-        // Serializing JSON values and string-keyed maps cannot fail.
-        let body: Arc<str> = serde_json::to_string(&DeliveryBody {
-            id: event.id,
-            labels: &labels,
-            occurred_at: event.occurred_at,
-            payload: &outgoing,
-            event_type: event.event_type,
-        })
-        .unwrap_or_default()
-        .into();
+    if outcome == Outcome::Routed {
+        // Built on first use: a pipeline that only logs never serializes a body.
+        let mut body: Option<Arc<str>> = None;
         for destination in destinations {
             let when = destination
                 .when
                 .as_ref()
                 .is_none_or(|c| holds(c, event, &labels, "when", &destination.name));
-            let mut entry = json!({
-                "name": destination.name,
-                "kind": destination.kind.as_str(),
-                "chosen": when,
-            });
-            if let Some(condition) = &destination.when {
-                entry["when"] = Value::String(condition.source().to_owned());
-            }
+            let mut delivery_id = None;
             if when && let DestinationKind::Webhook(_) = destination.kind {
                 let id = DeliveryId::new();
-                entry["delivery_id"] = Value::String(id.to_string());
+                delivery_id = Some(id);
+                let body = body
+                    .get_or_insert_with(|| delivery_body(event, &labels, &outgoing))
+                    .clone();
                 deliveries.push(PlannedDelivery {
                     id,
                     destination: destination.clone(),
-                    body: body.clone(),
+                    body,
                 });
             }
-            chosen.push(entry);
+            chosen.push(DestinationTrace {
+                name: &destination.name,
+                kind: destination.kind.as_str(),
+                chosen: when,
+                when: destination.when.as_ref().map(|c| c.source()),
+                delivery_id,
+            });
         }
     }
 
     RunResult {
-        trace: json!({
-            "pipeline": spec.name,
-            "outcome": if passed { "routed" } else { "filtered" },
-            "steps": steps,
-            "labels": labels,
-            "destinations": chosen,
-        }),
-        labels,
+        trace: RunTrace {
+            pipeline: &spec.name,
+            outcome,
+            steps,
+            labels,
+            destinations: chosen,
+        },
         deliveries,
     }
+}
+
+fn delivery_body(event: EventView<'_>, labels: &Map<String, Value>, payload: &Value) -> Arc<str> {
+    // Serializing JSON values and string-keyed maps cannot fail.
+    serde_json::to_string(&DeliveryBody {
+        id: event.id,
+        labels,
+        occurred_at: event.occurred_at,
+        payload,
+        event_type: event.event_type,
+    })
+    .unwrap_or_default()
+    .into()
 }
 
 /// What a webhook receives. Serialized straight from borrowed parts: no copy of the payload.

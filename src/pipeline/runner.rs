@@ -11,12 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::classify::Classifier;
-use super::run::{EventView, run};
+use super::run::{EventView, RunTrace, run};
 use super::spec::{DestinationSpec, PipelineSpec};
 use crate::clock;
 use crate::delivery::WorkerHandle;
@@ -203,14 +204,33 @@ async fn start(
     true
 }
 
+/// An event's pipeline record (`GET /v1/events/{id}` → `pipeline`).
+#[derive(Serialize)]
+struct EventTrace<'a> {
+    /// The labels of every run together.
+    labels: Map<String, Value>,
+    runs: Vec<RunTrace<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn trace_json(trace: &EventTrace<'_>) -> String {
+    // Strings, numbers and string-keyed maps always serialize.
+    serde_json::to_string(trace).unwrap_or_else(|_| "{}".to_owned())
+}
+
 async fn process(shared: &Shared, event: PendingEvent) {
     let payload: Value = match serde_json::from_str(&event.payload) {
         Ok(payload) => payload,
         Err(error) => {
             // Cannot happen for events stored by ingest (it validated the JSON); recorded
             // rather than retried forever.
-            let trace = json!({ "error": format!("payload is not JSON: {error}"), "runs": [] });
-            complete(shared, event.id, trace, Vec::new()).await;
+            let trace = EventTrace {
+                labels: Map::new(),
+                runs: Vec::new(),
+                error: Some(format!("payload is not JSON: {error}")),
+            };
+            complete(shared, event.id, &trace, Vec::new()).await;
             return;
         }
     };
@@ -228,8 +248,14 @@ async fn process(shared: &Shared, event: PendingEvent) {
             continue;
         }
         let result = run(spec, destinations, view, &shared.classifier).await;
+        labels.extend(
+            result
+                .trace
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         runs.push(result.trace);
-        labels.extend(result.labels);
         deliveries.extend(result.deliveries.into_iter().map(|planned| NewDelivery {
             id: planned.id,
             event_id: event.id,
@@ -238,12 +264,21 @@ async fn process(shared: &Shared, event: PendingEvent) {
             body: planned.body.to_string(),
         }));
     }
-    let trace = json!({ "labels": labels, "runs": runs });
-    complete(shared, event.id, trace, deliveries).await;
+    let trace = EventTrace {
+        labels,
+        runs,
+        error: None,
+    };
+    complete(shared, event.id, &trace, deliveries).await;
 }
 
 /// Commits the trace and deliveries, then hands the new deliveries to the worker.
-async fn complete(shared: &Shared, event: EventId, trace: Value, deliveries: Vec<NewDelivery>) {
+async fn complete(
+    shared: &Shared,
+    event: EventId,
+    trace: &EventTrace<'_>,
+    deliveries: Vec<NewDelivery>,
+) {
     let now = clock::now_ms();
     let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
     let jobs: Vec<DeliveryJob> = deliveries
@@ -259,7 +294,7 @@ async fn complete(shared: &Shared, event: EventId, trace: Value, deliveries: Vec
         .collect();
     let created = shared
         .store
-        .complete_pipeline(event, trace.to_string(), deliveries, now, lease_until)
+        .complete_pipeline(event, trace_json(trace), deliveries, now, lease_until)
         .await;
     match created {
         Ok(created) => {
