@@ -110,6 +110,11 @@ impl Receiver {
         self.server = again.server;
     }
 
+    /// Forgets what was received so far.
+    pub fn clear(&self) {
+        self.shared.received.lock().unwrap().clear();
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
