@@ -318,3 +318,92 @@ webhook = {{ url = "{}", signing = "none", allow_private = true }}
     .expect("every acknowledged event reaches the receiver after the restart");
     assert_eq!(delivered.len(), 300);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_list_and_replay_from_the_command_line() {
+    use crate::support::receiver::Receiver;
+    use std::time::Duration;
+
+    let mut receiver = Receiver::start().await;
+    let hook = receiver.url();
+    receiver.stop().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("klaxon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[delivery]
+retry_schedule = ["50ms"]
+[[pipelines]]
+name = "orders"
+on = "order.*"
+[[pipelines.destinations]]
+name = "shop"
+webhook = {{ url = "{hook}", signing = "none", allow_private = true }}
+"#
+        ),
+    )
+    .expect("write settings");
+    let config = config.display().to_string();
+    let server = KlaxonProcess::start(
+        &dir.path().join("klaxon.db"),
+        &[("KLAXON_CONFIG", config.as_str())],
+    );
+    let dlq = |args: &[&str]| {
+        let output = command()
+            .arg("dlq")
+            .args(args)
+            .env("KLAXON_URL", &server.url)
+            .output()
+            .expect("run klaxon dlq");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).expect("dlq prints JSON")
+    };
+
+    let http = reqwest::Client::new();
+    for n in 0..2 {
+        let response = http
+            .post(format!("{}/v1/events", server.url))
+            .json(&json!({"type": "order.created", "payload": {"n": n}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    // Both deliveries fail twice (refused) and land in the dead letter queue.
+    let listed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let listed = dlq(&["list", "--destination", "orders.shop"]);
+            if listed["data"].as_array().unwrap().len() == 2 {
+                return listed;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("two dead deliveries");
+    assert_eq!(listed["data"][0]["state"], "dead");
+    assert_eq!(listed["data"][0]["attempts"], 2);
+
+    receiver.restart().await;
+    let replayed = dlq(&["replay", "--all"]);
+    assert_eq!(replayed["replayed"], 2);
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    let remaining = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let listed = dlq(&["list"]);
+            if listed["data"].as_array().unwrap().is_empty() {
+                return listed;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the queue empties after the replay");
+    assert_eq!(remaining["next_cursor"], Value::Null);
+}
