@@ -11,4 +11,5 @@ mod ingest;
 mod pipelines;
 mod process;
 mod settings;
+mod spec_check;
 mod support;

@@ -3,6 +3,7 @@
 pub mod binary;
 pub mod model;
 pub mod receiver;
+pub mod telnyx_spec;
 
 use std::net::SocketAddr;
 
