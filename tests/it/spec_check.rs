@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::telnyx_spec::validate;
+use crate::support::telnyx_spec::{assert_valid, validate};
 
 #[test]
 fn a_correct_dial_passes_and_typical_mistakes_fail() {
@@ -17,7 +17,7 @@ fn a_correct_dial_passes_and_typical_mistakes_fail() {
         "client_state": "eyJlIjoiZXNjXzEifQ==",
         "webhook_url": "https://klaxon.example.com/webhooks/voice",
     });
-    validate("CallRequest", &dial).unwrap();
+    assert_valid("CallRequest", &dial);
 
     let mut missing = dial.clone();
     missing.as_object_mut().unwrap().remove("connection_id");
