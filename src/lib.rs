@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod voice;
 
 pub use config::Settings;
 pub use server::serve;
