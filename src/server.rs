@@ -59,7 +59,7 @@ pub async fn serve(
         .flat_map(|p| &p.destinations)
         .filter_map(|d| match &d.kind {
             DestinationKind::Webhook(spec) => Some((d.name.clone(), spec.clone())),
-            DestinationKind::Log => None,
+            DestinationKind::Log | DestinationKind::Voice(_) => None,
         })
         .collect::<HashMap<_, _>>();
     let worker = DeliveryWorker::start(

@@ -13,6 +13,7 @@ mod error;
 pub mod pipelines;
 mod raw;
 mod settings;
+pub mod voice;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use raw::Raw;

@@ -14,10 +14,11 @@ use super::error::{ConfigError, Origin};
 use crate::pipeline::condition::Condition;
 use crate::pipeline::redact::{CustomPattern, PiiKind, RedactSpec, Redactor};
 use crate::pipeline::spec::{
-    ClassifySpec, DestinationKind, DestinationSpec, PipelineSpec, Step, TypePattern,
-    WebhookSigning, WebhookSpec,
+    ClassifySpec, ConnectTo, DestinationKind, DestinationSpec, PipelineSpec, Step, TypePattern,
+    VoiceSpec, WebhookSigning, WebhookSpec,
 };
 use crate::signing::Secret;
+use crate::voice::settings::{VoiceSettings, is_e164};
 
 /// The pipelines Klaxon runs when the settings declare none (documented in the README).
 pub const BUILTIN_PIPELINES: &str = include_str!("builtin_pipelines.toml");
@@ -90,14 +91,32 @@ pub struct RawDestination {
     pub name: Option<String>,
     pub when: Option<String>,
     pub webhook: Option<RawWebhook>,
+    pub voice: Option<RawVoiceDestination>,
     pub log: Option<bool>,
+}
+
+/// `voice = { policy = "oncall", connect_to = "customer_phone", briefing = { prompt = "…" } }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVoiceDestination {
+    pub policy: String,
+    /// A +E.164 number, or the payload field (dotted path) holding it.
+    pub connect_to: Option<String>,
+    pub briefing: Option<RawBriefing>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBriefing {
+    pub prompt: Option<String>,
 }
 
 impl RawDestination {
     fn kind_name(&self) -> Option<&'static str> {
-        match (&self.webhook, self.log) {
-            (Some(_), _) => Some("webhook"),
-            (None, Some(true)) => Some("log"),
+        match (&self.webhook, &self.voice, self.log) {
+            (Some(_), _, _) => Some("webhook"),
+            (None, Some(_), _) => Some("voice"),
+            (None, None, Some(true)) => Some("log"),
             _ => None,
         }
     }
@@ -121,6 +140,7 @@ pub fn resolve(
     raw: Vec<RawPipeline>,
     origin: &Origin,
     env: &dyn Fn(&str) -> Option<String>,
+    voice: &VoiceSettings,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<PipelineSpec> {
     let mut names = HashSet::new();
@@ -129,6 +149,7 @@ pub fn resolve(
         let mut check = Checker {
             origin,
             errors,
+            voice,
             prefix: format!("pipelines.{}", pipeline.name),
         };
         if !is_name(&pipeline.name) {
@@ -157,7 +178,23 @@ pub fn builtin() -> Vec<PipelineSpec> {
     }
     let file: File = toml::from_str(BUILTIN_PIPELINES).expect("the built-in pipelines parse");
     let mut errors = Vec::new();
-    let specs = resolve(file.pipelines, &Origin::Default, &|_| None, &mut errors);
+    let no_voice = super::voice::resolve(
+        super::voice::RawVoiceInput {
+            voice: Default::default(),
+            people: Default::default(),
+            policies: Vec::new(),
+            file: &Origin::Default,
+        },
+        &|_| None,
+        &mut errors,
+    );
+    let specs = resolve(
+        file.pipelines,
+        &Origin::Default,
+        &|_| None,
+        &no_voice,
+        &mut errors,
+    );
     assert!(
         errors.is_empty(),
         "the built-in pipelines are valid: {errors:?}"
@@ -168,6 +205,7 @@ pub fn builtin() -> Vec<PipelineSpec> {
 struct Checker<'a> {
     origin: &'a Origin,
     errors: &'a mut Vec<ConfigError>,
+    voice: &'a VoiceSettings,
     prefix: String,
 }
 
@@ -363,15 +401,19 @@ impl Checker<'_> {
             .when
             .as_deref()
             .and_then(|w| self.condition(&format!("{key}.when"), w));
-        let kind = match (raw.webhook, raw.log) {
-            (Some(webhook), None | Some(false)) => self
+        let kind = match (raw.webhook, raw.voice, raw.log) {
+            (Some(webhook), None, None | Some(false)) => self
                 .webhook(&format!("{key}.webhook"), webhook, env)
                 .map(|w| DestinationKind::Webhook(Arc::new(w))),
-            (None, Some(true)) => Some(DestinationKind::Log),
+            (None, Some(voice), None | Some(false)) => self
+                .voice(&format!("{key}.voice"), voice)
+                .map(|v| DestinationKind::Voice(Arc::new(v))),
+            (None, None, Some(true)) => Some(DestinationKind::Log),
             _ => {
                 self.fail(
                     &key,
-                    "set exactly one of `webhook = { url = … }` or `log = true`".into(),
+                    "set exactly one of `webhook = { url = … }`, `voice = { policy = … }` or `log = true`"
+                        .into(),
                 );
                 None
             }
@@ -391,6 +433,39 @@ impl Checker<'_> {
             None => format!("{}-{}", kind.as_str(), i + 1),
         };
         (self.errors.len() == before).then_some(DestinationSpec { name, when, kind })
+    }
+
+    fn voice(&mut self, key: &str, raw: RawVoiceDestination) -> Option<VoiceSpec> {
+        let before = self.errors.len();
+        if !self.voice.policies.contains_key(&raw.policy) {
+            let known: Vec<&str> = self.voice.policies.keys().map(String::as_str).collect();
+            self.fail(
+                &format!("{key}.policy"),
+                format!(
+                    "no escalation policy {:?} (known: {}); declare it in [[policies]] or set ONCALL_NUMBER / VP_SALES_NUMBER",
+                    raw.policy,
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                ),
+            );
+        }
+        let connect_to = raw.connect_to.map(|c| {
+            if c.starts_with('+') {
+                if !is_e164(&c) {
+                    self.fail(
+                        &format!("{key}.connect_to"),
+                        format!("{c:?} is not a +E.164 number (or give a payload field name)"),
+                    );
+                }
+                ConnectTo::Number(c)
+            } else {
+                ConnectTo::Field(c)
+            }
+        });
+        (self.errors.len() == before).then(|| VoiceSpec {
+            policy: raw.policy,
+            connect_to,
+            briefing_prompt: raw.briefing.and_then(|b| b.prompt),
+        })
     }
 
     fn webhook(

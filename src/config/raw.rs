@@ -3,12 +3,14 @@
 //! Unknown keys are an error (`deny_unknown_fields`): a misspelt `prot = 5000` silently doing
 //! nothing is worse than a refusal to start.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::error::ConfigError;
 use super::pipelines::RawPipeline;
+use super::voice::{RawPerson, RawPolicy, RawVoice};
 
 /// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +34,12 @@ pub struct Raw {
     pub delivery: RawDelivery,
     #[serde(default)]
     pub pipelines: Vec<RawPipeline>,
+    #[serde(default)]
+    pub voice: RawVoice,
+    #[serde(default)]
+    pub people: BTreeMap<String, RawPerson>,
+    #[serde(default)]
+    pub policies: Vec<RawPolicy>,
 }
 
 /// `[ai]`: the OpenAI-compatible model behind `classify`.

@@ -11,8 +11,10 @@ use std::time::Duration;
 use super::error::{ConfigError, ConfigErrors, Origin};
 use super::pipelines::{self, parse_duration};
 use super::raw::Raw;
+use super::voice;
 use crate::pipeline::spec::PipelineSpec;
 use crate::signing::Secret;
+use crate::voice::settings::VoiceSettings;
 
 /// Default listen address, as in the reference apps.
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -58,6 +60,7 @@ pub struct Settings {
     pub pipelines: Vec<PipelineSpec>,
     /// True when `pipelines` are the built-in ones.
     pub builtin_pipelines: bool,
+    pub voice: VoiceSettings,
 }
 
 /// The model behind `classify`.
@@ -320,12 +323,22 @@ impl Settings {
             .and_then(|(v, o)| r.check("delivery.max_in_flight", o, in_range(v, 1, 10_000)))
             .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
 
+        let file_origin = r.file.clone();
+        let voice = voice::resolve(
+            voice::RawVoiceInput {
+                voice: raw.voice,
+                people: raw.people,
+                policies: raw.policies,
+                file: &file_origin,
+            },
+            &env,
+            &mut r.errors,
+        );
         let builtin_pipelines = raw.pipelines.is_empty();
         let pipelines = if builtin_pipelines {
             pipelines::builtin()
         } else {
-            let origin = r.file.clone();
-            pipelines::resolve(raw.pipelines, &origin, &env, &mut r.errors)
+            pipelines::resolve(raw.pipelines, &file_origin, &env, &voice, &mut r.errors)
         };
 
         if !r.errors.is_empty() {
@@ -351,6 +364,7 @@ impl Settings {
             },
             pipelines,
             builtin_pipelines,
+            voice,
         })
     }
 }

@@ -57,6 +57,7 @@ async fn list(
             kind: d.kind.as_str(),
             target: match &d.kind {
                 DestinationKind::Webhook(w) => Some(w.url.origin().ascii_serialization()),
+                DestinationKind::Voice(v) => Some(format!("policy {}", v.policy)),
                 DestinationKind::Log => None,
             },
             enabled: !disabled.contains_key(&d.name),

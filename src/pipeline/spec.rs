@@ -116,6 +116,8 @@ pub enum DestinationKind {
     /// Records the decision on the event itself; sends nothing.
     Log,
     Webhook(Arc<WebhookSpec>),
+    /// Starts a phone escalation.
+    Voice(Arc<VoiceSpec>),
 }
 
 impl DestinationKind {
@@ -123,8 +125,28 @@ impl DestinationKind {
         match self {
             DestinationKind::Log => "log",
             DestinationKind::Webhook(_) => "webhook",
+            DestinationKind::Voice(_) => "voice",
         }
     }
+}
+
+/// A phone escalation destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoiceSpec {
+    /// The escalation policy's name (validated against the settings).
+    pub policy: String,
+    /// Who "connect me" reaches; none means connect is not offered.
+    pub connect_to: Option<ConnectTo>,
+    /// Instructions for the briefing model; a built-in prompt when absent.
+    pub briefing_prompt: Option<String>,
+}
+
+/// Where the connect target's number comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectTo {
+    Number(String),
+    /// A payload field (dotted path) holding a +E.164 number.
+    Field(String),
 }
 
 /// An outbound webhook.

@@ -1,0 +1,305 @@
+//! `[voice]`, `[people.*]` and `[[policies]]`, with the reference apps' variables
+//! (`TELNYX_*`, `PUBLIC_URL`, `ONCALL_NUMBER`, `VP_SALES_NUMBER`), validated into
+//! [`VoiceSettings`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, Origin};
+use crate::signing::telnyx::PublicKey;
+use crate::voice::settings::{Policy, PolicyStep, Target, TelnyxAccount, VoiceSettings, is_e164};
+
+pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";
+/// The sandbox's caller id when `TELNYX_PHONE_NUMBER` is not set.
+pub const SANDBOX_FROM_NUMBER: &str = "+15550100000";
+pub const DEFAULT_RING_TIMEOUT_SECS: u32 = 30;
+pub const DEFAULT_DIALS_PER_SECOND: f64 = 10.0;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVoice {
+    pub public_url: Option<String>,
+    pub dials_per_second: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerson {
+    pub name: Option<String>,
+    pub phone: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub name: String,
+    #[serde(default)]
+    pub repeat: u32,
+    pub steps: Vec<RawStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// E.164 numbers or keys of `[people]`.
+    pub targets: Vec<String>,
+    pub ring_timeout_secs: Option<u32>,
+    pub attempts: Option<u32>,
+}
+
+/// Everything voice-related the user wrote.
+pub struct RawVoiceInput<'a> {
+    pub voice: RawVoice,
+    pub people: BTreeMap<String, RawPerson>,
+    pub policies: Vec<RawPolicy>,
+    pub file: &'a Origin,
+}
+
+pub fn resolve(
+    raw: RawVoiceInput<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> VoiceSettings {
+    let file = raw.file;
+    let mut fail = |origin: &Origin, key: &str, message: String| {
+        errors.push(ConfigError::Invalid {
+            origin: origin.clone(),
+            key: key.to_owned(),
+            message,
+        });
+    };
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+    let telnyx = var("TELNYX_API_KEY").map(|api_key| TelnyxAccount {
+        api_base: var("TELNYX_API_BASE")
+            .unwrap_or_else(|| DEFAULT_TELNYX_API_BASE.into())
+            .trim_end_matches('/')
+            .to_owned(),
+        api_key,
+        connection_id: var("TELNYX_CONNECTION_ID").unwrap_or_default(),
+    });
+    let from_number = var("TELNYX_PHONE_NUMBER");
+    if let Some(account) = &telnyx {
+        if account.connection_id.is_empty() {
+            fail(
+                &Origin::Env("TELNYX_CONNECTION_ID"),
+                "voice.connection_id",
+                "TELNYX_API_KEY is set, so the Call Control app id is needed too".into(),
+            );
+        }
+        if from_number.is_none() {
+            fail(
+                &Origin::Env("TELNYX_PHONE_NUMBER"),
+                "voice.from_number",
+                "TELNYX_API_KEY is set, so the number to call from is needed too".into(),
+            );
+        }
+    }
+    if let Some(number) = &from_number
+        && !is_e164(number)
+    {
+        fail(
+            &Origin::Env("TELNYX_PHONE_NUMBER"),
+            "voice.from_number",
+            format!("{number:?} is not a +E.164 number"),
+        );
+    }
+
+    let mut public_keys = Vec::new();
+    if let Some(keys) = var("TELNYX_PUBLIC_KEY") {
+        for key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            match key.parse::<PublicKey>() {
+                Ok(key) => public_keys.push(key),
+                Err(e) => fail(
+                    &Origin::Env("TELNYX_PUBLIC_KEY"),
+                    "voice.public_key",
+                    format!("not a base64 Ed25519 public key: {e}"),
+                ),
+            }
+        }
+    }
+    if telnyx.is_some() && public_keys.is_empty() {
+        fail(
+            &Origin::Env("TELNYX_PUBLIC_KEY"),
+            "voice.public_key",
+            "TELNYX_API_KEY is set, so call webhooks must be verified: set the account's public key (Mission Control → Keys & Credentials)".into(),
+        );
+    }
+
+    let public_url = match var("PUBLIC_URL") {
+        Some(url) => Some((url, Origin::Env("PUBLIC_URL"))),
+        None => raw.voice.public_url.map(|u| (u, file.clone())),
+    }
+    .and_then(|(url, origin)| match reqwest::Url::parse(&url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+            Some(url.trim_end_matches('/').to_owned())
+        }
+        _ => {
+            fail(
+                &origin,
+                "voice.public_url",
+                format!("{url:?} is not an http(s) URL"),
+            );
+            None
+        }
+    });
+    if telnyx.is_some() && public_url.is_none() {
+        fail(
+            &Origin::Env("PUBLIC_URL"),
+            "voice.public_url",
+            "TELNYX_API_KEY is set, so Telnyx needs the public base URL of this server for its webhooks".into(),
+        );
+    }
+    let dials_per_second = match var("KLAXON_DIALS_PER_SECOND") {
+        Some(v) => match v.parse::<f64>() {
+            Ok(n) if n > 0.0 && n <= 1000.0 => n,
+            _ => {
+                fail(
+                    &Origin::Env("KLAXON_DIALS_PER_SECOND"),
+                    "voice.dials_per_second",
+                    format!("must be a number above 0 and at most 1000, got {v:?}"),
+                );
+                DEFAULT_DIALS_PER_SECOND
+            }
+        },
+        None => match raw.voice.dials_per_second {
+            Some(n) if n > 0.0 && n <= 1000.0 => n,
+            Some(n) => {
+                fail(
+                    file,
+                    "voice.dials_per_second",
+                    format!("must be above 0 and at most 1000, got {n}"),
+                );
+                DEFAULT_DIALS_PER_SECOND
+            }
+            None => DEFAULT_DIALS_PER_SECOND,
+        },
+    };
+
+    // People first: policies name them.
+    let mut people = BTreeMap::new();
+    for (key, person) in raw.people {
+        if is_e164(&person.phone) {
+            people.insert(
+                key,
+                Target {
+                    number: person.phone,
+                    name: person.name,
+                },
+            );
+        } else {
+            fail(
+                file,
+                &format!("people.{key}.phone"),
+                format!("{:?} is not a +E.164 number", person.phone),
+            );
+        }
+    }
+
+    let mut policies = BTreeMap::new();
+    // The reference apps' variables define the default policies; a declared policy of the
+    // same name wins.
+    for (name, variable) in [("oncall", "ONCALL_NUMBER"), ("vp_sales", "VP_SALES_NUMBER")] {
+        let Some(list) = var(variable) else { continue };
+        let mut steps = Vec::new();
+        for number in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if is_e164(number) {
+                steps.push(PolicyStep {
+                    targets: vec![Target {
+                        number: number.to_owned(),
+                        name: None,
+                    }],
+                    ring_timeout_secs: DEFAULT_RING_TIMEOUT_SECS,
+                    attempts: 1,
+                });
+            } else {
+                fail(
+                    &Origin::Env(variable),
+                    &format!("policies.{name}"),
+                    format!("{number:?} is not a +E.164 number"),
+                );
+            }
+        }
+        policies.insert(name.to_owned(), Policy { steps, repeat: 0 });
+    }
+    for policy in raw.policies {
+        let key = format!("policies.{}", policy.name);
+        if policy.steps.is_empty() {
+            fail(file, &key, "a policy needs at least one step".into());
+        }
+        let mut steps = Vec::with_capacity(policy.steps.len());
+        for (i, step) in policy.steps.into_iter().enumerate() {
+            let step_key = format!("{key}.steps[{i}]");
+            if step.targets.is_empty() {
+                fail(
+                    file,
+                    &format!("{step_key}.targets"),
+                    "name at least one target".into(),
+                );
+            }
+            let mut targets = Vec::with_capacity(step.targets.len());
+            for target in step.targets {
+                if is_e164(&target) {
+                    targets.push(Target {
+                        number: target,
+                        name: None,
+                    });
+                } else if let Some(person) = people.get(&target) {
+                    targets.push(person.clone());
+                } else {
+                    fail(
+                        file,
+                        &format!("{step_key}.targets"),
+                        format!("{target:?} is neither a +E.164 number nor a key of [people]"),
+                    );
+                }
+            }
+            let ring_timeout_secs = step.ring_timeout_secs.unwrap_or(DEFAULT_RING_TIMEOUT_SECS);
+            if !(5..=600).contains(&ring_timeout_secs) {
+                fail(
+                    file,
+                    &format!("{step_key}.ring_timeout_secs"),
+                    format!("must be between 5 and 600 (Telnyx's limits), got {ring_timeout_secs}"),
+                );
+            }
+            let attempts = step.attempts.unwrap_or(1);
+            if !(1..=10).contains(&attempts) {
+                fail(
+                    file,
+                    &format!("{step_key}.attempts"),
+                    format!("must be between 1 and 10, got {attempts}"),
+                );
+            }
+            steps.push(PolicyStep {
+                targets,
+                ring_timeout_secs,
+                attempts,
+            });
+        }
+        if policy.repeat > 10 {
+            fail(
+                file,
+                &format!("{key}.repeat"),
+                format!("must be at most 10, got {}", policy.repeat),
+            );
+        }
+        policies.insert(
+            policy.name,
+            Policy {
+                steps,
+                repeat: policy.repeat,
+            },
+        );
+    }
+
+    VoiceSettings {
+        telnyx,
+        public_keys,
+        public_url,
+        from_number: from_number.unwrap_or_else(|| SANDBOX_FROM_NUMBER.into()),
+        dials_per_second,
+        policies,
+    }
+}

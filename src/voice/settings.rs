@@ -1,0 +1,78 @@
+//! Validated voice settings: the carrier account (or the sandbox), escalation policies and the
+//! people directory. Built by `config` from `[voice]`, `[people.*]`, `[[policies]]` and the
+//! reference apps' environment variables.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::signing::telnyx::PublicKey;
+
+/// Where calls go.
+#[derive(Debug, Clone)]
+pub struct VoiceSettings {
+    /// `None`: no `TELNYX_API_KEY`, so Klaxon runs its built-in sandbox carrier.
+    pub telnyx: Option<TelnyxAccount>,
+    /// Keys that sign `/webhooks/voice` (`TELNYX_PUBLIC_KEY`, several during a rotation).
+    /// Empty with a real account means webhooks are refused: fail closed.
+    pub public_keys: Vec<PublicKey>,
+    /// The base URL Telnyx reaches Klaxon at (`PUBLIC_URL`); webhook URLs are built from it,
+    /// never from a request's Host header.
+    pub public_url: Option<String>,
+    /// Our caller id (`TELNYX_PHONE_NUMBER`).
+    pub from_number: String,
+    /// Dial pacing (Telnyx allows 30/s sustained).
+    pub dials_per_second: f64,
+    /// Escalation policies by name.
+    pub policies: BTreeMap<String, Policy>,
+}
+
+/// A Telnyx account.
+#[derive(Clone)]
+pub struct TelnyxAccount {
+    pub api_base: String,
+    pub api_key: String,
+    pub connection_id: String,
+}
+
+impl fmt::Debug for TelnyxAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelnyxAccount")
+            .field("api_base", &self.api_base)
+            .field("api_key", &"[redacted]")
+            .field("connection_id", &self.connection_id)
+            .finish()
+    }
+}
+
+/// Who to ring, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub steps: Vec<PolicyStep>,
+    /// How many times the whole chain runs again after the first pass.
+    pub repeat: u32,
+}
+
+/// One step: its targets are rung one after another, each `attempts` times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStep {
+    pub targets: Vec<Target>,
+    pub ring_timeout_secs: u32,
+    pub attempts: u32,
+}
+
+/// A resolved target: a number, with the person's name when it came from `[people]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub number: String,
+    pub name: Option<String>,
+}
+
+/// `+` and 8 to 15 digits, the first not 0.
+pub fn is_e164(number: &str) -> bool {
+    let Some(digits) = number.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
