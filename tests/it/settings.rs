@@ -64,8 +64,111 @@ fn no_pipelines_means_the_built_in_ones() {
     assert!(settings.builtin_pipelines);
     assert_eq!(settings.pipelines[0].name, "support-escalations");
     assert!(!settings.ai.enabled, "no key, no model");
-    let with_key = resolve("", &[("TELNYX_API_KEY", "KEY123")]).unwrap();
-    assert!(with_key.ai.enabled, "TELNYX_API_KEY is the fallback key");
+    assert!(
+        settings.voice.telnyx.is_none(),
+        "no key: the sandbox carrier"
+    );
+    let with_key = resolve("", &TELNYX_ACCOUNT).unwrap();
+    assert!(
+        with_key.ai.enabled,
+        "TELNYX_API_KEY is the fallback model key"
+    );
+    assert!(with_key.voice.telnyx.is_some());
+}
+
+/// A complete Telnyx account in the environment (the public key is signatures.md's vector).
+const TELNYX_ACCOUNT: [(&str, &str); 5] = [
+    ("TELNYX_API_KEY", "KEY123"),
+    ("TELNYX_CONNECTION_ID", "1494404757140276705"),
+    ("TELNYX_PHONE_NUMBER", "+18005551234"),
+    (
+        "TELNYX_PUBLIC_KEY",
+        "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+    ),
+    ("PUBLIC_URL", "https://klaxon.example.com"),
+];
+
+#[test]
+fn a_telnyx_key_needs_the_rest_of_the_account() {
+    let error = resolve("", &[("TELNYX_API_KEY", "KEY123")]).unwrap_err();
+    for needed in [
+        "TELNYX_CONNECTION_ID",
+        "TELNYX_PHONE_NUMBER",
+        "TELNYX_PUBLIC_KEY",
+        "PUBLIC_URL",
+    ] {
+        assert!(error.contains(needed), "{needed} in {error}");
+    }
+}
+
+#[test]
+fn policies_come_from_the_reference_variables_and_the_file() {
+    let settings = resolve(
+        r#"
+[people.alice]
+name = "Alice Chen"
+phone = "+14155550101"
+
+[[policies]]
+name = "platform"
+repeat = 1
+[[policies.steps]]
+targets = ["alice", "+14155550102"]
+ring_timeout_secs = 20
+attempts = 2
+"#,
+        &[
+            ("ONCALL_NUMBER", "+14155550001, +14155550002"),
+            ("VP_SALES_NUMBER", "+14155550009"),
+        ],
+    )
+    .unwrap();
+    let oncall = &settings.voice.policies["oncall"];
+    assert_eq!(oncall.steps.len(), 2, "a comma list is successive steps");
+    assert_eq!(oncall.steps[1].targets[0].number, "+14155550002");
+    assert_eq!(settings.voice.policies["vp_sales"].steps.len(), 1);
+    let platform = &settings.voice.policies["platform"];
+    assert_eq!(platform.repeat, 1);
+    assert_eq!(
+        platform.steps[0].targets[0].name.as_deref(),
+        Some("Alice Chen")
+    );
+    assert_eq!(platform.steps[0].ring_timeout_secs, 20);
+
+    let error = resolve(
+        r#"
+[[policies]]
+name = "bad"
+[[policies.steps]]
+targets = ["bob", "0123"]
+ring_timeout_secs = 2
+"#,
+        &[("ONCALL_NUMBER", "555-1234")],
+    )
+    .unwrap_err();
+    for expected in [
+        "policies.bad.steps[0].targets",
+        "\"bob\" is neither",
+        "ring_timeout_secs",
+        "ONCALL_NUMBER",
+    ] {
+        assert!(error.contains(expected), "{expected} in {error}");
+    }
+}
+
+#[test]
+fn a_voice_destination_must_name_a_known_policy() {
+    let toml = r#"
+[[pipelines]]
+name = "tickets"
+on = "support.ticket.*"
+[[pipelines.destinations]]
+voice = { policy = "oncall", connect_to = "customer_phone" }
+"#;
+    let error = resolve(toml, &[]).unwrap_err();
+    assert!(error.contains("no escalation policy \"oncall\""), "{error}");
+    let settings = resolve(toml, &[("ONCALL_NUMBER", "+14155550001")]).unwrap();
+    assert_eq!(settings.pipelines[0].destinations[0].name, "tickets.voice");
 }
 
 /// Each broken variant of the valid file, with the key and words its error must carry.
