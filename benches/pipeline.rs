@@ -97,7 +97,14 @@ async fn measure(
         payload,
     };
     // Warm-up: the first run asks the model and fills the cache.
-    let warm = run(&pipeline, &destinations, view, &classifier).await;
+    let warm = run(
+        &pipeline,
+        &destinations,
+        view,
+        &classifier,
+        &Default::default(),
+    )
+    .await;
     assert_eq!(
         warm.deliveries.len(),
         1,
@@ -107,7 +114,14 @@ async fn measure(
     let started = Instant::now();
     let mut planned = 0;
     for _ in 0..iterations {
-        let result = run(&pipeline, &destinations, view, &classifier).await;
+        let result = run(
+            &pipeline,
+            &destinations,
+            view,
+            &classifier,
+            &Default::default(),
+        )
+        .await;
         planned += result.deliveries.len();
     }
     let elapsed = started.elapsed();

@@ -25,6 +25,7 @@ pub mod delivery;
 pub mod http;
 pub mod llm;
 pub mod pipeline;
+pub mod sandbox;
 pub mod server;
 pub mod signing;
 pub mod store;

@@ -22,7 +22,12 @@ use crate::llm::{ChatModel, LlmError, ModelConfig};
 use crate::pipeline::PipelineRunner;
 use crate::pipeline::classify::Classifier;
 use crate::pipeline::spec::DestinationKind;
+use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
 use crate::store::{Store, StoreError};
+use crate::voice::EngineHandle;
+use crate::voice::carrier::Carrier;
+use crate::voice::settings::SandboxTiming;
+use crate::voice::telnyx::{ApiKey as TelnyxApiKey, TelnyxClient, TelnyxConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -34,12 +39,16 @@ pub enum ServeError {
     Client(#[from] reqwest::Error),
     #[error("cannot set up the model client: {0}")]
     Model(#[from] LlmError),
+    #[error("cannot set up phone escalation: {0}")]
+    Voice(String),
+    #[error(transparent)]
+    Engine(#[from] crate::voice::engine::EngineError),
 }
 
 /// Serves until `shutdown` resolves; returns once in-flight requests are answered and every
 /// accepted event is committed.
 pub async fn serve(
-    settings: Settings,
+    mut settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -70,12 +79,24 @@ pub async fn serve(
         workers_stop.clone(),
     )
     .await?;
-    let classifier = Classifier::new(chat_model(&settings.ai)?, Some(store.clone()));
+    let model = chat_model(&settings.ai)?;
+    let (carrier, _sandbox) = voice_carrier(&mut settings, address).await?;
+    let voice = EngineHandle::new(store.clone(), carrier, model.clone());
+    let resumed = voice.resume_all().await?;
+    if resumed > 0 {
+        tracing::info!(
+            resumed,
+            "resumed escalations that were active at the last stop"
+        );
+    }
+    let classifier = Classifier::new(model, Some(store.clone()));
     let runner = PipelineRunner::start(
         settings.pipelines.clone(),
+        settings.voice.policies.clone(),
         classifier,
         store.clone(),
         worker.handle(),
+        Some(voice.clone()),
         workers_stop,
     );
     log_pipelines(&settings);
@@ -84,6 +105,7 @@ pub async fn serve(
         store: store.clone(),
         runner: runner.handle(),
         worker: worker.handle(),
+        voice,
         settings: Arc::new(settings),
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -99,6 +121,71 @@ pub async fn serve(
     store.close().await;
     served?;
     Ok(())
+}
+
+/// The carrier calls go through: the Telnyx account, or (without `TELNYX_API_KEY`) the
+/// built-in sandbox carrier on loopback, whose signing key is added to the accepted ones.
+/// The sandbox lives as long as the returned handle.
+async fn voice_carrier(
+    settings: &mut Settings,
+    listening: SocketAddr,
+) -> Result<(Carrier, Option<SandboxCarrier>), ServeError> {
+    let voice = &mut settings.voice;
+    match &voice.telnyx {
+        Some(account) => {
+            let mut config = TelnyxConfig::new(
+                TelnyxApiKey::new(account.api_key.clone()),
+                account.connection_id.clone(),
+                voice.from_number.clone(),
+            );
+            config.api_base = account.api_base.clone();
+            config.dials_per_second = voice.dials_per_second;
+            let public_url = voice.public_url.clone().unwrap_or_default();
+            let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
+            Ok((
+                Carrier::new(client, format!("{public_url}/webhooks/voice")),
+                None,
+            ))
+        }
+        None => {
+            // Our own webhook endpoint, reached over loopback whatever HOST is.
+            let own = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), listening.port());
+            let webhook_url = format!("http://{own}/webhooks/voice");
+            let seed = SigningSeed::generate();
+            voice.public_keys.push(
+                seed.public_key_base64()
+                    .parse()
+                    .map_err(|e| ServeError::Voice(format!("sandbox key: {e}")))?,
+            );
+            let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+            let sandbox = SandboxCarrier::start(
+                listener,
+                CarrierConfig {
+                    default_webhook_url: Some(webhook_url.clone()),
+                    signing_seed: seed,
+                    timing: match voice.sandbox_timing {
+                        SandboxTiming::Realistic => Timing::realistic(),
+                        SandboxTiming::Fast => Timing::fast(),
+                    },
+                    ..CarrierConfig::default()
+                },
+            )
+            .map_err(|e| ServeError::Voice(e.to_string()))?;
+            tracing::warn!(
+                carrier = %sandbox.base_url(),
+                "TELNYX_API_KEY is not set: calls go to the built-in sandbox carrier, no phone rings"
+            );
+            let mut config = TelnyxConfig::new(
+                TelnyxApiKey::new("sandbox"),
+                "sandbox-connection",
+                voice.from_number.clone(),
+            );
+            config.api_base = sandbox.base_url();
+            config.dials_per_second = voice.dials_per_second;
+            let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
+            Ok((Carrier::new(client, webhook_url), Some(sandbox)))
+        }
+    }
 }
 
 /// The model client, when a model is configured.

@@ -27,11 +27,15 @@ def main():
 
     def resolve(node, seen):
         if isinstance(node, dict):
-            if "$ref" in node and len(node) == 1:
+            if "$ref" in node:
                 name = node["$ref"].rsplit("/", 1)[-1]
                 if name in seen:  # recursive schema: stop inlining
                     return {}
-                return resolve(schemas[name], seen | {name})
+                target = resolve(schemas[name], seen | {name})
+                # OpenAPI 3.1 allows siblings next to $ref (`loop` in SpeakRequest has a
+                # description): keep them, over the referenced schema's own keys.
+                siblings = {k: resolve(v, seen) for k, v in node.items() if k != "$ref"}
+                return {**target, **siblings}
             return {k: resolve(v, seen) for k, v in node.items()}
         if isinstance(node, list):
             return [resolve(v, seen) for v in node]

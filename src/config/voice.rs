@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, Origin};
 use crate::signing::telnyx::PublicKey;
-use crate::voice::settings::{Policy, PolicyStep, Target, TelnyxAccount, VoiceSettings, is_e164};
+use crate::voice::settings::{
+    Policy, PolicyStep, SandboxTiming, Target, TelnyxAccount, VoiceSettings, is_e164,
+};
 
 pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";
 /// The sandbox's caller id when `TELNYX_PHONE_NUMBER` is not set.
@@ -294,7 +296,21 @@ pub fn resolve(
         );
     }
 
+    let sandbox_timing = match var("KLAXON_SANDBOX_TIMING").as_deref() {
+        None | Some("realistic") => SandboxTiming::Realistic,
+        Some("fast") => SandboxTiming::Fast,
+        Some(other) => {
+            fail(
+                &Origin::Env("KLAXON_SANDBOX_TIMING"),
+                "voice.sandbox_timing",
+                format!("expected \"realistic\" or \"fast\", got {other:?}"),
+            );
+            SandboxTiming::Realistic
+        }
+    };
+
     VoiceSettings {
+        sandbox_timing,
         telnyx,
         public_keys,
         public_url,

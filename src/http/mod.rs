@@ -8,6 +8,8 @@
 //! | `GET /v1/events`, `GET /v1/events/{id}` | [`events`] |
 //! | `GET /v1/deliveries`, `GET /v1/deliveries/{id}`, `POST …/replay` | [`deliveries`] |
 //! | `GET /v1/destinations`, `POST /v1/destinations/{name}/enable` | [`destinations`] |
+//! | `GET /v1/escalations`, `GET /v1/escalations/{id}`, `POST …/cancel`, `GET /escalations` | [`escalations`] |
+//! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
 //! | `GET /health` | [`health`] |
 //!
 //! Authentication of `/v1/*` lives in [`auth`].
@@ -16,11 +18,13 @@ pub mod auth;
 pub mod deliveries;
 pub mod destinations;
 pub mod error;
+pub mod escalations;
 pub mod event_request;
 pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod paging;
+pub mod voice;
 
 use std::sync::Arc;
 
@@ -32,6 +36,7 @@ use crate::config::Settings;
 use crate::delivery::WorkerHandle;
 use crate::pipeline::RunnerHandle;
 use crate::store::Store;
+use crate::voice::EngineHandle;
 
 /// What every handler may use: small handles, cheap to clone.
 #[derive(Clone)]
@@ -42,6 +47,8 @@ pub struct AppState {
     pub runner: RunnerHandle,
     /// Poked when a replay makes a delivery due.
     pub worker: WorkerHandle,
+    /// Runs phone escalations; call webhooks feed it.
+    pub voice: EngineHandle,
 }
 
 /// The whole application router.
@@ -51,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(deliveries::router())
         .merge(destinations::router())
+        .merge(escalations::router())
+        .merge(voice::router())
         .merge(health::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

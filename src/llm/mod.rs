@@ -271,6 +271,26 @@ impl ChatModel {
         Ok(chosen.clone())
     }
 
+    /// Asks for free text (at most `max_tokens`), e.g. a spoken briefing. `input` is sent as
+    /// is: redacting it is the caller's job.
+    pub async fn write(
+        &self,
+        instructions: &str,
+        input: &str,
+        max_tokens: usize,
+    ) -> Result<String, LlmError> {
+        let request = wire::ChatRequest::free_text(&self.model, instructions, input, max_tokens);
+        let text = self.complete(&request).await?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(LlmError::InvalidResponse {
+                reason: "the model answered with no text",
+                source: None,
+            });
+        }
+        Ok(text.to_owned())
+    }
+
     /// Sends one chat completion request and returns `choices[0].message.content`.
     async fn complete(&self, request: &wire::ChatRequest<'_>) -> Result<String, LlmError> {
         let mut builder = self.http.post(self.endpoint.clone()).json(request);

@@ -29,7 +29,8 @@ pub(super) struct ChatRequest<'a> {
     /// use up `max_tokens` before any content is produced.
     enable_thinking: bool,
     /// Telnyx/vLLM guided decoding: the output is exactly one of these strings.
-    guided_choice: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guided_choice: Option<&'a [String]>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,7 +62,34 @@ impl<'a> ChatRequest<'a> {
             temperature: 0.0,
             max_tokens: longest + MAX_TOKENS_SLACK,
             enable_thinking: false,
-            guided_choice: labels,
+            guided_choice: Some(labels),
+        }
+    }
+
+    /// Free text: a short spoken briefing. Low temperature, no reasoning phase (a person
+    /// is waiting), and a token cap that bounds the time.
+    pub(super) fn free_text(
+        model: &'a str,
+        instructions: &str,
+        input: &str,
+        max_tokens: usize,
+    ) -> Self {
+        ChatRequest {
+            model,
+            messages: [
+                Message {
+                    role: "system",
+                    content: instructions.to_owned(),
+                },
+                Message {
+                    role: "user",
+                    content: input.to_owned(),
+                },
+            ],
+            temperature: 0.2,
+            max_tokens,
+            enable_thinking: false,
+            guided_choice: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! record and what to deliver, and the runner commits both in one transaction.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -12,7 +13,9 @@ use serde_json::{Map, Value};
 use super::classify::{Classifier, DecisionSource};
 use super::condition::{Condition, ConditionInput};
 use super::spec::{DestinationKind, DestinationSpec, PipelineSpec, Step};
-use crate::store::{DeliveryId, EventId};
+use crate::store::{DeliveryId, EscalationId, EventId};
+use crate::voice::escalation::plan::{Plan, plan as escalation_plan};
+use crate::voice::settings::Policy;
 
 /// The event as the pipeline sees it.
 #[derive(Debug, Clone, Copy)]
@@ -82,13 +85,25 @@ pub struct DestinationTrace<'a> {
     pub when: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<DeliveryId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation_id: Option<EscalationId>,
 }
 
-/// A run's trace and the deliveries it planned.
+/// A phone escalation the run decided on.
+#[derive(Debug, Clone)]
+pub struct PlannedEscalation {
+    pub id: EscalationId,
+    pub destination: Arc<DestinationSpec>,
+    pub policy: String,
+    pub plan: Plan,
+}
+
+/// A run's trace and what it planned.
 #[derive(Debug, Clone)]
 pub struct RunResult<'a> {
     pub trace: RunTrace<'a>,
     pub deliveries: Vec<PlannedDelivery>,
+    pub escalations: Vec<PlannedEscalation>,
 }
 
 pub async fn run<'a>(
@@ -96,6 +111,7 @@ pub async fn run<'a>(
     destinations: &'a [Arc<DestinationSpec>],
     event: EventView<'_>,
     classifier: &Classifier,
+    policies: &BTreeMap<String, Policy>,
 ) -> RunResult<'a> {
     let mut labels = Map::new();
     let mut steps = Vec::with_capacity(spec.steps.len());
@@ -140,6 +156,7 @@ pub async fn run<'a>(
 
     let mut chosen = Vec::new();
     let mut deliveries = Vec::new();
+    let mut escalations = Vec::new();
     if outcome == Outcome::Routed {
         // Built on first use: a pipeline that only logs never serializes a body.
         let mut body: Option<Arc<str>> = None;
@@ -149,6 +166,27 @@ pub async fn run<'a>(
                 .as_ref()
                 .is_none_or(|c| holds(c, event, &labels, "when", &destination.name));
             let mut delivery_id = None;
+            let mut escalation_id = None;
+            if when
+                && let DestinationKind::Voice(voice) = &destination.kind
+                && let Some(policy) = policies.get(&voice.policy)
+            {
+                let id = EscalationId::new();
+                escalation_id = Some(id);
+                escalations.push(PlannedEscalation {
+                    id,
+                    destination: destination.clone(),
+                    policy: voice.policy.clone(),
+                    plan: escalation_plan(
+                        policy,
+                        voice,
+                        event.event_type,
+                        event.payload,
+                        &outgoing,
+                        &labels,
+                    ),
+                });
+            }
             if when && let DestinationKind::Webhook(_) = destination.kind {
                 let id = DeliveryId::new();
                 delivery_id = Some(id);
@@ -167,6 +205,7 @@ pub async fn run<'a>(
                 chosen: when,
                 when: destination.when.as_ref().map(|c| c.source()),
                 delivery_id,
+                escalation_id,
             });
         }
     }
@@ -180,6 +219,7 @@ pub async fn run<'a>(
             destinations: chosen,
         },
         deliveries,
+        escalations,
     }
 }
 

@@ -6,7 +6,7 @@
 //! in the same transaction as the event, so at start-up, or whenever the hand-off queue was
 //! full, the runner scans the store for pending events: nothing accepted is ever skipped.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +22,10 @@ use super::spec::{DestinationSpec, PipelineSpec};
 use crate::clock;
 use crate::delivery::WorkerHandle;
 use crate::delivery::worker::LEASE;
-use crate::store::{DeliveryJob, EventId, NewDelivery, PendingEvent, Store};
+use crate::store::{DeliveryJob, EventId, NewDelivery, NewEscalation, PendingEvent, Store};
+use crate::voice::EngineHandle;
+use crate::voice::escalation::machine::State as MachineState;
+use crate::voice::settings::Policy;
 
 /// Events that may wait in the hand-off queue; past this they wait in the store instead.
 const QUEUE_CAPACITY: usize = 64 * 1024;
@@ -54,6 +57,10 @@ impl RunnerHandle {
 
 struct Shared {
     pipelines: Vec<(PipelineSpec, Vec<Arc<DestinationSpec>>)>,
+    /// Escalation policies, for `voice` destinations.
+    policies: BTreeMap<String, Policy>,
+    /// Where new escalations go; `None` in settings without voice (benchmarks, tests).
+    escalations: Option<EngineHandle>,
     classifier: Classifier,
     store: Store,
     worker: WorkerHandle,
@@ -70,9 +77,11 @@ pub struct PipelineRunner {
 impl PipelineRunner {
     pub fn start(
         pipelines: Vec<PipelineSpec>,
+        policies: BTreeMap<String, Policy>,
         classifier: Classifier,
         store: Store,
         worker: WorkerHandle,
+        escalations: Option<EngineHandle>,
         shutdown: watch::Receiver<bool>,
     ) -> PipelineRunner {
         let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
@@ -87,6 +96,8 @@ impl PipelineRunner {
                     (p, destinations)
                 })
                 .collect(),
+            policies,
+            escalations,
             classifier,
             store,
             worker,
@@ -230,7 +241,7 @@ async fn process(shared: &Shared, event: PendingEvent) {
                 runs: Vec::new(),
                 error: Some(format!("payload is not JSON: {error}")),
             };
-            complete(shared, event.id, &trace, Vec::new()).await;
+            complete(shared, event.id, &trace, Vec::new(), Vec::new()).await;
             return;
         }
     };
@@ -243,11 +254,29 @@ async fn process(shared: &Shared, event: PendingEvent) {
     let mut runs = Vec::new();
     let mut labels = Map::new();
     let mut deliveries = Vec::new();
+    let mut escalations = Vec::new();
     for (spec, destinations) in &shared.pipelines {
         if !spec.takes(&event.event_type) {
             continue;
         }
-        let result = run(spec, destinations, view, &shared.classifier).await;
+        let result = run(
+            spec,
+            destinations,
+            view,
+            &shared.classifier,
+            &shared.policies,
+        )
+        .await;
+        escalations.extend(result.escalations.into_iter().map(|planned| NewEscalation {
+            id: planned.id,
+            event_id: event.id,
+            pipeline: spec.name.clone(),
+            destination: planned.destination.name.clone(),
+            policy: planned.policy,
+            // Plans and machine states are plain data; serializing them cannot fail.
+            plan: serde_json::to_string(&planned.plan).unwrap_or_default(),
+            state: serde_json::to_string(&MachineState::new()).unwrap_or_default(),
+        }));
         labels.extend(
             result
                 .trace
@@ -269,7 +298,7 @@ async fn process(shared: &Shared, event: PendingEvent) {
         runs,
         error: None,
     };
-    complete(shared, event.id, &trace, deliveries).await;
+    complete(shared, event.id, &trace, deliveries, escalations).await;
 }
 
 /// Commits the trace and deliveries, then hands the new deliveries to the worker.
@@ -278,6 +307,7 @@ async fn complete(
     event: EventId,
     trace: &EventTrace<'_>,
     deliveries: Vec<NewDelivery>,
+    escalations: Vec<NewEscalation>,
 ) {
     let now = clock::now_ms();
     let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
@@ -294,10 +324,22 @@ async fn complete(
         .collect();
     let created = shared
         .store
-        .complete_pipeline(event, trace_json(trace), deliveries, now, lease_until)
+        .complete_pipeline(
+            event,
+            trace_json(trace),
+            deliveries,
+            escalations,
+            now,
+            lease_until,
+        )
         .await;
     match created {
-        Ok(created) => {
+        Ok((created, escalations)) => {
+            if let Some(engine) = &shared.escalations {
+                for id in escalations {
+                    engine.start(id);
+                }
+            }
             for job in jobs {
                 if created.contains(&job.id) {
                     shared.worker.dispatch(job).await;

@@ -27,6 +27,11 @@ pub const SQLITE: &[Migration] = &[
         name: "pipelines",
         sql: include_str!("migrations/sqlite/0002_pipelines.sql"),
     },
+    Migration {
+        version: 3,
+        name: "escalations",
+        sql: include_str!("migrations/sqlite/0003_escalations.sql"),
+    },
 ];
 
 /// Applies every migration newer than the database's version; returns how many ran.

@@ -5,6 +5,7 @@
 //! be a second backend behind the same methods; callers never see which one runs.
 
 mod delivery;
+mod escalation;
 mod event;
 mod migrations;
 mod sqlite;
@@ -14,6 +15,10 @@ use std::time::Duration;
 pub use delivery::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     DeliveryState, NewDelivery, Replay,
+};
+pub use escalation::{
+    Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, NewEscalation,
+    TimelineEntry,
 };
 pub use event::{
     Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, Source,
@@ -116,19 +121,64 @@ impl Store {
     }
 
     /// In one transaction: records an event's pipeline trace, marks it done, and creates its
-    /// deliveries, leased to the caller until `lease_until` so it can send them at once.
-    /// Returns the deliveries actually created (a re-run never duplicates one).
+    /// deliveries (leased to the caller until `lease_until` so it can send them at once) and
+    /// escalations. Returns those actually created (a re-run never duplicates one).
     pub async fn complete_pipeline(
         &self,
         event: EventId,
         trace: String,
         deliveries: Vec<NewDelivery>,
+        escalations: Vec<NewEscalation>,
         now_ms: i64,
         lease_until: i64,
-    ) -> Result<Vec<DeliveryId>, StoreError> {
+    ) -> Result<(Vec<DeliveryId>, Vec<EscalationId>), StoreError> {
         self.backend
-            .complete_pipeline(event, trace, deliveries, now_ms, lease_until)
+            .complete_pipeline(event, trace, deliveries, escalations, now_ms, lease_until)
             .await
+    }
+
+    pub async fn load_escalation(
+        &self,
+        id: EscalationId,
+    ) -> Result<Option<EscalationRecord>, StoreError> {
+        self.backend.load_escalation(id).await
+    }
+
+    /// Escalations still running (resumed at start-up).
+    pub async fn active_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
+        self.backend.active_escalations().await
+    }
+
+    /// Persists a transition: new state, timeline lines, legs dialled.
+    pub async fn save_escalation(&self, update: EscalationUpdate) -> Result<(), StoreError> {
+        self.backend.save_escalation(update).await
+    }
+
+    /// Records a carrier webhook id; false if it was handled before (a redelivery).
+    pub async fn first_sight_of_webhook(&self, id: String) -> Result<bool, StoreError> {
+        self.backend.first_sight_of_webhook(id).await
+    }
+
+    /// The escalation, attempt and leg (`A`/`B`) a call control id belongs to.
+    pub async fn find_leg(
+        &self,
+        call_control_id: String,
+    ) -> Result<Option<(EscalationId, u32, String)>, StoreError> {
+        self.backend.find_leg(call_control_id).await
+    }
+
+    /// One escalation with its timeline.
+    pub async fn get_escalation(&self, id: EscalationId) -> Result<Option<Escalation>, StoreError> {
+        self.backend.get_escalation(id).await
+    }
+
+    pub async fn list_escalations(
+        &self,
+        status: Option<String>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<EscalationPage, StoreError> {
+        self.backend.list_escalations(status, after, limit).await
     }
 
     /// Leases up to `limit` deliveries that are due and not leased.

@@ -24,6 +24,18 @@ pub struct VoiceSettings {
     pub dials_per_second: f64,
     /// Escalation policies by name.
     pub policies: BTreeMap<String, Policy>,
+    /// How fast the sandbox carrier's callees act (`KLAXON_SANDBOX_TIMING`).
+    pub sandbox_timing: SandboxTiming,
+}
+
+/// The sandbox carrier's pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxTiming {
+    /// Seconds of ringing and speech, like a real call: for demos.
+    #[default]
+    Realistic,
+    /// Milliseconds: for tests and benchmarks.
+    Fast,
 }
 
 /// A Telnyx account.

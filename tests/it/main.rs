@@ -13,3 +13,4 @@ mod process;
 mod settings;
 mod spec_check;
 mod support;
+mod telnyx_client;

@@ -9,7 +9,10 @@ use crate::store::{
     DeliveryState, NewDelivery, Replay, StoreError,
 };
 
-fn conversion_error(e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+/// Wraps a parse failure of a stored value as rusqlite's conversion error.
+pub(super) fn conversion_error(
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
 }
 

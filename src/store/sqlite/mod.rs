@@ -7,6 +7,7 @@
 //! their own connections; WAL lets them run while the writer commits.
 
 mod deliveries;
+mod escalations;
 mod events;
 mod reader;
 mod writer;
@@ -18,7 +19,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    Event, EventId, EventPage, EventQuery, Inserted, NewDelivery, NewEvent, PendingEvent, Replay,
+    Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
+    EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent, Replay,
     StoreError, migrations,
 };
 use crate::config::StoreSettings;
@@ -102,14 +104,69 @@ impl SqliteStore {
         event: EventId,
         trace: String,
         deliveries: Vec<NewDelivery>,
+        escalations: Vec<NewEscalation>,
         now_ms: i64,
         lease_until: i64,
-    ) -> Result<Vec<DeliveryId>, StoreError> {
+    ) -> Result<(Vec<DeliveryId>, Vec<EscalationId>), StoreError> {
         self.writer
             .write(move |tx| {
                 events::complete_pipeline(tx, event, &trace)?;
-                deliveries::insert(tx, &deliveries, now_ms, lease_until)
+                Ok((
+                    deliveries::insert(tx, &deliveries, now_ms, lease_until)?,
+                    escalations::insert(tx, &escalations)?,
+                ))
             })
+            .await
+    }
+
+    pub async fn load_escalation(
+        &self,
+        id: EscalationId,
+    ) -> Result<Option<EscalationRecord>, StoreError> {
+        self.readers
+            .with(move |conn| escalations::load(conn, id))
+            .await
+    }
+
+    pub async fn active_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
+        self.readers.with(escalations::active).await
+    }
+
+    pub async fn save_escalation(&self, update: EscalationUpdate) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| escalations::save(tx, &update))
+            .await
+    }
+
+    pub async fn first_sight_of_webhook(&self, id: String) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |tx| escalations::first_sight(tx, &id))
+            .await
+    }
+
+    pub async fn find_leg(
+        &self,
+        call_control_id: String,
+    ) -> Result<Option<(EscalationId, u32, String)>, StoreError> {
+        self.readers
+            .with(move |conn| escalations::find_leg(conn, &call_control_id))
+            .await
+    }
+
+    pub async fn get_escalation(&self, id: EscalationId) -> Result<Option<Escalation>, StoreError> {
+        self.readers
+            .with(move |conn| escalations::get(conn, id))
+            .await
+    }
+
+    pub async fn list_escalations(
+        &self,
+        status: Option<String>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<EscalationPage, StoreError> {
+        self.readers
+            .with(move |conn| escalations::list(conn, status.as_deref(), after, limit))
             .await
     }
 

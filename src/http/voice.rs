@@ -1,0 +1,68 @@
+//! `POST /webhooks/voice` (alias `/webhooks/telnyx`): Telnyx call events.
+//!
+//! Verify the Ed25519 signature over the raw bytes (fail closed: with keys configured, a
+//! missing or wrong signature is 401 and changes nothing), parse, record the event id (a
+//! redelivery is answered 200 and ignored), answer 200, and let the engine act on it in the
+//! background: a person on the phone must never wait for this request.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::clock;
+use crate::signing::telnyx as signature;
+use crate::voice::telnyx::events;
+use crate::voice::webhook;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/voice", post(receive))
+        .route("/webhooks/telnyx", post(receive))
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
+    let keys = &state.settings.voice.public_keys;
+    if !keys.is_empty() || state.settings.voice.telnyx.is_some() {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let (Some(sig), Some(timestamp)) = (
+            header("telnyx-signature-ed25519"),
+            header("telnyx-timestamp"),
+        ) else {
+            return Err(ApiError::unauthorized(
+                "missing_signature",
+                "telnyx-signature-ed25519 and telnyx-timestamp are required",
+            ));
+        };
+        signature::verify(sig, timestamp, &body, keys, clock::now_secs()).map_err(|e| {
+            ApiError::unauthorized(
+                "invalid_signature",
+                format!("the webhook signature is not valid: {e}"),
+            )
+        })?;
+    }
+    let event = events::parse(&body).map_err(|e| {
+        ApiError::bad_request("invalid_webhook", format!("not a Telnyx call event: {e}"))
+    })?;
+    if !state.store.first_sight_of_webhook(event.id.clone()).await? {
+        return Ok((StatusCode::OK, axum::Json(json!({ "duplicate": true }))));
+    }
+    let engine = state.voice.clone();
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        match webhook::route(&store, &event).await {
+            Some((escalation, input)) => engine.feed(escalation, input).await,
+            None => {
+                tracing::debug!(event = %event.id, kind = %event.event_type, "call event for no known escalation")
+            }
+        }
+    });
+    Ok((StatusCode::OK, axum::Json(json!({ "duplicate": false }))))
+}

@@ -1,0 +1,118 @@
+//! Escalation records: what the store keeps of a phone escalation, and what the API shows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::EventId;
+
+/// An escalation's id, `esc_<32 hex>`; also the opaque id in Telnyx `client_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EscalationId(Uuid);
+
+impl EscalationId {
+    pub fn new() -> Self {
+        EscalationId(Uuid::now_v7())
+    }
+}
+
+impl Default for EscalationId {
+    fn default() -> Self {
+        EscalationId::new()
+    }
+}
+
+impl fmt::Display for EscalationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "esc_{}", self.0.simple())
+    }
+}
+
+impl FromStr for EscalationId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s.strip_prefix("esc_").unwrap_or(s)).map(EscalationId)
+    }
+}
+
+impl Serialize for EscalationId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An escalation to create with its event's pipeline result.
+#[derive(Debug, Clone)]
+pub struct NewEscalation {
+    pub id: EscalationId,
+    pub event_id: EventId,
+    pub pipeline: String,
+    pub destination: String,
+    pub policy: String,
+    /// JSON of the plan (slots, connect target, briefing context).
+    pub plan: String,
+    /// JSON of the initial machine state.
+    pub state: String,
+}
+
+/// An escalation as stored, for the engine.
+#[derive(Debug, Clone)]
+pub struct EscalationRecord {
+    pub id: EscalationId,
+    pub event_id: String,
+    pub plan: String,
+    pub state: String,
+    pub status: String,
+}
+
+/// A state change to persist, with what led to it.
+#[derive(Debug, Clone)]
+pub struct EscalationUpdate {
+    pub id: EscalationId,
+    pub state: String,
+    pub status: String,
+    pub ended: bool,
+    pub timeline: Vec<TimelineEntry>,
+    /// Legs dialled by this step: (call_control_id, attempt, "A"/"B").
+    pub new_legs: Vec<(String, u32, &'static str)>,
+}
+
+/// One line of an escalation's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    pub at: String,
+    /// `command` (sent to the carrier), `webhook` (received), `decision`, `note`.
+    pub kind: String,
+    pub detail: Value,
+}
+
+/// An escalation as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Escalation {
+    pub id: String,
+    pub event_id: String,
+    pub pipeline: String,
+    pub destination: String,
+    pub policy: String,
+    /// `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`, `failed`.
+    pub status: String,
+    /// The current attempt (1-based) and phase.
+    pub state: Box<RawValue>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub ended_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<TimelineEntry>>,
+}
+
+/// A page of escalations, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationPage {
+    pub data: Vec<Escalation>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,556 @@
+//! The escalation engine: runs the state machine for each escalation, persisting every
+//! transition before acting on it, and turns its actions into carrier commands.
+//!
+//! One escalation is driven by one task at a time (a per-escalation lock), so inputs from
+//! webhooks, dial results, the briefing and the API are applied in some order, never
+//! concurrently. State lives in the store, not in memory: a restart resumes every active
+//! escalation from its last persisted state ([`EngineHandle::resume_all`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::carrier::{Carrier, CarrierError, CommandRef};
+use super::escalation::machine::{Action, Input, Leg, Machine, Outcome, Phase, State};
+use super::escalation::plan::Plan;
+use super::script;
+use crate::clock;
+use crate::llm::ChatModel;
+use crate::store::{EscalationId, EscalationUpdate, Store, StoreError, TimelineEntry};
+
+/// Longest spoken briefing, in model tokens (two sentences).
+const BRIEFING_MAX_TOKENS: usize = 120;
+
+/// What is persisted per escalation: the machine's state plus the count of commands issued,
+/// which numbers every command's `command_id` so a replay after a crash reuses the ids.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Persisted {
+    #[serde(flatten)]
+    pub machine: State,
+    #[serde(default)]
+    pub commands: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("escalation {0} has an unreadable stored state: {1}")]
+    Corrupt(EscalationId, serde_json::Error),
+}
+
+struct Shared {
+    store: Store,
+    carrier: Carrier,
+    model: Option<ChatModel>,
+    locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Drives escalations; cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl EngineHandle {
+    pub fn new(store: Store, carrier: Carrier, model: Option<ChatModel>) -> EngineHandle {
+        EngineHandle {
+            shared: Arc::new(Shared {
+                store,
+                carrier,
+                model,
+                locks: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Starts a new escalation: dials the first slot and writes the briefing meanwhile.
+    pub fn start(&self, id: EscalationId) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            engine.brief(id);
+            engine.feed(id, Input::Start).await;
+        });
+    }
+
+    /// Applies one input to an escalation, logging failures (inputs come from webhooks and
+    /// tasks that have no one to report to).
+    pub async fn feed(&self, id: EscalationId, input: Input) {
+        if let Err(error) = self.drive(id, input).await {
+            tracing::error!(%error, escalation = %id, "escalation step failed");
+        }
+    }
+
+    /// Cancels an escalation; false when it had already ended.
+    pub async fn cancel(&self, id: EscalationId) -> Result<bool, EngineError> {
+        let before = self.shared.store.load_escalation(id).await?;
+        let active = before.is_some_and(|r| r.status == "active");
+        if active {
+            self.drive(id, Input::Cancel).await?;
+        }
+        Ok(active)
+    }
+
+    /// Picks up every escalation that was active when Klaxon stopped: re-sends a dial that
+    /// may not have gone out (same `command_id`, so Telnyx drops a duplicate), and checks legs
+    /// that were live, feeding a hang-up for those that ended meanwhile.
+    pub async fn resume_all(&self) -> Result<usize, EngineError> {
+        let active = self.shared.store.active_escalations().await?;
+        for id in &active {
+            let engine = self.clone();
+            let id = *id;
+            tokio::spawn(async move {
+                if let Err(error) = engine.resume(id).await {
+                    tracing::error!(%error, escalation = %id, "could not resume an escalation");
+                }
+            });
+        }
+        Ok(active.len())
+    }
+
+    async fn resume(&self, id: EscalationId) -> Result<(), EngineError> {
+        let Some(record) = self.shared.store.load_escalation(id).await? else {
+            return Ok(());
+        };
+        let persisted: Persisted =
+            serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
+        let state = persisted.machine;
+        if state.attempt == 0 {
+            self.brief(id);
+            return self.drive(id, Input::Start).await;
+        }
+        if state.phase == Phase::Ringing && state.a_leg.is_none() {
+            let plan: Plan =
+                serde_json::from_str(&record.plan).map_err(|e| EngineError::Corrupt(id, e))?;
+            if let Some(slot) = plan.slots.get(state.attempt as usize - 1) {
+                let action = Action::DialA {
+                    attempt: state.attempt,
+                    slot: slot.clone(),
+                };
+                return self.run_actions(id, vec![(0, action)]).await;
+            }
+        }
+        if let Some(a_leg) = &state.a_leg
+            && !self.shared.carrier.is_alive(a_leg).await
+        {
+            let input = Input::HungUp {
+                attempt: state.attempt,
+                leg: Leg::A,
+                cause: "ended while Klaxon was down".into(),
+            };
+            return self.drive(id, input).await;
+        }
+        Ok(())
+    }
+
+    /// Generates the briefing in the background, if a model is configured.
+    fn brief(&self, id: EscalationId) {
+        let Some(model) = self.shared.model.clone() else {
+            return;
+        };
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let Ok(Some(record)) = engine.shared.store.load_escalation(id).await else {
+                return;
+            };
+            let Ok(plan) = serde_json::from_str::<Plan>(&record.plan) else {
+                return;
+            };
+            let context = &plan.briefing;
+            match model
+                .write(&context.prompt, &context.model_input(), BRIEFING_MAX_TOKENS)
+                .await
+            {
+                Ok(text) => engine.feed(id, Input::BriefingReady(text)).await,
+                Err(error) => {
+                    tracing::warn!(%error, escalation = %id, "briefing model failed; the template is used");
+                }
+            }
+        });
+    }
+
+    /// Runs `first` and everything it leads to (dial results feed back as inputs).
+    async fn drive(&self, id: EscalationId, first: Input) -> Result<(), EngineError> {
+        self.step(id, vec![first], Vec::new()).await
+    }
+
+    /// Executes actions that were already decided and persisted (resume).
+    async fn run_actions(
+        &self,
+        id: EscalationId,
+        actions: Vec<(u32, Action)>,
+    ) -> Result<(), EngineError> {
+        self.step(id, Vec::new(), actions).await
+    }
+
+    async fn step(
+        &self,
+        id: EscalationId,
+        inputs: Vec<Input>,
+        mut actions: Vec<(u32, Action)>,
+    ) -> Result<(), EngineError> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let store = &self.shared.store;
+        let Some(record) = store.load_escalation(id).await? else {
+            return Ok(());
+        };
+        let plan: Plan =
+            serde_json::from_str(&record.plan).map_err(|e| EngineError::Corrupt(id, e))?;
+        let mut persisted: Persisted =
+            serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
+        let machine = Machine {
+            slots: &plan.slots,
+            can_connect: plan.connect_to.is_some(),
+        };
+        let mut inputs: VecDeque<Input> = inputs.into();
+        let mut timeline = Vec::new();
+        let mut legs = Vec::new();
+        loop {
+            if let Some(input) = inputs.pop_front() {
+                timeline.push(entry(input_kind(&input), describe(&input)));
+                for action in machine.handle(&mut persisted.machine, input) {
+                    persisted.commands += 1;
+                    actions.push((persisted.commands, action));
+                }
+                // Persist the decision before acting on it.
+                self.save(id, &persisted, &mut timeline, &mut legs).await?;
+            }
+            if actions.is_empty() {
+                if inputs.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            for (seq, action) in std::mem::take(&mut actions) {
+                let outcome = self
+                    .execute(id, &plan, &persisted.machine, seq, &action)
+                    .await;
+                if let Some(line) = outcome.timeline {
+                    timeline.push(line);
+                }
+                if let Some(leg) = outcome.leg {
+                    legs.push(leg);
+                }
+                inputs.extend(outcome.feedback);
+            }
+            if inputs.is_empty() {
+                self.save(id, &persisted, &mut timeline, &mut legs).await?;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn save(
+        &self,
+        id: EscalationId,
+        persisted: &Persisted,
+        timeline: &mut Vec<TimelineEntry>,
+        legs: &mut Vec<(String, u32, &'static str)>,
+    ) -> Result<(), EngineError> {
+        let outcome = persisted.machine.outcome();
+        // Plain data: serializing cannot fail.
+        let state = serde_json::to_string(persisted).unwrap_or_default();
+        self.shared
+            .store
+            .save_escalation(EscalationUpdate {
+                id,
+                state,
+                status: outcome.map_or("active", Outcome::as_str).to_owned(),
+                ended: outcome.is_some(),
+                timeline: std::mem::take(timeline),
+                new_legs: std::mem::take(legs),
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn lock_for(&self, id: EscalationId) -> Arc<tokio::sync::Mutex<()>> {
+        match self.shared.locks.lock() {
+            Ok(mut locks) => locks.entry(id).or_default().clone(),
+            // A poisoned map only means another task panicked while inserting; a fresh
+            // lock is still correct for this step.
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    async fn execute(
+        &self,
+        id: EscalationId,
+        plan: &Plan,
+        state: &State,
+        seq: u32,
+        action: &Action,
+    ) -> Executed {
+        let carrier = &self.shared.carrier;
+        let escalation = id.to_string();
+        let leg_id = |leg: Leg| match leg {
+            Leg::A => state.a_leg.clone(),
+            Leg::B => state.b_leg.clone(),
+        };
+        match action {
+            Action::DialA { attempt, slot } => {
+                let command = CommandRef::new(&escalation, *attempt, None, "dial_a", Leg::A);
+                match carrier
+                    .dial(&command, &slot.number, slot.ring_timeout_secs, None)
+                    .await
+                {
+                    Ok(call_control_id) => Executed {
+                        timeline: Some(command_line("dial", &command, Ok(()))),
+                        leg: Some((call_control_id.clone(), *attempt, "A")),
+                        feedback: vec![Input::Dialed {
+                            attempt: *attempt,
+                            leg: Leg::A,
+                            call_control_id,
+                        }],
+                    },
+                    Err(error) => Executed {
+                        timeline: Some(command_line("dial", &command, Err(&error))),
+                        leg: None,
+                        feedback: vec![Input::DialFailed {
+                            attempt: *attempt,
+                            leg: Leg::A,
+                            reason: error.to_string(),
+                        }],
+                    },
+                }
+            }
+            Action::DialB { attempt } => {
+                let command = CommandRef::new(&escalation, *attempt, Some(seq), "dial_b", Leg::B);
+                let (Some(to), Some(a_leg)) = (plan.connect_to.as_deref(), state.a_leg.as_deref())
+                else {
+                    return Executed::feedback(Input::DialFailed {
+                        attempt: *attempt,
+                        leg: Leg::B,
+                        reason: "no connect target or no live call".into(),
+                    });
+                };
+                match carrier.dial(&command, to, 30, Some(a_leg)).await {
+                    Ok(call_control_id) => Executed {
+                        timeline: Some(command_line("dial", &command, Ok(()))),
+                        leg: Some((call_control_id.clone(), *attempt, "B")),
+                        feedback: vec![Input::Dialed {
+                            attempt: *attempt,
+                            leg: Leg::B,
+                            call_control_id,
+                        }],
+                    },
+                    Err(error) => Executed {
+                        timeline: Some(command_line("dial", &command, Err(&error))),
+                        leg: None,
+                        feedback: vec![Input::DialFailed {
+                            attempt: *attempt,
+                            leg: Leg::B,
+                            reason: error.to_string(),
+                        }],
+                    },
+                }
+            }
+            Action::Speak {
+                attempt,
+                leg,
+                tag,
+                text,
+            } => {
+                let Some(call) = leg_id(*leg) else {
+                    return Executed::none();
+                };
+                let command = CommandRef::new(&escalation, *attempt, Some(seq), tag, *leg);
+                let headline = plan
+                    .briefing
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| plan.briefing.template());
+                let words = script::speech(*text, &headline);
+                let result = carrier.speak(&command, &call, &words).await;
+                self.after_command("speak", &command, result, *attempt, *leg)
+            }
+            Action::Menu { attempt, round } => {
+                let Some(call) = state.a_leg.clone() else {
+                    return Executed::none();
+                };
+                if *round == 1 {
+                    // Listen for "connect me" while the menu plays; keypad works regardless.
+                    let command =
+                        CommandRef::new(&escalation, *attempt, Some(seq), "listen", Leg::A);
+                    if let Err(error) = carrier.listen(&command, &call).await {
+                        tracing::warn!(%error, escalation = %id, "speech recognition could not start; keypad only");
+                    }
+                }
+                let command = CommandRef::new(&escalation, *attempt, Some(seq), "menu", Leg::A);
+                let briefing = state
+                    .briefing
+                    .clone()
+                    .unwrap_or_else(|| plan.briefing.template());
+                let words = script::menu(&briefing, plan.connect_to.is_some());
+                let result = carrier.menu(&command, &call, &words).await;
+                self.after_command("gather_using_speak", &command, result, *attempt, Leg::A)
+            }
+            Action::Bridge { attempt } => {
+                let (Some(a), Some(b)) = (state.a_leg.clone(), state.b_leg.clone()) else {
+                    return Executed::none();
+                };
+                let command = CommandRef::new(&escalation, *attempt, Some(seq), "bridge", Leg::A);
+                let result = carrier.bridge(&command, &a, &b).await;
+                self.after_command("bridge", &command, result, *attempt, Leg::A)
+            }
+            Action::Hangup { attempt, leg } => {
+                let Some(call) = leg_id(*leg) else {
+                    return Executed::none();
+                };
+                let command = CommandRef::new(&escalation, *attempt, Some(seq), "hangup", *leg);
+                let result = match carrier.hangup(&command, &call).await {
+                    // Already gone is what a hang-up wants.
+                    Err(CarrierError::Gone) => Ok(()),
+                    other => other,
+                };
+                Executed {
+                    timeline: Some(command_line(
+                        "hangup",
+                        &command,
+                        result.as_ref().map(|_| ()),
+                    )),
+                    leg: None,
+                    feedback: Vec::new(),
+                }
+            }
+            Action::Finish(outcome) => Executed {
+                timeline: Some(entry("decision", json!({ "outcome": outcome }))),
+                leg: None,
+                feedback: Vec::new(),
+            },
+        }
+    }
+
+    /// Records a command's result; a leg that is gone feeds a hang-up, since its webhook
+    /// may be late or lost.
+    fn after_command(
+        &self,
+        name: &str,
+        command: &CommandRef,
+        result: Result<(), CarrierError>,
+        attempt: u32,
+        leg: Leg,
+    ) -> Executed {
+        let gone = matches!(result, Err(CarrierError::Gone));
+        Executed {
+            timeline: Some(command_line(name, command, result.as_ref().map(|_| ()))),
+            leg: None,
+            feedback: if gone {
+                vec![Input::HungUp {
+                    attempt,
+                    leg,
+                    cause: "call already ended".into(),
+                }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+/// What executing an action produced.
+struct Executed {
+    timeline: Option<TimelineEntry>,
+    leg: Option<(String, u32, &'static str)>,
+    feedback: Vec<Input>,
+}
+
+impl Executed {
+    fn none() -> Executed {
+        Executed {
+            timeline: None,
+            leg: None,
+            feedback: Vec::new(),
+        }
+    }
+
+    fn feedback(input: Input) -> Executed {
+        Executed {
+            timeline: None,
+            leg: None,
+            feedback: vec![input],
+        }
+    }
+}
+
+fn entry(kind: &str, detail: serde_json::Value) -> TimelineEntry {
+    TimelineEntry {
+        at: clock::now_rfc3339(),
+        kind: kind.to_owned(),
+        detail,
+    }
+}
+
+fn command_line(
+    name: &str,
+    command: &CommandRef,
+    result: Result<(), &CarrierError>,
+) -> TimelineEntry {
+    let mut detail = json!({
+        "command": name,
+        "leg": format!("{:?}", command.leg),
+        "command_id": command.command_id,
+    });
+    if let Err(error) = result {
+        detail["error"] = json!(error.to_string());
+    }
+    entry("command", detail)
+}
+
+fn input_kind(input: &Input) -> &'static str {
+    match input {
+        Input::Start | Input::Cancel => "note",
+        Input::BriefingReady(_) => "briefing",
+        Input::Dialed { .. } | Input::DialFailed { .. } => "command",
+        _ => "webhook",
+    }
+}
+
+/// A timeline line for an input; the briefing text is summarised, not copied.
+fn describe(input: &Input) -> serde_json::Value {
+    match input {
+        Input::Start => json!({ "event": "started" }),
+        Input::Cancel => json!({ "event": "cancel requested" }),
+        Input::BriefingReady(text) => {
+            json!({ "event": "briefing ready", "chars": text.chars().count() })
+        }
+        Input::Dialed { attempt, leg, .. } => {
+            json!({ "event": "dialled", "attempt": attempt, "leg": format!("{leg:?}") })
+        }
+        Input::DialFailed {
+            attempt,
+            leg,
+            reason,
+        } => {
+            json!({ "event": "dial failed", "attempt": attempt, "leg": format!("{leg:?}"), "reason": reason })
+        }
+        Input::Answered { attempt, leg } => {
+            json!({ "event": "answered", "attempt": attempt, "leg": format!("{leg:?}") })
+        }
+        Input::MachineDetection {
+            attempt,
+            leg,
+            result,
+        } => {
+            json!({ "event": "machine detection", "attempt": attempt, "leg": format!("{leg:?}"), "result": format!("{result:?}").to_lowercase() })
+        }
+        Input::HungUp {
+            attempt,
+            leg,
+            cause,
+        } => {
+            json!({ "event": "hung up", "attempt": attempt, "leg": format!("{leg:?}"), "cause": cause })
+        }
+        Input::Chose { attempt, choice } => {
+            json!({ "event": "chose", "attempt": attempt, "choice": choice })
+        }
+        Input::MenuTimedOut { attempt } => json!({ "event": "no choice", "attempt": attempt }),
+        Input::WhisperDone { attempt } => json!({ "event": "whisper done", "attempt": attempt }),
+        Input::Bridged { attempt } => json!({ "event": "bridged", "attempt": attempt }),
+        Input::GoodbyeDone { attempt } => json!({ "event": "goodbye done", "attempt": attempt }),
+    }
+}

@@ -1,0 +1,274 @@
+//! An escalation's plan, fixed when it is created: who to ring in which order, who "connect
+//! me" reaches, and what the briefing talks about.
+//!
+//! The policy is flattened into call slots: for each pass (1 + `repeat`), each step in order,
+//! each target of the step in order, `attempts` calls. Targets of one step are rung one after
+//! another, not at once: simultaneous ringing needs a "first to accept wins" race that this
+//! version does not have.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::machine::Slot;
+use crate::pipeline::spec::{ConnectTo, VoiceSpec};
+use crate::voice::settings::{Policy, is_e164};
+
+/// The built-in briefing instructions.
+pub const DEFAULT_BRIEFING_PROMPT: &str = "You brief an on-call engineer on the phone. In at most two short sentences, say what is wrong and who is affected, using only the facts given. No greeting, no markdown, no phone numbers.";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub slots: Vec<Slot>,
+    /// The connect target's number; `None` means "connect" is not offered.
+    pub connect_to: Option<String>,
+    pub briefing: BriefingContext,
+}
+
+/// What the briefing is generated from: the event's type, labels and payload fields after
+/// the pipeline's redaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BriefingContext {
+    pub event_type: String,
+    pub prompt: String,
+    /// The headline: the payload's subject, title or name.
+    pub title: Option<String>,
+    /// Who is affected: customer, account or company.
+    pub customer: Option<String>,
+    /// Labels (e.g. urgency) and scalar payload fields, as `name: value` lines, bounded.
+    pub facts: Vec<(String, String)>,
+}
+
+/// Facts passed to the model at most; a briefing needs the gist, not the whole ticket.
+const MAX_FACTS: usize = 12;
+const MAX_FACT_CHARS: usize = 300;
+
+pub fn slots(policy: &Policy) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    for _pass in 0..=policy.repeat {
+        for step in &policy.steps {
+            for target in &step.targets {
+                for _ in 0..step.attempts {
+                    slots.push(Slot {
+                        number: target.number.clone(),
+                        name: target.name.clone(),
+                        ring_timeout_secs: step.ring_timeout_secs,
+                    });
+                }
+            }
+        }
+    }
+    slots
+}
+
+/// The plan for one event. `payload` is the payload as it leaves Klaxon (redacted by the
+/// pipeline's steps); the connect target is read from the original, since a redacted phone
+/// number cannot be dialled.
+pub fn plan(
+    policy: &Policy,
+    spec: &VoiceSpec,
+    event_type: &str,
+    original: &Value,
+    outgoing: &Value,
+    labels: &Map<String, Value>,
+) -> Plan {
+    let connect_to = spec.connect_to.as_ref().and_then(|c| match c {
+        ConnectTo::Number(number) => Some(number.clone()),
+        ConnectTo::Field(path) => path
+            .split('.')
+            .try_fold(original, |v, part| v.get(part))
+            .and_then(Value::as_str)
+            .map(|s| {
+                s.chars()
+                    .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+                    .collect::<String>()
+            })
+            .filter(|n| is_e164(n)),
+    });
+    let text = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| outgoing.get(*n).and_then(Value::as_str))
+            .map(|s| truncate(s, MAX_FACT_CHARS))
+    };
+    let mut facts: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
+        .collect();
+    if let Some(fields) = outgoing.as_object() {
+        for (name, value) in fields {
+            let value = match value {
+                Value::String(s) => truncate(s, MAX_FACT_CHARS),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            if facts.len() >= MAX_FACTS {
+                break;
+            }
+            facts.push((name.clone(), value));
+        }
+    }
+    Plan {
+        slots: slots(policy),
+        connect_to,
+        briefing: BriefingContext {
+            event_type: event_type.to_owned(),
+            prompt: spec
+                .briefing_prompt
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BRIEFING_PROMPT.to_owned()),
+            title: text(&["subject", "title", "name", "summary"]),
+            customer: text(&[
+                "customer",
+                "customer_name",
+                "account",
+                "account_name",
+                "company",
+            ]),
+            facts,
+        },
+    }
+}
+
+impl BriefingContext {
+    /// The briefing when no model answers in time: built from the event alone.
+    pub fn template(&self) -> String {
+        let kind = self.event_type.replace(['.', '_'], " ");
+        let urgency = self
+            .facts
+            .iter()
+            .find(|(k, _)| matches!(k.as_str(), "urgency" | "priority" | "severity"))
+            .map(|(_, v)| format!("{v} "))
+            .unwrap_or_default();
+        let mut text = format!("{urgency}{kind}");
+        if let Some(title) = &self.title {
+            text.push_str(": ");
+            text.push_str(title);
+        }
+        text.push('.');
+        if let Some(customer) = &self.customer {
+            text.push_str(&format!(" Customer: {customer}."));
+        }
+        text
+    }
+
+    /// What the model reads.
+    pub fn model_input(&self) -> String {
+        let mut input = format!("Event type: {}\n", self.event_type);
+        for (name, value) in &self.facts {
+            input.push_str(&format!("{name}: {value}\n"));
+        }
+        input
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::voice::settings::{PolicyStep, Target};
+
+    fn target(n: &str) -> Target {
+        Target {
+            number: n.into(),
+            name: None,
+        }
+    }
+
+    #[test]
+    fn policies_flatten_in_order_with_attempts_and_repeats() {
+        let policy = Policy {
+            steps: vec![
+                PolicyStep {
+                    targets: vec![target("+1555001"), target("+1555002")],
+                    ring_timeout_secs: 20,
+                    attempts: 2,
+                },
+                PolicyStep {
+                    targets: vec![target("+1555003")],
+                    ring_timeout_secs: 30,
+                    attempts: 1,
+                },
+            ],
+            repeat: 1,
+        };
+        let numbers: Vec<String> = slots(&policy).into_iter().map(|s| s.number).collect();
+        let pass = ["+1555001", "+1555001", "+1555002", "+1555002", "+1555003"];
+        let expected: Vec<&str> = pass.iter().chain(pass.iter()).copied().collect();
+        assert_eq!(numbers, expected);
+    }
+
+    #[test]
+    fn the_connect_target_is_read_from_the_original_payload_and_must_be_e164() {
+        let policy = Policy {
+            steps: vec![],
+            repeat: 0,
+        };
+        let spec = |field: &str| VoiceSpec {
+            policy: "oncall".into(),
+            connect_to: Some(ConnectTo::Field(field.into())),
+            briefing_prompt: None,
+        };
+        let original = json!({"contact": {"phone": "+1 (415) 555-0123"}, "bad": "555-0123"});
+        let redacted = json!({"contact": {"phone": "[REDACTED:phone]"}});
+        let labels = Map::new();
+        let good = plan(
+            &policy,
+            &spec("contact.phone"),
+            "t",
+            &original,
+            &redacted,
+            &labels,
+        );
+        assert_eq!(good.connect_to.as_deref(), Some("+14155550123"));
+        let bad = plan(&policy, &spec("bad"), "t", &original, &redacted, &labels);
+        assert_eq!(bad.connect_to, None, "not E.164: connect is not offered");
+    }
+
+    #[test]
+    fn the_template_briefing_uses_the_headline_customer_and_urgency() {
+        let mut labels = Map::new();
+        labels.insert("urgency".into(), json!("critical"));
+        let payload =
+            json!({"subject": "Checkout down", "customer": "Acme", "body": "All EU orders fail"});
+        let spec = VoiceSpec {
+            policy: "oncall".into(),
+            connect_to: None,
+            briefing_prompt: None,
+        };
+        let policy = Policy {
+            steps: vec![],
+            repeat: 0,
+        };
+        let plan = plan(
+            &policy,
+            &spec,
+            "support.ticket.created",
+            &payload,
+            &payload,
+            &labels,
+        );
+        assert_eq!(
+            plan.briefing.template(),
+            "critical support ticket created: Checkout down. Customer: Acme."
+        );
+        assert!(
+            plan.briefing
+                .model_input()
+                .contains("body: All EU orders fail")
+        );
+    }
+}
