@@ -1,6 +1,7 @@
-//! Simulated external services that Klaxon talks to over real HTTP when no credentials are
-//! configured, so that demos and tests run the production client code end to end.
+//! Simulated external services, so Klaxon runs end to end with no accounts: Klaxon's own
+//! code talks to them over real HTTP on loopback, exactly as it talks to the real ones.
 //!
-//! - [`carrier`]: Telnyx Call Control (calls, scripted callees, signed webhooks).
+//! - [`carrier`]: a Telnyx Call Control carrier with scripted callees (`klaxon sandbox
+//!   carrier`, and what `klaxon serve` uses when `TELNYX_API_KEY` is not set).
 
 pub mod carrier;

@@ -248,6 +248,7 @@ impl LegTask {
         match self.script.pickup {
             Pickup::Busy => Err(hangup(HangupCause::UserBusy, HangupSource::Callee)),
             Pickup::Rejects => Err(hangup(HangupCause::CallRejected, HangupSource::Callee)),
+            // `NoAnswer` rang out above and never gets here.
             Pickup::Answers | Pickup::NoAnswer => Ok(()),
         }
     }

@@ -496,3 +496,29 @@ impl Drop for SandboxCarrier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_durations_are_scaled_by_the_simulated_second() {
+        let fast = Timing::fast();
+        assert_eq!(fast.secs(30), Duration::from_millis(300));
+        assert_eq!(fast.millis(8000), Duration::from_millis(80));
+        assert_eq!(fast.speech(20), Duration::from_millis(200));
+        let real = Timing::realistic();
+        assert_eq!(real.secs(30), Duration::from_secs(30));
+        assert_eq!(real.millis(1500), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn the_seed_never_prints_and_gives_a_telnyx_shaped_key() {
+        let seed = SigningSeed::from_bytes([7; 32]);
+        assert_eq!(format!("{seed:?}"), "SigningSeed([redacted])");
+        assert!(format!("{:?}", CarrierConfig::default()).contains("[redacted]"));
+        let key = seed.public_key_base64();
+        assert_eq!(key.len(), 44);
+        assert!(key.parse::<crate::signing::telnyx::PublicKey>().is_ok());
+    }
+}

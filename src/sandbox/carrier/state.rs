@@ -100,15 +100,16 @@ impl State {
         self.tasks.push(task);
     }
 
-    /// Bridges `caller` and `callee` (both alive): each gets `call.bridged`, and `callee`'s
-    /// party is the one who later ends the conversation.
+    /// Bridges `caller` and `callee`: each gets `call.bridged`, and `callee`'s party is the
+    /// one who later ends the conversation. Only two answered legs can be bridged; otherwise
+    /// nothing happens (a linked leg that answers while its partner still rings stays alone).
     pub(crate) fn bridge(&mut self, caller: &str, callee: &str) {
-        let alive = |id: &str| {
+        let answered = |id: &str| {
             self.legs
                 .get(id)
-                .is_some_and(|leg| leg.state != LegState::Ended)
+                .is_some_and(|leg| leg.state == LegState::Answered)
         };
-        if caller == callee || !alive(caller) || !alive(callee) {
+        if caller == callee || !answered(caller) || !answered(callee) {
             return;
         }
         for (this, peer, ends_conversation) in [(caller, callee, false), (callee, caller, true)] {

@@ -6,8 +6,9 @@
 //! stricter than Telnyx in one way, on purpose: a field that the official schema does not list
 //! is refused (10032, "Unknown parameter") instead of ignored, so a misspelt `timeout_sec` or
 //! the `input_type` that the reference Flask apps send to `gather_using_speak`
-//! (docs/telnyx.md §8) fails loudly in tests. The field lists are in `known_fields.rs`. Fields that are accepted but play no part in the
-//! simulation (recording, codecs, SIP headers…) are only checked for being known.
+//! (docs/telnyx.md §8) fails loudly in tests; the lists are in `known_fields.rs`. Fields that
+//! are accepted but play no part in the simulation (recording, codecs, SIP headers…) are only
+//! checked for being known.
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;

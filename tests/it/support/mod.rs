@@ -53,13 +53,23 @@ impl TestServer {
         bind: &str,
         configure: impl FnOnce(&mut Settings),
     ) -> TestServer {
+        TestServer::start_knowing_address(dir, bind, |s, _| configure(s)).await
+    }
+
+    /// Like [`TestServer::start_in`], but `configure` also learns the address the server
+    /// will listen on (for settings that point back at it, such as `PUBLIC_URL`).
+    pub async fn start_knowing_address(
+        dir: TempDir,
+        bind: &str,
+        configure: impl FnOnce(&mut Settings, SocketAddr),
+    ) -> TestServer {
         let db_path = dir.path().join("klaxon.db");
-        let mut settings = Settings::for_database(DatabaseUrl::Sqlite(db_path.clone()));
-        configure(&mut settings);
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .expect("bind test port");
         let addr = listener.local_addr().expect("bound address");
+        let mut settings = Settings::for_database(DatabaseUrl::Sqlite(db_path.clone()));
+        configure(&mut settings, addr);
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(klaxon::serve(settings, listener, async {
             let _ = stop.await;

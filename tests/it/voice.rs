@@ -1,0 +1,375 @@
+//! Phone escalation end to end: Klaxon against the sandbox carrier over real HTTP, signed
+//! webhooks both ways, every request Klaxon sends checked against the Telnyx spec.
+//!
+//! The sandbox's number plan picks each callee's behaviour from the last digit of the
+//! number: 0 says "connect me", 1/2/3 press that key, 4 never answers, 5 is busy, 6
+//! rejects, 7 is a voicemail, 8 hangs up during the briefing, 9 stays silent.
+
+use std::time::Duration;
+
+use klaxon::sandbox::carrier::{
+    CarrierConfig, Delivery, RecordedRequest, SandboxCarrier, SigningSeed, Timing,
+};
+use serde_json::{Value, json};
+
+use crate::support::telnyx_spec::assert_valid;
+use crate::support::{TestServer, apply_toml, eventually};
+
+const WAIT: Duration = Duration::from_secs(15);
+const CUSTOMER: &str = "+15552000001";
+
+/// Klaxon with a Telnyx account that is a sandbox carrier the test can inspect.
+struct Rig {
+    server: TestServer,
+    carrier: SandboxCarrier,
+}
+
+impl Rig {
+    async fn start(oncall: &[&str], delivery: Delivery) -> Rig {
+        let seed = SigningSeed::generate();
+        let key = seed.public_key_base64();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let carrier = SandboxCarrier::start(
+            listener,
+            CarrierConfig {
+                signing_seed: seed,
+                timing: Timing::fast(),
+                delivery,
+                ..CarrierConfig::default()
+            },
+        )
+        .expect("sandbox carrier starts");
+        let api_base = carrier.base_url();
+        let oncall = oncall.join(",");
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start_knowing_address(dir, "127.0.0.1:0", |settings, addr| {
+            let public_url = format!("http://{addr}");
+            apply_toml(
+                settings,
+                r#"
+[[pipelines]]
+name = "tickets"
+on = "support.ticket.*"
+[[pipelines.destinations]]
+voice = { policy = "oncall", connect_to = "customer_phone" }
+"#,
+                &[
+                    ("TELNYX_API_KEY", "KEY_TEST"),
+                    ("TELNYX_API_BASE", &api_base),
+                    ("TELNYX_CONNECTION_ID", "1494404757140276705"),
+                    ("TELNYX_PHONE_NUMBER", "+15550100000"),
+                    ("TELNYX_PUBLIC_KEY", &key),
+                    ("PUBLIC_URL", &public_url),
+                    ("ONCALL_NUMBER", &oncall),
+                ],
+            );
+        })
+        .await;
+        Rig { server, carrier }
+    }
+
+    /// Sends a critical ticket and returns its escalation once it has ended.
+    async fn escalate(&self) -> Value {
+        let (status, accepted) = self
+            .server
+            .post_event(&json!({
+                "type": "support.ticket.created",
+                "payload": {
+                    "subject": "Checkout down for EU customers",
+                    "customer": "Acme GmbH",
+                    "customer_phone": CUSTOMER,
+                },
+            }))
+            .await;
+        assert_eq!(status, 202, "{accepted}");
+        let event = accepted["id"].as_str().unwrap().to_owned();
+        let escalation = eventually(WAIT, || async {
+            let (_, e) = self.server.get(&format!("/v1/events/{event}")).await;
+            e["pipeline"]["runs"][0]["destinations"][0]["escalation_id"]
+                .as_str()
+                .map(String::from)
+        })
+        .await;
+        eventually(WAIT, || async {
+            let (_, e) = self
+                .server
+                .get(&format!("/v1/escalations/{escalation}"))
+                .await;
+            (e["status"] != "active" && e["ended_at"].is_string()).then_some(e)
+        })
+        .await
+    }
+
+    /// Every request Klaxon sent, each validated against the spec, as `(action, to or leg)`.
+    fn requests(&self) -> Vec<RecordedRequest> {
+        let requests = self.carrier.requests();
+        for request in &requests {
+            let schema = match request.path.rsplit('/').next().unwrap_or("") {
+                "calls" => "CallRequest",
+                "speak" => "SpeakRequest",
+                "gather_using_speak" => "GatherUsingSpeakRequest",
+                "transcription_start" => "TranscriptionStartRequest",
+                "bridge" => "BridgeRequest",
+                "hangup" => "HangupRequest",
+                other => panic!("unexpected request {other}: {request:?}"),
+            };
+            assert_valid(schema, &request.body);
+        }
+        requests
+    }
+}
+
+fn action(request: &RecordedRequest) -> String {
+    let last = request.path.rsplit('/').next().unwrap_or("").to_owned();
+    if last == "calls" {
+        format!("dial {}", request.body["to"].as_str().unwrap_or("?"))
+    } else {
+        last
+    }
+}
+
+fn actions(requests: &[RecordedRequest]) -> Vec<String> {
+    requests.iter().map(action).collect()
+}
+
+#[tokio::test]
+async fn connect_me_is_a_briefed_warm_transfer() {
+    let rig = Rig::start(&["+15551000000"], Delivery::InOrder).await;
+    let escalation = rig.escalate().await;
+    assert_eq!(escalation["status"], "connected", "{escalation:#}");
+
+    let requests = rig.requests();
+    let seen = actions(&requests);
+    let expected = [
+        "dial +15551000000",
+        "speak",
+        "transcription_start",
+        "gather_using_speak",
+        "speak",
+        "dial +15552000001",
+        "speak",
+        "bridge",
+    ];
+    assert_eq!(&seen[..expected.len()], expected, "{seen:?}");
+
+    let dial_a = &requests[0].body;
+    assert_eq!(dial_a["from"], "+15550100000");
+    assert_ne!(dial_a["answering_machine_detection"], Value::Null);
+    assert!(
+        dial_a["webhook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/webhooks/voice")
+    );
+    let dial_b = &requests[5].body;
+    assert_eq!(
+        dial_b["from"], "+15550100000",
+        "our number, not the engineer's"
+    );
+    assert!(
+        dial_b["link_to"].is_string(),
+        "leg B joins the engineer's call"
+    );
+    // client_state is opaque: no phone number or name in it.
+    for request in &requests {
+        if let Some(state) = request.body["client_state"].as_str() {
+            let decoded = String::from_utf8(
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, state).unwrap(),
+            )
+            .unwrap();
+            assert!(
+                !decoded.contains("+1555") && !decoded.contains("Acme"),
+                "{decoded}"
+            );
+        }
+    }
+    // Every command carries its own command_id.
+    let ids: std::collections::HashSet<&str> = requests
+        .iter()
+        .map(|r| r.body["command_id"].as_str().expect("command_id"))
+        .collect();
+    assert_eq!(ids.len(), requests.len());
+}
+
+#[tokio::test]
+async fn keypad_choices_connect_and_acknowledge() {
+    let rig = Rig::start(&["+15551000001"], Delivery::InOrder).await;
+    assert_eq!(rig.escalate().await["status"], "connected");
+
+    let rig = Rig::start(&["+15551000002"], Delivery::InOrder).await;
+    let escalation = rig.escalate().await;
+    assert_eq!(escalation["status"], "acknowledged");
+    let seen = actions(&rig.requests());
+    assert!(!seen.iter().any(|a| a == "bridge"), "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|a| a.starts_with("dial")).count(),
+        1,
+        "nobody else is rung: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_not_reached_outcome_moves_on_to_the_next_person() {
+    for (digit, what) in [
+        ('4', "no answer"),
+        ('5', "busy"),
+        ('6', "rejected"),
+        ('7', "voicemail"),
+        ('8', "hang-up during the briefing"),
+        ('9', "silence after the menu"),
+        ('3', "passed on"),
+    ] {
+        let first = format!("+1555100000{digit}");
+        let rig = Rig::start(&[&first, "+15551000012"], Delivery::InOrder).await;
+        let escalation = rig.escalate().await;
+        assert_eq!(
+            escalation["status"], "acknowledged",
+            "{what}: {escalation:#}"
+        );
+        assert_eq!(
+            escalation["state"]["attempt"], 2,
+            "{what}: the second person took it"
+        );
+        let seen = actions(&rig.requests());
+        let second = seen
+            .iter()
+            .position(|a| a == "dial +15551000012")
+            .expect("second dial");
+        if digit == '7' {
+            assert!(
+                !seen[..second].iter().any(|a| a == "gather_using_speak"),
+                "{what}: the briefing is never played to a voicemail: {seen:?}"
+            );
+        }
+        assert!(
+            !seen[..second].iter().any(|a| a.starts_with("dial +15552")),
+            "{what}: nobody is connected: {seen:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_exhausted_chain_ends_unreached() {
+    let rig = Rig::start(&["+15551000004", "+15551000005"], Delivery::InOrder).await;
+    let escalation = rig.escalate().await;
+    assert_eq!(escalation["status"], "unreached");
+    let timeline = escalation["timeline"].as_array().unwrap();
+    assert!(
+        timeline
+            .iter()
+            .any(|t| t["detail"]["outcome"] == "unreached"),
+        "{timeline:#?}"
+    );
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_webhooks_still_dial_once_per_attempt() {
+    for delivery in [Delivery::Duplicated, Delivery::Shuffled] {
+        let rig = Rig::start(&["+15551000004", "+15551000002"], delivery).await;
+        let escalation = rig.escalate().await;
+        assert_eq!(
+            escalation["status"], "acknowledged",
+            "{delivery:?}: {escalation:#}"
+        );
+        let seen = actions(&rig.requests());
+        assert_eq!(
+            seen.iter().filter(|a| a.starts_with("dial")).count(),
+            2,
+            "{delivery:?}: one dial per attempt: {seen:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forged_or_stale_call_webhooks_are_refused_and_change_nothing() {
+    let rig = Rig::start(&["+15551000004"], Delivery::InOrder).await;
+    let body = json!({"data": {"record_type": "event", "id": "0ccc7b54-4df3-4bca-a65a-3da1ecc777f0",
+        "event_type": "call.answered", "occurred_at": "2026-11-23T10:00:00Z",
+        "payload": {"call_control_id": "v3:forged", "call_leg_id": "l", "call_session_id": "s", "connection_id": "c"}}});
+    // A key that is not the carrier's.
+    let stranger = [7u8; 32];
+    let now = klaxon::clock::now_secs().to_string();
+    let body_text = body.to_string();
+    let signed_by_stranger = klaxon::signing::telnyx::sign(&stranger, &now, body_text.as_bytes());
+    let cases = [
+        (None, None, "missing_signature"),
+        (
+            Some(signed_by_stranger.clone()),
+            Some(now.clone()),
+            "invalid_signature",
+        ),
+        (
+            Some(signed_by_stranger),
+            Some("1000000000".to_owned()),
+            "invalid_signature",
+        ),
+    ];
+    for (signature, timestamp, code) in cases {
+        let mut request = rig
+            .server
+            .http
+            .post(rig.server.url("/webhooks/voice"))
+            .header("content-type", "application/json")
+            .body(body_text.clone());
+        if let Some(signature) = signature {
+            request = request.header("telnyx-signature-ed25519", signature);
+        }
+        if let Some(timestamp) = timestamp {
+            request = request.header("telnyx-timestamp", timestamp);
+        }
+        let answer = rig.server.send(request).await;
+        crate::support::assert_error(&answer, 401, code);
+    }
+    let (_, escalations) = rig.server.get("/v1/escalations").await;
+    assert_eq!(
+        escalations["data"],
+        json!([]),
+        "nothing was created or changed"
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_escalation() {
+    let rig = Rig::start(&["+15551000004"; 3], Delivery::InOrder).await;
+    let (status, accepted) = rig
+        .server
+        .post_event(&json!({"type": "support.ticket.created", "payload": {"subject": "Down"}}))
+        .await;
+    assert_eq!(status, 202);
+    let event = accepted["id"].as_str().unwrap().to_owned();
+    let id = eventually(WAIT, || async {
+        let (_, e) = rig.server.get(&format!("/v1/events/{event}")).await;
+        e["pipeline"]["runs"][0]["destinations"][0]["escalation_id"]
+            .as_str()
+            .map(String::from)
+    })
+    .await;
+    let cancel = rig
+        .server
+        .send(
+            rig.server
+                .http
+                .post(rig.server.url(&format!("/v1/escalations/{id}/cancel"))),
+        )
+        .await;
+    assert_eq!(cancel.0, 200, "{}", cancel.1);
+    assert_eq!(cancel.1["status"], "cancelled");
+    let again = rig
+        .server
+        .send(
+            rig.server
+                .http
+                .post(rig.server.url(&format!("/v1/escalations/{id}/cancel"))),
+        )
+        .await;
+    crate::support::assert_error(&again, 409, "escalation_ended");
+    let (_, listed) = rig.server.get("/v1/escalations?state=cancelled").await;
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+    let (_, reference) = rig.server.get("/escalations").await;
+    assert_eq!(reference["data"][0]["status"], "cancelled");
+    crate::support::assert_error(
+        &rig.server.get("/v1/escalations?state=lost").await,
+        400,
+        "invalid_state",
+    );
+}
