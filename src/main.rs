@@ -49,6 +49,33 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Simulated external services, for demos and tests.
+    Sandbox {
+        #[command(subcommand)]
+        service: SandboxService,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxService {
+    /// A simulated Telnyx carrier: point TELNYX_API_BASE at the URL it prints and
+    /// TELNYX_PUBLIC_KEY at its key. The last digit of a dialled number picks the callee.
+    Carrier {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// 0 picks a free port (printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where call webhooks go when a dial names no `webhook_url`.
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// `realistic` (seconds, like a phone) or `fast` (milliseconds, for tests).
+        #[arg(long, default_value = "realistic")]
+        timing: String,
+        /// Signing seed, 64 hex characters; random when absent.
+        #[arg(long)]
+        seed: Option<String>,
+    },
 }
 
 /// Which server to talk to.
@@ -127,6 +154,7 @@ fn main() -> ExitCode {
         Command::Check { config } => return check(config),
         Command::Events { remote, action } => events(remote.client(), action),
         Command::Dlq { remote, action } => dlq(remote.client(), action),
+        Command::Sandbox { service } => sandbox(service),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -210,6 +238,57 @@ fn check(config: Option<PathBuf>) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn sandbox(service: SandboxService) -> anyhow::Result<()> {
+    use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+    let SandboxService::Carrier {
+        host,
+        port,
+        webhook_url,
+        timing,
+        seed,
+    } = service;
+    init_logging(LogFormat::Text);
+    let timing = match timing.as_str() {
+        "realistic" => Timing::realistic(),
+        "fast" => Timing::fast(),
+        other => anyhow::bail!("--timing must be realistic or fast, got {other:?}"),
+    };
+    let seed = match seed {
+        Some(hex_seed) => {
+            let bytes: [u8; 32] = hex::decode(hex_seed.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .context("--seed must be 64 hex characters (32 bytes)")?;
+            SigningSeed::from_bytes(bytes)
+        }
+        None => SigningSeed::generate(),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((host, port))
+            .await
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let carrier = SandboxCarrier::start(
+            listener,
+            CarrierConfig {
+                default_webhook_url: webhook_url,
+                signing_seed: seed,
+                timing,
+                ..CarrierConfig::default()
+            },
+        )?;
+        // One write, so a reader that stops after the first line cannot break the second.
+        println!(
+            "TELNYX_API_BASE={}\nTELNYX_PUBLIC_KEY={}",
+            carrier.base_url(),
+            carrier.public_key_base64()
+        );
+        shutdown_signal().await;
+        carrier.shutdown().await;
+        anyhow::Ok(())
+    })
 }
 
 fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

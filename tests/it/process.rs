@@ -407,3 +407,177 @@ webhook = {{ url = "{hook}", signing = "none", allow_private = true }}
     .expect("the queue empties after the replay");
     assert_eq!(remaining["next_cursor"], Value::Null);
 }
+
+/// A `klaxon sandbox carrier` child process; killed when dropped.
+struct CarrierProcess {
+    child: std::process::Child,
+    api_base: String,
+    /// Kept open: a closed pipe would fail the carrier's next write to stdout.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for CarrierProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_survives_sigkill_mid_call() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Duration;
+
+    // The carrier runs in its own process, so the call outlives Klaxon.
+    let seed = [42u8; 32];
+    let public_key = klaxon::sandbox::carrier::SigningSeed::from_bytes(seed).public_key_base64();
+    let mut child = command()
+        .args([
+            "sandbox",
+            "carrier",
+            "--timing",
+            "realistic",
+            "--seed",
+            &hex::encode(seed),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the sandbox carrier");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut api_base = None;
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("the carrier prints its settings");
+        if let Some(url) = line.trim().strip_prefix("TELNYX_API_BASE=") {
+            api_base = Some(url.to_owned());
+        }
+    }
+    let carrier = CarrierProcess {
+        child,
+        api_base: api_base.expect("the carrier prints its URL"),
+        _stdout: stdout,
+    };
+
+    // Klaxon on a fixed port, so the carrier's webhooks find the restarted process too.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("klaxon.db");
+    let config = dir.path().join("klaxon.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[pipelines]]
+name = "tickets"
+on = "support.ticket.*"
+[[pipelines.destinations]]
+voice = { policy = "oncall" }
+"#,
+    )
+    .unwrap();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let config = config.display().to_string();
+    let env = [
+        ("KLAXON_CONFIG", config.as_str()),
+        ("PORT", port.as_str()),
+        ("TELNYX_API_KEY", "KEY_TEST"),
+        ("TELNYX_API_BASE", carrier.api_base.as_str()),
+        ("TELNYX_CONNECTION_ID", "1494404757140276705"),
+        ("TELNYX_PHONE_NUMBER", "+15550100000"),
+        ("TELNYX_PUBLIC_KEY", public_key.as_str()),
+        ("PUBLIC_URL", public_url.as_str()),
+        // Presses 2 (acknowledge) after the menu.
+        ("ONCALL_NUMBER", "+15551000002"),
+    ];
+    let mut server = KlaxonProcess::start(&db, &env);
+    let http = reqwest::Client::new();
+    let accepted: Value = http
+        .post(format!("{}/v1/events", server.url))
+        .json(&json!({"type": "support.ticket.created", "payload": {"subject": "Checkout down"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = accepted["id"].as_str().unwrap().to_owned();
+
+    // Wait until the menu is playing, then kill Klaxon without warning.
+    let last = std::sync::Arc::new(std::sync::Mutex::new(Value::Null));
+    let seen = last.clone();
+    let (poll, url) = (http.clone(), server.url.clone());
+    let escalation = tokio::time::timeout(Duration::from_secs(30), async move {
+        let http = poll;
+        let server_url = url;
+        loop {
+            let e: Value = http
+                .get(format!("{}/v1/events/{event}", server_url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            *seen.lock().unwrap() = e.clone();
+            if let Some(id) = e["pipeline"]["runs"][0]["destinations"][0]["escalation_id"].as_str()
+            {
+                let esc: Value = http
+                    .get(format!("{}/v1/escalations/{id}", server_url))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let menu = esc["timeline"].as_array().is_some_and(|t| {
+                    t.iter()
+                        .any(|l| l["detail"]["command"] == "gather_using_speak")
+                });
+                *seen.lock().unwrap() = esc.clone();
+                if menu {
+                    return id.to_owned();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the menu starts: {:#}", last.lock().unwrap()));
+    server.kill_hard();
+
+    // Restarted on the same database and port, it carries on from the persisted state.
+    let server = KlaxonProcess::start(&db, &env);
+    let done = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let esc: Value = http
+                .get(format!("{}/v1/escalations/{escalation}", server.url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if esc["status"] != "active" {
+                return esc;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the escalation finishes after the restart");
+    assert_eq!(done["status"], "acknowledged", "{done:#}");
+    let dials = done["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["detail"]["command"] == "dial")
+        .count();
+    assert_eq!(dials, 1, "the restart rang nobody twice: {done:#}");
+}
