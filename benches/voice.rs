@@ -1,0 +1,304 @@
+//! Phone escalation benchmark: Klaxon in process against the sandbox carrier (fast timing),
+//! with a model that takes 2 s to write each briefing.
+//!
+//! 1. Steady load: 100 critical tickets at 5/s. For each escalation it measures
+//!    - dead air: from the moment the callee answers (the carrier's clock) to the first
+//!      command Klaxon sends on that call (the opening), and
+//!    - event committed → dial: from the 202 of the ticket to the dial's arrival at the
+//!      carrier.
+//! 2. Burst: 200 tickets at once (dials paced at 25/s, Telnyx's sustainable rate). Every
+//!    escalation must reach its outcome (the callee presses 2: acknowledged); prints how many
+//!    did and how long the last took.
+//!
+//! Run: `cargo bench --bench voice`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use klaxon::Settings;
+use klaxon::config::{DatabaseUrl, Raw};
+use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use serde_json::{Value, json};
+
+const MODEL_DELAY: Duration = Duration::from_secs(2);
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let model = start_slow_model().await;
+        println!("klaxon voice benchmark (sandbox carrier, fast timing; model answers after {MODEL_DELAY:?})");
+
+        let steady = Klaxon::start(&model, 10.0).await;
+        let started = Instant::now();
+        let mut accepted = Vec::new();
+        let mut ticks = tokio::time::interval(Duration::from_millis(200));
+        for n in 0..100 {
+            ticks.tick().await;
+            accepted.push(steady.send_ticket(n).await);
+        }
+        steady.wait_all_ended(accepted.len(), Duration::from_secs(120)).await;
+        let (mut dead_air, mut to_dial) = steady.latencies(&accepted).await;
+        dead_air.sort_unstable();
+        to_dial.sort_unstable();
+        println!("  steady: 100 tickets at 5/s, done in {:.1} s", started.elapsed().as_secs_f64());
+        print_percentiles("dead air (answer → first command)", &dead_air);
+        print_percentiles("event committed → dial sent", &to_dial);
+
+        let burst = Klaxon::start(&model, 25.0).await;
+        let started = Instant::now();
+        let mut sends = tokio::task::JoinSet::new();
+        for n in 0..200 {
+            let (http, url) = (burst.http.clone(), burst.url.clone());
+            sends.spawn(async move { send_ticket(&http, &url, n).await });
+        }
+        let accepted = sends.join_all().await;
+        let ended = burst.wait_all_ended(accepted.len(), Duration::from_secs(180)).await;
+        let acknowledged = ended.iter().filter(|s| s.as_str() == "acknowledged").count();
+        println!(
+            "  burst: 200 tickets at once: {acknowledged}/200 acknowledged, the last after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(acknowledged, 200, "every escalation reached its outcome: {ended:?}");
+    });
+}
+
+struct Klaxon {
+    url: String,
+    http: reqwest::Client,
+    carrier: SandboxCarrier,
+    _dir: tempfile::TempDir,
+}
+
+struct Accepted {
+    event_id: String,
+    at: SystemTime,
+}
+
+impl Klaxon {
+    async fn start(model: &str, dials_per_second: f64) -> Klaxon {
+        let seed = SigningSeed::generate();
+        let key = seed.public_key_base64();
+        let carrier = SandboxCarrier::start(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            CarrierConfig {
+                signing_seed: seed,
+                timing: Timing::fast(),
+                ..CarrierConfig::default()
+            },
+        )
+        .expect("carrier");
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let toml = r#"
+[[pipelines]]
+name = "tickets"
+on = "support.ticket.*"
+[[pipelines.destinations]]
+voice = { policy = "oncall" }
+"#;
+        let raw = Raw::from_toml(std::path::Path::new("bench.toml"), toml).unwrap();
+        let env: HashMap<&str, String> = HashMap::from([
+            ("TELNYX_API_KEY", "KEY_BENCH".to_owned()),
+            ("TELNYX_API_BASE", carrier.base_url()),
+            ("TELNYX_CONNECTION_ID", "1494404757140276705".to_owned()),
+            ("TELNYX_PHONE_NUMBER", "+15550100000".to_owned()),
+            ("TELNYX_PUBLIC_KEY", key),
+            ("PUBLIC_URL", format!("http://{addr}")),
+            // Presses 2: acknowledged.
+            ("ONCALL_NUMBER", "+15551000002".to_owned()),
+            ("AI_BASE_URL", model.to_owned()),
+            ("KLAXON_DIALS_PER_SECOND", dials_per_second.to_string()),
+        ]);
+        let mut settings =
+            Settings::resolve(raw, |var| env.get(var).cloned()).expect("bench settings");
+        settings.database = DatabaseUrl::Sqlite(dir.path().join("klaxon.db"));
+        settings.listen = addr;
+        tokio::spawn(klaxon::serve(settings, listener, std::future::pending()));
+        let klaxon = Klaxon {
+            url: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            carrier,
+            _dir: dir,
+        };
+        let health = klaxon
+            .http
+            .get(format!("{}/health", klaxon.url))
+            .send()
+            .await;
+        assert!(
+            health.is_ok_and(|r| r.status().is_success()),
+            "Klaxon is up"
+        );
+        klaxon
+    }
+
+    async fn send_ticket(&self, n: u32) -> Accepted {
+        send_ticket(&self.http, &self.url, n).await
+    }
+
+    /// Waits until `n` escalations exist and none is active; returns their statuses.
+    async fn wait_all_ended(&self, n: usize, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let page: Value = self
+                .http
+                .get(format!("{}/v1/escalations?limit=500", self.url))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let statuses: Vec<String> = page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["status"].as_str().unwrap_or("").to_owned())
+                .collect();
+            if statuses.len() >= n && statuses.iter().all(|s| s != "active") {
+                return statuses;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "escalations did not end: {statuses:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Per escalation: dead air and commit-to-dial, in microseconds.
+    async fn latencies(&self, accepted: &[Accepted]) -> (Vec<u32>, Vec<u32>) {
+        let page: Value = self
+            .http
+            .get(format!("{}/v1/escalations?limit=500", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let event_of: HashMap<String, String> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap().to_owned(),
+                    e["event_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let accepted_at: HashMap<&str, SystemTime> = accepted
+            .iter()
+            .map(|a| (a.event_id.as_str(), a.at))
+            .collect();
+        let observed = self.carrier.observe();
+        let mut to_dial = Vec::new();
+        for request in &observed.requests {
+            if !request.path.ends_with("/calls") {
+                continue;
+            }
+            let Some(escalation) = escalation_of(&request.body) else {
+                continue;
+            };
+            let Some(committed) = event_of
+                .get(&escalation)
+                .and_then(|e| accepted_at.get(e.as_str()))
+            else {
+                continue;
+            };
+            to_dial.push(micros(
+                request.at.duration_since(*committed).unwrap_or_default(),
+            ));
+        }
+        let mut dead_air = Vec::new();
+        for leg in &observed.legs {
+            let Some(answered) = leg.answered_at else {
+                continue;
+            };
+            let encoded = leg.call_control_id.as_str().replace(':', "%3A");
+            let first = observed
+                .requests
+                .iter()
+                .filter(|r| {
+                    r.path.contains(leg.call_control_id.as_str()) || r.path.contains(&encoded)
+                })
+                .map(|r| r.at)
+                .filter(|at| *at >= answered)
+                .min();
+            if let Some(first) = first {
+                dead_air.push(micros(first.duration_since(answered).unwrap_or_default()));
+            }
+        }
+        (dead_air, to_dial)
+    }
+}
+
+fn escalation_of(dial: &Value) -> Option<String> {
+    let state = dial["client_state"].as_str()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(state)
+        .ok()?;
+    let state: Value = serde_json::from_slice(&decoded).ok()?;
+    state["e"].as_str().map(String::from)
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
+}
+
+fn print_percentiles(name: &str, sorted_us: &[u32]) {
+    let at = |p: f64| {
+        let i = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+        f64::from(sorted_us[i]) / 1e3
+    };
+    println!(
+        "    {name:<36} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  (n={})",
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        sorted_us.len()
+    );
+}
+
+/// An OpenAI-compatible endpoint that takes 2 s per answer.
+async fn start_slow_model() -> String {
+    let app = Router::new().route(
+        "/chat/completions",
+        post(|Json(_): Json<Value>| async {
+            tokio::time::sleep(MODEL_DELAY).await;
+            Json(json!({"choices": [{"index": 0, "message": {"role": "assistant",
+                "content": "Checkout is failing for every EU customer since 09:12. Acme is affected."},
+                "finish_reason": "stop"}]}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Posts one critical ticket; returns its event id and when the 202 arrived.
+async fn send_ticket(http: &reqwest::Client, url: &str, n: u32) -> Accepted {
+    let response = http
+        .post(format!("{url}/v1/events"))
+        .json(&json!({"type": "support.ticket.created", "payload": {
+                "subject": format!("Checkout down #{n}"), "customer": "Acme"}}))
+        .send()
+        .await
+        .expect("ingest");
+    let at = SystemTime::now();
+    let body: Value = response.json().await.expect("json");
+    Accepted {
+        event_id: body["id"].as_str().expect("id").to_owned(),
+        at,
+    }
+}
