@@ -144,9 +144,12 @@ impl Store {
         self.backend.load_escalation(id).await
     }
 
-    /// Escalations still running (resumed at start-up).
-    pub async fn active_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
-        self.backend.active_escalations().await
+    /// Escalations still running, optionally only those unchanged since `before` (RFC 3339).
+    pub async fn active_escalations(
+        &self,
+        before: Option<String>,
+    ) -> Result<Vec<EscalationId>, StoreError> {
+        self.backend.active_escalations(before).await
     }
 
     /// Persists a transition: new state, timeline lines, legs dialled.

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,6 +23,10 @@ use crate::store::{EscalationId, EscalationUpdate, Store, StoreError, TimelineEn
 
 /// Longest spoken briefing, in model tokens (two sentences).
 const BRIEFING_MAX_TOKENS: usize = 120;
+/// How often quiet escalations are checked.
+const WATCH_INTERVAL: Duration = Duration::from_secs(30);
+/// No change for this long (longer than any ring, prompt or menu) means something was lost.
+const QUIET_AFTER: Duration = Duration::from_secs(11 * 60);
 
 /// What is persisted per escalation: the machine's state plus the count of commands issued,
 /// which numbers every command's `command_id` so a replay after a crash reuses the ids.
@@ -97,7 +102,29 @@ impl EngineHandle {
     /// may not have gone out (same `command_id`, so Telnyx drops a duplicate), and checks legs
     /// that were live, feeding a hang-up for those that ended meanwhile.
     pub async fn resume_all(&self) -> Result<usize, EngineError> {
-        let active = self.shared.store.active_escalations().await?;
+        self.resume_quiet_since(None).await
+    }
+
+    /// Checks escalations that have gone quiet, in case a carrier webhook was lost (a leg
+    /// that ended without its `call.hangup` reaching us would otherwise hold the escalation
+    /// forever). Runs until `shutdown`.
+    pub async fn watch(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_INTERVAL) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            let cutoff = clock::ms_to_rfc3339(
+                clock::now_ms() - i64::try_from(QUIET_AFTER.as_millis()).unwrap_or(i64::MAX),
+            );
+            if let Err(error) = self.resume_quiet_since(Some(cutoff)).await {
+                tracing::warn!(%error, "could not check quiet escalations");
+            }
+        }
+    }
+
+    async fn resume_quiet_since(&self, before: Option<String>) -> Result<usize, EngineError> {
+        let active = self.shared.store.active_escalations(before).await?;
         for id in &active {
             let engine = self.clone();
             let id = *id;

@@ -59,11 +59,14 @@ pub fn load(conn: &Connection, id: EscalationId) -> Result<Option<EscalationReco
     Ok(record)
 }
 
-/// Ids of escalations still running, oldest first: resumed at start-up.
-pub fn active(conn: &Connection) -> Result<Vec<EscalationId>, StoreError> {
-    let mut statement =
-        conn.prepare_cached("SELECT id FROM escalations WHERE status = 'active' ORDER BY seq")?;
-    let rows = statement.query_map([], |row| {
+/// Ids of escalations still running and unchanged since `before` (RFC 3339; `None`: any),
+/// oldest first: resumed at start-up, and checked when they have gone quiet.
+pub fn active(conn: &Connection, before: Option<&str>) -> Result<Vec<EscalationId>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id FROM escalations
+         WHERE status = 'active' AND (?1 IS NULL OR updated_at < ?1) ORDER BY seq",
+    )?;
+    let rows = statement.query_map([before], |row| {
         row.get::<_, String>(0)?.parse().map_err(conversion_error)
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -128,8 +128,13 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn active_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
-        self.readers.with(escalations::active).await
+    pub async fn active_escalations(
+        &self,
+        before: Option<String>,
+    ) -> Result<Vec<EscalationId>, StoreError> {
+        self.readers
+            .with(move |conn| escalations::active(conn, before.as_deref()))
+            .await
     }
 
     pub async fn save_escalation(&self, update: EscalationUpdate) -> Result<(), StoreError> {
