@@ -99,6 +99,7 @@ pub async fn serve(
         Some(voice.clone()),
         workers_stop,
     );
+    voice.publish_outcomes_to(runner.handle());
     log_pipelines(&settings);
 
     let state = AppState {

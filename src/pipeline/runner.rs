@@ -18,14 +18,18 @@ use tokio::task::JoinHandle;
 
 use super::classify::Classifier;
 use super::run::{EventView, RunTrace, run};
-use super::spec::{DestinationSpec, PipelineSpec};
+use super::spec::{DestinationSpec, PipelineSpec, TypePattern};
 use crate::clock;
 use crate::delivery::WorkerHandle;
 use crate::delivery::worker::LEASE;
-use crate::store::{DeliveryJob, EventId, NewDelivery, NewEscalation, PendingEvent, Store};
+use crate::store::{
+    DeliveryJob, EventId, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent, Source,
+    Store, StoreError,
+};
 use crate::voice::EngineHandle;
 use crate::voice::escalation::machine::State as MachineState;
 use crate::voice::settings::Policy;
+use sha2::{Digest, Sha256};
 
 /// Events that may wait in the hand-off queue; past this they wait in the store instead.
 const QUEUE_CAPACITY: usize = 64 * 1024;
@@ -42,9 +46,47 @@ pub struct RunnerHandle {
     /// Set when the queue was full: the runner must rescan the store.
     missed: Arc<AtomicBool>,
     wake: Arc<Notify>,
+    store: Store,
+    /// Which event types some pipeline takes.
+    types: Arc<Vec<TypePattern>>,
 }
 
 impl RunnerHandle {
+    /// Stores an event Klaxon emits itself (source `klaxon`) and runs it through the
+    /// pipelines like any other. `key` makes it idempotent: the same key stores nothing new.
+    pub async fn publish(
+        &self,
+        event_type: &str,
+        payload: &Value,
+        key: String,
+    ) -> Result<(), StoreError> {
+        let now = clock::now_rfc3339();
+        let payload = payload.to_string();
+        let event = NewEvent {
+            id: EventId::new(),
+            source: Source::Klaxon,
+            event_type: event_type.to_owned(),
+            request_hash: hex::encode(Sha256::digest(payload.as_bytes())),
+            payload,
+            occurred_at: now.clone(),
+            received_at: now,
+            idempotency_key: Some(key),
+            pipeline_pending: self.types.iter().any(|t| t.matches(event_type)),
+        };
+        let pending = event.pipeline_pending.then(|| PendingEvent {
+            id: event.id,
+            event_type: event.event_type.clone(),
+            payload: event.payload.clone(),
+            occurred_at: event.occurred_at.clone(),
+        });
+        if let Inserted::Created(_) = self.store.insert_event(event).await?
+            && let Some(pending) = pending
+        {
+            self.submit(pending);
+        }
+        Ok(())
+    }
+
     /// Hands over a committed event. Never blocks: when the queue is full the event is
     /// picked up from the store by the next scan.
     pub fn submit(&self, event: PendingEvent) {
@@ -85,6 +127,13 @@ impl PipelineRunner {
         shutdown: watch::Receiver<bool>,
     ) -> PipelineRunner {
         let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
+        let types = Arc::new(
+            pipelines
+                .iter()
+                .flat_map(|p| p.on.iter().cloned())
+                .collect(),
+        );
+        let handle_store = store.clone();
         // Start with a scan: events accepted before the last stop may be pending.
         let missed = Arc::new(AtomicBool::new(true));
         let wake = Arc::new(Notify::new());
@@ -115,6 +164,8 @@ impl PipelineRunner {
                 queue,
                 missed,
                 wake,
+                store: handle_store,
+                types,
             },
             task,
         }

@@ -47,6 +47,8 @@ pub enum Source {
     Api,
     /// `POST /v1/events` authenticated by an `X-Klaxon-Signature` instead of the token.
     SignedIngest,
+    /// Emitted by Klaxon itself, e.g. `escalation.unreached`, so pipelines can route it.
+    Klaxon,
 }
 
 impl Source {
@@ -54,6 +56,7 @@ impl Source {
         match self {
             Source::Api => "api",
             Source::SignedIngest => "signed",
+            Source::Klaxon => "klaxon",
         }
     }
 }

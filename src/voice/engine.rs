@@ -7,7 +7,7 @@
 //! escalation from its last persisted state ([`EngineHandle::resume_all`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use super::escalation::plan::Plan;
 use super::script;
 use crate::clock;
 use crate::llm::ChatModel;
+use crate::pipeline::RunnerHandle;
 use crate::store::{EscalationId, EscalationUpdate, Store, StoreError, TimelineEntry};
 
 /// Longest spoken briefing, in model tokens (two sentences).
@@ -50,6 +51,9 @@ struct Shared {
     store: Store,
     carrier: Carrier,
     model: Option<ChatModel>,
+    /// Where outcomes are published as `escalation.<outcome>` events; set once the
+    /// pipeline runner exists (it needs this engine first).
+    outcomes: OnceLock<RunnerHandle>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -66,9 +70,17 @@ impl EngineHandle {
                 store,
                 carrier,
                 model,
+                outcomes: OnceLock::new(),
                 locks: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// From now on, every finished escalation is published as an `escalation.<outcome>` event
+    /// (`escalation.unreached`, `escalation.acknowledged`, …) that pipelines can route, e.g.
+    /// to a webhook when nobody was reached.
+    pub fn publish_outcomes_to(&self, runner: RunnerHandle) {
+        let _ = self.shared.outcomes.set(runner);
     }
 
     /// Starts a new escalation: dials the first slot and writes the briefing meanwhile.
@@ -252,6 +264,9 @@ impl EngineHandle {
                 continue;
             }
             for (seq, action) in std::mem::take(&mut actions) {
+                if let Action::Finish(outcome) = &action {
+                    self.publish(id, &record.event_id, *outcome).await;
+                }
                 let outcome = self
                     .execute(id, &plan, &persisted.machine, seq, &action)
                     .await;
@@ -293,6 +308,21 @@ impl EngineHandle {
             })
             .await?;
         Ok(())
+    }
+
+    async fn publish(&self, id: EscalationId, event_id: &str, outcome: Outcome) {
+        let Some(runner) = self.shared.outcomes.get() else {
+            return;
+        };
+        let payload = json!({
+            "escalation_id": id,
+            "event_id": event_id,
+            "outcome": outcome,
+        });
+        let event_type = format!("escalation.{}", outcome.as_str());
+        if let Err(error) = runner.publish(&event_type, &payload, id.to_string()).await {
+            tracing::error!(%error, escalation = %id, "could not publish the escalation's outcome");
+        }
     }
 
     fn lock_for(&self, id: EscalationId) -> Arc<tokio::sync::Mutex<()>> {

@@ -249,10 +249,21 @@ async fn every_not_reached_outcome_moves_on_to_the_next_person() {
 }
 
 #[tokio::test]
-async fn an_exhausted_chain_ends_unreached() {
+async fn an_exhausted_chain_ends_unreached_and_says_so_as_an_event() {
     let rig = Rig::start(&["+15551000004", "+15551000005"], Delivery::InOrder).await;
     let escalation = rig.escalate().await;
     assert_eq!(escalation["status"], "unreached");
+    // The outcome is an event of its own, for pipelines to route (e.g. to a webhook).
+    let (_, events) = rig.server.get("/v1/events?type=escalation.unreached").await;
+    assert_eq!(events["data"][0]["source"], "klaxon", "{events:#}");
+    assert_eq!(
+        events["data"][0]["payload"]["escalation_id"],
+        escalation["id"]
+    );
+    assert_eq!(
+        events["data"][0]["payload"]["event_id"],
+        escalation["event_id"]
+    );
     let timeline = escalation["timeline"].as_array().unwrap();
     assert!(
         timeline
