@@ -210,6 +210,19 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                 "none (built-in classifier; set AI_API_KEY or TELNYX_API_KEY)".into()
             };
             println!("  model:    {model}");
+            let carrier = match &settings.voice.telnyx {
+                Some(account) => format!("Telnyx at {}", account.api_base),
+                None => "the built-in sandbox carrier (set TELNYX_API_KEY for real calls)".into(),
+            };
+            println!("  calls:    {carrier}");
+            for (name, policy) in &settings.voice.policies {
+                let targets: usize = policy.steps.iter().map(|s| s.targets.len()).sum();
+                println!(
+                    "  policy {name}: {} step(s), {targets} target(s), repeat {}",
+                    policy.steps.len(),
+                    policy.repeat
+                );
+            }
             let origin = if settings.builtin_pipelines {
                 " (built-in)"
             } else {
