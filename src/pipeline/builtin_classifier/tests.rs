@@ -64,6 +64,13 @@ fn realistic_tickets_on_two_scales() {
             "critical",
             "urgent",
         ),
+        ("Production down", "critical", "urgent"),
+        ("Site down for all customers", "critical", "urgent"),
+        (
+            "The sync service was slow and went down briefly",
+            "critical",
+            "urgent",
+        ),
         ("Export to CSV fails with an error", "high", "high"),
         ("The reports page is really slow today", "high", "high"),
         ("Mobile app crashes when I open settings", "high", "high"),

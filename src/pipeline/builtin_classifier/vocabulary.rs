@@ -65,6 +65,8 @@ pub const CRITICAL_TERMS: &[&str] = &[
     "platform down",
     "checkout down",
     "everything down",
+    "production down",
+    "prod down",
     "data loss",
     "lost data",
     "losing data",
@@ -145,6 +147,9 @@ pub const WIDE_IMPACT_TERMS: &[&str] = &[
 
 /// Terms that say something is wrong.
 pub const PROBLEM_TERMS: &[&str] = &[
+    // Bare "down" is a problem, not yet critical: with a wide-impact term ("all customers",
+    // "production") it becomes critical.
+    "down",
     "error",
     "errors",
     "failing",
