@@ -16,7 +16,6 @@ use super::{ApiError, AppState};
 use crate::clock;
 use crate::signing::telnyx as signature;
 use crate::voice::telnyx::events;
-use crate::voice::webhook;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,18 +50,17 @@ async fn receive(
     let event = events::parse(&body).map_err(|e| {
         ApiError::bad_request("invalid_webhook", format!("not a Telnyx call event: {e}"))
     })?;
-    if !state.store.first_sight_of_webhook(event.id.clone()).await? {
+    // The body is kept until the engine has acted on it, so a crash after this 200 loses
+    // nothing: the next start replays it.
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !state
+        .store
+        .first_sight_of_webhook(event.id.clone(), text)
+        .await?
+    {
         return Ok((StatusCode::OK, axum::Json(json!({ "duplicate": true }))));
     }
     let engine = state.voice.clone();
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        match webhook::route(&store, &event).await {
-            Some((escalation, input)) => engine.feed(escalation, input).await,
-            None => {
-                tracing::debug!(event = %event.id, kind = %event.event_type, "call event for no known escalation")
-            }
-        }
-    });
+    tokio::spawn(async move { engine.on_call_event(event).await });
     Ok((StatusCode::OK, axum::Json(json!({ "duplicate": false }))))
 }

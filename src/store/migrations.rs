@@ -32,6 +32,11 @@ pub const SQLITE: &[Migration] = &[
         name: "escalations",
         sql: include_str!("migrations/sqlite/0003_escalations.sql"),
     },
+    Migration {
+        version: 4,
+        name: "voice webhook bodies",
+        sql: include_str!("migrations/sqlite/0004_voice_webhook_bodies.sql"),
+    },
 ];
 
 /// Applies every migration newer than the database's version; returns how many ran.

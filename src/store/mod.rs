@@ -157,9 +157,24 @@ impl Store {
         self.backend.save_escalation(update).await
     }
 
-    /// Records a carrier webhook id; false if it was handled before (a redelivery).
-    pub async fn first_sight_of_webhook(&self, id: String) -> Result<bool, StoreError> {
-        self.backend.first_sight_of_webhook(id).await
+    /// Records a carrier webhook (its id, and its body until processed); false if it was
+    /// received before (a redelivery).
+    pub async fn first_sight_of_webhook(
+        &self,
+        id: String,
+        body: String,
+    ) -> Result<bool, StoreError> {
+        self.backend.first_sight_of_webhook(id, body).await
+    }
+
+    /// The engine has acted on the webhook; its body is dropped.
+    pub async fn webhook_processed(&self, id: String) -> Result<(), StoreError> {
+        self.backend.webhook_processed(id).await
+    }
+
+    /// Webhooks received but not acted upon (a crash in between), oldest first: (id, body).
+    pub async fn unprocessed_webhooks(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.backend.unprocessed_webhooks().await
     }
 
     /// The escalation, attempt and leg (`A`/`B`) a call control id belongs to.

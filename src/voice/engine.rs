@@ -17,6 +17,8 @@ use super::carrier::{Carrier, CarrierError, CommandRef};
 use super::escalation::machine::{Action, Input, Leg, Machine, Outcome, Phase, State};
 use super::escalation::plan::Plan;
 use super::script;
+use super::telnyx::events::{self, CallEvent};
+use super::webhook;
 use crate::clock;
 use crate::llm::ChatModel;
 use crate::pipeline::RunnerHandle;
@@ -100,6 +102,20 @@ impl EngineHandle {
         }
     }
 
+    /// Acts on a recorded call event, then marks it processed.
+    pub async fn on_call_event(&self, event: CallEvent) {
+        let store = &self.shared.store;
+        match webhook::route(store, &event).await {
+            Some((escalation, input)) => self.feed(escalation, input).await,
+            None => {
+                tracing::debug!(event = %event.id, kind = %event.event_type, "call event for no known escalation")
+            }
+        }
+        if let Err(error) = store.webhook_processed(event.id.clone()).await {
+            tracing::warn!(%error, event = %event.id, "could not mark a call event processed; it will be replayed");
+        }
+    }
+
     /// Cancels an escalation; false when it had already ended.
     pub async fn cancel(&self, id: EscalationId) -> Result<bool, EngineError> {
         let before = self.shared.store.load_escalation(id).await?;
@@ -114,6 +130,16 @@ impl EngineHandle {
     /// may not have gone out (same `command_id`, so Telnyx drops a duplicate), and checks legs
     /// that were live, feeding a hang-up for those that ended meanwhile.
     pub async fn resume_all(&self) -> Result<usize, EngineError> {
+        // First the call events that arrived but were not acted on before the stop.
+        for (id, body) in self.shared.store.unprocessed_webhooks().await? {
+            match events::parse(body.as_bytes()) {
+                Ok(event) => self.on_call_event(event).await,
+                Err(error) => {
+                    tracing::warn!(%error, event = %id, "a stored call event is unreadable; dropped");
+                    let _ = self.shared.store.webhook_processed(id).await;
+                }
+            }
+        }
         self.resume_quiet_since(None).await
     }
 

@@ -384,3 +384,43 @@ async fn cancel_stops_a_running_escalation() {
         "invalid_state",
     );
 }
+
+#[tokio::test]
+async fn call_events_are_kept_until_acted_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = klaxon::store::Store::open(
+        &klaxon::config::DatabaseUrl::Sqlite(dir.path().join("k.db")),
+        &klaxon::Settings::for_database(klaxon::config::DatabaseUrl::Sqlite(
+            dir.path().join("k.db"),
+        ))
+        .store,
+    )
+    .await
+    .unwrap();
+    assert!(
+        store
+            .first_sight_of_webhook("e1".into(), "{\"a\":1}".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .first_sight_of_webhook("e1".into(), "{\"a\":1}".into())
+            .await
+            .unwrap(),
+        "a redelivery is recognised"
+    );
+    assert!(
+        store
+            .first_sight_of_webhook("e2".into(), "{\"b\":2}".into())
+            .await
+            .unwrap()
+    );
+    store.webhook_processed("e1".into()).await.unwrap();
+    // What a restart would replay: only the event not yet acted on.
+    assert_eq!(
+        store.unprocessed_webhooks().await.unwrap(),
+        vec![("e2".to_owned(), "{\"b\":2}".to_owned())]
+    );
+    store.close().await;
+}

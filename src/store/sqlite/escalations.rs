@@ -111,12 +111,31 @@ pub fn save(tx: &Transaction<'_>, update: &EscalationUpdate) -> rusqlite::Result
     Ok(())
 }
 
-/// Records a carrier webhook id; false when it was seen before.
-pub fn first_sight(tx: &Transaction<'_>, webhook_id: &str) -> rusqlite::Result<bool> {
+/// Records a carrier webhook (id and body, until processed); false when it was seen before.
+pub fn first_sight(tx: &Transaction<'_>, webhook_id: &str, body: &str) -> rusqlite::Result<bool> {
     Ok(tx
-        .prepare_cached("INSERT OR IGNORE INTO voice_webhooks (id, received_at) VALUES (?1, ?2)")?
-        .execute((webhook_id, clock::now_rfc3339()))?
+        .prepare_cached(
+            "INSERT OR IGNORE INTO voice_webhooks (id, received_at, body) VALUES (?1, ?2, ?3)",
+        )?
+        .execute((webhook_id, clock::now_rfc3339(), body))?
         == 1)
+}
+
+/// Marks a webhook acted upon and drops its body.
+pub fn processed(tx: &Transaction<'_>, webhook_id: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE voice_webhooks SET processed_at = ?2, body = NULL WHERE id = ?1")?
+        .execute((webhook_id, clock::now_rfc3339()))?;
+    Ok(())
+}
+
+/// Bodies of webhooks received but not acted upon, oldest first.
+pub fn unprocessed(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, body FROM voice_webhooks
+         WHERE processed_at IS NULL AND body IS NOT NULL ORDER BY received_at",
+    )?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// The escalation, attempt and leg of a call control id.

@@ -143,10 +143,24 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn first_sight_of_webhook(&self, id: String) -> Result<bool, StoreError> {
+    pub async fn first_sight_of_webhook(
+        &self,
+        id: String,
+        body: String,
+    ) -> Result<bool, StoreError> {
         self.writer
-            .write(move |tx| escalations::first_sight(tx, &id))
+            .write(move |tx| escalations::first_sight(tx, &id, &body))
             .await
+    }
+
+    pub async fn webhook_processed(&self, id: String) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| escalations::processed(tx, &id))
+            .await
+    }
+
+    pub async fn unprocessed_webhooks(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.readers.with(escalations::unprocessed).await
     }
 
     pub async fn find_leg(

@@ -1,0 +1,5 @@
+-- Keep each call webhook until the engine has acted on it: a crash between answering Telnyx
+-- 200 and acting must not lose the event (Telnyx will not send it again).
+ALTER TABLE voice_webhooks ADD COLUMN body TEXT;
+ALTER TABLE voice_webhooks ADD COLUMN processed_at TEXT;
+CREATE INDEX voice_webhooks_unprocessed ON voice_webhooks (received_at) WHERE processed_at IS NULL;
