@@ -103,6 +103,7 @@ async fn measure(
         view,
         &classifier,
         &Default::default(),
+        None,
     )
     .await;
     assert_eq!(
@@ -120,6 +121,7 @@ async fn measure(
             view,
             &classifier,
             &Default::default(),
+            None,
         )
         .await;
         planned += result.deliveries.len();

@@ -14,8 +14,8 @@ use super::error::{ConfigError, Origin};
 use crate::pipeline::condition::Condition;
 use crate::pipeline::redact::{CustomPattern, PiiKind, RedactSpec, Redactor};
 use crate::pipeline::spec::{
-    ClassifySpec, ConnectTo, DestinationKind, DestinationSpec, PipelineSpec, Step, TypePattern,
-    VoiceSpec, WebhookSigning, WebhookSpec,
+    ClassifySpec, ConnectTo, DestinationKind, DestinationSpec, PipelineSpec, Step, TransitionSpec,
+    TypePattern, VoiceSpec, WebhookSigning, WebhookSpec,
 };
 use crate::signing::Secret;
 use crate::voice::settings::{VoiceSettings, is_e164};
@@ -56,6 +56,16 @@ pub enum RawStep {
     Classify(RawClassify),
     Filter(String),
     Redact(RawRedact),
+    Transition(RawTransition),
+}
+
+/// `{ transition = { key = "id", when = '…', repage_after = "4h" } }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransition {
+    pub key: String,
+    pub when: String,
+    pub repage_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -342,6 +352,39 @@ impl Checker<'_> {
             RawStep::Filter(source) => self
                 .condition(&format!("steps[{i}].filter"), &source)
                 .map(Step::Filter),
+            RawStep::Transition(t) => {
+                let key = format!("steps[{i}].transition");
+                let before = self.errors.len();
+                if t.key.trim().is_empty() {
+                    self.fail(
+                        &format!("{key}.key"),
+                        "name the payload field that identifies the object, e.g. \"id\"".into(),
+                    );
+                }
+                let when = self.condition(&format!("{key}.when"), &t.when);
+                let repage_after =
+                    t.repage_after
+                        .as_deref()
+                        .and_then(|d| match parse_duration(d) {
+                            Ok(d) => Some(d),
+                            Err(e) => {
+                                self.fail(&format!("{key}.repage_after"), e);
+                                None
+                            }
+                        });
+                let pipeline = self.prefix.trim_start_matches("pipelines.").to_owned();
+                match when {
+                    Some(when) if self.errors.len() == before => {
+                        Some(Step::Transition(Arc::new(TransitionSpec {
+                            id: format!("{pipeline}/{i}"),
+                            key: t.key,
+                            when,
+                            repage_after,
+                        })))
+                    }
+                    _ => None,
+                }
+            }
             RawStep::Redact(r) => {
                 let key = format!("steps[{i}].redact");
                 let mut kinds = None;

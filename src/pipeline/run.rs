@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use super::classify::{Classifier, DecisionSource};
 use super::condition::{Condition, ConditionInput};
 use super::spec::{DestinationKind, DestinationSpec, PipelineSpec, Step};
-use crate::store::{DeliveryId, EscalationId, EventId};
+use crate::clock;
+use crate::store::{DeliveryId, EscalationId, EventId, Store};
 use crate::voice::escalation::plan::{Plan, plan as escalation_plan};
 use crate::voice::settings::Policy;
 
@@ -74,6 +75,14 @@ pub enum StepTrace<'a> {
     Redact {
         replacements: usize,
     },
+    Transition {
+        expression: &'a str,
+        /// The object's key (`null` when the payload lacks the field).
+        key: Option<String>,
+        holds: bool,
+        /// True when the condition became true (or re-paged): the event goes on.
+        passed: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +121,7 @@ pub async fn run<'a>(
     event: EventView<'_>,
     classifier: &Classifier,
     policies: &BTreeMap<String, Policy>,
+    transitions: Option<&Store>,
 ) -> RunResult<'a> {
     let mut labels = Map::new();
     let mut steps = Vec::with_capacity(spec.steps.len());
@@ -141,6 +151,45 @@ pub async fn run<'a>(
                     matched,
                 });
                 if !matched {
+                    outcome = Outcome::Filtered;
+                    break;
+                }
+            }
+            Step::Transition(transition) => {
+                let holds = holds(&transition.when, event, &labels, "transition", &spec.name);
+                let key = transition
+                    .key
+                    .split('.')
+                    .try_fold(event.payload, |v, part| v.get(part))
+                    .and_then(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    });
+                let passed = match (&key, transitions) {
+                    (Some(key), Some(store)) => {
+                        let repage = transition
+                            .repage_after
+                            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                        store
+                            .transition(transition.id.clone(), key.clone(), holds, repage, clock::now_ms())
+                            .await
+                            .unwrap_or_else(|error| {
+                                // Better to ring twice than never: a store error lets it pass.
+                                tracing::error!(%error, step = transition.id, "transition state unavailable; passing");
+                                holds
+                            })
+                    }
+                    // Without a key (or a store) there is nothing to compare with.
+                    _ => holds,
+                };
+                steps.push(StepTrace::Transition {
+                    expression: transition.when.source(),
+                    key,
+                    holds,
+                    passed,
+                });
+                if !passed {
                     outcome = Outcome::Filtered;
                     break;
                 }

@@ -316,6 +316,7 @@ async fn process(shared: &Shared, event: PendingEvent) {
             view,
             &shared.classifier,
             &shared.policies,
+            Some(&shared.store),
         )
         .await;
         escalations.extend(result.escalations.into_iter().map(|planned| NewEscalation {

@@ -75,6 +75,20 @@ pub enum Step {
     Classify(Arc<ClassifySpec>),
     Filter(Arc<Condition>),
     Redact(Arc<Redactor>),
+    Transition(Arc<TransitionSpec>),
+}
+
+/// `transition`: like a filter, but passes only when its condition *becomes* true for an
+/// object (keyed by a payload field), so repeated "changed" events for one ticket pass once.
+#[derive(Debug, Clone)]
+pub struct TransitionSpec {
+    /// Unique per step: `<pipeline>/<index>`; the store keeps the last value under it.
+    pub id: String,
+    /// Payload field (dotted path) naming the object, e.g. `id`.
+    pub key: String,
+    pub when: Arc<Condition>,
+    /// Pass again when the condition has held this long since the last pass (re-page).
+    pub repage_after: Option<Duration>,
 }
 
 impl fmt::Debug for Step {
@@ -83,6 +97,7 @@ impl fmt::Debug for Step {
             Step::Classify(spec) => f.debug_tuple("Classify").field(spec).finish(),
             Step::Filter(condition) => f.debug_tuple("Filter").field(&condition.source()).finish(),
             Step::Redact(_) => f.write_str("Redact"),
+            Step::Transition(t) => f.debug_tuple("Transition").field(t).finish(),
         }
     }
 }

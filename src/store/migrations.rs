@@ -37,6 +37,11 @@ pub const SQLITE: &[Migration] = &[
         name: "voice webhook bodies",
         sql: include_str!("migrations/sqlite/0004_voice_webhook_bodies.sql"),
     },
+    Migration {
+        version: 5,
+        name: "transitions",
+        sql: include_str!("migrations/sqlite/0005_transitions.sql"),
+    },
 ];
 
 /// Applies every migration newer than the database's version; returns how many ran.

@@ -267,6 +267,21 @@ impl Store {
         self.backend.cached_label(key).await
     }
 
+    /// A `transition` step's check-and-record: true when the event passes (the condition
+    /// became true for `key`, or still holds after `repage_after_ms`). Atomic per key.
+    pub async fn transition(
+        &self,
+        step: String,
+        key: String,
+        holds: bool,
+        repage_after_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.backend
+            .transition(step, key, holds, repage_after_ms, now_ms)
+            .await
+    }
+
     pub async fn cache_label(
         &self,
         key: String,

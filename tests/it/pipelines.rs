@@ -292,3 +292,72 @@ async fn the_built_in_pipeline_triages_support_tickets_with_no_settings() {
         .await;
     assert!(stored["pipeline_state"].is_null(), "{stored}");
 }
+
+#[tokio::test]
+async fn a_transition_step_passes_once_per_change_into_the_condition() {
+    let receiver = Receiver::start().await;
+    let toml = format!(
+        r#"
+[[pipelines]]
+name = "tickets"
+on = "merge.ticket.*"
+steps = [{{ transition = {{ key = "id", when = 'priority in ["URGENT", "HIGH"] && status != "CLOSED"', repage_after = "1s" }} }}]
+[[pipelines.destinations]]
+webhook = {{ url = "{}", signing = "none", allow_private = true }}
+"#,
+        receiver.url()
+    );
+    let server = TestServer::start_with_toml(&toml, &[]).await;
+    let change = |id: &str, priority: &str, status: &str| json!({"type": "merge.ticket.changed", "payload": {"id": id, "priority": priority, "status": status}});
+
+    // Ten "changed" webhooks for one urgent ticket, all at once: one passes.
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let request = server
+            .http
+            .post(server.url("/v1/events"))
+            .json(&change("T-1", "URGENT", "OPEN"));
+        sends.spawn(async move { request.send().await.unwrap().status() });
+    }
+    for status in sends.join_all().await {
+        assert_eq!(status, 202);
+    }
+    receiver.wait_for(1, WAIT).await;
+    let ids: Vec<String> = {
+        let (_, page) = server
+            .get("/v1/events?type=merge.ticket.changed&limit=20")
+            .await;
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for id in &ids {
+        processed(&server, id).await;
+    }
+    assert_eq!(receiver.received().len(), 1, "one delivery for ten changes");
+
+    // Closing and reopening as urgent is a new transition; another ticket is its own.
+    for event in [
+        change("T-1", "URGENT", "CLOSED"),
+        change("T-1", "URGENT", "OPEN"),
+        change("T-2", "HIGH", "OPEN"),
+        change("T-2", "LOW", "OPEN"),
+    ] {
+        let id = send(&server, &event).await;
+        processed(&server, &id).await;
+    }
+    receiver.wait_for(3, WAIT).await;
+    // Still urgent after `repage_after`: paged again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let id = send(&server, &change("T-1", "URGENT", "OPEN")).await;
+    let event = processed(&server, &id).await;
+    assert_eq!(
+        event["pipeline"]["runs"][0]["steps"][0]["passed"], true,
+        "{event:#}"
+    );
+    receiver.wait_for(4, WAIT).await;
+    assert_eq!(receiver.received().len(), 4);
+}

@@ -308,3 +308,40 @@ pub fn cache_label(
     .execute((key, label, model, clock::now_rfc3339()))?;
     Ok(())
 }
+
+/// Records whether a `transition` step's condition holds for `key` now, and says whether the
+/// event passes: it does when the condition became true (it was false or never seen), or
+/// when it still holds and `repage_after_ms` has passed since the last pass. Runs in the
+/// writer, so two events for one key can never both pass.
+pub fn transition(
+    tx: &Transaction<'_>,
+    step: &str,
+    key: &str,
+    holds: bool,
+    repage_after_ms: Option<i64>,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
+    let before: Option<(bool, Option<i64>)> = tx
+        .prepare_cached("SELECT holds, fired_at FROM transitions WHERE step = ?1 AND key = ?2")?
+        .query_row((step, key), |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let fires = holds
+        && match before {
+            None | Some((false, _)) => true,
+            Some((true, fired_at)) => match (repage_after_ms, fired_at) {
+                (Some(after), Some(at)) => now_ms - at >= after,
+                _ => false,
+            },
+        };
+    let fired_at = if fires {
+        Some(now_ms)
+    } else {
+        before.and_then(|(_, at)| at)
+    };
+    tx.prepare_cached(
+        "INSERT INTO transitions (step, key, holds, fired_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (step, key) DO UPDATE SET holds = excluded.holds, fired_at = excluded.fired_at",
+    )?
+    .execute((step, key, holds, fired_at))?;
+    Ok(fires)
+}

@@ -263,6 +263,21 @@ impl SqliteStore {
         self.readers.with(deliveries::disabled_destinations).await
     }
 
+    pub async fn transition(
+        &self,
+        step: String,
+        key: String,
+        holds: bool,
+        repage_after_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |tx| {
+                deliveries::transition(tx, &step, &key, holds, repage_after_ms, now_ms)
+            })
+            .await
+    }
+
     pub async fn cached_label(&self, key: String) -> Result<Option<String>, StoreError> {
         self.readers
             .with(move |conn| deliveries::cached_label(conn, &key))
