@@ -165,8 +165,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// Settings from the file, the environment, and `./.env` (the environment wins over it).
 fn load_settings(config: Option<PathBuf>) -> Result<Settings, klaxon::config::ConfigErrors> {
-    Settings::load(config.as_deref(), |var| std::env::var(var).ok())
+    let dotenv = klaxon::config::dotenv::read(std::path::Path::new(".env"))?;
+    Settings::load(config.as_deref(), |var| {
+        std::env::var(var).ok().or_else(|| dotenv.get(var).cloned())
+    })
 }
 
 fn serve(config: Option<PathBuf>, log_format: Option<String>) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 //! Every problem is reported with where it came from (file or variable), the key, and what is
 //! wrong, and all problems are reported at once so `klaxon check` is useful in one run.
 
+pub mod dotenv;
 mod error;
 pub mod pipelines;
 mod raw;

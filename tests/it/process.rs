@@ -581,3 +581,39 @@ voice = { policy = "oncall" }
         .count();
     assert_eq!(dials, 1, "the restart rang nobody twice: {done:#}");
 }
+
+#[test]
+fn a_dotenv_file_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "# as in the reference apps\nPORT=notaport\nONCALL_NUMBER=+12125551234\n",
+    )
+    .unwrap();
+    let output = command()
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PORT"), "{stderr}");
+
+    let output = command()
+        .arg("check")
+        .env("PORT", "5055")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(":5055"), "the environment wins: {stdout}");
+    assert!(
+        stdout.contains("policy oncall: 1 step(s)"),
+        ".env values apply: {stdout}"
+    );
+}
