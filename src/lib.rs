@@ -11,7 +11,8 @@
 //! - [`store`]: the durable store: schema, migrations and the SQLite group-commit writer.
 //! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
 //! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.
-//! - [`llm`]: the OpenAI-compatible chat client behind `classify`.
+//! - [`llm`]: the OpenAI-compatible chat client behind `classify` and briefings.
+//! - [`merge`]: the Merge.dev client, models and webhook envelope.
 //! - [`signing`]: the webhook signature schemes Klaxon speaks (ingest, Standard Webhooks,
 //!   Merge, Telnyx), each with its test vectors.
 //! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod delivery;
 pub mod http;
 pub mod llm;
+pub mod merge;
 pub mod pipeline;
 pub mod sandbox;
 pub mod server;

@@ -3,5 +3,8 @@
 //!
 //! - [`carrier`]: a Telnyx Call Control carrier with scripted callees (`klaxon sandbox
 //!   carrier`, and what `klaxon serve` uses when `TELNYX_API_KEY` is not set).
+//! - [`merge`]: a Merge.dev API with sample tickets, contacts, deals and users, recording
+//!   writes and sending signed webhooks (not wired into `serve` yet).
 
 pub mod carrier;
+pub mod merge;
