@@ -19,8 +19,8 @@ pub mod voice;
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use raw::Raw;
 pub use settings::{
-    AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, Settings,
-    StoreSettings,
+    AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, MergeSettings,
+    Settings, StoreSettings,
 };
 
 /// The environment variable that names the settings file when `--config` is not given.

@@ -61,6 +61,15 @@ pub struct Settings {
     /// True when `pipelines` are the built-in ones.
     pub builtin_pipelines: bool,
     pub voice: VoiceSettings,
+    pub merge: MergeSettings,
+}
+
+/// Merge.dev webhooks.
+#[derive(Debug, Clone, Default)]
+pub struct MergeSettings {
+    /// `MERGE_WEBHOOK_SECRET` (several, comma-separated, during a rotation). When set,
+    /// `/webhooks/merge|ticket|crm` refuse anything not signed with one of them.
+    pub webhook_secrets: Vec<Secret>,
 }
 
 /// The model behind `classify`.
@@ -365,6 +374,18 @@ impl Settings {
             pipelines,
             builtin_pipelines,
             voice,
+            merge: MergeSettings {
+                webhook_secrets: r
+                    .env_value("MERGE_WEBHOOK_SECRET")
+                    .map(|list| {
+                        list.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(Secret::new)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
         })
     }
 }

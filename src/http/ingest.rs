@@ -64,17 +64,57 @@ async fn ingest(
         .transpose()?;
     let request = EventRequest::parse(&body, header_key)?;
 
+    let (id, duplicate) = store_event(
+        &state,
+        Incoming {
+            source,
+            request_hash: request.canonical_hash(),
+            payload: request.payload.to_string(),
+            occurred_at: request.occurred_at,
+            event_type: request.event_type,
+            idempotency_key: request.idempotency_key,
+        },
+    )
+    .await?;
+    let status = if duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((status, axum::Json(Accepted { id, duplicate })).into_response())
+}
+
+/// An event that passed its endpoint's checks, ready for the store.
+pub(super) struct Incoming {
+    pub source: Source,
+    pub event_type: String,
+    /// Compact JSON text.
+    pub payload: String,
+    /// RFC 3339; the receive time when absent.
+    pub occurred_at: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Equal hashes under one key mean "the same event again".
+    pub request_hash: String,
+}
+
+/// Stores an event durably (marked for its pipelines, which get it right after the commit).
+/// Returns its id and whether it was a repeat of an earlier one; a key reused for a
+/// different event is `409 idempotency_conflict`.
+pub(super) async fn store_event(
+    state: &AppState,
+    incoming: Incoming,
+) -> Result<(EventId, bool), ApiError> {
     let received_at = clock::now_rfc3339();
-    let pipeline_pending = pipeline::any_takes(&settings.pipelines, &request.event_type);
+    let pipeline_pending = pipeline::any_takes(&state.settings.pipelines, &incoming.event_type);
     let event = NewEvent {
         id: EventId::new(),
-        source,
-        request_hash: request.canonical_hash(),
-        payload: request.payload.to_string(),
-        occurred_at: request.occurred_at.unwrap_or_else(|| received_at.clone()),
+        source: incoming.source,
+        request_hash: incoming.request_hash,
+        payload: incoming.payload,
+        occurred_at: incoming.occurred_at.unwrap_or_else(|| received_at.clone()),
         received_at,
-        event_type: request.event_type,
-        idempotency_key: request.idempotency_key,
+        event_type: incoming.event_type,
+        idempotency_key: incoming.idempotency_key,
         pipeline_pending,
     };
     // What the runner needs, kept before the event moves into the store.
@@ -84,29 +124,14 @@ async fn ingest(
         payload: event.payload.clone(),
         occurred_at: event.occurred_at.clone(),
     });
-
     match state.store.insert_event(event).await? {
         Inserted::Created(id) => {
             if let Some(pending) = pending {
                 state.runner.submit(pending);
             }
-            Ok((
-                StatusCode::ACCEPTED,
-                axum::Json(Accepted {
-                    id,
-                    duplicate: false,
-                }),
-            )
-                .into_response())
+            Ok((id, false))
         }
-        Inserted::Duplicate(id) => Ok((
-            StatusCode::OK,
-            axum::Json(Accepted {
-                id,
-                duplicate: true,
-            }),
-        )
-            .into_response()),
+        Inserted::Duplicate(id) => Ok((id, true)),
         Inserted::Conflict(id) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "idempotency_conflict",
@@ -115,7 +140,7 @@ async fn ingest(
     }
 }
 
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -133,7 +158,11 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes without buffering them.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

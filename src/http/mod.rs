@@ -10,6 +10,7 @@
 //! | `GET /v1/destinations`, `POST /v1/destinations/{name}/enable` | [`destinations`] |
 //! | `GET /v1/escalations`, `GET /v1/escalations/{id}`, `POST …/cancel`, `GET /escalations` | [`escalations`] |
 //! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
+//! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
 //! | `GET /health` | [`health`] |
 //!
 //! Authentication of `/v1/*` lives in [`auth`].
@@ -23,6 +24,7 @@ pub mod event_request;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod merge;
 pub mod paging;
 pub mod voice;
 
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(destinations::router())
         .merge(escalations::router())
         .merge(voice::router())
+        .merge(merge::router())
         .merge(health::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -49,6 +49,8 @@ pub enum Source {
     SignedIngest,
     /// Emitted by Klaxon itself, e.g. `escalation.unreached`, so pipelines can route it.
     Klaxon,
+    /// A Merge.dev webhook (`/webhooks/merge`, `/webhooks/ticket`, `/webhooks/crm`).
+    Merge,
 }
 
 impl Source {
@@ -57,6 +59,7 @@ impl Source {
             Source::Api => "api",
             Source::SignedIngest => "signed",
             Source::Klaxon => "klaxon",
+            Source::Merge => "merge",
         }
     }
 }

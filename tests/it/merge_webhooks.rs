@@ -1,0 +1,153 @@
+//! Merge webhooks end to end: the sandbox Merge signs and sends real envelopes to Klaxon.
+
+use std::time::Duration;
+
+use klaxon::sandbox::merge::{MergeSandboxConfig, SandboxMerge, sample};
+use klaxon::signing::Secret;
+use serde_json::{Value, json};
+
+use crate::support::receiver::Receiver;
+use crate::support::{TestServer, assert_error, eventually};
+
+const SECRET: &str = "merge-webhook-signing-key";
+
+async fn rig(pipelines: &str) -> (TestServer, SandboxMerge) {
+    let merge = SandboxMerge::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        MergeSandboxConfig {
+            webhook_secret: Some(Secret::new(SECRET)),
+            ..MergeSandboxConfig::default()
+        },
+    )
+    .unwrap();
+    let server = TestServer::start_with_toml(pipelines, &[("MERGE_WEBHOOK_SECRET", SECRET)]).await;
+    (server, merge)
+}
+
+async fn events_of(server: &TestServer, event_type: &str) -> Vec<Value> {
+    let (_, page) = server
+        .get(&format!("/v1/events?type={event_type}&limit=100"))
+        .await;
+    page["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_signed_ticket_change_is_stored_once_and_a_forgery_is_refused() {
+    let (server, merge) = rig("").await;
+    let url = server.url("/webhooks/merge");
+    let status = merge
+        .send_webhook(
+            &url,
+            "Ticket.changed",
+            sample::TICKET_URGENT,
+            sample::LINKED_ZENDESK,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    // Merge retries a delivery it thinks failed: the same bytes are stored once.
+    let again = merge
+        .send_webhook(
+            &url,
+            "Ticket.changed",
+            sample::TICKET_URGENT,
+            sample::LINKED_ZENDESK,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, 200);
+    let stored = events_of(&server, "merge.ticket.changed").await;
+    assert_eq!(stored.len(), 1, "{stored:#?}");
+    let payload = &stored[0]["payload"];
+    assert_eq!(stored[0]["source"], "merge");
+    assert_eq!(payload["id"], sample::TICKET_URGENT);
+    assert_eq!(payload["priority"], "URGENT");
+    assert_eq!(payload["linked_account_id"], sample::LINKED_ZENDESK);
+
+    // A body signed with another key, or not signed: 401, nothing stored.
+    let body = json!({"hook": {"event": "Ticket.changed"}, "linked_account": {"id": "x"}, "data": {"id": "T-9"}}).to_string();
+    let forged = klaxon::signing::merge::sign(&Secret::new("not-the-key"), body.as_bytes());
+    for (signature, code) in [
+        (Some(forged), "invalid_signature"),
+        (None, "missing_signature"),
+    ] {
+        let mut request = server
+            .http
+            .post(url.clone())
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(signature) = signature {
+            request = request.header("x-merge-webhook-signature", signature);
+        }
+        assert_error(&server.send(request).await, 401, code);
+    }
+    assert_eq!(events_of(&server, "merge.ticket.changed").await.len(), 1);
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_merge_envelopes() {
+    let merge_free = TestServer::start().await;
+    // Not an envelope on the Merge path: 400.
+    let answer = merge_free
+        .send(
+            merge_free
+                .http
+                .post(merge_free.url("/webhooks/merge"))
+                .json(&json!({"id": 1, "subject": "plain"})),
+        )
+        .await;
+    assert_error(&answer, 400, "invalid_merge_webhook");
+    // The reference apps' plain ticket body still works on their path.
+    let answer = merge_free
+        .send(
+            merge_free
+                .http
+                .post(merge_free.url("/webhooks/ticket"))
+                .json(&json!({"subject": "Checkout down", "priority": "CRITICAL"})),
+        )
+        .await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(events_of(&merge_free, "ticket.created").await.len(), 1);
+}
+
+#[tokio::test]
+async fn ten_changes_to_one_urgent_ticket_route_once() {
+    let receiver = Receiver::start().await;
+    let pipelines = format!(
+        r#"
+[[pipelines]]
+name = "merge-tickets"
+on = "merge.ticket.*"
+steps = [{{ transition = {{ key = "id", when = 'priority in ["URGENT", "HIGH"] && status != "CLOSED"' }} }}]
+[[pipelines.destinations]]
+webhook = {{ url = "{}", signing = "none", allow_private = true }}
+"#,
+        receiver.url()
+    );
+    let (server, merge) = rig(&pipelines).await;
+    let url = server.url("/webhooks/merge");
+    for n in 0..10 {
+        // Each change touches the ticket, so each delivery is a new body.
+        merge
+            .update_ticket(sample::TICKET_URGENT, |t| {
+                t.description = Some(format!("update {n}"))
+            })
+            .unwrap();
+        let status = merge
+            .send_webhook(
+                &url,
+                "Ticket.changed",
+                sample::TICKET_URGENT,
+                sample::LINKED_ZENDESK,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+    }
+    eventually(Duration::from_secs(10), || async {
+        let stored = events_of(&server, "merge.ticket.changed").await;
+        (stored.len() == 10 && stored.iter().all(|e| e["pipeline_state"] == "done")).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 1, "one alert for ten changes");
+}
