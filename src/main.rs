@@ -76,6 +76,15 @@ enum SandboxService {
         #[arg(long)]
         seed: Option<String>,
     },
+    /// A simulated Merge.dev API with sample tickets, contacts, deals and users: point
+    /// MERGE_API_BASE at the URL it prints. Writes (status, comments, notes) are kept in memory.
+    Merge {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// 0 picks a free port (printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
 }
 
 /// Which server to talk to.
@@ -259,14 +268,17 @@ fn check(config: Option<PathBuf>) -> ExitCode {
 
 fn sandbox(service: SandboxService) -> anyhow::Result<()> {
     use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
-    let SandboxService::Carrier {
-        host,
-        port,
-        webhook_url,
-        timing,
-        seed,
-    } = service;
     init_logging(LogFormat::Text);
+    let (host, port, webhook_url, timing, seed) = match service {
+        SandboxService::Carrier {
+            host,
+            port,
+            webhook_url,
+            timing,
+            seed,
+        } => (host, port, webhook_url, timing, seed),
+        SandboxService::Merge { host, port } => return sandbox_merge(host, port),
+    };
     let timing = match timing.as_str() {
         "realistic" => Timing::realistic(),
         "fast" => Timing::fast(),
@@ -304,6 +316,21 @@ fn sandbox(service: SandboxService) -> anyhow::Result<()> {
         );
         shutdown_signal().await;
         carrier.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+fn sandbox_merge(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
+    use klaxon::sandbox::merge::{MergeSandboxConfig, SandboxMerge};
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((host, port))
+            .await
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let merge = SandboxMerge::start(listener, MergeSandboxConfig::default())?;
+        println!("MERGE_API_BASE={}", merge.base_url());
+        shutdown_signal().await;
+        merge.shutdown().await;
         anyhow::Ok(())
     })
 }

@@ -617,3 +617,39 @@ fn a_dotenv_file_is_read_and_the_environment_wins() {
         ".env values apply: {stdout}"
     );
 }
+
+#[tokio::test]
+async fn the_sandbox_merge_runs_on_its_own() {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = command()
+        .args(["sandbox", "merge"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the sandbox merge");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("MERGE_API_BASE=")
+        .expect("prints its URL")
+        .to_owned();
+    let tickets: Value = reqwest::Client::new()
+        .get(format!("{base}/ticketing/v1/tickets"))
+        .bearer_auth("any-key")
+        .header("X-Account-Token", "ZENDESK_ACCOUNT_TOKEN")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        tickets["results"].as_array().is_some_and(|r| r.len() >= 4),
+        "sample tickets: {tickets:#}"
+    );
+}
