@@ -309,6 +309,14 @@ impl EngineHandle {
                 break;
             }
         }
+        if matches!(persisted.machine.phase, Phase::Done { .. })
+            && let Ok(mut locks) = self.shared.locks.lock()
+        {
+            // Nothing will drive it again (later inputs are ignored once done): forget its
+            // lock so the map does not grow with every escalation ever run. A task already
+            // waiting holds its own clone and still gets it.
+            locks.remove(&id);
+        }
         Ok(())
     }
 
