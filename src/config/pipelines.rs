@@ -180,29 +180,52 @@ pub fn resolve(
     specs
 }
 
-/// The built-in pipelines, parsed and validated like a user's.
-pub fn builtin() -> Vec<PipelineSpec> {
+/// The phone pipelines of the reference apps, built in when their policy exists (from
+/// `ONCALL_NUMBER` / `VP_SALES_NUMBER` or the settings): `POST /escalate` rings `oncall`,
+/// `POST /alert` rings `vp_sales`.
+pub const BUILTIN_VOICE_PIPELINES: &str = include_str!("builtin_voice_pipelines.toml");
+
+/// The built-in pipelines, parsed and validated like a user's; the phone ones only when
+/// their policy exists.
+pub fn builtin(voice: &VoiceSettings) -> Vec<PipelineSpec> {
+    let mut specs = parse_builtin(BUILTIN_PIPELINES, voice);
+    specs.extend(
+        parse_builtin(BUILTIN_VOICE_PIPELINES, voice)
+            .into_iter()
+            .filter(|p| {
+                p.destinations.iter().all(|d| match &d.kind {
+                    DestinationKind::Voice(v) => voice.policies.contains_key(&v.policy),
+                    _ => true,
+                })
+            }),
+    );
+    specs
+}
+
+fn parse_builtin(text: &str, voice: &VoiceSettings) -> Vec<PipelineSpec> {
     #[derive(Deserialize)]
     struct File {
         pipelines: Vec<RawPipeline>,
     }
-    let file: File = toml::from_str(BUILTIN_PIPELINES).expect("the built-in pipelines parse");
+    let file: File = toml::from_str(text).expect("the built-in pipelines parse");
+    // Validated against every policy name they use, so a missing policy drops the pipeline
+    // (above) instead of failing the settings.
+    let mut with_policies = voice.clone();
+    for name in ["oncall", "vp_sales"] {
+        with_policies
+            .policies
+            .entry(name.to_owned())
+            .or_insert_with(|| crate::voice::settings::Policy {
+                steps: Vec::new(),
+                repeat: 0,
+            });
+    }
     let mut errors = Vec::new();
-    let no_voice = super::voice::resolve(
-        super::voice::RawVoiceInput {
-            voice: Default::default(),
-            people: Default::default(),
-            policies: Vec::new(),
-            file: &Origin::Default,
-        },
-        &|_| None,
-        &mut errors,
-    );
     let specs = resolve(
         file.pipelines,
         &Origin::Default,
         &|_| None,
-        &no_voice,
+        &with_policies,
         &mut errors,
     );
     assert!(

@@ -345,7 +345,7 @@ impl Settings {
         );
         let builtin_pipelines = raw.pipelines.is_empty();
         let pipelines = if builtin_pipelines {
-            pipelines::builtin()
+            pipelines::builtin(&voice)
         } else {
             pipelines::resolve(raw.pipelines, &file_origin, &env, &voice, &mut r.errors)
         };

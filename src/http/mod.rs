@@ -11,6 +11,7 @@
 //! | `GET /v1/escalations`, `GET /v1/escalations/{id}`, `POST …/cancel`, `GET /escalations` | [`escalations`] |
 //! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
+//! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
 //!
 //! Authentication of `/v1/*` lives in [`auth`].
@@ -26,6 +27,7 @@ pub mod health;
 pub mod ingest;
 pub mod merge;
 pub mod paging;
+pub mod reference;
 pub mod voice;
 
 use std::sync::Arc;
@@ -63,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(escalations::router())
         .merge(voice::router())
         .merge(merge::router())
+        .merge(reference::router())
         .merge(health::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

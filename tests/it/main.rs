@@ -12,6 +12,7 @@ mod merge_client;
 mod merge_webhooks;
 mod pipelines;
 mod process;
+mod reference;
 mod sandbox_carrier;
 mod sandbox_merge;
 mod settings;
