@@ -141,12 +141,12 @@ async fn voice_carrier(
             );
             config.api_base = account.api_base.clone();
             config.dials_per_second = voice.dials_per_second;
-            let public_url = voice.public_url.clone().unwrap_or_default();
+            let webhook_url = voice
+                .public_url
+                .as_ref()
+                .map(|url| format!("{url}/webhooks/voice"));
             let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
-            Ok((
-                Carrier::new(client, format!("{public_url}/webhooks/voice")),
-                None,
-            ))
+            Ok((Carrier::new(client, webhook_url), None))
         }
         None => {
             // Our own webhook endpoint, reached over loopback whatever HOST is.
@@ -184,7 +184,7 @@ async fn voice_carrier(
             config.api_base = sandbox.base_url();
             config.dials_per_second = voice.dials_per_second;
             let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
-            Ok((Carrier::new(client, webhook_url), Some(sandbox)))
+            Ok((Carrier::new(client, Some(webhook_url)), Some(sandbox)))
         }
     }
 }

@@ -147,13 +147,6 @@ pub fn resolve(
             None
         }
     });
-    if telnyx.is_some() && public_url.is_none() {
-        fail(
-            &Origin::Env("PUBLIC_URL"),
-            "voice.public_url",
-            "TELNYX_API_KEY is set, so Telnyx needs the public base URL of this server for its webhooks".into(),
-        );
-    }
     let dials_per_second = match var("KLAXON_DIALS_PER_SECOND") {
         Some(v) => match v.parse::<f64>() {
             Ok(n) if n > 0.0 && n <= 1000.0 => n,

@@ -84,12 +84,13 @@ impl From<TelnyxError> for CarrierError {
 pub struct Carrier {
     client: TelnyxClient,
     /// Where this call's webhooks go: built from `PUBLIC_URL` (or the sandbox's loopback
-    /// address), never from a request's Host header.
-    webhook_url: String,
+    /// address), never from a request's Host header. `None`: the Call Control app's own
+    /// webhook URL, as configured at Telnyx.
+    webhook_url: Option<String>,
 }
 
 impl Carrier {
-    pub fn new(client: TelnyxClient, webhook_url: String) -> Carrier {
+    pub fn new(client: TelnyxClient, webhook_url: Option<String>) -> Carrier {
         Carrier {
             client,
             webhook_url,
@@ -113,7 +114,7 @@ impl Carrier {
             greeting_duration_millis: None,
         });
         dial.link_to = link_to.map(CallControlId::from);
-        dial.webhook_url = Some(self.webhook_url.clone());
+        dial.webhook_url = self.webhook_url.clone();
         dial.client_state = command.client_state.clone();
         let leg = self.client.dial(&dial).await?;
         Ok(leg.call_control_id.as_str().to_owned())

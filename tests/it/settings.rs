@@ -95,7 +95,6 @@ fn a_telnyx_key_needs_the_rest_of_the_account() {
         "TELNYX_CONNECTION_ID",
         "TELNYX_PHONE_NUMBER",
         "TELNYX_PUBLIC_KEY",
-        "PUBLIC_URL",
     ] {
         assert!(error.contains(needed), "{needed} in {error}");
     }
