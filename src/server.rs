@@ -19,10 +19,12 @@ use crate::delivery::DeliveryWorker;
 use crate::delivery::webhook::WebhookSender;
 use crate::http::{self, AppState};
 use crate::llm::{ChatModel, LlmError, ModelConfig};
+use crate::merge::{AccountTokens, MergeClient, MergeConfig, MergeSecret};
 use crate::pipeline::PipelineRunner;
 use crate::pipeline::classify::Classifier;
 use crate::pipeline::spec::DestinationKind;
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
 use crate::store::{Store, StoreError};
 use crate::voice::EngineHandle;
 use crate::voice::carrier::Carrier;
@@ -81,7 +83,9 @@ pub async fn serve(
     .await?;
     let model = chat_model(&settings.ai)?;
     let (carrier, _sandbox) = voice_carrier(&mut settings, address).await?;
-    let voice = EngineHandle::new(store.clone(), carrier, model.clone());
+    let (merge, _sandbox_merge) = merge_client(&settings).await?;
+    let voice = EngineHandle::new(store.clone(), carrier, model.clone())
+        .with_merge(merge, settings.merge.bridge_number.clone());
     let resumed = voice.resume_all().await?;
     if resumed > 0 {
         tracing::info!(
@@ -185,6 +189,47 @@ async fn voice_carrier(
             config.dials_per_second = voice.dials_per_second;
             let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
             Ok((Carrier::new(client, Some(webhook_url)), Some(sandbox)))
+        }
+    }
+}
+
+/// The Merge client: the account of `MERGE_API_KEY`, or the built-in sandbox Merge on
+/// loopback (with its sample linked accounts), which lives as long as the returned handle.
+async fn merge_client(
+    settings: &Settings,
+) -> Result<(MergeClient, Option<SandboxMerge>), ServeError> {
+    let invalid = |e: crate::merge::MergeError| ServeError::Voice(format!("Merge client: {e}"));
+    match &settings.merge.api {
+        Some(api) => {
+            let tokens = AccountTokens {
+                default: api
+                    .account_token
+                    .as_ref()
+                    .map(|t| MergeSecret::new(String::from_utf8_lossy(t.as_bytes()))),
+                by_account: Default::default(),
+            };
+            let mut config = MergeConfig::new(
+                MergeSecret::new(String::from_utf8_lossy(api.api_key.as_bytes())),
+                tokens,
+            );
+            config.api_base = api.api_base.clone();
+            Ok((MergeClient::new(config).map_err(invalid)?, None))
+        }
+        None => {
+            let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+            let sandbox = SandboxMerge::start(listener, MergeSandboxConfig::default())
+                .map_err(|e| ServeError::Voice(format!("sandbox Merge: {e}")))?;
+            let tokens = AccountTokens {
+                default: None,
+                by_account: LinkedAccount::samples()
+                    .into_iter()
+                    .map(|a| (a.id, MergeSecret::new(a.account_token.as_str())))
+                    .collect(),
+            };
+            let mut config = MergeConfig::new(MergeSecret::new("sandbox"), tokens);
+            config.api_base = sandbox.base_url();
+            tracing::info!(merge = %sandbox.base_url(), "MERGE_API_KEY is not set: Merge calls go to the built-in sandbox Merge");
+            Ok((MergeClient::new(config).map_err(invalid)?, Some(sandbox)))
         }
     }
 }

@@ -15,12 +15,13 @@ use serde_json::json;
 
 use super::carrier::{Carrier, CarrierError, CommandRef};
 use super::escalation::machine::{Action, Input, Leg, Machine, Outcome, Phase, State};
-use super::escalation::plan::Plan;
+use super::escalation::plan::{Plan, normalise_phone};
 use super::script;
 use super::telnyx::events::{self, CallEvent};
 use super::webhook;
 use crate::clock;
 use crate::llm::ChatModel;
+use crate::merge::MergeClient;
 use crate::pipeline::RunnerHandle;
 use crate::store::{EscalationId, EscalationUpdate, Store, StoreError, TimelineEntry};
 
@@ -56,6 +57,10 @@ struct Shared {
     /// Where outcomes are published as `escalation.<outcome>` events; set once the
     /// pipeline runner exists (it needs this engine first).
     outcomes: OnceLock<RunnerHandle>,
+    /// Looks up a Merge ticket's contact to connect to, while the phone rings.
+    merge: Option<MergeClient>,
+    /// Who "connect me" reaches when the ticket's contact has no phone (`BRIDGE_NUMBER`).
+    bridge_number: Option<String>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -73,9 +78,21 @@ impl EngineHandle {
                 carrier,
                 model,
                 outcomes: OnceLock::new(),
+                merge: None,
+                bridge_number: None,
                 locks: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Enriches Merge ticket escalations with the contact's phone (the connect target).
+    /// Call before the engine is shared.
+    pub fn with_merge(mut self, merge: MergeClient, bridge_number: Option<String>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.merge = Some(merge);
+            shared.bridge_number = bridge_number;
+        }
+        self
     }
 
     /// From now on, every finished escalation is published as an `escalation.<outcome>` event
@@ -85,12 +102,48 @@ impl EngineHandle {
         let _ = self.shared.outcomes.set(runner);
     }
 
-    /// Starts a new escalation: dials the first slot and writes the briefing meanwhile.
+    /// Starts a new escalation: dials the first slot, and meanwhile writes the briefing and
+    /// looks up who "connect me" reaches.
     pub fn start(&self, id: EscalationId) {
         let engine = self.clone();
         tokio::spawn(async move {
             engine.brief(id);
+            engine.enrich(id);
             engine.feed(id, Input::Start).await;
+        });
+    }
+
+    /// For a Merge ticket: the contact's phone (`expand=contact`), else `BRIDGE_NUMBER`.
+    fn enrich(&self, id: EscalationId) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let Ok(Some(record)) = engine.shared.store.load_escalation(id).await else {
+                return;
+            };
+            let Ok(plan) = serde_json::from_str::<Plan>(&record.plan) else {
+                return;
+            };
+            let (Some(ticket), Some(merge)) = (&plan.merge_ticket, &engine.shared.merge) else {
+                return;
+            };
+            let phone = match merge
+                .get_ticket(&ticket.linked_account_id, &ticket.ticket_id)
+                .await
+            {
+                Ok(found) => found
+                    .contact
+                    .as_ref()
+                    .and_then(|c| c.object())
+                    .and_then(|c| c.phone_number.as_deref())
+                    .and_then(normalise_phone),
+                Err(error) => {
+                    tracing::warn!(%error, escalation = %id, "could not look up the ticket's contact");
+                    None
+                }
+            };
+            if let Some(number) = phone.or_else(|| engine.shared.bridge_number.clone()) {
+                engine.feed(id, Input::ConnectTargetKnown(number)).await;
+            }
         });
     }
 
@@ -266,16 +319,19 @@ impl EngineHandle {
             serde_json::from_str(&record.plan).map_err(|e| EngineError::Corrupt(id, e))?;
         let mut persisted: Persisted =
             serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
-        let machine = Machine {
-            slots: &plan.slots,
-            can_connect: plan.connect_to.is_some(),
-        };
         let mut inputs: VecDeque<Input> = inputs.into();
         let mut timeline = Vec::new();
         let mut legs = Vec::new();
         loop {
             if let Some(input) = inputs.pop_front() {
                 timeline.push(entry(input_kind(&input), describe(&input)));
+                // "connect" is offered once there is someone to connect to, which a Merge
+                // lookup may find while the phone rings.
+                let machine = Machine {
+                    slots: &plan.slots,
+                    can_connect: plan.connect_to.is_some()
+                        || persisted.machine.connect_to.is_some(),
+                };
                 for action in machine.handle(&mut persisted.machine, input) {
                     persisted.commands += 1;
                     actions.push((persisted.commands, action));
@@ -411,8 +467,8 @@ impl EngineHandle {
             }
             Action::DialB { attempt } => {
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), "dial_b", Leg::B);
-                let (Some(to), Some(a_leg)) = (plan.connect_to.as_deref(), state.a_leg.as_deref())
-                else {
+                let target = plan.connect_to.as_deref().or(state.connect_to.as_deref());
+                let (Some(to), Some(a_leg)) = (target, state.a_leg.as_deref()) else {
                     return Executed::feedback(Input::DialFailed {
                         attempt: *attempt,
                         leg: Leg::B,
@@ -476,7 +532,10 @@ impl EngineHandle {
                     .briefing
                     .clone()
                     .unwrap_or_else(|| plan.briefing.template());
-                let words = script::menu(&briefing, plan.connect_to.is_some());
+                let words = script::menu(
+                    &briefing,
+                    plan.connect_to.is_some() || state.connect_to.is_some(),
+                );
                 let result = carrier.menu(&command, &call, &words).await;
                 self.after_command("gather_using_speak", &command, result, *attempt, Leg::A)
             }
@@ -596,6 +655,7 @@ fn input_kind(input: &Input) -> &'static str {
     match input {
         Input::Start | Input::Cancel => "note",
         Input::BriefingReady(_) => "briefing",
+        Input::ConnectTargetKnown(_) => "note",
         Input::Dialed { .. } | Input::DialFailed { .. } => "command",
         _ => "webhook",
     }
@@ -606,6 +666,7 @@ fn describe(input: &Input) -> serde_json::Value {
     match input {
         Input::Start => json!({ "event": "started" }),
         Input::Cancel => json!({ "event": "cancel requested" }),
+        Input::ConnectTargetKnown(_) => json!({ "event": "connect target found" }),
         Input::BriefingReady(text) => {
             json!({ "event": "briefing ready", "chars": text.chars().count() })
         }

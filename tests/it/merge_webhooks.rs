@@ -151,3 +151,67 @@ webhook = {{ url = "{}", signing = "none", allow_private = true }}
     .await;
     assert_eq!(receiver.received().len(), 1, "one alert for ten changes");
 }
+
+#[tokio::test]
+async fn an_urgent_merge_ticket_rings_once_and_connects_to_its_contact() {
+    let merge = SandboxMerge::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        MergeSandboxConfig {
+            webhook_secret: Some(Secret::new(SECRET)),
+            ..MergeSandboxConfig::default()
+        },
+    )
+    .unwrap();
+    let base = merge.base_url();
+    let server = TestServer::start_with_toml(
+        "",
+        &[
+            ("MERGE_WEBHOOK_SECRET", SECRET),
+            ("MERGE_API_KEY", "test-key"),
+            ("MERGE_API_BASE", &base),
+            ("MERGE_ACCOUNT_TOKEN", sample::ZENDESK_ACCOUNT_TOKEN),
+            // The sandbox carrier: ...0 answers and says "connect me".
+            ("ONCALL_NUMBER", "+15551000000"),
+            ("KLAXON_SANDBOX_TIMING", "fast"),
+        ],
+    )
+    .await;
+    let url = server.url("/webhooks/merge");
+    for _ in 0..3 {
+        merge
+            .update_ticket(sample::TICKET_URGENT, |t| {
+                t.description = Some("still down".into())
+            })
+            .unwrap();
+        let status = merge
+            .send_webhook(
+                &url,
+                "Ticket.changed",
+                sample::TICKET_URGENT,
+                sample::LINKED_ZENDESK,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+    }
+    let escalation = eventually(Duration::from_secs(15), || async {
+        let (_, page) = server.get("/v1/escalations").await;
+        let first = page["data"].get(0)?.clone();
+        (first["status"] != "active").then_some(first)
+    })
+    .await;
+    let (_, all) = server.get("/v1/escalations").await;
+    assert_eq!(
+        all["data"].as_array().unwrap().len(),
+        1,
+        "three changes, one call"
+    );
+    // "connect me" reached the ticket's contact, whose phone came from Merge meanwhile.
+    assert_eq!(escalation["status"], "connected", "{escalation:#}");
+    let looked_up = merge.requests().iter().any(|r| {
+        r.path.ends_with(sample::TICKET_URGENT)
+            && r.query_param("expand")
+                .is_some_and(|e| e.contains("contact"))
+    });
+    assert!(looked_up, "the contact was looked up with expand");
+}

@@ -100,6 +100,9 @@ pub struct State {
     pub b_leg: Option<String>,
     /// Times the menu was offered in this attempt (silence twice ends the attempt).
     pub menus: u32,
+    /// A connect target found after the escalation started (a Merge contact's phone).
+    #[serde(default)]
+    pub connect_to: Option<String>,
 }
 
 impl State {
@@ -111,6 +114,7 @@ impl State {
             a_leg: None,
             b_leg: None,
             menus: 0,
+            connect_to: None,
         }
     }
 
@@ -190,6 +194,8 @@ pub enum Input {
     Start,
     /// The briefing text is ready (or its templated fallback).
     BriefingReady(String),
+    /// A connect target was found while the phone rang (e.g. the ticket's contact).
+    ConnectTargetKnown(String),
     /// The dial request for `attempt` succeeded; this is leg A's call control id (or B's).
     Dialed {
         attempt: u32,
@@ -254,7 +260,10 @@ impl Input {
             | Input::WhisperDone { attempt }
             | Input::Bridged { attempt }
             | Input::GoodbyeDone { attempt } => Some(*attempt),
-            Input::Start | Input::BriefingReady(_) | Input::Cancel => None,
+            Input::Start
+            | Input::BriefingReady(_)
+            | Input::ConnectTargetKnown(_)
+            | Input::Cancel => None,
         }
     }
 }
@@ -352,6 +361,10 @@ impl Machine<'_> {
             }
             Input::BriefingReady(text) => {
                 state.briefing = Some(text);
+                Vec::new()
+            }
+            Input::ConnectTargetKnown(number) => {
+                state.connect_to.get_or_insert(number);
                 Vec::new()
             }
             Input::Dialed {

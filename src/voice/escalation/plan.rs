@@ -19,9 +19,20 @@ pub const DEFAULT_BRIEFING_PROMPT: &str = "You brief an on-call engineer on the 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub slots: Vec<Slot>,
-    /// The connect target's number; `None` means "connect" is not offered.
+    /// The connect target's number; `None` means "connect" is not offered (unless the
+    /// Merge lookup below finds one while the phone rings).
     pub connect_to: Option<String>,
     pub briefing: BriefingContext,
+    /// The Merge ticket behind the event, whose contact's phone becomes the connect target.
+    #[serde(default)]
+    pub merge_ticket: Option<MergeTicketRef>,
+}
+
+/// A ticket in a Merge linked account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeTicketRef {
+    pub linked_account_id: String,
+    pub ticket_id: String,
 }
 
 /// What the briefing is generated from: the event's type, labels and payload fields after
@@ -113,8 +124,22 @@ pub fn plan(
             facts.push((name.clone(), value));
         }
     }
+    // Events stored from Merge webhooks carry the linked account next to the ticket.
+    let merge_ticket = match (
+        original.get("linked_account_id").and_then(Value::as_str),
+        original.get("id").and_then(Value::as_str),
+    ) {
+        (Some(account), Some(id)) if event_type.starts_with("merge.ticket.") => {
+            Some(MergeTicketRef {
+                linked_account_id: account.to_owned(),
+                ticket_id: id.to_owned(),
+            })
+        }
+        _ => None,
+    };
     Plan {
         slots: slots(policy),
+        merge_ticket,
         connect_to,
         briefing: BriefingContext {
             event_type: event_type.to_owned(),
@@ -165,6 +190,16 @@ impl BriefingContext {
         }
         input
     }
+}
+
+/// A phone number as dialled: spaces, dashes, dots and brackets removed; `None` unless the
+/// result is +E.164.
+pub fn normalise_phone(number: &str) -> Option<String> {
+    let compact: String = number
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    is_e164(&compact).then_some(compact)
 }
 
 fn truncate(text: &str, max: usize) -> String {
