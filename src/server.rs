@@ -73,19 +73,23 @@ pub async fn serve(
             DestinationKind::Log | DestinationKind::Voice(_) => None,
         })
         .collect::<HashMap<_, _>>();
+    let (merge, _sandbox_merge) = merge_client(&settings).await?;
     let worker = DeliveryWorker::start(
         store.clone(),
         WebhookSender::new()?,
         webhooks,
+        Some(merge.clone()),
         &settings.delivery,
         workers_stop.clone(),
     )
     .await?;
     let model = chat_model(&settings.ai)?;
     let (carrier, _sandbox) = voice_carrier(&mut settings, address).await?;
-    let (merge, _sandbox_merge) = merge_client(&settings).await?;
-    let voice = EngineHandle::new(store.clone(), carrier, model.clone())
-        .with_merge(merge, settings.merge.bridge_number.clone());
+    let voice = EngineHandle::new(store.clone(), carrier, model.clone()).with_merge(
+        merge,
+        settings.merge.bridge_number.clone(),
+        worker.handle(),
+    );
     let resumed = voice.resume_all().await?;
     if resumed > 0 {
         tracing::info!(

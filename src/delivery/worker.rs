@@ -17,6 +17,7 @@ use super::schedule::next_attempt_at;
 use super::webhook::WebhookSender;
 use crate::clock;
 use crate::config::DeliverySettings;
+use crate::merge::{MergeClient, writeback};
 use crate::pipeline::spec::WebhookSpec;
 use crate::store::{AfterAttempt, Attempt, DeliveryJob, Store};
 
@@ -67,6 +68,8 @@ impl WorkerHandle {
 struct Shared {
     store: Store,
     sender: WebhookSender,
+    /// Runs Merge write-back jobs (destination [`writeback::DESTINATION`]).
+    merge: Option<MergeClient>,
     destinations: HashMap<String, Arc<WebhookSpec>>,
     retry_schedule: Vec<Duration>,
     disabled: DisabledDestinations,
@@ -86,6 +89,7 @@ impl DeliveryWorker {
         store: Store,
         sender: WebhookSender,
         destinations: HashMap<String, Arc<WebhookSpec>>,
+        merge: Option<MergeClient>,
         settings: &DeliverySettings,
         shutdown: watch::Receiver<bool>,
     ) -> Result<DeliveryWorker, crate::store::StoreError> {
@@ -102,6 +106,7 @@ impl DeliveryWorker {
         let shared = Arc::new(Shared {
             store,
             sender,
+            merge,
             destinations,
             retry_schedule: settings.retry_schedule.clone(),
             disabled: disabled.clone(),
@@ -208,6 +213,9 @@ async fn poll(
 
 /// One attempt of one job, recorded whatever happens.
 async fn attempt(shared: &Shared, job: DeliveryJob) {
+    if job.destination == writeback::DESTINATION {
+        return write_back(shared, job).await;
+    }
     let Some(spec) = shared.destinations.get(&job.destination) else {
         let reason = format!(
             "destination {:?} is not in the settings any more; replay after restoring it",
@@ -286,6 +294,59 @@ async fn attempt(shared: &Shared, job: DeliveryJob) {
     log_outcome(&job, &record, after);
     if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
         tracing::error!(%error, delivery = %job.id, "could not record a delivery attempt; it will be retried after its lease");
+    }
+    if matches!(after, AfterAttempt::RetryAt(_)) {
+        shared.poke.notify_one();
+    }
+}
+
+/// A Merge write-back job: same schedule, attempts and dead letters as a webhook.
+async fn write_back(shared: &Shared, job: DeliveryJob) {
+    let Some(merge) = &shared.merge else {
+        bury(shared, &job, "no Merge client is configured".into()).await;
+        return;
+    };
+    let body: writeback::TicketWriteback = match serde_json::from_str(&job.body) {
+        Ok(body) => body,
+        Err(error) => {
+            bury(shared, &job, format!("unreadable write-back job: {error}")).await;
+            return;
+        }
+    };
+    let started_at = clock::now_rfc3339();
+    let started = std::time::Instant::now();
+    let result = writeback::perform(merge, &body).await;
+    let mut record = Attempt {
+        number: job.attempts + 1,
+        started_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        status: None,
+        error: None,
+        response: None,
+    };
+    let after = match result {
+        Ok(done) => {
+            record.response = Some(done);
+            AfterAttempt::Succeeded
+        }
+        Err(error) => {
+            record.error = Some(error.to_string());
+            if error.is_retryable() {
+                next_attempt_at(
+                    &shared.retry_schedule,
+                    job.run_attempts + 1,
+                    None,
+                    clock::now_ms(),
+                )
+                .map_or(AfterAttempt::Dead, AfterAttempt::RetryAt)
+            } else {
+                AfterAttempt::Dead
+            }
+        }
+    };
+    log_outcome(&job, &record, after);
+    if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
+        tracing::error!(%error, delivery = %job.id, "could not record a write-back attempt");
     }
     if matches!(after, AfterAttempt::RetryAt(_)) {
         shared.poke.notify_one();

@@ -18,6 +18,7 @@
 pub mod client;
 pub mod model;
 pub mod webhook;
+pub mod writeback;
 
 mod error;
 mod retry;

@@ -199,6 +199,19 @@ impl Store {
         self.backend.list_escalations(status, after, limit).await
     }
 
+    /// Creates deliveries outside a pipeline run (e.g. Merge write-back jobs), leased to the
+    /// caller until `lease_until`; returns those created ((event, destination) is unique).
+    pub async fn insert_deliveries(
+        &self,
+        new: Vec<NewDelivery>,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        self.backend
+            .insert_deliveries(new, now_ms, lease_until)
+            .await
+    }
+
     /// Leases up to `limit` deliveries that are due and not leased.
     pub async fn claim_due(
         &self,

@@ -20,10 +20,15 @@ use super::script;
 use super::telnyx::events::{self, CallEvent};
 use super::webhook;
 use crate::clock;
+use crate::delivery::WorkerHandle;
 use crate::llm::ChatModel;
 use crate::merge::MergeClient;
+use crate::merge::writeback::{self, TicketWriteback};
 use crate::pipeline::RunnerHandle;
-use crate::store::{EscalationId, EscalationUpdate, Store, StoreError, TimelineEntry};
+use crate::store::{
+    DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, NewDelivery, Store, StoreError,
+    TimelineEntry,
+};
 
 /// Longest spoken briefing, in model tokens (two sentences).
 const BRIEFING_MAX_TOKENS: usize = 120;
@@ -61,6 +66,8 @@ struct Shared {
     merge: Option<MergeClient>,
     /// Who "connect me" reaches when the ticket's contact has no phone (`BRIDGE_NUMBER`).
     bridge_number: Option<String>,
+    /// Runs the Merge write-back jobs of finished escalations.
+    writebacks: Option<WorkerHandle>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -80,17 +87,25 @@ impl EngineHandle {
                 outcomes: OnceLock::new(),
                 merge: None,
                 bridge_number: None,
+                writebacks: None,
                 locks: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    /// Enriches Merge ticket escalations with the contact's phone (the connect target).
-    /// Call before the engine is shared.
-    pub fn with_merge(mut self, merge: MergeClient, bridge_number: Option<String>) -> Self {
+    /// Enriches Merge ticket escalations with the contact's phone (the connect target) and
+    /// writes their outcome back to the ticket through `writebacks`. Call before the engine
+    /// is shared.
+    pub fn with_merge(
+        mut self,
+        merge: MergeClient,
+        bridge_number: Option<String>,
+        writebacks: WorkerHandle,
+    ) -> Self {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.merge = Some(merge);
             shared.bridge_number = bridge_number;
+            shared.writebacks = Some(writebacks);
         }
         self
     }
@@ -348,6 +363,8 @@ impl EngineHandle {
             for (seq, action) in std::mem::take(&mut actions) {
                 if let Action::Finish(outcome) = &action {
                     self.publish(id, &record.event_id, *outcome).await;
+                    self.write_back(id, &record.event_id, &plan, &persisted.machine, *outcome)
+                        .await;
                 }
                 let outcome = self
                     .execute(id, &plan, &persisted.machine, seq, &action)
@@ -398,6 +415,89 @@ impl EngineHandle {
             })
             .await?;
         Ok(())
+    }
+
+    /// For a Merge ticket: queues the durable job that writes the outcome to the ticket.
+    async fn write_back(
+        &self,
+        id: EscalationId,
+        event_id: &str,
+        plan: &Plan,
+        state: &State,
+        outcome: Outcome,
+    ) {
+        let (Some(ticket), Some(worker)) = (&plan.merge_ticket, &self.shared.writebacks) else {
+            return;
+        };
+        let Ok(event) = event_id.parse() else {
+            return;
+        };
+        let who = plan
+            .slots
+            .get(state.attempt.saturating_sub(1) as usize)
+            .map(|s| {
+                s.name
+                    .clone()
+                    .unwrap_or_else(|| "the on-call engineer".into())
+            })
+            .unwrap_or_else(|| "nobody".into());
+        let what = match outcome {
+            Outcome::Connected => format!("{who} answered and was connected to the customer"),
+            Outcome::Acknowledged => format!("{who} answered and acknowledged"),
+            Outcome::Unreached => "nobody on the escalation policy could be reached".to_owned(),
+            Outcome::Cancelled => "the escalation was cancelled".to_owned(),
+            Outcome::Failed => "the escalation failed".to_owned(),
+        };
+        let briefing = state
+            .briefing
+            .clone()
+            .unwrap_or_else(|| plan.briefing.template());
+        let comment = format!(
+            "Klaxon escalation {id}: {what} ({} attempt(s), {}). Briefing: {briefing}",
+            state.attempt,
+            clock::now_rfc3339()
+        );
+        let body = TicketWriteback {
+            linked_account_id: ticket.linked_account_id.clone(),
+            ticket_id: ticket.ticket_id.clone(),
+            escalation_id: id.to_string(),
+            outcome: outcome.as_str().to_owned(),
+            comment,
+        };
+        let job = NewDelivery {
+            id: DeliveryId::new(),
+            event_id: event,
+            pipeline: "escalation".into(),
+            destination: writeback::DESTINATION.into(),
+            // Plain data: serializing cannot fail.
+            body: serde_json::to_string(&body).unwrap_or_default(),
+        };
+        let now = clock::now_ms();
+        let lease =
+            now + i64::try_from(crate::delivery::worker::LEASE.as_millis()).unwrap_or(i64::MAX);
+        match self
+            .shared
+            .store
+            .insert_deliveries(vec![job.clone()], now, lease)
+            .await
+        {
+            Ok(created) if created.contains(&job.id) => {
+                worker
+                    .dispatch(DeliveryJob {
+                        id: job.id,
+                        event_id: job.event_id,
+                        destination: job.destination,
+                        body: job.body,
+                        attempts: 0,
+                        run_attempts: 0,
+                    })
+                    .await;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, escalation = %id, "could not queue the Merge write-back")
+            }
+        }
     }
 
     async fn publish(&self, id: EscalationId, event_id: &str, outcome: Outcome) {

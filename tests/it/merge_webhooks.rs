@@ -214,4 +214,85 @@ async fn an_urgent_merge_ticket_rings_once_and_connects_to_its_contact() {
                 .is_some_and(|e| e.contains("contact"))
     });
     assert!(looked_up, "the contact was looked up with expand");
+
+    // The ticket hears what happened: in progress, with a private comment.
+    let writes = merge
+        .wait_until(Duration::from_secs(10), |requests| {
+            let writes: Vec<_> = requests
+                .iter()
+                .filter(|r| r.method != "GET")
+                .cloned()
+                .collect();
+            (writes.len() >= 2).then_some(writes)
+        })
+        .await
+        .expect("the write-back reaches Merge");
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(writes[0].body["model"]["status"], "IN_PROGRESS");
+    assert_eq!(writes[1].body["model"]["is_private"], true);
+    let comment = writes[1].body["model"]["body"].as_str().unwrap();
+    assert!(comment.contains("connected"), "{comment}");
+    crate::support::merge_spec::assert_valid("PatchedTicketEndpointRequest", &writes[0].body);
+    crate::support::merge_spec::assert_valid("CommentEndpointRequest", &writes[1].body);
+}
+
+#[tokio::test]
+async fn a_voicemail_leaves_the_ticket_status_alone_and_says_so() {
+    let merge = SandboxMerge::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        MergeSandboxConfig::default(),
+    )
+    .unwrap();
+    let base = merge.base_url();
+    let server = TestServer::start_with_toml(
+        "",
+        &[
+            ("MERGE_API_KEY", "test-key"),
+            ("MERGE_API_BASE", &base),
+            ("MERGE_ACCOUNT_TOKEN", sample::ZENDESK_ACCOUNT_TOKEN),
+            // ...7 is a voicemail.
+            ("ONCALL_NUMBER", "+15551000007"),
+            ("KLAXON_SANDBOX_TIMING", "fast"),
+        ],
+    )
+    .await;
+    let status = merge
+        .send_webhook(
+            &server.url("/webhooks/merge"),
+            "Ticket.changed",
+            sample::TICKET_URGENT,
+            sample::LINKED_ZENDESK,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let writes = merge
+        .wait_until(Duration::from_secs(15), |requests| {
+            let writes: Vec<_> = requests
+                .iter()
+                .filter(|r| r.method != "GET")
+                .cloned()
+                .collect();
+            (!writes.is_empty()).then_some(writes)
+        })
+        .await
+        .expect("an unreached comment reaches Merge");
+    let (_, page) = server.get("/v1/escalations").await;
+    assert_eq!(page["data"][0]["status"], "unreached");
+    assert_eq!(writes.len(), 1, "no status change: {writes:?}");
+    assert_eq!(writes[0].method, "POST");
+    assert!(
+        writes[0].body["model"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("could be reached")
+    );
+    // The write-back is a durable job like any delivery, recorded once Merge answered.
+    eventually(Duration::from_secs(10), || async {
+        let (_, deliveries) = server
+            .get("/v1/deliveries?destination=merge.ticket-writeback")
+            .await;
+        (deliveries["data"][0]["state"] == "succeeded").then_some(())
+    })
+    .await;
 }

@@ -189,6 +189,17 @@ impl SqliteStore {
             .await
     }
 
+    pub async fn insert_deliveries(
+        &self,
+        new: Vec<NewDelivery>,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        self.writer
+            .write(move |tx| deliveries::insert(tx, &new, now_ms, lease_until))
+            .await
+    }
+
     pub async fn claim_due(
         &self,
         now_ms: i64,
