@@ -80,6 +80,10 @@ pub struct EscalationUpdate {
     pub timeline: Vec<TimelineEntry>,
     /// Legs dialled by this step: (call_control_id, attempt, "A"/"B").
     pub new_legs: Vec<(String, u32, &'static str)>,
+    /// Jobs the transition decided on (a Merge write-back), created in the same transaction
+    /// and leased to the caller until `lease_until` (unix ms).
+    pub jobs: Vec<super::NewDelivery>,
+    pub lease_until: i64,
 }
 
 /// One line of an escalation's timeline.

@@ -152,8 +152,12 @@ impl Store {
         self.backend.active_escalations(before).await
     }
 
-    /// Persists a transition: new state, timeline lines, legs dialled.
-    pub async fn save_escalation(&self, update: EscalationUpdate) -> Result<(), StoreError> {
+    /// Persists a transition: new state, timeline lines, legs dialled, and the jobs it
+    /// decided on (returns those created).
+    pub async fn save_escalation(
+        &self,
+        update: EscalationUpdate,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
         self.backend.save_escalation(update).await
     }
 

@@ -347,12 +347,25 @@ impl EngineHandle {
                     can_connect: plan.connect_to.is_some()
                         || persisted.machine.connect_to.is_some(),
                 };
+                let mut jobs = Vec::new();
                 for action in machine.handle(&mut persisted.machine, input) {
+                    if let Action::Finish(outcome) = &action {
+                        jobs.extend(self.write_back_job(
+                            id,
+                            &record.event_id,
+                            &plan,
+                            &persisted.machine,
+                            *outcome,
+                        ));
+                    }
                     persisted.commands += 1;
                     actions.push((persisted.commands, action));
                 }
-                // Persist the decision before acting on it.
-                self.save(id, &persisted, &mut timeline, &mut legs).await?;
+                // Persist the decision, and the jobs it implies, before acting on it.
+                let created = self
+                    .save_with_jobs(id, &persisted, &mut timeline, &mut legs, jobs.clone())
+                    .await?;
+                self.dispatch_jobs(jobs, &created).await;
             }
             if actions.is_empty() {
                 if inputs.is_empty() {
@@ -363,8 +376,6 @@ impl EngineHandle {
             for (seq, action) in std::mem::take(&mut actions) {
                 if let Action::Finish(outcome) = &action {
                     self.publish(id, &record.event_id, *outcome).await;
-                    self.write_back(id, &record.event_id, &plan, &persisted.machine, *outcome)
-                        .await;
                 }
                 let outcome = self
                     .execute(id, &plan, &persisted.machine, seq, &action)
@@ -400,10 +411,26 @@ impl EngineHandle {
         timeline: &mut Vec<TimelineEntry>,
         legs: &mut Vec<(String, u32, &'static str)>,
     ) -> Result<(), EngineError> {
+        self.save_with_jobs(id, persisted, timeline, legs, Vec::new())
+            .await
+            .map(|_| ())
+    }
+
+    async fn save_with_jobs(
+        &self,
+        id: EscalationId,
+        persisted: &Persisted,
+        timeline: &mut Vec<TimelineEntry>,
+        legs: &mut Vec<(String, u32, &'static str)>,
+        jobs: Vec<NewDelivery>,
+    ) -> Result<Vec<DeliveryId>, EngineError> {
         let outcome = persisted.machine.outcome();
         // Plain data: serializing cannot fail.
         let state = serde_json::to_string(persisted).unwrap_or_default();
-        self.shared
+        let lease_until = clock::now_ms()
+            + i64::try_from(crate::delivery::worker::LEASE.as_millis()).unwrap_or(i64::MAX);
+        Ok(self
+            .shared
             .store
             .save_escalation(EscalationUpdate {
                 id,
@@ -412,26 +439,43 @@ impl EngineHandle {
                 ended: outcome.is_some(),
                 timeline: std::mem::take(timeline),
                 new_legs: std::mem::take(legs),
+                jobs,
+                lease_until,
             })
-            .await?;
-        Ok(())
+            .await?)
     }
 
-    /// For a Merge ticket: queues the durable job that writes the outcome to the ticket.
-    async fn write_back(
+    /// Hands jobs created with a transition to the delivery worker.
+    async fn dispatch_jobs(&self, jobs: Vec<NewDelivery>, created: &[DeliveryId]) {
+        let Some(worker) = &self.shared.writebacks else {
+            return;
+        };
+        for job in jobs.into_iter().filter(|j| created.contains(&j.id)) {
+            worker
+                .dispatch(DeliveryJob {
+                    id: job.id,
+                    event_id: job.event_id,
+                    destination: job.destination,
+                    body: job.body,
+                    attempts: 0,
+                    run_attempts: 0,
+                })
+                .await;
+        }
+    }
+
+    /// For a Merge ticket: the durable job that writes the outcome to the ticket.
+    fn write_back_job(
         &self,
         id: EscalationId,
         event_id: &str,
         plan: &Plan,
         state: &State,
         outcome: Outcome,
-    ) {
-        let (Some(ticket), Some(worker)) = (&plan.merge_ticket, &self.shared.writebacks) else {
-            return;
-        };
-        let Ok(event) = event_id.parse() else {
-            return;
-        };
+    ) -> Option<NewDelivery> {
+        let ticket = plan.merge_ticket.as_ref()?;
+        self.shared.writebacks.as_ref()?;
+        let event = event_id.parse().ok()?;
         let who = plan
             .slots
             .get(state.attempt.saturating_sub(1) as usize)
@@ -464,40 +508,14 @@ impl EngineHandle {
             outcome: outcome.as_str().to_owned(),
             comment,
         };
-        let job = NewDelivery {
+        Some(NewDelivery {
             id: DeliveryId::new(),
             event_id: event,
             pipeline: "escalation".into(),
             destination: writeback::DESTINATION.into(),
             // Plain data: serializing cannot fail.
             body: serde_json::to_string(&body).unwrap_or_default(),
-        };
-        let now = clock::now_ms();
-        let lease =
-            now + i64::try_from(crate::delivery::worker::LEASE.as_millis()).unwrap_or(i64::MAX);
-        match self
-            .shared
-            .store
-            .insert_deliveries(vec![job.clone()], now, lease)
-            .await
-        {
-            Ok(created) if created.contains(&job.id) => {
-                worker
-                    .dispatch(DeliveryJob {
-                        id: job.id,
-                        event_id: job.event_id,
-                        destination: job.destination,
-                        body: job.body,
-                        attempts: 0,
-                        run_attempts: 0,
-                    })
-                    .await;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::error!(%error, escalation = %id, "could not queue the Merge write-back")
-            }
-        }
+        })
     }
 
     async fn publish(&self, id: EscalationId, event_id: &str, outcome: Outcome) {

@@ -72,7 +72,11 @@ pub fn active(conn: &Connection, before: Option<&str>) -> Result<Vec<EscalationI
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub fn save(tx: &Transaction<'_>, update: &EscalationUpdate) -> rusqlite::Result<()> {
+/// Saves a transition; returns the jobs actually created ((event, destination) is unique).
+pub fn save(
+    tx: &Transaction<'_>,
+    update: &EscalationUpdate,
+) -> rusqlite::Result<Vec<crate::store::DeliveryId>> {
     let now = clock::now_rfc3339();
     let id = update.id.to_string();
     tx.prepare_cached(
@@ -108,7 +112,10 @@ pub fn save(tx: &Transaction<'_>, update: &EscalationUpdate) -> rusqlite::Result
     for (call_control_id, attempt, leg) in &update.new_legs {
         statement.execute((call_control_id, &id, attempt, leg, &now))?;
     }
-    Ok(())
+    if update.jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    super::deliveries::insert(tx, &update.jobs, clock::now_ms(), update.lease_until)
 }
 
 /// Records a carrier webhook (id and body, until processed); false when it was seen before.

@@ -137,7 +137,10 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn save_escalation(&self, update: EscalationUpdate) -> Result<(), StoreError> {
+    pub async fn save_escalation(
+        &self,
+        update: EscalationUpdate,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
         self.writer
             .write(move |tx| escalations::save(tx, &update))
             .await
