@@ -304,16 +304,11 @@ fn holds(
     role: &str,
     owner: &str,
 ) -> bool {
-    let input = ConditionInput {
+    // `matches` logs an evaluation error as "no match"; the span says where it happened.
+    let _span = tracing::info_span!("condition", role, owner, event = %event.id).entered();
+    condition.matches(&ConditionInput {
         event_type: event.event_type,
         payload: event.payload,
         labels,
-    };
-    match condition.evaluate(&input) {
-        Ok(matched) => matched,
-        Err(error) => {
-            tracing::warn!(%error, expression = condition.source(), role, owner, event = %event.id, "condition could not be evaluated; treated as no match");
-            false
-        }
-    }
+    })
 }
