@@ -3,6 +3,7 @@
 pub mod binary;
 pub mod merge_spec;
 pub mod model;
+pub mod openapi;
 pub mod receiver;
 pub mod telnyx_spec;
 
