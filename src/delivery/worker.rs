@@ -24,6 +24,11 @@ use crate::store::{AfterAttempt, Attempt, DeliveryJob, Store};
 /// How long a claimed job is ours. Longer than any attempt (timeouts are ≤ 300 s) plus the
 /// wait for a free slot, so a live worker never loses a job it is working on.
 pub const LEASE: Duration = Duration::from_secs(10 * 60);
+/// When a job leased at `now_ms` (unix ms) is free to be claimed again.
+pub fn lease_until(now_ms: i64) -> i64 {
+    now_ms.saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The poller looks again at least this often, in case a row appeared that nobody poked
 /// about (e.g. written by another process).
 const POLL_INTERVAL_MAX: Duration = Duration::from_secs(5);
@@ -183,7 +188,7 @@ async fn poll(
 ) {
     while !*shutdown.borrow() {
         let now = clock::now_ms();
-        let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let lease_until = lease_until(now);
         let mut wait = POLL_INTERVAL_MAX;
         match shared.store.claim_due(now, lease_until, CLAIM_BATCH).await {
             Ok(claimed) => {

@@ -21,7 +21,7 @@ use super::run::{EventView, RunTrace, run};
 use super::spec::{DestinationSpec, PipelineSpec, TypePattern};
 use crate::clock;
 use crate::delivery::WorkerHandle;
-use crate::delivery::worker::LEASE;
+use crate::delivery::worker;
 use crate::store::{
     DeliveryJob, EventId, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent, Source,
     Store, StoreError,
@@ -362,7 +362,7 @@ async fn complete(
     escalations: Vec<NewEscalation>,
 ) {
     let now = clock::now_ms();
-    let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let lease_until = worker::lease_until(now);
     let jobs: Vec<DeliveryJob> = deliveries
         .iter()
         .map(|d| DeliveryJob {

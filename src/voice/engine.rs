@@ -427,8 +427,7 @@ impl EngineHandle {
         let outcome = persisted.machine.outcome();
         // Plain data: serializing cannot fail.
         let state = serde_json::to_string(persisted).unwrap_or_default();
-        let lease_until = clock::now_ms()
-            + i64::try_from(crate::delivery::worker::LEASE.as_millis()).unwrap_or(i64::MAX);
+        let lease_until = crate::delivery::worker::lease_until(clock::now_ms());
         Ok(self
             .shared
             .store
