@@ -19,7 +19,7 @@ use klaxon::Settings;
 use klaxon::config::Raw;
 use klaxon::llm::{ApiKey, ChatModel, ModelConfig};
 use klaxon::pipeline::classify::Classifier;
-use klaxon::pipeline::run::{EventView, run};
+use klaxon::pipeline::run::{EventView, StepServices, run};
 use klaxon::pipeline::spec::PipelineSpec;
 use klaxon::store::EventId;
 use serde_json::{Value, json};
@@ -89,7 +89,7 @@ async fn measure(
         })
         .expect("model client")
     });
-    let classifier = Classifier::new(model, None);
+    let services = StepServices::new(Classifier::new(model, None));
     let view = EventView {
         id: EventId::new(),
         event_type: "support.ticket.created",
@@ -101,7 +101,7 @@ async fn measure(
         &pipeline,
         &destinations,
         view,
-        &classifier,
+        &services,
         &Default::default(),
         None,
     )
@@ -119,7 +119,7 @@ async fn measure(
             &pipeline,
             &destinations,
             view,
-            &classifier,
+            &services,
             &Default::default(),
             None,
         )

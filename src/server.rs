@@ -20,9 +20,10 @@ use crate::delivery::webhook::WebhookSender;
 use crate::http::{self, AppState};
 use crate::llm::{ChatModel, LlmError, ModelConfig};
 use crate::merge::{AccountTokens, MergeClient, MergeConfig, MergeSecret};
-use crate::pipeline::PipelineRunner;
 use crate::pipeline::classify::Classifier;
+use crate::pipeline::merge_lookup::MergeLookup;
 use crate::pipeline::spec::DestinationKind;
+use crate::pipeline::{PipelineRunner, StepServices};
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
 use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
 use crate::store::{Store, StoreError};
@@ -86,7 +87,7 @@ pub async fn serve(
     let model = chat_model(&settings.ai)?;
     let (carrier, _sandbox) = voice_carrier(&mut settings, address).await?;
     let voice = EngineHandle::new(store.clone(), carrier, model.clone()).with_merge(
-        merge,
+        merge.clone(),
         settings.merge.bridge_number.clone(),
         worker.handle(),
     );
@@ -97,11 +98,17 @@ pub async fn serve(
             "resumed escalations that were active at the last stop"
         );
     }
-    let classifier = Classifier::new(model, Some(store.clone()));
+    let services = StepServices {
+        classifier: Classifier::new(model, Some(store.clone())),
+        merge: Some(MergeLookup::new(
+            merge.clone(),
+            settings.voice.people_by_email.clone(),
+        )),
+    };
     let runner = PipelineRunner::start(
         settings.pipelines.clone(),
         settings.voice.policies.clone(),
-        classifier,
+        services,
         store.clone(),
         worker.handle(),
         Some(voice.clone()),
@@ -210,7 +217,16 @@ async fn merge_client(
                     .account_token
                     .as_ref()
                     .map(|t| MergeSecret::new(String::from_utf8_lossy(t.as_bytes()))),
-                by_account: Default::default(),
+                by_account: api
+                    .account_tokens
+                    .iter()
+                    .map(|(id, token)| {
+                        (
+                            id.clone(),
+                            MergeSecret::new(String::from_utf8_lossy(token.as_bytes())),
+                        )
+                    })
+                    .collect(),
             };
             let mut config = MergeConfig::new(
                 MergeSecret::new(String::from_utf8_lossy(api.api_key.as_bytes())),

@@ -17,6 +17,7 @@
 
 pub mod client;
 pub mod model;
+pub mod payload;
 pub mod webhook;
 pub mod writeback;
 

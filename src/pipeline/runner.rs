@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::classify::Classifier;
+use super::run::StepServices;
 use super::run::{EventView, RunTrace, run};
 use super::spec::{DestinationSpec, PipelineSpec, TypePattern};
 use crate::clock;
@@ -103,7 +103,7 @@ struct Shared {
     policies: BTreeMap<String, Policy>,
     /// Where new escalations go; `None` in settings without voice (benchmarks, tests).
     escalations: Option<EngineHandle>,
-    classifier: Classifier,
+    services: StepServices,
     store: Store,
     worker: WorkerHandle,
     /// Events being run now, so a scan does not start the same event twice.
@@ -120,7 +120,7 @@ impl PipelineRunner {
     pub fn start(
         pipelines: Vec<PipelineSpec>,
         policies: BTreeMap<String, Policy>,
-        classifier: Classifier,
+        services: StepServices,
         store: Store,
         worker: WorkerHandle,
         escalations: Option<EngineHandle>,
@@ -147,7 +147,7 @@ impl PipelineRunner {
                 .collect(),
             policies,
             escalations,
-            classifier,
+            services,
             store,
             worker,
             in_progress: Mutex::new(HashSet::new()),
@@ -314,7 +314,7 @@ async fn process(shared: &Shared, event: PendingEvent) {
             spec,
             destinations,
             view,
-            &shared.classifier,
+            &shared.services,
             &shared.policies,
             Some(&shared.store),
         )
