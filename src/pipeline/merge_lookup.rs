@@ -17,6 +17,10 @@ use crate::merge::payload::{opportunity_fields, ticket_fields};
 use crate::merge::{MergeClient, MergeError};
 use crate::voice::settings::Target;
 
+/// The `merge_event` of payloads stored by reconciliation polls, which are already fresh and
+/// flattened by [`crate::merge::payload`].
+pub const POLLED: &str = "poll";
+
 /// Which Merge model the step reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +85,14 @@ impl MergeLookup {
         let Some(fields) = payload.as_object() else {
             return unchanged(payload, "the payload is not an object");
         };
+        // A reconciliation poll read the object a moment ago, expanded and flattened.
+        if fields.get("merge_event").and_then(Value::as_str) == Some(POLLED) {
+            return Lookup {
+                payload: payload.clone(),
+                source: LookupSource::Payload,
+                error: None,
+            };
+        }
         if let Some(already) = flatten_expanded(model, payload, &phone_of) {
             return Lookup {
                 payload: overlay(fields, already),
