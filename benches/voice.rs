@@ -296,7 +296,10 @@ impl MergeRig {
             ("MERGE_WEBHOOK_SECRET", MERGE_SECRET.to_owned()),
             ("MERGE_API_KEY", "bench-key".to_owned()),
             ("MERGE_API_BASE", merge.base_url()),
-            ("MERGE_ACCOUNT_TOKEN", sample::ZENDESK_ACCOUNT_TOKEN.to_owned()),
+            (
+                "MERGE_ACCOUNT_TOKEN",
+                sample::ZENDESK_ACCOUNT_TOKEN.to_owned(),
+            ),
         ];
         let klaxon = Klaxon::start_with(model, 25.0, "", &env).await;
         MergeRig { klaxon, merge }
@@ -305,7 +308,10 @@ impl MergeRig {
     /// Makes ticket `n` URGENT at the sandbox and sends its signed webhook; returns the
     /// ticket's id and when the webhook was about to be sent.
     async fn send_urgent_ticket(&self, n: u32) -> (String, SystemTime) {
-        let mut ticket = self.merge.ticket(sample::TICKET_URGENT).expect("sample ticket");
+        let mut ticket = self
+            .merge
+            .ticket(sample::TICKET_URGENT)
+            .expect("sample ticket");
         ticket.id = format!("1c000000-0000-4000-8000-{:012}", 1000 + n);
         ticket.priority = Some("URGENT".into());
         let id = ticket.id.clone();
@@ -338,7 +344,11 @@ impl MergeRig {
         let page = get("/v1/escalations?limit=500".into()).await;
         let mut ticket_of = HashMap::new();
         for escalation in page["data"].as_array().unwrap() {
-            let event = get(format!("/v1/events/{}", escalation["event_id"].as_str().unwrap())).await;
+            let event = get(format!(
+                "/v1/events/{}",
+                escalation["event_id"].as_str().unwrap()
+            ))
+            .await;
             let ticket = event["payload"]["id"].as_str().unwrap().to_owned();
             ticket_of.insert(escalation["id"].as_str().unwrap().to_owned(), ticket);
         }
