@@ -5,6 +5,9 @@
 //!   carrier`, and what `klaxon serve` uses when `TELNYX_API_KEY` is not set).
 //! - [`merge`]: a Merge.dev API with sample tickets, contacts, deals and users, recording
 //!   writes and sending signed webhooks (not wired into `serve` yet).
+//! - [`model`]: an OpenAI-compatible chat model that answers from the request alone, for
+//!   `klaxon demo` and tests.
 
 pub mod carrier;
 pub mod merge;
+pub mod model;
