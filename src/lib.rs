@@ -17,12 +17,15 @@
 //!   Merge, Telnyx), each with its test vectors.
 //! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.
 //! - [`clock`]: wall-clock time in the forms the store keeps.
+//! - [`demo`]: `klaxon demo`, four scenarios played against Klaxon and the sandboxes in
+//!   process, with their timelines printed as they happen.
 //! - [`server`]: wires settings, store, workers and routers together and runs until shutdown.
 
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod demo;
 pub mod http;
 pub mod llm;
 pub mod merge;

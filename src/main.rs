@@ -49,6 +49,20 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Play four scenarios against Klaxon in sandbox mode (no accounts, no settings, a
+    /// temporary database) and print what happens; exit 0 only if every scenario reached its
+    /// expected outcome.
+    Demo {
+        /// Callees act in milliseconds instead of seconds (CI).
+        #[arg(long)]
+        fast: bool,
+        /// Klaxon's port on 127.0.0.1; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Keep Klaxon running after the summary, until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+    },
     /// Simulated external services, for demos and tests.
     Sandbox {
         #[command(subcommand)]
@@ -164,6 +178,11 @@ fn main() -> ExitCode {
         Command::Events { remote, action } => events(remote.client(), action),
         Command::Dlq { remote, action } => dlq(remote.client(), action),
         Command::Sandbox { service } => sandbox(service),
+        Command::Demo {
+            fast,
+            port,
+            keep_running,
+        } => return demo(fast, port, keep_running),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -261,6 +280,46 @@ fn check(config: Option<PathBuf>) -> ExitCode {
         }
         Err(errors) => {
             eprintln!("{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The demo ignores settings files and the environment (see `klaxon::demo::settings`); only
+/// the console's look is read from here: colour on a terminal unless `NO_COLOR` is set.
+fn demo(fast: bool, port: u16, keep_running: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    // Klaxon's own log lines would break up the timeline: errors only, unless RUST_LOG says.
+    init_logging_with(LogFormat::Text, "error");
+    let options = klaxon::demo::Options {
+        pace: if fast {
+            klaxon::demo::Pace::Fast
+        } else {
+            klaxon::demo::Pace::Realistic
+        },
+        port,
+        keep_running,
+        style: klaxon::demo::Style::detect(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        ),
+    };
+    let played = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .and_then(|runtime| {
+            runtime
+                .block_on(klaxon::demo::run(
+                    options,
+                    Box::new(std::io::stdout()),
+                    shutdown_signal(),
+                ))
+                .map_err(anyhow::Error::from)
+        });
+    match played {
+        Ok(outcomes) if outcomes.iter().all(|o| o.passed) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
     }
@@ -435,8 +494,13 @@ fn events(client: Client, action: EventsAction) -> anyhow::Result<()> {
 }
 
 fn init_logging(format: LogFormat) {
+    init_logging_with(format, "info");
+}
+
+/// Logging to stderr at `RUST_LOG`'s level, or `default_level` without it.
+fn init_logging_with(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,0 +1,338 @@
+//! The settings `klaxon demo` runs Klaxon with, built in code: no file, no `.env`, and none
+//! of the process's environment variables.
+//!
+//! Ignoring the environment is deliberate: a developer with `TELNYX_API_KEY`, `MERGE_API_KEY`
+//! or `AI_API_KEY` exported must still get a demo in which no phone rings and no real CRM
+//! is written to. Every variable Klaxon reads is answered from [`DemoEnv`] instead.
+//!
+//! The demo needs the built-in pipelines (the Merge ticket and deal desk ones) *and* two of
+//! its own (an after-hours ticket chain and a webhook). Declaring any pipeline replaces the
+//! built-in ones, so the settings are resolved twice from the same text: once without
+//! `[[pipelines]]`, which yields the built-in set for these policies and rules, and once with
+//! only the demo's pipelines; the second list is appended to the first. The built-in pipelines
+//! are thus exactly what `klaxon serve` would run, placeholders filled by the same code.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{ConfigErrors, DatabaseUrl, Raw, Settings};
+use crate::sandbox::merge::sample;
+use crate::sandbox::model::MODEL_ID;
+
+/// The environment variable the demo webhook's secret is read from (see [`DemoEnv`]).
+pub const WEBHOOK_SECRET_ENV: &str = "KLAXON_DEMO_WEBHOOK_SECRET";
+/// The demo webhook's destination, as deliveries name it.
+pub const WEBHOOK_DESTINATION: &str = "billing-alerts.finance";
+
+/// Someone the demo rings or connects to.
+#[derive(Debug, Clone, Copy)]
+pub struct Person {
+    /// The `[people]` key.
+    pub key: &'static str,
+    pub name: &'static str,
+    /// What the demo prints next to the name.
+    pub role: &'static str,
+    /// The last digit is what the sandbox carrier's callee does: 0 says "connect me",
+    /// 2 presses 2, 7 is a voicemail; a connected party (leg B) just answers.
+    pub phone: &'static str,
+    /// The CRM user's e-mail: how a deal's owner is found.
+    pub email: Option<&'static str>,
+}
+
+pub const PEOPLE: &[Person] = &[
+    Person {
+        key: "riley",
+        name: "Riley Park",
+        role: "on-call",
+        phone: "+15551000000",
+        email: None,
+    },
+    Person {
+        key: "dana",
+        name: "Dana Whitfield",
+        role: "night on-call",
+        phone: "+15551000007",
+        email: None,
+    },
+    Person {
+        key: "eli",
+        name: "Eli Navarro",
+        role: "second on-call",
+        phone: "+15551000002",
+        email: None,
+    },
+    Person {
+        key: "morgan",
+        name: "Morgan Lee",
+        role: "VP Sales",
+        phone: "+15551000010",
+        email: None,
+    },
+    Person {
+        key: "alex",
+        name: "Alex Evans",
+        role: "account executive",
+        phone: "+15552000101",
+        email: Some("ae@example.com"),
+    },
+];
+
+/// Numbers the demo reaches that are not `[people]`: (phone, name, role). Anna is the
+/// sandbox Merge's contact on the urgent ticket; "connect me" reaches her.
+pub const OTHERS: &[(&str, &str, &str)] =
+    &[("+15552000001", "Anna Schmidt", "the ticket's contact")];
+
+/// Where the demo's sandboxes listen, and its secrets.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub merge_api_base: String,
+    pub model_base_url: String,
+    pub receiver_url: String,
+    /// Signs the sandbox Merge's webhooks; Klaxon refuses them unsigned.
+    pub merge_webhook_secret: String,
+    /// `whsec_…`: signs the demo webhook's deliveries.
+    pub webhook_secret: String,
+}
+
+/// How fast the sandbox carrier's callees act and the demo webhook is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Seconds, like a phone: for a human watching.
+    Realistic,
+    /// Milliseconds: for CI.
+    Fast,
+}
+
+impl Pace {
+    fn timing(self) -> &'static str {
+        match self {
+            Pace::Realistic => "realistic",
+            Pace::Fast => "fast",
+        }
+    }
+
+    /// Delays before the demo webhook's retries: short, so the retry is seen.
+    fn retry_schedule(self) -> &'static str {
+        match self {
+            Pace::Realistic => r#"["2s", "3s", "5s", "10s"]"#,
+            Pace::Fast => r#"["50ms", "100ms", "200ms", "400ms"]"#,
+        }
+    }
+
+    /// How long a scenario may take before it counts as failed.
+    pub fn scenario_timeout(self) -> Duration {
+        match self {
+            Pace::Realistic => Duration::from_secs(90),
+            Pace::Fast => Duration::from_secs(15),
+        }
+    }
+
+    /// How long the last calls' final webhooks (a hang-up after the outcome) may take to
+    /// arrive before Klaxon is stopped, so they are not refused by a store shutting down.
+    pub fn settle(self) -> Duration {
+        match self {
+            Pace::Realistic => Duration::from_secs(1),
+            Pace::Fast => Duration::from_millis(100),
+        }
+    }
+
+    /// How often the demo reads Klaxon's API while waiting.
+    pub fn poll_interval(self) -> Duration {
+        match self {
+            Pace::Realistic => Duration::from_millis(100),
+            Pace::Fast => Duration::from_millis(20),
+        }
+    }
+}
+
+/// The only variables Klaxon sees during the demo. Anything not listed is unset, whatever
+/// the real environment holds.
+pub struct DemoEnv {
+    vars: Vec<(&'static str, String)>,
+}
+
+impl DemoEnv {
+    pub fn new(endpoints: &Endpoints, pace: Pace) -> DemoEnv {
+        let tokens = format!(
+            "{}={},{}={}",
+            sample::LINKED_ZENDESK,
+            sample::ZENDESK_ACCOUNT_TOKEN,
+            sample::LINKED_HUBSPOT,
+            sample::HUBSPOT_ACCOUNT_TOKEN
+        );
+        DemoEnv {
+            vars: vec![
+                // The demo's own sandbox Merge, so it can show what Klaxon wrote there.
+                ("MERGE_API_KEY", "sandbox".into()),
+                ("MERGE_API_BASE", endpoints.merge_api_base.clone()),
+                ("MERGE_ACCOUNT_TOKENS", tokens),
+                (
+                    "MERGE_WEBHOOK_SECRET",
+                    endpoints.merge_webhook_secret.clone(),
+                ),
+                // Only the demo's webhooks: a poll would page for every sample ticket.
+                ("MERGE_POLL_INTERVAL", "0".into()),
+                ("AI_BASE_URL", endpoints.model_base_url.clone()),
+                ("AI_MODEL", MODEL_ID.into()),
+                ("KLAXON_SANDBOX_TIMING", pace.timing().into()),
+                (WEBHOOK_SECRET_ENV, endpoints.webhook_secret.clone()),
+            ],
+        }
+    }
+
+    pub fn get(&self, var: &str) -> Option<String> {
+        self.vars
+            .iter()
+            .find(|(name, _)| *name == var)
+            .map(|(_, value)| value.clone())
+    }
+}
+
+/// People, policies and delivery: shared by both resolutions.
+fn base_toml(pace: Pace) -> String {
+    let mut text = String::new();
+    for person in PEOPLE {
+        text.push_str(&format!(
+            "[people.{}]\nname = \"{}\"\nphone = \"{}\"\n",
+            person.key, person.name, person.phone
+        ));
+        if let Some(email) = person.email {
+            text.push_str(&format!("email = \"{email}\"\n"));
+        }
+    }
+    text.push_str(&format!(
+        r#"
+[delivery]
+retry_schedule = {schedule}
+
+# Merge tickets (the built-in merge-ticket-escalation pipeline) ring Riley.
+[[policies]]
+name = "oncall"
+[[policies.steps]]
+targets = ["riley"]
+
+# After hours: Dana first, then Eli.
+[[policies]]
+name = "night_shift"
+[[policies.steps]]
+targets = ["dana"]
+[[policies.steps]]
+targets = ["eli"]
+
+# Deals (the built-in merge-deal-desk pipeline) ring Morgan.
+[[policies]]
+name = "vp_sales"
+[[policies.steps]]
+targets = ["morgan"]
+"#,
+        schedule = pace.retry_schedule()
+    ));
+    text
+}
+
+/// The demo's own pipelines, added to the built-in ones.
+fn demo_pipelines(receiver_url: &str) -> String {
+    format!(
+        r#"
+# Support tickets: the model classifies them; critical ones ring the night shift.
+[[pipelines]]
+name = "after-hours"
+on = "support.ticket.created"
+steps = [
+  {{ classify = {{ field = "urgency", labels = ["low", "high", "critical"] }} }},
+  {{ filter = 'urgency == "critical"' }},
+]
+[[pipelines.destinations]]
+voice = {{ policy = "night_shift", connect_to = "customer_phone" }}
+
+# Billing events go to finance's webhook, signed the Standard Webhooks way.
+[[pipelines]]
+name = "billing-alerts"
+on = "billing.*"
+[[pipelines.destinations]]
+name = "finance"
+webhook = {{ url = "{receiver_url}", signing = "standard", secret_env = "{WEBHOOK_SECRET_ENV}", allow_private = true, timeout_secs = 5 }}
+"#
+    )
+}
+
+/// The settings Klaxon runs the demo with: loopback `listen`, the SQLite file `database`,
+/// the built-in pipelines plus the demo's.
+pub fn build(
+    endpoints: &Endpoints,
+    pace: Pace,
+    database: &Path,
+    listen: SocketAddr,
+) -> Result<Settings, ConfigErrors> {
+    let env = DemoEnv::new(endpoints, pace);
+    let origin = PathBuf::from("<klaxon demo>");
+    let base = base_toml(pace);
+    let with_pipelines = format!("{base}\n{}", demo_pipelines(&endpoints.receiver_url));
+    let parse =
+        |text: &str| Raw::from_toml(&origin, text).map_err(|error| ConfigErrors(vec![error]));
+    let mut settings = Settings::resolve(parse(&base)?, |var| env.get(var))?;
+    let declared = Settings::resolve(parse(&with_pipelines)?, |var| env.get(var))?;
+    settings.pipelines.extend(declared.pipelines);
+    settings.database = DatabaseUrl::Sqlite(database.to_owned());
+    settings.listen = listen;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            merge_api_base: "http://127.0.0.1:1/api".into(),
+            model_base_url: "http://127.0.0.1:2/v1".into(),
+            receiver_url: "http://127.0.0.1:3/hook".into(),
+            merge_webhook_secret: "merge-secret".into(),
+            webhook_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        }
+    }
+
+    #[test]
+    fn the_built_in_pipelines_stay_and_the_demo_adds_its_own() {
+        let settings = build(
+            &endpoints(),
+            Pace::Fast,
+            Path::new("/tmp/demo.db"),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .expect("the demo settings are valid");
+        let names: Vec<&str> = settings.pipelines.iter().map(|p| p.name.as_str()).collect();
+        for expected in [
+            "support-escalations",
+            "merge-ticket-escalation",
+            "merge-deal-desk",
+            "after-hours",
+            "billing-alerts",
+        ] {
+            assert!(names.contains(&expected), "{expected} in {names:?}");
+        }
+        assert!(
+            settings.voice.telnyx.is_none(),
+            "always the sandbox carrier"
+        );
+        assert!(settings.ai.enabled);
+        assert_eq!(settings.ai.base_url, "http://127.0.0.1:2/v1");
+        assert_eq!(
+            settings.voice.phone_by_email("AE@example.com").as_deref(),
+            Some("+15552000101")
+        );
+        assert_eq!(settings.merge.poll_interval, None);
+    }
+
+    #[test]
+    fn only_the_demo_env_is_seen() {
+        let env = DemoEnv::new(&endpoints(), Pace::Realistic);
+        assert_eq!(env.get("TELNYX_API_KEY"), None);
+        assert_eq!(env.get("AI_API_KEY"), None);
+        assert_eq!(
+            env.get("KLAXON_SANDBOX_TIMING").as_deref(),
+            Some("realistic")
+        );
+    }
+}
