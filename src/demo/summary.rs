@@ -112,12 +112,14 @@ mod tests {
             &[outcome("ticket", true, 4), outcome("a deal", false, 12)],
             Style::plain(),
         );
-        let expected = "\
-  #  scenario  expected   got         time  result
-  1  ticket    connected  connected   4.2s  passed
-  2  a deal    connected  unreached  12.2s  FAILED
-
-1 of 2 scenarios reached their expected outcome.";
+        let expected = [
+            "  #  scenario  expected   got         time  result",
+            "  1  ticket    connected  connected   4.2s  passed",
+            "  2  a deal    connected  unreached  12.2s  FAILED",
+            "",
+            "1 of 2 scenarios reached their expected outcome.",
+        ]
+        .join("\n");
         assert_eq!(text, expected);
     }
 

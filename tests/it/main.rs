@@ -5,6 +5,7 @@
 
 mod auth;
 mod delivery;
+mod demo;
 mod events;
 mod health;
 mod ingest;
