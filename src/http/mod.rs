@@ -13,6 +13,7 @@
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
+//! | `GET /metrics` | [`metrics`] |
 //!
 //! Authentication of `/v1/*` lives in [`auth`].
 
@@ -26,6 +27,7 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod merge;
+pub mod metrics;
 pub mod paging;
 pub mod reference;
 pub mod voice;
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merge::router())
         .merge(reference::router())
         .merge(health::router())
+        .merge(metrics::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)
