@@ -2,6 +2,7 @@
 //! read from the store at scrape time. Behind the API token like `/v1/*` (a scraper sends it
 //! as a bearer token).
 
+use super::openapi::ErrorBody;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn scrape(
     _: Authorized,
     State(state): State<AppState>,

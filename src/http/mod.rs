@@ -14,6 +14,7 @@
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
 //! | `GET /metrics` | [`metrics`] |
+//! | `GET /openapi.json` | [`openapi`] |
 //!
 //! Authentication of `/v1/*` lives in [`auth`].
 
@@ -28,6 +29,7 @@ pub mod health;
 pub mod ingest;
 pub mod merge;
 pub mod metrics;
+pub mod openapi;
 pub mod paging;
 pub mod reference;
 pub mod voice;
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reference::router())
         .merge(health::router())
         .merge(metrics::router())
+        .merge(openapi::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -3,6 +3,7 @@
 //! the API token, or loopback when none is set, since they place phone calls), and
 //! `GET /tickets`, `GET /deals`, `GET /alerts` (what Klaxon has seen).
 
+use super::openapi::ErrorBody;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
 
 /// `{subject, description, …}` → a `ticket.escalate` event (the built-in `ticket-escalation`
 /// pipeline rings the `oncall` policy).
+#[utoipa::path(post, path = "/escalate", tag = "reference", request_body(content = Object, description = "{subject, description, customer_phone?}", content_type = "application/json"), responses((status = 202, description = "Stored as ticket.escalate", body = Object), (status = 422, description = "subject missing", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn escalate(
     auth: Authorized,
     state: State<AppState>,
@@ -46,6 +48,7 @@ async fn escalate(
 
 /// `{deal_name, amount, stage, …}` → a `deal.alert` event (the built-in `deal-desk` pipeline
 /// rings the `vp_sales` policy).
+#[utoipa::path(post, path = "/alert", tag = "reference", request_body(content = Object, description = "{deal_name, amount, stage, owner_phone?}", content_type = "application/json"), responses((status = 202, description = "Stored as deal.alert", body = Object), (status = 422, description = "deal_name missing", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn alert(
     auth: Authorized,
     state: State<AppState>,
@@ -121,6 +124,7 @@ async fn recent_of(state: &AppState, types: &[&str]) -> Result<Vec<Value>, ApiEr
     Ok(all)
 }
 
+#[utoipa::path(get, path = "/tickets", tag = "reference", responses((status = 200, description = "Recent tickets", body = Object), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn tickets(_: Authorized, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let tickets = recent_of(
         &state,
@@ -137,6 +141,7 @@ async fn tickets(_: Authorized, State(state): State<AppState>) -> Result<Json<Va
     ))
 }
 
+#[utoipa::path(get, path = "/deals", tag = "reference", responses((status = 200, description = "Recent deals", body = Object), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn deals(_: Authorized, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let deals = recent_of(
         &state,
@@ -154,6 +159,7 @@ async fn deals(_: Authorized, State(state): State<AppState>) -> Result<Json<Valu
 }
 
 /// Escalations of the deal desk (policy `vp_sales`), newest first.
+#[utoipa::path(get, path = "/alerts", tag = "reference", responses((status = 200, description = "Deal-desk escalations", body = Object), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn alerts(_: Authorized, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let page = state.store.list_escalations(None, None, 200).await?;
     let alerts: Vec<_> = page

@@ -11,6 +11,7 @@ mod ingest;
 mod merge_client;
 mod merge_webhooks;
 mod metrics;
+mod openapi_doc;
 mod pipelines;
 mod process;
 mod reference;
