@@ -11,6 +11,7 @@
 //! | `GET /v1/escalations`, `GET /v1/escalations/{id}`, `POST …/cancel`, `GET /escalations` | [`escalations`] |
 //! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
+//! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
 //!
@@ -26,6 +27,7 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod merge;
+pub mod merge_poll;
 pub mod paging;
 pub mod reference;
 pub mod voice;
@@ -38,6 +40,7 @@ pub use error::ApiError;
 
 use crate::config::Settings;
 use crate::delivery::WorkerHandle;
+use crate::merge::{MergeAccount, MergeClient, Reconciler};
 use crate::pipeline::RunnerHandle;
 use crate::store::Store;
 use crate::voice::EngineHandle;
@@ -53,6 +56,12 @@ pub struct AppState {
     pub worker: WorkerHandle,
     /// Runs phone escalations; call webhooks feed it.
     pub voice: EngineHandle,
+    /// Merge (the real API, or the built-in sandbox) and the linked accounts read from it,
+    /// for `GET /tickets` and `GET /deals`.
+    pub merge: MergeClient,
+    pub merge_accounts: Arc<Vec<MergeAccount>>,
+    /// `None` when `MERGE_POLL_INTERVAL` is 0.
+    pub reconciler: Option<Reconciler>,
 }
 
 /// The whole application router.
@@ -65,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(escalations::router())
         .merge(voice::router())
         .merge(merge::router())
+        .merge(merge_poll::router())
         .merge(reference::router())
         .merge(health::router())
         .fallback(error::not_found)
