@@ -225,9 +225,7 @@ pub fn resolve(
     match var("DEAL_THRESHOLD") {
         // The reference app took a float; amounts in Merge are integers.
         Some((text, origin)) => match text.trim().parse::<f64>() {
-            Ok(n) if (0.0..1e15).contains(&n) => {
-                rules.deal_threshold = n.ceil() as i64
-            }
+            Ok(n) if (0.0..1e15).contains(&n) => rules.deal_threshold = n.ceil() as i64,
             _ => fail(
                 origin,
                 "merge.deal_threshold",

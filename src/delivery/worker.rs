@@ -218,8 +218,8 @@ async fn poll(
 
 /// One attempt of one job, recorded whatever happens.
 async fn attempt(shared: &Shared, job: DeliveryJob) {
-    if job.destination == writeback::DESTINATION {
-        return write_back(shared, job).await;
+    if let Some(parsed) = writeback::Job::parse(&job.destination, &job.body) {
+        return write_back(shared, &job, parsed).await;
     }
     let Some(spec) = shared.destinations.get(&job.destination) else {
         let reason = format!(
@@ -306,15 +306,19 @@ async fn attempt(shared: &Shared, job: DeliveryJob) {
 }
 
 /// A Merge write-back job: same schedule, attempts and dead letters as a webhook.
-async fn write_back(shared: &Shared, job: DeliveryJob) {
+async fn write_back(
+    shared: &Shared,
+    job: &DeliveryJob,
+    parsed: Result<writeback::Job, serde_json::Error>,
+) {
     let Some(merge) = &shared.merge else {
-        bury(shared, &job, "no Merge client is configured".into()).await;
+        bury(shared, job, "no Merge client is configured".into()).await;
         return;
     };
-    let body: writeback::TicketWriteback = match serde_json::from_str(&job.body) {
+    let body = match parsed {
         Ok(body) => body,
         Err(error) => {
-            bury(shared, &job, format!("unreadable write-back job: {error}")).await;
+            bury(shared, job, format!("unreadable write-back job: {error}")).await;
             return;
         }
     };
@@ -349,7 +353,7 @@ async fn write_back(shared: &Shared, job: DeliveryJob) {
             }
         }
     };
-    log_outcome(&job, &record, after);
+    log_outcome(job, &record, after);
     if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
         tracing::error!(%error, delivery = %job.id, "could not record a write-back attempt");
     }

@@ -20,13 +20,13 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::MergeError;
 use super::model::{
-    Comment, MergeWriteResponse, Note, Opportunity, Page, Ticket, TicketStatus, Written,
+    Comment, MergeWriteResponse, Note, Opportunity, Page, Problem, Ticket, TicketStatus, Written,
 };
 use super::retry::{self, RetryPolicy};
 
@@ -275,17 +275,16 @@ impl MergeClient {
             .await
     }
 
-    /// `POST /crm/v1/notes` on the opportunity (doc §3.3). Only HubSpot, Pipedrive and
-    /// Salesforce accept notes, and Salesforce also wants `integration_params.title`, which
-    /// this does not send.
+    /// `POST /crm/v1/notes` with `{"model": note}` (doc §3.3): `content`, `opportunity` and
+    /// optionally `account`, `owner`, `integration_params`. Only HubSpot, Pipedrive and
+    /// Salesforce accept notes; Salesforce also wants `integration_params.title`.
     pub async fn add_opportunity_note(
         &self,
         account: &str,
-        opportunity_id: &str,
-        content: &str,
+        note: Value,
     ) -> Result<Written<Note>, MergeError> {
         const OP: &str = "add_opportunity_note";
-        let request = json!({"model": {"content": content, "opportunity": opportunity_id}});
+        let request = json!({ "model": note });
         self.write(
             OP,
             Method::POST,
@@ -602,12 +601,28 @@ fn from_status(
         401 | 403 => MergeError::Unauthorized { operation, status },
         404 => MergeError::NotFound { operation },
         408 | 409 | 500..=599 => MergeError::Unavailable { operation, status },
-        _ => MergeError::Rejected {
-            operation,
-            status,
-            body: String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_BYTES)]).into_owned(),
+        // A refused write usually says why in the write envelope's `errors[]` (doc §1.5).
+        _ => match write_problems(body) {
+            Some((errors, warnings)) => MergeError::WriteRejected {
+                operation,
+                errors,
+                warnings,
+            },
+            None => MergeError::Rejected {
+                operation,
+                status,
+                body: String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_BYTES)])
+                    .into_owned(),
+            },
         },
     }
+}
+
+/// The `errors[]` and `warnings[]` of a refused write, when the body is a write envelope
+/// with at least one error.
+fn write_problems(body: &[u8]) -> Option<(Vec<Problem>, Vec<Problem>)> {
+    let envelope: MergeWriteResponse<Value> = serde_json::from_slice(body).ok()?;
+    (!envelope.errors.is_empty()).then_some((envelope.errors, envelope.warnings))
 }
 
 /// An id as one path segment: never empty or a dot segment, everything outside the unreserved

@@ -23,7 +23,7 @@ use crate::clock;
 use crate::delivery::WorkerHandle;
 use crate::llm::ChatModel;
 use crate::merge::MergeClient;
-use crate::merge::writeback::{self, TicketWriteback};
+use crate::merge::writeback::{self, DealNote, TicketWriteback};
 use crate::pipeline::RunnerHandle;
 use crate::store::{
     DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, NewDelivery, Store, StoreError,
@@ -463,7 +463,7 @@ impl EngineHandle {
         }
     }
 
-    /// For a Merge ticket: the durable job that writes the outcome to the ticket.
+    /// For a Merge ticket or deal: the durable job that writes the outcome back to it.
     fn write_back_job(
         &self,
         id: EscalationId,
@@ -472,20 +472,23 @@ impl EngineHandle {
         state: &State,
         outcome: Outcome,
     ) -> Option<NewDelivery> {
-        let ticket = plan.merge_ticket.as_ref()?;
+        if plan.merge_ticket.is_none() && plan.merge_deal.is_none() {
+            return None;
+        }
         self.shared.writebacks.as_ref()?;
         let event = event_id.parse().ok()?;
         let who = plan
             .slots
             .get(state.attempt.saturating_sub(1) as usize)
-            .map(|s| {
-                s.name
-                    .clone()
-                    .unwrap_or_else(|| "the on-call engineer".into())
-            })
+            .map(|s| s.name.clone().unwrap_or_else(|| s.number.clone()))
             .unwrap_or_else(|| "nobody".into());
+        let other = if plan.merge_deal.is_some() {
+            "the account executive"
+        } else {
+            "the customer"
+        };
         let what = match outcome {
-            Outcome::Connected => format!("{who} answered and was connected to the customer"),
+            Outcome::Connected => format!("{who} answered and was connected to {other}"),
             Outcome::Acknowledged => format!("{who} answered and acknowledged"),
             Outcome::Unreached => "nobody on the escalation policy could be reached".to_owned(),
             Outcome::Cancelled => "the escalation was cancelled".to_owned(),
@@ -495,25 +498,36 @@ impl EngineHandle {
             .briefing
             .clone()
             .unwrap_or_else(|| plan.briefing.template());
-        let comment = format!(
+        let text = format!(
             "Klaxon escalation {id}: {what} ({} attempt(s), {}). Briefing: {briefing}",
             state.attempt,
             clock::now_rfc3339()
         );
-        let body = TicketWriteback {
-            linked_account_id: ticket.linked_account_id.clone(),
-            ticket_id: ticket.ticket_id.clone(),
-            escalation_id: id.to_string(),
-            outcome: outcome.as_str().to_owned(),
-            comment,
+        let job = match (&plan.merge_ticket, &plan.merge_deal) {
+            (Some(ticket), _) => writeback::Job::Ticket(TicketWriteback {
+                linked_account_id: ticket.linked_account_id.clone(),
+                ticket_id: ticket.ticket_id.clone(),
+                escalation_id: id.to_string(),
+                outcome: outcome.as_str().to_owned(),
+                comment: text,
+            }),
+            (None, Some(deal)) => writeback::Job::Note(DealNote {
+                linked_account_id: deal.linked_account_id.clone(),
+                opportunity_id: deal.opportunity_id.clone(),
+                account_id: deal.account_id.clone(),
+                integration: deal.integration.clone(),
+                escalation_id: id.to_string(),
+                outcome: outcome.as_str().to_owned(),
+                content: text,
+            }),
+            (None, None) => return None,
         };
         Some(NewDelivery {
             id: DeliveryId::new(),
             event_id: event,
             pipeline: "escalation".into(),
-            destination: writeback::DESTINATION.into(),
-            // Plain data: serializing cannot fail.
-            body: serde_json::to_string(&body).unwrap_or_default(),
+            destination: job.destination().into(),
+            body: job.body(),
         })
     }
 
@@ -563,7 +577,7 @@ impl EngineHandle {
                     .await
                 {
                     Ok(call_control_id) => Executed {
-                        timeline: Some(command_line("dial", &command, Ok(()))),
+                        timeline: Some(dial_line(&command, &slot.number, Ok(()))),
                         leg: Some((call_control_id.clone(), *attempt, "A")),
                         feedback: vec![Input::Dialed {
                             attempt: *attempt,
@@ -572,7 +586,7 @@ impl EngineHandle {
                         }],
                     },
                     Err(error) => Executed {
-                        timeline: Some(command_line("dial", &command, Err(&error))),
+                        timeline: Some(dial_line(&command, &slot.number, Err(&error))),
                         leg: None,
                         feedback: vec![Input::DialFailed {
                             attempt: *attempt,
@@ -594,7 +608,7 @@ impl EngineHandle {
                 };
                 match carrier.dial(&command, to, 30, Some(a_leg)).await {
                     Ok(call_control_id) => Executed {
-                        timeline: Some(command_line("dial", &command, Ok(()))),
+                        timeline: Some(dial_line(&command, to, Ok(()))),
                         leg: Some((call_control_id.clone(), *attempt, "B")),
                         feedback: vec![Input::Dialed {
                             attempt: *attempt,
@@ -603,7 +617,7 @@ impl EngineHandle {
                         }],
                     },
                     Err(error) => Executed {
-                        timeline: Some(command_line("dial", &command, Err(&error))),
+                        timeline: Some(dial_line(&command, to, Err(&error))),
                         leg: None,
                         feedback: vec![Input::DialFailed {
                             attempt: *attempt,
@@ -766,6 +780,13 @@ fn command_line(
         detail["error"] = json!(error.to_string());
     }
     entry("command", detail)
+}
+
+/// A dial's line says who was rung.
+fn dial_line(command: &CommandRef, to: &str, result: Result<(), &CarrierError>) -> TimelineEntry {
+    let mut line = command_line("dial", command, result);
+    line.detail["to"] = json!(to);
+    line
 }
 
 fn input_kind(input: &Input) -> &'static str {

@@ -340,7 +340,11 @@ async fn a_note_targets_the_opportunity_and_is_valid_against_the_spec() {
     .await;
     let written = merge
         .client()
-        .add_opportunity_note(ACCOUNT, OPPORTUNITY, "Deal desk alert: VP connected to AE.")
+        .add_opportunity_note(
+            ACCOUNT,
+            json!({"content": "Deal desk alert: VP connected to AE.", "opportunity": OPPORTUNITY,
+                   "integration_params": {"title": "Klaxon escalation"}}),
+        )
         .await
         .unwrap();
     let seen = merge.seen();
@@ -351,7 +355,8 @@ async fn a_note_targets_the_opportunity_and_is_valid_against_the_spec() {
     assert_valid("NoteEndpointRequest", &body);
     assert_eq!(
         body,
-        json!({"model": {"content": "Deal desk alert: VP connected to AE.", "opportunity": OPPORTUNITY}})
+        json!({"model": {"content": "Deal desk alert: VP connected to AE.", "opportunity": OPPORTUNITY,
+                         "integration_params": {"title": "Klaxon escalation"}}})
     );
     assert_eq!(
         written.model.and_then(|n| n.opportunity).as_deref(),
@@ -621,4 +626,73 @@ async fn a_plain_listing_reads_one_page_with_the_spec_parameters() {
             assert!(["expand", "page_size"].contains(&name.as_str()), "{name}");
         }
     }
+}
+
+fn deal_note(integration: Option<&str>) -> klaxon::merge::writeback::Job {
+    klaxon::merge::writeback::Job::Note(klaxon::merge::writeback::DealNote {
+        linked_account_id: ACCOUNT.into(),
+        opportunity_id: OPPORTUNITY.into(),
+        account_id: Some("c0c0c0c0-0000-4000-8000-000000000003".into()),
+        integration: integration.map(str::to_owned),
+        escalation_id: "esc_1".into(),
+        outcome: "connected".into(),
+        content: "Klaxon escalation esc_1: the VP was connected to the account executive.".into(),
+    })
+}
+
+#[tokio::test]
+async fn a_deal_note_for_salesforce_carries_the_title_it_requires() {
+    let merge = FakeMerge::start(vec![reply(
+        201,
+        json!({"model": {"id": "d0d0d0d0-0000-4000-8000-000000000009"},
+               "warnings": [{"title": "Ignored", "detail": "owner ignored", "problem_type": "IGNORED_FIELD"}],
+               "errors": []}),
+    )])
+    .await;
+    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Salesforce")))
+        .await
+        .unwrap();
+    assert_eq!(
+        done, "CRM note (warnings: IGNORED_FIELD)",
+        "warnings are recorded"
+    );
+    let body = merge.seen()[0].body.clone().unwrap();
+    assert_valid("NoteEndpointRequest", &body);
+    assert_eq!(
+        body["model"]["integration_params"]["title"],
+        "Klaxon escalation"
+    );
+    assert_eq!(
+        body["model"]["account"],
+        "c0c0c0c0-0000-4000-8000-000000000003"
+    );
+}
+
+#[tokio::test]
+async fn a_deal_note_is_skipped_for_a_crm_merge_cannot_write_notes_to() {
+    let merge = FakeMerge::start(vec![]).await;
+    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Close")))
+        .await
+        .unwrap();
+    assert!(done.starts_with("skipped:"), "{done}");
+    assert!(merge.seen().is_empty(), "no request is sent to fail");
+}
+
+#[tokio::test]
+async fn a_refused_write_reports_merges_problem_types() {
+    let merge = FakeMerge::start(vec![reply(
+        400,
+        json!({"model": null, "warnings": [],
+               "errors": [{"title": "Unsupported", "detail": "no notes", "problem_type": "UNSUPPORTED_MODEL"}]}),
+    )])
+    .await;
+    let error = klaxon::merge::writeback::perform(&merge.client(), &deal_note(None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, MergeError::WriteRejected { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("UNSUPPORTED_MODEL"), "{error}");
+    assert!(!error.is_retryable());
 }
