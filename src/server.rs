@@ -305,7 +305,7 @@ fn merge_accounts(settings: &Settings) -> Vec<MergeAccount> {
             .collect(),
         None => LinkedAccount::samples()
             .into_iter()
-            .map(|a| MergeAccount::of_category(a.id, &a.category))
+            .map(|a| MergeAccount::of_category(a.id, &a.category, Some(a.integration)))
             .collect(),
     }
 }

@@ -81,11 +81,18 @@ pub struct MergeAccount {
     /// True when the category is known (the sandbox's accounts): every failure is an error.
     /// False when both models are tried and a 4xx means "not linked".
     pub category_known: bool,
+    /// The integration's name (`HubSpot`, …) when known, stored as a webhook's `integration`
+    /// is, so a deal note knows whether the CRM takes notes.
+    pub integration: Option<String>,
 }
 
 impl MergeAccount {
     /// An account of a known category: `ticketing` reads tickets, `crm` opportunities.
-    pub fn of_category(id: impl Into<String>, category: &str) -> MergeAccount {
+    pub fn of_category(
+        id: impl Into<String>,
+        category: &str,
+        integration: Option<String>,
+    ) -> MergeAccount {
         let models = match category {
             "ticketing" => vec![PolledModel::Ticket],
             "crm" => vec![PolledModel::Opportunity],
@@ -95,6 +102,7 @@ impl MergeAccount {
             id: id.into(),
             models,
             category_known: true,
+            integration,
         }
     }
 
@@ -104,6 +112,7 @@ impl MergeAccount {
             id: id.into(),
             models: vec![PolledModel::Ticket, PolledModel::Opportunity],
             category_known: false,
+            integration: None,
         }
     }
 
@@ -276,6 +285,9 @@ impl Reconciler {
             newest = newest.max(modified);
             let mut payload = object.payload;
             payload.insert("linked_account_id".into(), json!(account.id));
+            if let Some(integration) = &account.integration {
+                payload.insert("integration".into(), json!(integration));
+            }
             payload.insert("merge_event".into(), json!(POLLED));
             let payload = Value::Object(payload);
             let key = idempotency_key(
@@ -453,11 +465,11 @@ mod tests {
             !default.is_unlinked(&unauthorized),
             "a wrong token is an error"
         );
-        let zendesk = MergeAccount::of_category("z", "ticketing");
+        let zendesk = MergeAccount::of_category("z", "ticketing", None);
         assert_eq!(zendesk.models, [PolledModel::Ticket]);
         assert!(!zendesk.is_unlinked(&not_found));
         assert_eq!(
-            MergeAccount::of_category("h", "crm").models,
+            MergeAccount::of_category("h", "crm", Some("HubSpot".into())).models,
             [PolledModel::Opportunity]
         );
     }

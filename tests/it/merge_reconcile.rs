@@ -189,18 +189,69 @@ async fn the_poll_cursor_moves_to_what_was_read_and_survives_a_restart() {
 async fn a_poll_interval_of_zero_turns_reconciliation_off() {
     let merge = sandbox().await;
     let base = merge.base_url();
-    let server =
-        TestServer::start_with_toml("", &env(&base, &[("MERGE_POLL_INTERVAL", "0")])).await;
+    let extra = [
+        ("MERGE_POLL_INTERVAL", "0"),
+        ("KLAXON_API_TOKEN", "api-token-0123456789"),
+    ];
+    let server = TestServer::start_with_toml("", &env(&base, &extra)).await;
     merge
         .update_ticket(sample::TICKET_LOW, |t| t.priority = Some("URGENT".into()))
         .unwrap();
-    assert_error(&poll(&server).await, 409, "reconciliation_disabled");
+    // Like every /v1 route, the trigger needs the API token.
+    assert_eq!(poll(&server).await.0, 401);
+    let authorized = server
+        .http
+        .post(server.url("/v1/merge/poll"))
+        .bearer_auth("api-token-0123456789");
+    assert_error(
+        &server.send(authorized).await,
+        409,
+        "reconciliation_disabled",
+    );
     let listed = merge
         .requests()
         .iter()
         .filter(|r| r.path.ends_with("/tickets") || r.path.ends_with("/opportunities"))
         .count();
     assert_eq!(listed, 0, "nothing polls Merge");
-    let (_, page) = server.get("/v1/events").await;
-    assert_eq!(page["data"].as_array().unwrap().len(), 0);
+    assert_eq!(server.count_events(), 0);
+}
+
+#[tokio::test]
+async fn a_deal_moved_to_negotiation_without_a_webhook_rings_the_vp_once() {
+    let merge = sandbox().await;
+    let base = merge.base_url();
+    // The sandbox carrier's ...1 answers and presses 1.
+    let extra = [("VP_SALES_NUMBER", "+15551000011")];
+    let server = TestServer::start_with_toml("", &env(&base, &extra)).await;
+    merge
+        .update_opportunity(sample::OPPORTUNITY_DISCOVERY, |o| {
+            o.stage = Some(sample::STAGE_NEGOTIATION.into())
+        })
+        .unwrap();
+
+    let (_, answer) = poll(&server).await;
+    assert_eq!(stored(&answer, "opportunity"), 1, "{answer:#}");
+    let escalation = eventually(Duration::from_secs(15), || async {
+        escalations(&server)
+            .await
+            .into_iter()
+            .find(|e| e["policy"] == "vp_sales")
+    })
+    .await;
+    let (_, page) = server
+        .get("/v1/events?type=merge.opportunity.changed")
+        .await;
+    let payload = &page["data"][0]["payload"];
+    assert_eq!(payload["stage_name"], "negotiation", "{payload:#}");
+    assert_eq!(payload["merge_event"], "poll");
+
+    let (_, again) = poll(&server).await;
+    assert_eq!(stored(&again, "opportunity"), 0, "{again:#}");
+    let vp_calls = escalations(&server)
+        .await
+        .iter()
+        .filter(|e| e["policy"] == "vp_sales")
+        .count();
+    assert_eq!(vp_calls, 1, "{escalation:#}");
 }
