@@ -109,7 +109,7 @@ async fn write_ticket(client: &MergeClient, job: &TicketWriteback) -> Result<Str
         job.outcome.as_str(),
         "acknowledged" | "connected" | "unreached"
     ) {
-        let html = format!("<p>{}</p>", escape_html(&job.comment));
+        let html = format!("<p>{}</p>", escape_html(&job.comment).replace('\n', "<br>"));
         let written = client
             .add_ticket_comment(account, &job.ticket_id, &job.comment, &html)
             .await?;

@@ -350,11 +350,17 @@ impl EngineHandle {
                 let mut jobs = Vec::new();
                 for action in machine.handle(&mut persisted.machine, input) {
                     if let Action::Finish(outcome) = &action {
+                        // What the write-back tells: the calls so far plus this step's.
+                        let mut history = match store.get_escalation(id).await {
+                            Ok(Some(escalation)) => escalation.timeline.unwrap_or_default(),
+                            _ => Vec::new(),
+                        };
+                        history.extend(timeline.iter().cloned());
                         jobs.extend(self.write_back_job(
                             id,
                             &record.event_id,
                             &plan,
-                            &persisted.machine,
+                            (&persisted.machine, &history),
                             *outcome,
                         ));
                     }
@@ -469,7 +475,7 @@ impl EngineHandle {
         id: EscalationId,
         event_id: &str,
         plan: &Plan,
-        state: &State,
+        (state, history): (&State, &[TimelineEntry]),
         outcome: Outcome,
     ) -> Option<NewDelivery> {
         if plan.merge_ticket.is_none() && plan.merge_deal.is_none() {
@@ -499,9 +505,10 @@ impl EngineHandle {
             .clone()
             .unwrap_or_else(|| plan.briefing.template());
         let text = format!(
-            "Klaxon escalation {id}: {what} ({} attempt(s), {}). Briefing: {briefing}",
+            "Klaxon escalation {id}: {what} ({} attempt(s), {}). Briefing: {briefing}\nTimeline:\n{}",
             state.attempt,
-            clock::now_rfc3339()
+            clock::now_rfc3339(),
+            timeline_summary(history)
         );
         let job = match (&plan.merge_ticket, &plan.merge_deal) {
             (Some(ticket), _) => writeback::Job::Ticket(TicketWriteback {
@@ -780,6 +787,39 @@ fn command_line(
         detail["error"] = json!(error.to_string());
     }
     entry("command", detail)
+}
+
+/// The timeline as short lines for a ticket comment or CRM note: time, leg, what happened.
+fn timeline_summary(history: &[TimelineEntry]) -> String {
+    const MAX_LINES: usize = 30;
+    let mut lines: Vec<String> = history
+        .iter()
+        .filter(|e| e.kind != "note")
+        .map(|e| {
+            let time = e.at.get(11..19).unwrap_or(&e.at);
+            let detail = &e.detail;
+            let what = detail["event"]
+                .as_str()
+                .or(detail["command"].as_str())
+                .unwrap_or(&e.kind);
+            let mut line = format!("{time} UTC {what}");
+            if let Some(leg) = detail["leg"].as_str() {
+                line.push_str(&format!(" (leg {leg})"));
+            }
+            for field in ["to", "digits", "result", "reason", "error"] {
+                if let Some(value) = detail[field].as_str() {
+                    line.push_str(&format!(" {field}: {value}"));
+                }
+            }
+            line
+        })
+        .collect();
+    if lines.len() > MAX_LINES {
+        let cut = lines.len() - MAX_LINES;
+        lines.drain(..cut);
+        lines.insert(0, format!("… {cut} earlier line(s)"));
+    }
+    lines.join("\n")
 }
 
 /// A dial's line says who was rung.

@@ -232,6 +232,10 @@ async fn an_urgent_merge_ticket_rings_once_and_connects_to_its_contact() {
     assert_eq!(writes[1].body["model"]["is_private"], true);
     let comment = writes[1].body["model"]["body"].as_str().unwrap();
     assert!(comment.contains("connected"), "{comment}");
+    assert!(
+        comment.contains("Timeline:") && comment.contains("dial (leg A) to: +15551000000"),
+        "the comment tells the call's time line: {comment}"
+    );
     crate::support::merge_spec::assert_valid("PatchedTicketEndpointRequest", &writes[0].body);
     crate::support::merge_spec::assert_valid("CommentEndpointRequest", &writes[1].body);
 }
