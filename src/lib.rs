@@ -17,6 +17,7 @@
 //!   Merge, Telnyx), each with its test vectors.
 //! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.
 //! - [`clock`]: wall-clock time in the forms the store keeps.
+//! - [`metrics`]: the Prometheus counters and histograms behind `/metrics`.
 //! - [`server`]: wires settings, store, workers and routers together and runs until shutdown.
 
 pub mod client;
@@ -26,6 +27,7 @@ pub mod delivery;
 pub mod http;
 pub mod llm;
 pub mod merge;
+pub mod metrics;
 pub mod pipeline;
 pub mod sandbox;
 pub mod server;

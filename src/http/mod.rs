@@ -14,6 +14,7 @@
 //! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
+//! | `GET /metrics` | [`metrics`] |
 //!
 //! Authentication of `/v1/*` lives in [`auth`].
 
@@ -28,6 +29,7 @@ pub mod health;
 pub mod ingest;
 pub mod merge;
 pub mod merge_poll;
+pub mod metrics;
 pub mod paging;
 pub mod reference;
 pub mod voice;
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merge_poll::router())
         .merge(reference::router())
         .merge(health::router())
+        .merge(metrics::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -353,6 +353,9 @@ async fn process(shared: &Shared, event: PendingEvent) {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        crate::metrics::metrics()
+            .pipeline_decisions
+            .inc(&[&spec.name, result.trace.outcome.as_str()]);
         runs.push(result.trace);
         deliveries.extend(result.deliveries.into_iter().map(|planned| NewDelivery {
             id: planned.id,

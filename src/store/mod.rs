@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use delivery::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, Replay,
+    DeliveryState, NewDelivery, QueueDepth, Replay,
 };
 pub use escalation::{
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, NewEscalation,
@@ -92,7 +92,14 @@ impl Store {
     /// Stores an event, or reports the earlier event with the same idempotency key. Returns
     /// only after the outcome is durable.
     pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        self.backend.insert_event(event).await
+        let (source, event_type) = (event.source, event.event_type.clone());
+        let inserted = self.backend.insert_event(event).await?;
+        if let Inserted::Created(_) = inserted {
+            crate::metrics::metrics()
+                .events_ingested
+                .inc(&[source.as_str(), &event_type]);
+        }
+        Ok(inserted)
     }
 
     pub async fn get_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
@@ -229,6 +236,11 @@ impl Store {
     /// When the next delivery falls due or its lease runs out (unix ms).
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         self.backend.next_due().await
+    }
+
+    /// The delivery queue at `now_ms`, for `/metrics`.
+    pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
+        self.backend.queue_depth(now_ms).await
     }
 
     /// Frees every lease; for start-up, when this process is the only worker.

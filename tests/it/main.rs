@@ -11,6 +11,7 @@ mod ingest;
 mod merge_client;
 mod merge_reconcile;
 mod merge_webhooks;
+mod metrics;
 mod pipelines;
 mod process;
 mod reference;

@@ -21,8 +21,8 @@ use rusqlite::{Connection, OpenFlags};
 use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
-    EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent, Replay,
-    StoreError, migrations,
+    EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
+    QueueDepth, Replay, StoreError, migrations,
 };
 use crate::config::StoreSettings;
 
@@ -217,6 +217,12 @@ impl SqliteStore {
 
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         self.readers.with(deliveries::next_due).await
+    }
+
+    pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
+        self.readers
+            .with(move |conn| deliveries::queue_depth(conn, now_ms))
+            .await
     }
 
     pub async fn release_all_leases(&self) -> Result<usize, StoreError> {
