@@ -12,7 +12,7 @@
 //! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
 //! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.
 //! - [`llm`]: the OpenAI-compatible chat client behind `classify` and briefings.
-//! - [`merge`]: the Merge.dev client, models and webhook envelope.
+//! - [`merge`]: the Merge.dev client, models, webhook envelope and reconciliation poller.
 //! - [`signing`]: the webhook signature schemes Klaxon speaks (ingest, Standard Webhooks,
 //!   Merge, Telnyx), each with its test vectors.
 //! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.

@@ -11,6 +11,7 @@
 //! | `GET /v1/escalations`, `GET /v1/escalations/{id}`, `POST …/cancel`, `GET /escalations` | [`escalations`] |
 //! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
+//! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
 //! | `GET /metrics` | [`metrics`] |
@@ -28,6 +29,7 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod merge;
+pub mod merge_poll;
 pub mod metrics;
 pub mod openapi;
 pub mod paging;
@@ -42,6 +44,7 @@ pub use error::ApiError;
 
 use crate::config::Settings;
 use crate::delivery::WorkerHandle;
+use crate::merge::{MergeAccount, MergeClient, Reconciler};
 use crate::pipeline::RunnerHandle;
 use crate::store::Store;
 use crate::voice::EngineHandle;
@@ -57,6 +60,12 @@ pub struct AppState {
     pub worker: WorkerHandle,
     /// Runs phone escalations; call webhooks feed it.
     pub voice: EngineHandle,
+    /// Merge (the real API, or the built-in sandbox) and the linked accounts read from it,
+    /// for `GET /tickets` and `GET /deals`.
+    pub merge: MergeClient,
+    pub merge_accounts: Arc<Vec<MergeAccount>>,
+    /// `None` when `MERGE_POLL_INTERVAL` is 0.
+    pub reconciler: Option<Reconciler>,
 }
 
 /// The whole application router.
@@ -69,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(escalations::router())
         .merge(voice::router())
         .merge(merge::router())
+        .merge(merge_poll::router())
         .merge(reference::router())
         .merge(health::router())
         .merge(metrics::router())

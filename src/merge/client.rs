@@ -330,6 +330,54 @@ impl MergeClient {
         .await
     }
 
+    /// The first page (at most `page_size`, capped at [`PAGE_SIZE`]) of the account's
+    /// tickets, expanded like [`MergeClient::get_ticket`], in Merge's order.
+    pub async fn list_tickets(
+        &self,
+        account: &str,
+        page_size: u32,
+    ) -> Result<Vec<Ticket>, MergeError> {
+        self.first_page(
+            "list_tickets",
+            account,
+            "/ticketing/v1/tickets",
+            TICKET_EXPAND,
+            page_size,
+        )
+        .await
+    }
+
+    /// The first page (at most `page_size`, capped at [`PAGE_SIZE`]) of the account's
+    /// opportunities, expanded like [`MergeClient::get_opportunity`], in Merge's order.
+    pub async fn list_opportunities(
+        &self,
+        account: &str,
+        page_size: u32,
+    ) -> Result<Vec<Opportunity>, MergeError> {
+        self.first_page(
+            "list_opportunities",
+            account,
+            "/crm/v1/opportunities",
+            OPPORTUNITY_EXPAND,
+            page_size,
+        )
+        .await
+    }
+
+    async fn first_page<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        account: &str,
+        path: &str,
+        expand: &str,
+        page_size: u32,
+    ) -> Result<Vec<T>, MergeError> {
+        let page_size = page_size.clamp(1, PAGE_SIZE).to_string();
+        let query = [("expand", expand), ("page_size", page_size.as_str())];
+        let page: Page<T> = self.get(operation, account, path, &query).await?;
+        Ok(page.results)
+    }
+
     async fn list<T: DeserializeOwned>(
         &self,
         operation: &'static str,

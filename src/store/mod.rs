@@ -311,6 +311,16 @@ impl Store {
             .await
     }
 
+    /// Where the reconciliation poll `name` resumes (see [`Store::set_poll_cursor`]).
+    pub async fn poll_cursor(&self, name: String) -> Result<Option<String>, StoreError> {
+        self.backend.poll_cursor(name).await
+    }
+
+    /// Records where the poll `name` resumes next time; durable when this returns.
+    pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
+        self.backend.set_poll_cursor(name, cursor).await
+    }
+
     pub async fn cache_label(
         &self,
         key: String,

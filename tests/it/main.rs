@@ -9,6 +9,7 @@ mod events;
 mod health;
 mod ingest;
 mod merge_client;
+mod merge_reconcile;
 mod merge_webhooks;
 mod metrics;
 mod openapi_doc;

@@ -582,6 +582,52 @@ async fn an_unknown_account_sends_nothing() {
     assert!(merge.seen().is_empty());
 }
 
+#[tokio::test]
+async fn a_plain_listing_reads_one_page_with_the_spec_parameters() {
+    let merge = FakeMerge::start(vec![
+        reply(
+            200,
+            json!({"next": "bmV4dA==", "previous": null, "results": [expanded_ticket()]}),
+        ),
+        reply(
+            200,
+            json!({"next": "bmV4dA==", "previous": null, "results": [expanded_opportunity()]}),
+        ),
+    ])
+    .await;
+    let tickets = merge.client().list_tickets(ACCOUNT, 50).await.unwrap();
+    assert_eq!(
+        tickets.len(),
+        1,
+        "the first page only, though `next` is set"
+    );
+    let deals = merge
+        .client()
+        .list_opportunities(ACCOUNT, 500)
+        .await
+        .unwrap();
+    assert_eq!(deals.len(), 1);
+
+    let seen = merge.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].path, "/api/ticketing/v1/tickets");
+    assert_eq!(
+        seen[0].query,
+        "expand=contact,account,assignees&page_size=50"
+    );
+    assert_eq!(seen[1].path, "/api/crm/v1/opportunities");
+    // Merge's maximum page size is 100 (doc §1.3).
+    assert_eq!(seen[1].query, "expand=stage,owner,account&page_size=100");
+    for request in &seen {
+        assert_merge_headers(request);
+        // Both are query parameters of the spec's list operations (`expand`: an array of
+        // the relation names, sent comma-separated; `page_size`: an integer).
+        for (name, _) in url_pairs(&request.query) {
+            assert!(["expand", "page_size"].contains(&name.as_str()), "{name}");
+        }
+    }
+}
+
 fn deal_note(integration: Option<&str>) -> klaxon::merge::writeback::Job {
     klaxon::merge::writeback::Job::Note(klaxon::merge::writeback::DealNote {
         linked_account_id: ACCOUNT.into(),

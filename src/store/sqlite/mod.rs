@@ -9,6 +9,7 @@
 mod deliveries;
 mod escalations;
 mod events;
+mod poll_cursors;
 mod reader;
 mod writer;
 
@@ -295,6 +296,18 @@ impl SqliteStore {
             .write(move |tx| {
                 deliveries::transition(tx, &step, &key, holds, repage_after_ms, now_ms)
             })
+            .await
+    }
+
+    pub async fn poll_cursor(&self, name: String) -> Result<Option<String>, StoreError> {
+        self.readers
+            .with(move |conn| poll_cursors::get(conn, &name))
+            .await
+    }
+
+    pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| poll_cursors::set(tx, &name, &cursor))
             .await
     }
 
