@@ -12,12 +12,18 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::auth::Authorized;
+use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/merge/poll", post(poll))
 }
 
+#[utoipa::path(post, path = "/v1/merge/poll", tag = "webhooks",
+    responses((status = 200, description = "One reconciliation poll ran now: what each linked account had and what was stored", body = Object),
+              (status = 409, description = "Reconciliation is disabled (MERGE_POLL_INTERVAL=0)", body = ErrorBody),
+              (status = 401, description = "Missing or wrong API token", body = ErrorBody),
+              (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn poll(_: Authorized, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let Some(reconciler) = &state.reconciler else {
         return Err(ApiError::new(
