@@ -324,7 +324,7 @@ async fn write_back(
     };
     let started_at = clock::now_rfc3339();
     let started = std::time::Instant::now();
-    let result = writeback::perform(merge, &body).await;
+    let result = writeback::perform(merge, &body, job.attempts > 0).await;
     let mut record = Attempt {
         number: job.attempts + 1,
         started_at,

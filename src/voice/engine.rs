@@ -526,7 +526,8 @@ impl EngineHandle {
             .clone()
             .unwrap_or_else(|| plan.briefing.template());
         let text = format!(
-            "Klaxon escalation {id}: {what} ({} attempt(s), {}). Briefing: {briefing}\nTimeline:\n{}",
+            "{} {what} ({} attempt(s), {}). Briefing: {briefing}\nTimeline:\n{}",
+            writeback::marker(&id.to_string()),
             state.attempt,
             clock::now_rfc3339(),
             timeline_summary(history)

@@ -649,9 +649,10 @@ async fn a_deal_note_for_salesforce_carries_the_title_it_requires() {
                "errors": []}),
     )])
     .await;
-    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Salesforce")))
-        .await
-        .unwrap();
+    let done =
+        klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Salesforce")), false)
+            .await
+            .unwrap();
     assert_eq!(
         done, "CRM note (warnings: IGNORED_FIELD)",
         "warnings are recorded"
@@ -671,7 +672,7 @@ async fn a_deal_note_for_salesforce_carries_the_title_it_requires() {
 #[tokio::test]
 async fn a_deal_note_is_skipped_for_a_crm_merge_cannot_write_notes_to() {
     let merge = FakeMerge::start(vec![]).await;
-    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Close")))
+    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Close")), false)
         .await
         .unwrap();
     assert!(done.starts_with("skipped:"), "{done}");
@@ -686,7 +687,7 @@ async fn a_refused_write_reports_merges_problem_types() {
                "errors": [{"title": "Unsupported", "detail": "no notes", "problem_type": "UNSUPPORTED_MODEL"}]}),
     )])
     .await;
-    let error = klaxon::merge::writeback::perform(&merge.client(), &deal_note(None))
+    let error = klaxon::merge::writeback::perform(&merge.client(), &deal_note(None), false)
         .await
         .unwrap_err();
     assert!(
@@ -695,4 +696,38 @@ async fn a_refused_write_reports_merges_problem_types() {
     );
     assert!(error.to_string().contains("UNSUPPORTED_MODEL"), "{error}");
     assert!(!error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_retried_write_back_does_not_post_a_comment_merge_already_has() {
+    use klaxon::merge::writeback::{Job, TicketWriteback, marker, perform};
+    let comment = format!(
+        "{} nobody on the escalation policy could be reached",
+        marker("esc_7")
+    );
+    let merge = FakeMerge::start(vec![reply(
+        200,
+        json!({"next": null, "previous": null, "results": [
+            {"id": "c1c1c1c1-0000-4000-8000-000000000001", "ticket": TICKET, "body": comment}
+        ]}),
+    )])
+    .await;
+    let job = Job::Ticket(TicketWriteback {
+        linked_account_id: ACCOUNT.into(),
+        ticket_id: TICKET.into(),
+        escalation_id: "esc_7".into(),
+        outcome: "unreached".into(),
+        comment,
+    });
+    let done = perform(&merge.client(), &job, true).await.unwrap();
+    assert!(done.contains("already posted"), "{done}");
+    let seen = merge.seen();
+    assert_eq!(seen.len(), 1, "one look, no second POST: {seen:?}");
+    assert_eq!(seen[0].method, Method::GET);
+    assert_eq!(seen[0].path, "/api/ticketing/v1/comments");
+    assert!(
+        seen[0].query.contains(&format!("ticket_id={TICKET}")),
+        "{}",
+        seen[0].query
+    );
 }
