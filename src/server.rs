@@ -97,6 +97,8 @@ pub async fn serve(
             "resumed escalations that were active at the last stop"
         );
     }
+    // Quiet escalations (a lost webhook) and, on a shared store, those of dead nodes.
+    let watcher = tokio::spawn(voice.clone().watch(workers_stop.clone()));
     let classifier = Classifier::new(model, Some(store.clone()));
     let runner = PipelineRunner::start(
         settings.pipelines.clone(),
@@ -126,6 +128,7 @@ pub async fn serve(
     let _ = stop_workers.send(true);
     runner.join().await;
     worker.join().await;
+    let _ = watcher.await;
     tracing::info!("committing queued writes");
     store.close().await;
     served?;

@@ -20,8 +20,8 @@ pub use delivery::{
     DeliveryState, NewDelivery, Replay,
 };
 pub use escalation::{
-    Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, NewEscalation,
-    TimelineEntry,
+    Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Hold,
+    NewEscalation, TimelineEntry,
 };
 pub use event::{
     Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, Source,
@@ -75,7 +75,7 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL error: {}", postgres_detail(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No pooled PostgreSQL connection could be had (server down, pool exhausted too long).
     #[error("no PostgreSQL connection: {0}")]
@@ -84,7 +84,25 @@ pub enum StoreError {
     Tls(String),
 }
 
+/// The server's message and SQLSTATE when there is one: the driver's own `Display` says only
+/// "db error".
+fn postgres_detail(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
 impl StoreError {
+    /// True for a PostgreSQL deadlock or serialization failure: nothing was written and the
+    /// same transaction may simply run again.
+    pub fn is_transient(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        matches!(self, StoreError::Postgres(e)
+            if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+    }
+
     /// True when the failure is the store being unreachable or busy rather than bad data,
     /// so the right answer is 503 and a retry.
     pub fn is_unavailable(&self) -> bool {
@@ -163,12 +181,11 @@ impl Store {
     }
 
     /// Waits until this node may step the escalation: the only one, across all nodes, doing
-    /// so until [`Store::release_escalation`]. False if the escalation does not exist. On
-    /// SQLite (one node) the engine's own per-escalation lock is enough, so this returns at
-    /// once.
-    pub async fn hold_escalation(&self, id: EscalationId) -> Result<bool, StoreError> {
+    /// so until [`Store::release_escalation`]. On SQLite (one node) the engine's own
+    /// per-escalation lock is enough, so this returns at once.
+    pub async fn hold_escalation(&self, id: EscalationId) -> Result<Hold, StoreError> {
         match &self.backend {
-            Backend::Sqlite(_) => Ok(true),
+            Backend::Sqlite(_) => Ok(Hold::Clean),
             Backend::Postgres(pg) => pg.hold_escalation(id).await,
         }
     }
@@ -181,12 +198,13 @@ impl Store {
         }
     }
 
-    /// Active escalations whose node died while stepping them (its lease ran out), now
-    /// claimed by this node to resume. Always empty on SQLite.
-    pub async fn claim_orphaned_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
+    /// Active escalations whose node died while stepping them (its lease ran out), to
+    /// resume; whichever node holds one first takes it over ([`Hold::TakenOver`]). Always
+    /// empty on SQLite.
+    pub async fn orphaned_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(Vec::new()),
-            Backend::Postgres(pg) => pg.claim_orphaned_escalations().await,
+            Backend::Postgres(pg) => pg.orphaned_escalations().await,
         }
     }
 

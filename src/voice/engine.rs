@@ -30,7 +30,7 @@ use crate::merge::MergeClient;
 use crate::merge::writeback::{self, TicketWriteback};
 use crate::pipeline::RunnerHandle;
 use crate::store::{
-    DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, NewDelivery, Store, StoreError,
+    DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, Hold, NewDelivery, Store, StoreError,
     TimelineEntry,
 };
 
@@ -252,8 +252,7 @@ impl EngineHandle {
     /// node recorded but never acted on. The store hands each to one node only.
     async fn take_over(&self) -> Result<(), EngineError> {
         let store = &self.shared.store;
-        for id in store.claim_orphaned_escalations().await? {
-            tracing::info!(escalation = %id, "taking over an escalation from a node that stopped");
+        for id in store.orphaned_escalations().await? {
             let engine = self.clone();
             tokio::spawn(async move {
                 if let Err(error) = engine.resume(id).await {
@@ -292,16 +291,29 @@ impl EngineHandle {
         Ok(active.len())
     }
 
+    /// Picks an escalation up where its last step left it. Safe to run any number of times,
+    /// on any node: what to do is decided under the hold, from the state just read.
     async fn resume(&self, id: EscalationId) -> Result<(), EngineError> {
+        self.step(id, Vec::new(), Vec::new(), Recover::Always).await
+    }
+
+    /// Repairs what a step cut short (a crash, or a node that died mid-step): re-sends a dial
+    /// that may not have gone out (same `command_id`, so the carrier returns the same call
+    /// instead of ringing again), starts an escalation that never started, and feeds a
+    /// hang-up for a leg that ended meanwhile. Runs under the hold.
+    async fn recover_held(&self, id: EscalationId) -> Result<(), EngineError> {
         let Some(record) = self.shared.store.load_escalation(id).await? else {
             return Ok(());
         };
         let persisted: Persisted =
             serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
         let state = persisted.machine;
+        if record.status != "active" {
+            return Ok(());
+        }
         if state.attempt == 0 {
             self.brief(id);
-            return self.drive(id, Input::Start).await;
+            return self.step_held(id, vec![Input::Start], Vec::new()).await;
         }
         if state.phase == Phase::Ringing && state.a_leg.is_none() {
             let plan: Plan =
@@ -311,7 +323,7 @@ impl EngineHandle {
                     attempt: state.attempt,
                     slot: slot.clone(),
                 };
-                return self.run_actions(id, vec![(0, action)]).await;
+                return self.step_held(id, Vec::new(), vec![(0, action)]).await;
             }
         }
         if let Some(a_leg) = &state.a_leg
@@ -322,7 +334,7 @@ impl EngineHandle {
                 leg: Leg::A,
                 cause: "ended while Klaxon was down".into(),
             };
-            return self.drive(id, input).await;
+            return self.step_held(id, vec![input], Vec::new()).await;
         }
         Ok(())
     }
@@ -355,16 +367,8 @@ impl EngineHandle {
 
     /// Runs `first` and everything it leads to (dial results feed back as inputs).
     async fn drive(&self, id: EscalationId, first: Input) -> Result<(), EngineError> {
-        self.step(id, vec![first], Vec::new()).await
-    }
-
-    /// Executes actions that were already decided and persisted (resume).
-    async fn run_actions(
-        &self,
-        id: EscalationId,
-        actions: Vec<(u32, Action)>,
-    ) -> Result<(), EngineError> {
-        self.step(id, Vec::new(), actions).await
+        self.step(id, vec![first], Vec::new(), Recover::IfTakenOver)
+            .await
     }
 
     /// Applies inputs and actions while holding the escalation: this task's lock in this
@@ -374,14 +378,26 @@ impl EngineHandle {
         id: EscalationId,
         inputs: Vec<Input>,
         actions: Vec<(u32, Action)>,
+        recover: Recover,
     ) -> Result<(), EngineError> {
         let lock = self.lock_for(id);
         let _guard = lock.lock().await;
         let store = &self.shared.store;
-        if !store.hold_escalation(id).await? {
-            return Ok(());
+        let taken_over = match store.hold_escalation(id).await? {
+            Hold::Missing => return Ok(()),
+            Hold::Clean => false,
+            Hold::TakenOver => {
+                tracing::info!(escalation = %id, "took over an escalation whose node stopped mid-step");
+                true
+            }
+        };
+        let mut stepped = Ok(());
+        if taken_over || recover == Recover::Always {
+            stepped = self.recover_held(id).await;
         }
-        let stepped = self.step_held(id, inputs, actions).await;
+        if stepped.is_ok() && !(inputs.is_empty() && actions.is_empty()) {
+            stepped = self.step_held(id, inputs, actions).await;
+        }
         if let Err(error) = store.release_escalation(id).await {
             tracing::warn!(%error, escalation = %id, "could not release an escalation; its lease will run out");
         }
@@ -785,6 +801,15 @@ impl EngineHandle {
             },
         }
     }
+}
+
+/// Whether a step first repairs what an interrupted step may have left half done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recover {
+    /// Only when the hold was taken from a node that died mid-step.
+    IfTakenOver,
+    /// Always (a resume).
+    Always,
 }
 
 /// What executing an action produced.

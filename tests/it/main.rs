@@ -10,6 +10,7 @@ mod health;
 mod ingest;
 mod merge_client;
 mod merge_webhooks;
+mod multinode;
 mod pipelines;
 mod process;
 mod reference;

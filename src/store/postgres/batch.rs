@@ -17,6 +17,9 @@ use crate::store::StoreError;
 
 /// Requests that may wait; beyond this callers wait for room (back-pressure, bounded memory).
 const QUEUE_CAPACITY: usize = 16 * 1024;
+/// Runs of a batch that hit a deadlock or serialization failure (nothing of it was written,
+/// so running it again is safe).
+const TRANSIENT_RETRIES: usize = 3;
 
 /// Writes one batch; returns one answer per request, in order.
 pub type FlushFn<Req, Resp> = Arc<
@@ -44,7 +47,7 @@ impl<Req, Resp> Clone for Batcher<Req, Resp> {
     }
 }
 
-impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
+impl<Req: Clone + Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     /// Starts the batching task.
     pub fn start(
         pool: Pool,
@@ -76,7 +79,7 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 }
 
-async fn run<Req: Send + 'static, Resp: Send + 'static>(
+async fn run<Req: Clone + Send + 'static, Resp: Send + 'static>(
     pool: Pool,
     mut ops: mpsc::Receiver<Op<Req, Resp>>,
     max_batch: usize,
@@ -115,7 +118,17 @@ async fn run<Req: Send + 'static, Resp: Send + 'static>(
         let (pool, flush) = (pool.clone(), flush.clone());
         tokio::spawn(async move {
             let count = requests.len();
-            match flush(pool, requests).await {
+            let mut flushed = flush(pool.clone(), requests.clone()).await;
+            for _ in 0..TRANSIENT_RETRIES {
+                match &flushed {
+                    Err(error) if error.is_transient() => {
+                        tracing::debug!(%error, writes = count, "batch hit a transient conflict; running it again");
+                        flushed = flush(pool.clone(), requests.clone()).await;
+                    }
+                    _ => break,
+                }
+            }
+            match flushed {
                 Ok(answers) if answers.len() == count => {
                     for (reply, answer) in replies.into_iter().zip(answers) {
                         let _ = reply.send(Ok(answer));

@@ -208,6 +208,22 @@ pub async fn record_attempts(
     Ok(vec![(); count])
 }
 
+/// Gives up this node's lease on a job, so any node may claim it again.
+pub async fn release(
+    client: &impl GenericClient,
+    node: &Node,
+    id: DeliveryId,
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL
+             WHERE id = $1 AND lease_owner = $2",
+            &[&id.to_string(), &node.id],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Dead-letters a job without an attempt, keeping the reason.
 pub async fn bury(
     client: &impl GenericClient,

@@ -332,23 +332,18 @@ pub async fn list(
     Ok(EscalationPage { data, next_cursor })
 }
 
-/// Claims escalations whose stepping node died (their lease ran out while still active):
-/// they become this node's, unleased, for the caller to resume. Each is handed to one node.
-pub async fn claim_orphans(
+/// Active escalations whose stepping node died (their lease ran out). Only found, not
+/// claimed: resuming is decided under the hold, so any node may try, and one takes over.
+pub async fn orphans(
     client: &impl GenericClient,
-    node: &Node,
     now_ms: i64,
 ) -> Result<Vec<EscalationId>, StoreError> {
     let statement = client
         .prepare_cached(
-            "UPDATE escalations SET lease_owner = $1, lease_until = NULL
-             WHERE seq IN (
-                 SELECT seq FROM escalations
-                 WHERE lease_until <= $2 AND status = 'active'
-                 ORDER BY lease_until LIMIT 100
-                 FOR UPDATE SKIP LOCKED)
-             RETURNING id",
+            "SELECT id FROM escalations
+             WHERE lease_until <= $1 AND status = 'active'
+             ORDER BY lease_until LIMIT 100",
         )
         .await?;
-    ids(client.query(&statement, &[&node.id, &now_ms]).await?)
+    ids(client.query(&statement, &[&now_ms]).await?)
 }

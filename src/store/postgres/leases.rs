@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::Node;
 use crate::clock;
-use crate::store::{EscalationId, StoreError};
+use crate::store::{EscalationId, Hold, StoreError};
 
 /// The channel on which a node announces that it released an escalation, so a node waiting
 /// to step it (e.g. for a webhook it received) tries again at once.
@@ -22,28 +22,20 @@ pub const ESCALATIONS_CHANNEL: &str = "klaxon_escalations";
 /// Longest wait between two tries for a busy escalation, in case a notification is missed.
 const RETRY_MAX: Duration = Duration::from_millis(250);
 
-enum Lock {
-    Acquired,
-    Busy,
-    Missing,
-}
-
-/// Waits until this node holds the escalation's lease; false if it does not exist.
+/// Waits until this node holds the escalation's lease.
 pub async fn hold(
     pool: &Pool,
     node: &Node,
     freed: &Notify,
     id: EscalationId,
-) -> Result<bool, StoreError> {
+) -> Result<Hold, StoreError> {
     let mut wait = Duration::from_millis(10);
     loop {
         let notified = freed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match try_lock(&pool.get().await?, node, id).await? {
-            Lock::Acquired => return Ok(true),
-            Lock::Missing => return Ok(false),
-            Lock::Busy => {}
+        if let Some(hold) = try_lock(&pool.get().await?, node, id).await? {
+            return Ok(hold);
         }
         tokio::select! {
             _ = notified => {}
@@ -53,30 +45,44 @@ pub async fn hold(
     }
 }
 
+/// Takes the lease if it is free, expired or already ours; `None` while another live node
+/// holds it.
 async fn try_lock(
     client: &impl GenericClient,
     node: &Node,
     id: EscalationId,
-) -> Result<Lock, StoreError> {
+) -> Result<Option<Hold>, StoreError> {
     let now = clock::now_ms();
+    // The old owner and expiry tell a normal hand-over (no lease: the last step ended) from
+    // a take-over (a lease that ran out: its node died mid-step).
     let statement = client
         .prepare_cached(
-            "UPDATE escalations SET lease_owner = $2, lease_until = $3
-             WHERE id = $1 AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $2)",
+            "WITH old AS (
+                 SELECT lease_owner, lease_until FROM escalations WHERE id = $1 FOR UPDATE)
+             UPDATE escalations e SET lease_owner = $2, lease_until = $3
+             FROM old
+             WHERE e.id = $1
+               AND (old.lease_until IS NULL OR old.lease_until <= $4 OR old.lease_owner = $2)
+             RETURNING old.lease_until IS NOT NULL AND old.lease_owner IS DISTINCT FROM $2",
         )
         .await?;
     let id = id.to_string();
-    let updated = client
-        .execute(&statement, &[&id, &node.id, &node.lease_until(now), &now])
+    let row = client
+        .query_opt(&statement, &[&id, &node.id, &node.lease_until(now), &now])
         .await?;
-    if updated == 1 {
-        return Ok(Lock::Acquired);
+    if let Some(row) = row {
+        let taken_over: bool = row.try_get(0)?;
+        return Ok(Some(if taken_over {
+            Hold::TakenOver
+        } else {
+            Hold::Clean
+        }));
     }
     let exists = client
         .query_opt("SELECT 1 FROM escalations WHERE id = $1", &[&id])
         .await?
         .is_some();
-    Ok(if exists { Lock::Busy } else { Lock::Missing })
+    Ok(if exists { None } else { Some(Hold::Missing) })
 }
 
 /// Ends this node's lease on the escalation and tells the other nodes.
@@ -113,18 +119,26 @@ pub async fn heartbeat(pool: Pool, node: Arc<Node>) {
 async fn renew(pool: &Pool, node: &Node) -> Result<(), StoreError> {
     let client = pool.get().await?;
     let until = node.lease_until(clock::now_ms());
+    // SKIP LOCKED: a row locked right now is being released or recorded; waiting for it
+    // could deadlock with that writer, and it does not need renewing.
     client
         .execute(
             "UPDATE deliveries SET lease_until = $2
-             WHERE lease_owner = $1 AND lease_until IS NOT NULL
-               AND state IN ('pending', 'failed')",
+             WHERE seq IN (
+                 SELECT seq FROM deliveries
+                 WHERE lease_owner = $1 AND lease_until IS NOT NULL
+                   AND state IN ('pending', 'failed')
+                 FOR UPDATE SKIP LOCKED)",
             &[&node.id, &until],
         )
         .await?;
     client
         .execute(
             "UPDATE escalations SET lease_until = $2
-             WHERE lease_owner = $1 AND lease_until IS NOT NULL",
+             WHERE seq IN (
+                 SELECT seq FROM escalations
+                 WHERE lease_owner = $1 AND lease_until IS NOT NULL
+                 FOR UPDATE SKIP LOCKED)",
             &[&node.id, &until],
         )
         .await?;

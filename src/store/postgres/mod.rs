@@ -29,8 +29,8 @@ use tokio::task::JoinHandle;
 use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
-    EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent, Replay,
-    StoreError,
+    EventPage, EventQuery, Hold, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
+    Replay, StoreError,
 };
 use crate::clock;
 use crate::config::{PostgresUrl, StoreSettings};
@@ -41,8 +41,9 @@ const FLUSHES: usize = 2;
 
 /// This process as a lease holder.
 pub struct Node {
-    /// Random per start: a restarted process does not inherit the old one's leases, which
-    /// run out instead (the old process may still be alive somewhere).
+    /// `node_<pid>_<random>`: unique per start, so a restarted process does not inherit the
+    /// old one's leases, which run out instead (the old process may still be alive
+    /// somewhere); the process id tells an operator which process holds a lease.
     pub id: String,
     pub lease: Duration,
 }
@@ -93,7 +94,11 @@ impl PostgresStore {
             }
         }
         let node = Arc::new(Node {
-            id: format!("node_{}", uuid::Uuid::now_v7().simple()),
+            id: format!(
+                "node_{}_{}",
+                std::process::id(),
+                uuid::Uuid::now_v7().simple()
+            ),
             lease: settings.lease,
         });
         let max_batch = settings.group_commit_max_batch;
@@ -263,7 +268,7 @@ impl PostgresStore {
         escalations::list(&self.client().await?, status.as_deref(), after, limit).await
     }
 
-    pub async fn hold_escalation(&self, id: EscalationId) -> Result<bool, StoreError> {
+    pub async fn hold_escalation(&self, id: EscalationId) -> Result<Hold, StoreError> {
         leases::hold(&self.pool, &self.node, &self.wakers.escalations, id).await
     }
 
@@ -271,8 +276,8 @@ impl PostgresStore {
         leases::release(&self.pool, &self.node, id).await
     }
 
-    pub async fn claim_orphaned_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
-        escalations::claim_orphans(&self.client().await?, &self.node, clock::now_ms()).await
+    pub async fn orphaned_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
+        escalations::orphans(&self.client().await?, clock::now_ms()).await
     }
 
     pub async fn insert_deliveries(
@@ -306,7 +311,15 @@ impl PostgresStore {
         attempt: Attempt,
         after: AfterAttempt,
     ) -> Result<(), StoreError> {
-        self.attempts.write((id, attempt, after)).await
+        let recorded = self.attempts.write((id, attempt, after)).await;
+        if recorded.is_err() {
+            // This node would otherwise renew the lease of a job it no longer works on; free
+            // it so the job is attempted again (at least once, as promised).
+            if let Err(error) = deliveries::release(&self.client().await?, &self.node, id).await {
+                tracing::warn!(%error, delivery = %id, "could not release a delivery; its lease will be renewed until this node stops");
+            }
+        }
+        recorded
     }
 
     pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
