@@ -28,10 +28,10 @@ pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: i64 = 300;
 /// Upper bound on events in one group commit. Large enough that 64 busy clients fit in one
 /// transaction, small enough that one fsync never waits behind a huge batch.
 pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 1024;
-/// PostgreSQL connections per node: enough for two group-commit flushes, the delivery
-/// worker's batches and API reads at once, while ten nodes stay under PostgreSQL's default
+/// PostgreSQL connections per node: enough for four ingest and four attempt batches in
+/// flight plus API reads and jobs, while seven nodes stay under PostgreSQL's default
 /// `max_connections = 100`.
-pub const DEFAULT_POOL_SIZE: usize = 8;
+pub const DEFAULT_POOL_SIZE: usize = 12;
 /// How long a PostgreSQL node's claim on a job or an escalation lasts without renewal; a
 /// node renews its claims every third of it, so a dead node's work moves on after this.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);

@@ -18,6 +18,7 @@ mod sandbox_carrier;
 mod sandbox_merge;
 mod settings;
 mod spec_check;
+mod store;
 mod support;
 mod telnyx_client;
 mod voice;

@@ -35,9 +35,11 @@ use super::{
 use crate::clock;
 use crate::config::{PostgresUrl, StoreSettings};
 
-/// Batches of one kind committing at once. Two keep the server's WAL flushes overlapped
-/// on a small box without one node taking every connection.
-const FLUSHES: usize = 2;
+/// Batches of one kind committing at once. PostgreSQL flushes the WAL of every commit
+/// waiting behind the one it is flushing in one go, so batches that queue behind a flush
+/// share the next one: several in flight are what turns a slow fsync into throughput.
+/// Capped at a third of the pool each, so ingest and attempts leave room for the rest.
+const FLUSHES_MAX: usize = 4;
 
 /// This process as a lease holder.
 pub struct Node {
@@ -102,16 +104,17 @@ impl PostgresStore {
             lease: settings.lease,
         });
         let max_batch = settings.group_commit_max_batch;
+        let flushes = (settings.pool_size / 3).clamp(1, FLUSHES_MAX);
         let events = batch::Batcher::start(
             pool.clone(),
             max_batch,
-            FLUSHES,
+            flushes,
             Arc::new(|pool, batch| Box::pin(events::insert_batch(pool, batch))),
         );
         let attempts = batch::Batcher::start(
             pool.clone(),
             max_batch,
-            FLUSHES,
+            flushes,
             Arc::new(|pool, batch| Box::pin(deliveries::record_attempts(pool, batch))),
         );
         let wakers = Arc::new(listen::Wakers::default());
