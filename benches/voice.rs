@@ -6,11 +6,18 @@
 //!      command Klaxon sends on that call (the opening), and
 //!    - event committed → dial: from the 202 of the ticket to the dial's arrival at the
 //!      carrier.
-//! 2. Burst: 200 tickets at once (dials paced at 25/s, Telnyx's sustainable rate). Every
+//! 2. Merge: 100 signed `Ticket.changed` webhooks (each a different ticket turning URGENT)
+//!    from the sandbox Merge to `/webhooks/merge`, at 5/s, through the built-in
+//!    `merge-ticket-escalation` pipeline: from just before the webhook is sent to the dial's
+//!    arrival at the carrier. No Merge call is on that path (the webhook carries the ticket;
+//!    the contact is looked up while the phone rings).
+//! 3. Burst: 200 tickets at once (dials paced at 25/s, Telnyx's sustainable rate). Every
 //!    escalation must reach its outcome (the callee presses 2: acknowledged); prints how many
 //!    did and how long the last took.
 //!
 //! Run: `cargo bench --bench voice`.
+
+mod common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +28,8 @@ use base64::Engine;
 use klaxon::Settings;
 use klaxon::config::{DatabaseUrl, Raw};
 use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use klaxon::sandbox::merge::{MergeSandboxConfig, SandboxMerge, sample};
+use klaxon::signing::Secret;
 use serde_json::{Value, json};
 
 const MODEL_DELAY: Duration = Duration::from_secs(2);
@@ -50,6 +59,23 @@ fn main() {
         println!("  steady: 100 tickets at 5/s, done in {:.1} s", started.elapsed().as_secs_f64());
         print_percentiles("dead air (answer → first command)", &dead_air);
         print_percentiles("event committed → dial sent", &to_dial);
+        common::record("voice", "dead air p99 (model takes 2 s)", p99_ms(&dead_air), "ms", "≤ 50 ms");
+        common::record("voice", "event committed → dial p99", p99_ms(&to_dial), "ms", "≤ 10 ms");
+
+        let merge = MergeRig::start(&model).await;
+        let mut sent = HashMap::new();
+        let mut ticks = tokio::time::interval(Duration::from_millis(200));
+        for n in 0..100 {
+            ticks.tick().await;
+            let (ticket, at) = merge.send_urgent_ticket(n).await;
+            sent.insert(ticket, at);
+        }
+        merge.klaxon.wait_all_ended(sent.len(), Duration::from_secs(120)).await;
+        let mut to_dial = merge.webhook_to_dial(&sent).await;
+        to_dial.sort_unstable();
+        print_percentiles("Merge webhook sent → dial sent", &to_dial);
+        common::record("voice", "signed Merge webhook → dial p99", p99_ms(&to_dial), "ms", "≤ 10 ms");
+        assert_eq!(to_dial.len(), 100, "every webhook rang once");
 
         let burst = Klaxon::start(&model, 25.0).await;
         let started = Instant::now();
@@ -64,6 +90,13 @@ fn main() {
         println!(
             "  burst: 200 tickets at once: {acknowledged}/200 acknowledged, the last after {:.1} s",
             started.elapsed().as_secs_f64()
+        );
+        common::record(
+            "voice",
+            "200 escalations at once: all acknowledged after",
+            started.elapsed().as_secs_f64(),
+            "s",
+            "none lost",
         );
         assert_eq!(acknowledged, 200, "every escalation reached its outcome: {ended:?}");
     });
@@ -83,6 +116,23 @@ struct Accepted {
 
 impl Klaxon {
     async fn start(model: &str, dials_per_second: f64) -> Klaxon {
+        let toml = r#"
+[[pipelines]]
+name = "tickets"
+on = "support.ticket.*"
+[[pipelines.destinations]]
+voice = { policy = "oncall" }
+"#;
+        Klaxon::start_with(model, dials_per_second, toml, &[]).await
+    }
+
+    /// Klaxon with these settings, its own sandbox carrier and a fresh database.
+    async fn start_with(
+        model: &str,
+        dials_per_second: f64,
+        toml: &str,
+        extra_env: &[(&'static str, String)],
+    ) -> Klaxon {
         let seed = SigningSeed::generate();
         let key = seed.public_key_base64();
         let carrier = SandboxCarrier::start(
@@ -97,15 +147,8 @@ impl Klaxon {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let toml = r#"
-[[pipelines]]
-name = "tickets"
-on = "support.ticket.*"
-[[pipelines.destinations]]
-voice = { policy = "oncall" }
-"#;
         let raw = Raw::from_toml(std::path::Path::new("bench.toml"), toml).unwrap();
-        let env: HashMap<&str, String> = HashMap::from([
+        let mut env: HashMap<&str, String> = HashMap::from([
             ("TELNYX_API_KEY", "KEY_BENCH".to_owned()),
             ("TELNYX_API_BASE", carrier.base_url()),
             ("TELNYX_CONNECTION_ID", "1494404757140276705".to_owned()),
@@ -117,6 +160,7 @@ voice = { policy = "oncall" }
             ("AI_BASE_URL", model.to_owned()),
             ("KLAXON_DIALS_PER_SECOND", dials_per_second.to_string()),
         ]);
+        env.extend(extra_env.iter().cloned());
         let mut settings =
             Settings::resolve(raw, |var| env.get(var).cloned()).expect("bench settings");
         settings.database = DatabaseUrl::Sqlite(dir.path().join("klaxon.db"));
@@ -242,6 +286,98 @@ voice = { policy = "oncall" }
     }
 }
 
+/// Klaxon with its built-in pipelines, fed by a sandbox Merge's signed webhooks.
+struct MergeRig {
+    klaxon: Klaxon,
+    merge: SandboxMerge,
+}
+
+const MERGE_SECRET: &str = "bench-merge-webhook-key";
+
+impl MergeRig {
+    async fn start(model: &str) -> MergeRig {
+        let merge = SandboxMerge::start(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            MergeSandboxConfig {
+                webhook_secret: Some(Secret::new(MERGE_SECRET)),
+                ..MergeSandboxConfig::default()
+            },
+        )
+        .expect("sandbox Merge");
+        let env = [
+            ("MERGE_WEBHOOK_SECRET", MERGE_SECRET.to_owned()),
+            ("MERGE_API_KEY", "bench-key".to_owned()),
+            ("MERGE_API_BASE", merge.base_url()),
+            (
+                "MERGE_ACCOUNT_TOKEN",
+                sample::ZENDESK_ACCOUNT_TOKEN.to_owned(),
+            ),
+        ];
+        let klaxon = Klaxon::start_with(model, 25.0, "", &env).await;
+        MergeRig { klaxon, merge }
+    }
+
+    /// Makes ticket `n` URGENT at the sandbox and sends its signed webhook; returns the
+    /// ticket's id and when the webhook was about to be sent.
+    async fn send_urgent_ticket(&self, n: u32) -> (String, SystemTime) {
+        let mut ticket = self
+            .merge
+            .ticket(sample::TICKET_URGENT)
+            .expect("sample ticket");
+        ticket.id = format!("1c000000-0000-4000-8000-{:012}", 1000 + n);
+        ticket.priority = Some("URGENT".into());
+        let id = ticket.id.clone();
+        self.merge.set_ticket(ticket);
+        let url = format!("{}/webhooks/merge", self.klaxon.url);
+        let at = SystemTime::now();
+        let status = self
+            .merge
+            .send_webhook(&url, "Ticket.changed", &id, sample::LINKED_ZENDESK)
+            .await
+            .expect("webhook sent");
+        assert_eq!(status, 200);
+        (id, at)
+    }
+
+    /// Per ticket: webhook sent → dial at the carrier, in microseconds.
+    async fn webhook_to_dial(&self, sent: &HashMap<String, SystemTime>) -> Vec<u32> {
+        let klaxon = &self.klaxon;
+        let get = |path: String| async move {
+            klaxon
+                .http
+                .get(format!("{}{path}", klaxon.url))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        };
+        let page = get("/v1/escalations?limit=500".into()).await;
+        let mut ticket_of = HashMap::new();
+        for escalation in page["data"].as_array().unwrap() {
+            let event = get(format!(
+                "/v1/events/{}",
+                escalation["event_id"].as_str().unwrap()
+            ))
+            .await;
+            let ticket = event["payload"]["id"].as_str().unwrap().to_owned();
+            ticket_of.insert(escalation["id"].as_str().unwrap().to_owned(), ticket);
+        }
+        let observed = klaxon.carrier.observe();
+        observed
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("/calls"))
+            .filter_map(|r| {
+                let ticket = ticket_of.get(&escalation_of(&r.body)?)?;
+                let at = sent.get(ticket)?;
+                Some(micros(r.at.duration_since(*at).unwrap_or_default()))
+            })
+            .collect()
+    }
+}
+
 fn escalation_of(dial: &Value) -> Option<String> {
     let state = dial["client_state"].as_str()?;
     let decoded = base64::engine::general_purpose::STANDARD
@@ -253,6 +389,11 @@ fn escalation_of(dial: &Value) -> Option<String> {
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u32::MAX as u128) as u32
+}
+
+fn p99_ms(sorted_us: &[u32]) -> f64 {
+    let i = ((sorted_us.len() as f64 * 0.99).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    f64::from(sorted_us[i]) / 1e3
 }
 
 fn print_percentiles(name: &str, sorted_us: &[u32]) {

@@ -19,10 +19,15 @@ use crate::delivery::DeliveryWorker;
 use crate::delivery::webhook::WebhookSender;
 use crate::http::{self, AppState};
 use crate::llm::{ChatModel, LlmError, ModelConfig};
-use crate::merge::{AccountTokens, MergeClient, MergeConfig, MergeSecret};
-use crate::pipeline::PipelineRunner;
+use crate::merge::reconcile::DEFAULT_ACCOUNT;
+use crate::merge::{
+    AccountTokens, MergeAccount, MergeClient, MergeConfig, MergeSecret, Reconciler,
+    ReconcilerConfig,
+};
 use crate::pipeline::classify::Classifier;
+use crate::pipeline::merge_lookup::MergeLookup;
 use crate::pipeline::spec::DestinationKind;
+use crate::pipeline::{PipelineRunner, StepServices};
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
 use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
 use crate::store::{Store, StoreError};
@@ -74,6 +79,7 @@ pub async fn serve(
         })
         .collect::<HashMap<_, _>>();
     let (merge, _sandbox_merge) = merge_client(&settings).await?;
+    let merge_accounts = Arc::new(merge_accounts(&settings));
     let worker = DeliveryWorker::start(
         store.clone(),
         WebhookSender::new()?,
@@ -86,7 +92,7 @@ pub async fn serve(
     let model = chat_model(&settings.ai)?;
     let (carrier, _sandbox) = voice_carrier(&mut settings, address).await?;
     let voice = EngineHandle::new(store.clone(), carrier, model.clone()).with_merge(
-        merge,
+        merge.clone(),
         settings.merge.bridge_number.clone(),
         worker.handle(),
     );
@@ -99,17 +105,46 @@ pub async fn serve(
     }
     // Quiet escalations (a lost webhook) and, on a shared store, those of dead nodes.
     let watcher = tokio::spawn(voice.clone().watch(workers_stop.clone()));
-    let classifier = Classifier::new(model, Some(store.clone()));
+    let services = StepServices {
+        classifier: Classifier::new(model, Some(store.clone())),
+        merge: Some(MergeLookup::new(
+            merge.clone(),
+            settings.voice.people_by_email.clone(),
+        )),
+    };
     let runner = PipelineRunner::start(
         settings.pipelines.clone(),
         settings.voice.policies.clone(),
-        classifier,
+        services,
         store.clone(),
         worker.handle(),
         Some(voice.clone()),
-        workers_stop,
+        workers_stop.clone(),
     );
     voice.publish_outcomes_to(runner.handle());
+    let reconciler = settings.merge.poll_interval.map(|interval| {
+        Reconciler::new(ReconcilerConfig {
+            client: merge.clone(),
+            store: store.clone(),
+            runner: runner.handle(),
+            accounts: merge_accounts.to_vec(),
+            interval,
+            phones_by_email: settings
+                .voice
+                .people_by_email
+                .iter()
+                .map(|(email, person)| (email.clone(), person.number.clone()))
+                .collect(),
+        })
+    });
+    let poller = reconciler.clone().map(|reconciler| {
+        tracing::info!(
+            every_secs = reconciler.interval().as_secs(),
+            accounts = merge_accounts.len(),
+            "Merge reconciliation polling is on"
+        );
+        reconciler.spawn(workers_stop)
+    });
     log_pipelines(&settings);
 
     let state = AppState {
@@ -117,6 +152,9 @@ pub async fn serve(
         runner: runner.handle(),
         worker: worker.handle(),
         voice,
+        merge,
+        merge_accounts,
+        reconciler,
         settings: Arc::new(settings),
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -126,6 +164,9 @@ pub async fn serve(
 
     tracing::info!("shutting down: finishing pipelines and deliveries in flight");
     let _ = stop_workers.send(true);
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
     runner.join().await;
     worker.join().await;
     let _ = watcher.await;
@@ -213,7 +254,16 @@ async fn merge_client(
                     .account_token
                     .as_ref()
                     .map(|t| MergeSecret::new(String::from_utf8_lossy(t.as_bytes()))),
-                by_account: Default::default(),
+                by_account: api
+                    .account_tokens
+                    .iter()
+                    .map(|(id, token)| {
+                        (
+                            id.clone(),
+                            MergeSecret::new(String::from_utf8_lossy(token.as_bytes())),
+                        )
+                    })
+                    .collect(),
             };
             let mut config = MergeConfig::new(
                 MergeSecret::new(String::from_utf8_lossy(api.api_key.as_bytes())),
@@ -238,6 +288,28 @@ async fn merge_client(
             tracing::info!(merge = %sandbox.base_url(), "MERGE_API_KEY is not set: Merge calls go to the built-in sandbox Merge");
             Ok((MergeClient::new(config).map_err(invalid)?, Some(sandbox)))
         }
+    }
+}
+
+/// The linked accounts Klaxon reads from: the sandbox's samples by category; else each
+/// `MERGE_ACCOUNT_TOKENS` entry, or `default` when only `MERGE_ACCOUNT_TOKEN` is set, whose
+/// categories are unknown.
+fn merge_accounts(settings: &Settings) -> Vec<MergeAccount> {
+    match &settings.merge.api {
+        Some(api) if api.account_tokens.is_empty() => api
+            .account_token
+            .iter()
+            .map(|_| MergeAccount::unknown_category(DEFAULT_ACCOUNT))
+            .collect(),
+        Some(api) => api
+            .account_tokens
+            .keys()
+            .map(MergeAccount::unknown_category)
+            .collect(),
+        None => LinkedAccount::samples()
+            .into_iter()
+            .map(|a| MergeAccount::of_category(a.id, &a.category, Some(a.integration)))
+            .collect(),
     }
 }
 

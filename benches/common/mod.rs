@@ -23,7 +23,9 @@ pub const POSTGRES_ENV: &str = "KLAXON_BENCH_POSTGRES_URL";
 pub enum BenchDb {
     Sqlite(PathBuf),
     /// A schema of its own on the server; `url` selects it through `search_path`.
-    Postgres { url: klaxon::config::PostgresUrl },
+    Postgres {
+        url: klaxon::config::PostgresUrl,
+    },
 }
 
 /// The database named `name`: `<dir>/<name>.db`, or on PostgreSQL the fresh schema
@@ -32,7 +34,10 @@ pub fn database(dir: &Path, name: &str) -> BenchDb {
     let Some(server) = postgres_server() else {
         return BenchDb::Sqlite(dir.join(format!("{name}.db")));
     };
-    let schema = format!("klaxon_bench_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    let schema = format!(
+        "klaxon_bench_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
     block_on(async {
         let client = pg_connect(&server).await;
         client
@@ -230,4 +235,25 @@ pub fn env_number<T: std::str::FromStr>(var: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Records one figure for `cargo bench --bench report`: when `KLAXON_BENCH_FIGURES` names a
+/// file, a JSON line `{bench, name, value, unit, goal}` is appended to it. Each benchmark
+/// still prints its own detail.
+pub fn record(bench: &str, name: &str, value: f64, unit: &str, goal: &str) {
+    let Ok(path) = std::env::var("KLAXON_BENCH_FIGURES") else {
+        return;
+    };
+    let line = serde_json::json!({
+        "bench": bench, "name": name, "value": value, "unit": unit, "goal": goal,
+    });
+    use std::io::Write as _;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| writeln!(file, "{line}"));
+    if let Err(error) = written {
+        eprintln!("cannot record figure {name:?} in {path}: {error}");
+    }
 }

@@ -11,6 +11,7 @@
 
 pub mod dotenv;
 mod error;
+pub mod merge;
 pub mod pipelines;
 mod postgres_url;
 mod raw;
@@ -18,11 +19,12 @@ mod settings;
 pub mod voice;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
+pub use merge::{MergeApi, MergeRules, MergeSettings};
 pub use postgres_url::{PostgresUrl, TlsMode};
 pub use raw::Raw;
 pub use settings::{
-    AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, MergeSettings,
-    Settings, StoreSettings,
+    AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, Settings,
+    StoreSettings,
 };
 
 /// The environment variable that names the settings file when `--config` is not given.

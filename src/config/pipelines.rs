@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{ConfigError, Origin};
+use super::merge::MergeRules;
 use crate::pipeline::condition::Condition;
+use crate::pipeline::merge_lookup::MergeModelKind;
 use crate::pipeline::redact::{CustomPattern, PiiKind, RedactSpec, Redactor};
 use crate::pipeline::spec::{
     ClassifySpec, ConnectTo, DestinationKind, DestinationSpec, PipelineSpec, Step, TransitionSpec,
@@ -57,6 +59,8 @@ pub enum RawStep {
     Filter(String),
     Redact(RawRedact),
     Transition(RawTransition),
+    /// `{ merge_lookup = "opportunity" }` (or `"ticket"`): the first step only.
+    MergeLookup(String),
 }
 
 /// `{ transition = { key = "id", when = '…', repage_after = "4h" } }`
@@ -187,10 +191,10 @@ pub const BUILTIN_VOICE_PIPELINES: &str = include_str!("builtin_voice_pipelines.
 
 /// The built-in pipelines, parsed and validated like a user's; the phone ones only when
 /// their policy exists.
-pub fn builtin(voice: &VoiceSettings) -> Vec<PipelineSpec> {
+pub fn builtin(voice: &VoiceSettings, rules: &MergeRules) -> Vec<PipelineSpec> {
     let mut specs = parse_builtin(BUILTIN_PIPELINES, voice);
     specs.extend(
-        parse_builtin(BUILTIN_VOICE_PIPELINES, voice)
+        parse_builtin(&with_rules(BUILTIN_VOICE_PIPELINES, rules), voice)
             .into_iter()
             .filter(|p| {
                 p.destinations.iter().all(|d| match &d.kind {
@@ -200,6 +204,25 @@ pub fn builtin(voice: &VoiceSettings) -> Vec<PipelineSpec> {
             }),
     );
     specs
+}
+
+/// Fills the `{{…}}` placeholders of the built-in pipelines with the Merge rules, as CEL
+/// literals.
+fn with_rules(text: &str, rules: &MergeRules) -> String {
+    // A JSON list of strings is a CEL list literal; `'` would end the TOML literal string.
+    let list = |items: &[String]| {
+        serde_json::to_string(items)
+            .unwrap_or_else(|_| "[]".into())
+            .replace('\'', "\\u0027")
+    };
+    let mut priorities = rules.ticket_priorities.clone();
+    // Merge has no CRITICAL, but other sources of `ticket.*` events do.
+    if !priorities.iter().any(|p| p == "CRITICAL") {
+        priorities.push("CRITICAL".into());
+    }
+    text.replace("{{ticket_priorities}}", &list(&priorities))
+        .replace("{{alert_stages}}", &list(&rules.alert_stages))
+        .replace("{{deal_threshold}}", &rules.deal_threshold.to_string())
 }
 
 fn parse_builtin(text: &str, voice: &VoiceSettings) -> Vec<PipelineSpec> {
@@ -375,6 +398,25 @@ impl Checker<'_> {
             RawStep::Filter(source) => self
                 .condition(&format!("steps[{i}].filter"), &source)
                 .map(Step::Filter),
+            RawStep::MergeLookup(model) => {
+                let key = format!("steps[{i}].merge_lookup");
+                if i != 0 {
+                    self.fail(
+                        &key,
+                        "merge_lookup must be the first step: it replaces the payload the others see".into(),
+                    );
+                }
+                match MergeModelKind::parse(&model) {
+                    Some(kind) => Some(Step::MergeLookup(kind)),
+                    None => {
+                        self.fail(
+                            &key,
+                            format!("{model:?}: expected \"ticket\" or \"opportunity\""),
+                        );
+                        None
+                    }
+                }
+            }
             RawStep::Transition(t) => {
                 let key = format!("steps[{i}].transition");
                 let before = self.errors.len();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ConfigError;
+use super::merge::RawMerge;
 use super::pipelines::RawPipeline;
 use super::voice::{RawPerson, RawPolicy, RawVoice};
 
@@ -40,6 +41,8 @@ pub struct Raw {
     pub people: BTreeMap<String, RawPerson>,
     #[serde(default)]
     pub policies: Vec<RawPolicy>,
+    #[serde(default)]
+    pub merge: RawMerge,
 }
 
 /// `[ai]`: the OpenAI-compatible model behind `classify`.

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::error::{ConfigError, ConfigErrors, Origin};
+use super::merge::{self, MergeSettings};
 use super::pipelines::{self, parse_duration};
 use super::postgres_url::PostgresUrl;
 use super::raw::Raw;
@@ -70,27 +71,6 @@ pub struct Settings {
     pub builtin_pipelines: bool,
     pub voice: VoiceSettings,
     pub merge: MergeSettings,
-}
-
-/// Merge.dev: webhooks in, API calls out.
-#[derive(Debug, Clone, Default)]
-pub struct MergeSettings {
-    /// `MERGE_WEBHOOK_SECRET` (several, comma-separated, during a rotation). When set,
-    /// `/webhooks/merge|ticket|crm` refuse anything not signed with one of them.
-    pub webhook_secrets: Vec<Secret>,
-    /// `MERGE_API_KEY` and friends; `None` means the built-in sandbox Merge.
-    pub api: Option<MergeApi>,
-    /// `BRIDGE_NUMBER`: who "connect me" reaches when a ticket's contact has no phone.
-    pub bridge_number: Option<String>,
-}
-
-/// A Merge account.
-#[derive(Debug, Clone)]
-pub struct MergeApi {
-    pub api_base: String,
-    pub api_key: Secret,
-    /// `MERGE_ACCOUNT_TOKEN`: the linked account's token (one tenant, as the reference apps).
-    pub account_token: Option<Secret>,
 }
 
 /// The model behind `classify`.
@@ -389,25 +369,13 @@ impl Settings {
             &env,
             &mut r.errors,
         );
+        let merge = merge::resolve(raw.merge, &file_origin, &env, &mut r.errors);
         let builtin_pipelines = raw.pipelines.is_empty();
         let pipelines = if builtin_pipelines {
-            pipelines::builtin(&voice)
+            pipelines::builtin(&voice, &merge.rules)
         } else {
             pipelines::resolve(raw.pipelines, &file_origin, &env, &voice, &mut r.errors)
         };
-
-        let bridge_number = r.string("BRIDGE_NUMBER", None).and_then(|(n, o)| {
-            let valid = crate::voice::settings::is_e164(&n);
-            r.check(
-                "merge.bridge_number",
-                o,
-                if valid {
-                    Ok(n)
-                } else {
-                    Err("expected a +E.164 number".into())
-                },
-            )
-        });
 
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
@@ -435,26 +403,7 @@ impl Settings {
             pipelines,
             builtin_pipelines,
             voice,
-            merge: MergeSettings {
-                api: r.env_value("MERGE_API_KEY").map(|key| MergeApi {
-                    api_base: r
-                        .env_value("MERGE_API_BASE")
-                        .unwrap_or_else(|| "https://api.merge.dev/api".into()),
-                    api_key: Secret::new(key),
-                    account_token: r.env_value("MERGE_ACCOUNT_TOKEN").map(Secret::new),
-                }),
-                bridge_number,
-                webhook_secrets: r
-                    .env_value("MERGE_WEBHOOK_SECRET")
-                    .map(|list| {
-                        list.split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(Secret::new)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            },
+            merge,
         })
     }
 }

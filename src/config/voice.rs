@@ -175,15 +175,17 @@ pub fn resolve(
 
     // People first: policies name them.
     let mut people = BTreeMap::new();
+    let mut people_by_email = BTreeMap::new();
     for (key, person) in raw.people {
         if is_e164(&person.phone) {
-            people.insert(
-                key,
-                Target {
-                    number: person.phone,
-                    name: person.name,
-                },
-            );
+            let target = Target {
+                number: person.phone,
+                name: person.name,
+            };
+            if let Some(email) = &person.email {
+                people_by_email.insert(email.trim().to_lowercase(), target.clone());
+            }
+            people.insert(key, target);
         } else {
             fail(
                 file,
@@ -310,5 +312,6 @@ pub fn resolve(
         from_number: from_number.unwrap_or_else(|| SANDBOX_FROM_NUMBER.into()),
         dials_per_second,
         policies,
+        people_by_email,
     }
 }

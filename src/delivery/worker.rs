@@ -221,8 +221,8 @@ async fn poll(
 
 /// One attempt of one job, recorded whatever happens.
 async fn attempt(shared: &Shared, job: DeliveryJob) {
-    if job.destination == writeback::DESTINATION {
-        return write_back(shared, job).await;
+    if let Some(parsed) = writeback::Job::parse(&job.destination, &job.body) {
+        return write_back(shared, &job, parsed).await;
     }
     let Some(spec) = shared.destinations.get(&job.destination) else {
         let reason = format!(
@@ -309,21 +309,25 @@ async fn attempt(shared: &Shared, job: DeliveryJob) {
 }
 
 /// A Merge write-back job: same schedule, attempts and dead letters as a webhook.
-async fn write_back(shared: &Shared, job: DeliveryJob) {
+async fn write_back(
+    shared: &Shared,
+    job: &DeliveryJob,
+    parsed: Result<writeback::Job, serde_json::Error>,
+) {
     let Some(merge) = &shared.merge else {
-        bury(shared, &job, "no Merge client is configured".into()).await;
+        bury(shared, job, "no Merge client is configured".into()).await;
         return;
     };
-    let body: writeback::TicketWriteback = match serde_json::from_str(&job.body) {
+    let body = match parsed {
         Ok(body) => body,
         Err(error) => {
-            bury(shared, &job, format!("unreadable write-back job: {error}")).await;
+            bury(shared, job, format!("unreadable write-back job: {error}")).await;
             return;
         }
     };
     let started_at = clock::now_rfc3339();
     let started = std::time::Instant::now();
-    let result = writeback::perform(merge, &body).await;
+    let result = writeback::perform(merge, &body, job.attempts > 0).await;
     let mut record = Attempt {
         number: job.attempts + 1,
         started_at,
@@ -352,7 +356,7 @@ async fn write_back(shared: &Shared, job: DeliveryJob) {
             }
         }
     };
-    log_outcome(&job, &record, after);
+    log_outcome(job, &record, after);
     if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
         tracing::error!(%error, delivery = %job.id, "could not record a write-back attempt");
     }
@@ -362,6 +366,16 @@ async fn write_back(shared: &Shared, job: DeliveryJob) {
 }
 
 fn log_outcome(job: &DeliveryJob, record: &Attempt, after: AfterAttempt) {
+    let metrics = crate::metrics::metrics();
+    let outcome = match after {
+        AfterAttempt::Succeeded => "succeeded",
+        AfterAttempt::RetryAt(_) => "retry",
+        AfterAttempt::Dead => "dead",
+    };
+    metrics.deliveries.inc(&[&job.destination, outcome]);
+    metrics
+        .delivery_seconds
+        .observe(std::time::Duration::from_millis(record.duration_ms));
     let error = record.error.as_deref().unwrap_or("");
     match after {
         AfterAttempt::Succeeded => {

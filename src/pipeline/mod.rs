@@ -7,17 +7,20 @@
 //! - [`classify`] with [`builtin_classifier`]: a label from the model, the cache, or rules.
 //! - [`condition`]: CEL expressions for `filter` steps and destination `when`s.
 //! - [`redact`]: PII removal before anything leaves Klaxon.
+//! - [`merge_lookup`]: the Merge object behind an event, read again with its relations.
 //! - [`run`]: one pipeline over one event, producing a trace and planned deliveries.
 //! - [`runner`]: the background task that runs pipelines for every accepted event.
 
 pub mod builtin_classifier;
 pub mod classify;
 pub mod condition;
+pub mod merge_lookup;
 pub mod redact;
 pub mod run;
 pub mod runner;
 pub mod spec;
 
+pub use run::StepServices;
 pub use runner::{PipelineRunner, RunnerHandle};
 
 /// True when some pipeline takes events of this type.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::classify::{Classifier, DecisionSource};
 use super::condition::{Condition, ConditionInput};
+use super::merge_lookup::{LookupSource, MergeLookup, MergeModelKind};
 use super::spec::{DestinationKind, DestinationSpec, PipelineSpec, Step};
 use crate::clock;
 use crate::store::{DeliveryId, EscalationId, EventId, Store};
@@ -25,6 +26,22 @@ pub struct EventView<'a> {
     pub event_type: &'a str,
     pub occurred_at: &'a str,
     pub payload: &'a Value,
+}
+
+/// What steps need from outside Klaxon: the model (via the classifier) and Merge.
+pub struct StepServices {
+    pub classifier: Classifier,
+    /// For `merge_lookup`; without it the step keeps the payload as it is.
+    pub merge: Option<MergeLookup>,
+}
+
+impl StepServices {
+    pub fn new(classifier: Classifier) -> Self {
+        StepServices {
+            classifier,
+            merge: None,
+        }
+    }
 }
 
 /// A delivery the run decided on.
@@ -58,6 +75,15 @@ pub enum Outcome {
     Filtered,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Routed => "routed",
+            Outcome::Filtered => "filtered",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "step", rename_all = "lowercase")]
 pub enum StepTrace<'a> {
@@ -82,6 +108,13 @@ pub enum StepTrace<'a> {
         holds: bool,
         /// True when the condition became true (or re-paged): the event goes on.
         passed: bool,
+    },
+    #[serde(rename = "merge_lookup")]
+    MergeLookup {
+        model: MergeModelKind,
+        source: LookupSource,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
 }
 
@@ -119,20 +152,45 @@ pub async fn run<'a>(
     spec: &'a PipelineSpec,
     destinations: &'a [Arc<DestinationSpec>],
     event: EventView<'_>,
-    classifier: &Classifier,
+    services: &StepServices,
     policies: &BTreeMap<String, Policy>,
     transitions: Option<&Store>,
 ) -> RunResult<'a> {
     let mut labels = Map::new();
     let mut steps = Vec::with_capacity(spec.steps.len());
+    // `merge_lookup` comes first (settings enforce it): every later step sees its payload.
+    let looked_up = match spec.steps.first() {
+        Some(Step::MergeLookup(model)) => {
+            let lookup = match &services.merge {
+                Some(merge) => merge.enrich(*model, event.payload).await,
+                None => super::merge_lookup::Lookup {
+                    payload: event.payload.clone(),
+                    source: LookupSource::Unavailable,
+                    error: Some("Merge is not configured".into()),
+                },
+            };
+            steps.push(StepTrace::MergeLookup {
+                model: *model,
+                source: lookup.source,
+                error: lookup.error,
+            });
+            Some(lookup.payload)
+        }
+        _ => None,
+    };
+    let event = EventView {
+        payload: looked_up.as_ref().unwrap_or(event.payload),
+        ..event
+    };
     // The payload that leaves Klaxon; copied only when a redact step changes it.
     let mut outgoing = Cow::Borrowed(event.payload);
     let mut outcome = Outcome::Routed;
 
     for step in &spec.steps {
         match step {
+            Step::MergeLookup(_) => {}
             Step::Classify(classify) => {
-                let decision = classifier.classify(classify, event.payload).await;
+                let decision = services.classifier.classify(classify, event.payload).await;
                 labels.insert(
                     classify.field.clone(),
                     Value::String(decision.label.clone()),

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::classify::Classifier;
+use super::run::StepServices;
 use super::run::{EventView, RunTrace, run};
 use super::spec::{DestinationSpec, PipelineSpec, TypePattern};
 use crate::clock;
@@ -60,11 +60,27 @@ impl RunnerHandle {
         payload: &Value,
         key: String,
     ) -> Result<(), StoreError> {
+        self.publish_from(Source::Klaxon, event_type, payload, key)
+            .await
+            .map(drop)
+    }
+
+    /// Stores an event that did not come through HTTP (an escalation's outcome, a Merge
+    /// reconciliation poll) under `source`, and runs it through the pipelines like any
+    /// other. `key` is the idempotency key within `source`: the same key stores nothing new.
+    /// Returns whether the event was new.
+    pub async fn publish_from(
+        &self,
+        source: Source,
+        event_type: &str,
+        payload: &Value,
+        key: String,
+    ) -> Result<bool, StoreError> {
         let now = clock::now_rfc3339();
         let payload = payload.to_string();
         let event = NewEvent {
             id: EventId::new(),
-            source: Source::Klaxon,
+            source,
             event_type: event_type.to_owned(),
             request_hash: hex::encode(Sha256::digest(payload.as_bytes())),
             payload,
@@ -79,12 +95,13 @@ impl RunnerHandle {
             payload: event.payload.clone(),
             occurred_at: event.occurred_at.clone(),
         });
-        if let Inserted::Created(_) = self.store.insert_event(event).await?
-            && let Some(pending) = pending
-        {
+        let Inserted::Created(_) = self.store.insert_event(event).await? else {
+            return Ok(false);
+        };
+        if let Some(pending) = pending {
             self.submit(pending);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Hands over a committed event. Never blocks: when the queue is full the event is
@@ -103,7 +120,7 @@ struct Shared {
     policies: BTreeMap<String, Policy>,
     /// Where new escalations go; `None` in settings without voice (benchmarks, tests).
     escalations: Option<EngineHandle>,
-    classifier: Classifier,
+    services: StepServices,
     store: Store,
     worker: WorkerHandle,
     /// Events being run now, so a scan does not start the same event twice.
@@ -120,7 +137,7 @@ impl PipelineRunner {
     pub fn start(
         pipelines: Vec<PipelineSpec>,
         policies: BTreeMap<String, Policy>,
-        classifier: Classifier,
+        services: StepServices,
         store: Store,
         worker: WorkerHandle,
         escalations: Option<EngineHandle>,
@@ -147,7 +164,7 @@ impl PipelineRunner {
                 .collect(),
             policies,
             escalations,
-            classifier,
+            services,
             store,
             worker,
             in_progress: Mutex::new(HashSet::new()),
@@ -332,7 +349,7 @@ async fn process(shared: &Shared, event: PendingEvent) {
             spec,
             destinations,
             view,
-            &shared.classifier,
+            &shared.services,
             &shared.policies,
             Some(&shared.store),
         )
@@ -354,6 +371,9 @@ async fn process(shared: &Shared, event: PendingEvent) {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        crate::metrics::metrics()
+            .pipeline_decisions
+            .inc(&[&spec.name, result.trace.outcome.as_str()]);
         runs.push(result.trace);
         deliveries.extend(result.deliveries.into_iter().map(|planned| NewDelivery {
             id: planned.id,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::condition::Condition;
+use super::merge_lookup::MergeModelKind;
 use super::redact::Redactor;
 use crate::signing::Secret;
 use crate::signing::standard_webhooks::WebhookSecret;
@@ -76,6 +77,8 @@ pub enum Step {
     Filter(Arc<Condition>),
     Redact(Arc<Redactor>),
     Transition(Arc<TransitionSpec>),
+    /// Must be the first step: it replaces the payload every later step sees.
+    MergeLookup(MergeModelKind),
 }
 
 /// `transition`: like a filter, but passes only when its condition *becomes* true for an
@@ -98,6 +101,7 @@ impl fmt::Debug for Step {
             Step::Filter(condition) => f.debug_tuple("Filter").field(&condition.source()).finish(),
             Step::Redact(_) => f.write_str("Redact"),
             Step::Transition(t) => f.debug_tuple("Transition").field(t).finish(),
+            Step::MergeLookup(model) => f.debug_tuple("MergeLookup").field(model).finish(),
         }
     }
 }

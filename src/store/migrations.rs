@@ -44,6 +44,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("migrations/sqlite/0005_transitions.sql"),
     },
     Migration {
+        version: 6,
+        name: "poll cursors",
+        sql: include_str!("migrations/sqlite/0006_poll_cursors.sql"),
+    },
+    Migration {
         version: 7,
         name: "leases",
         sql: include_str!("migrations/sqlite/0007_leases.sql"),
@@ -77,6 +82,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "transitions",
         sql: include_str!("migrations/postgres/0005_transitions.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "poll cursors",
+        sql: include_str!("migrations/postgres/0006_poll_cursors.sql"),
     },
     Migration {
         version: 7,

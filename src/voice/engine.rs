@@ -27,7 +27,7 @@ use crate::clock;
 use crate::delivery::WorkerHandle;
 use crate::llm::ChatModel;
 use crate::merge::MergeClient;
-use crate::merge::writeback::{self, TicketWriteback};
+use crate::merge::writeback::{self, DealNote, TicketWriteback};
 use crate::pipeline::RunnerHandle;
 use crate::store::{
     DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, Hold, NewDelivery, Store, StoreError,
@@ -353,10 +353,14 @@ impl EngineHandle {
                 return;
             };
             let context = &plan.briefing;
-            match model
+            let written = model
                 .write(&context.prompt, &context.model_input(), BRIEFING_MAX_TOKENS)
-                .await
-            {
+                .await;
+            let result = if written.is_ok() { "ok" } else { "error" };
+            crate::metrics::metrics()
+                .model_calls
+                .inc(&["briefing", result]);
+            match written {
                 Ok(text) => engine.feed(id, Input::BriefingReady(text)).await,
                 Err(error) => {
                     tracing::warn!(%error, escalation = %id, "briefing model failed; the template is used");
@@ -421,8 +425,13 @@ impl EngineHandle {
         let mut inputs: VecDeque<Input> = inputs.into();
         let mut timeline = Vec::new();
         let mut legs = Vec::new();
+        // When leg A answered in this step: dead air lasts until the first command on it.
+        let mut answered: Option<std::time::Instant> = None;
         loop {
             if let Some(input) = inputs.pop_front() {
+                if matches!(input, Input::Answered { leg: Leg::A, .. }) {
+                    answered = Some(std::time::Instant::now());
+                }
                 timeline.push(entry(input_kind(&input), describe(&input)));
                 // "connect" is offered once there is someone to connect to, which a Merge
                 // lookup may find while the phone rings.
@@ -434,11 +443,17 @@ impl EngineHandle {
                 let mut jobs = Vec::new();
                 for action in machine.handle(&mut persisted.machine, input) {
                     if let Action::Finish(outcome) = &action {
+                        // What the write-back tells: the calls so far plus this step's.
+                        let mut history = match store.get_escalation(id).await {
+                            Ok(Some(escalation)) => escalation.timeline.unwrap_or_default(),
+                            _ => Vec::new(),
+                        };
+                        history.extend(timeline.iter().cloned());
                         jobs.extend(self.write_back_job(
                             id,
                             &record.event_id,
                             &plan,
-                            &persisted.machine,
+                            (&persisted.machine, &history),
                             *outcome,
                         ));
                     }
@@ -459,11 +474,23 @@ impl EngineHandle {
             }
             for (seq, action) in std::mem::take(&mut actions) {
                 if let Action::Finish(outcome) = &action {
+                    crate::metrics::metrics()
+                        .escalations
+                        .inc(&[outcome.as_str()]);
                     self.publish(id, &record.event_id, *outcome).await;
                 }
                 let outcome = self
                     .execute(id, &plan, &persisted.machine, seq, &action)
                     .await;
+                if matches!(
+                    action,
+                    Action::Speak { leg: Leg::A, .. } | Action::Menu { .. }
+                ) && let Some(at) = answered.take()
+                {
+                    crate::metrics::metrics()
+                        .dead_air_seconds
+                        .observe(at.elapsed());
+                }
                 if let Some(line) = outcome.timeline {
                     timeline.push(line);
                 }
@@ -547,29 +574,32 @@ impl EngineHandle {
         }
     }
 
-    /// For a Merge ticket: the durable job that writes the outcome to the ticket.
+    /// For a Merge ticket or deal: the durable job that writes the outcome back to it.
     fn write_back_job(
         &self,
         id: EscalationId,
         event_id: &str,
         plan: &Plan,
-        state: &State,
+        (state, history): (&State, &[TimelineEntry]),
         outcome: Outcome,
     ) -> Option<NewDelivery> {
-        let ticket = plan.merge_ticket.as_ref()?;
+        if plan.merge_ticket.is_none() && plan.merge_deal.is_none() {
+            return None;
+        }
         self.shared.writebacks.as_ref()?;
         let event = event_id.parse().ok()?;
         let who = plan
             .slots
             .get(state.attempt.saturating_sub(1) as usize)
-            .map(|s| {
-                s.name
-                    .clone()
-                    .unwrap_or_else(|| "the on-call engineer".into())
-            })
+            .map(|s| s.name.clone().unwrap_or_else(|| s.number.clone()))
             .unwrap_or_else(|| "nobody".into());
+        let other = if plan.merge_deal.is_some() {
+            "the account executive"
+        } else {
+            "the customer"
+        };
         let what = match outcome {
-            Outcome::Connected => format!("{who} answered and was connected to the customer"),
+            Outcome::Connected => format!("{who} answered and was connected to {other}"),
             Outcome::Acknowledged => format!("{who} answered and acknowledged"),
             Outcome::Unreached => "nobody on the escalation policy could be reached".to_owned(),
             Outcome::Cancelled => "the escalation was cancelled".to_owned(),
@@ -579,25 +609,38 @@ impl EngineHandle {
             .briefing
             .clone()
             .unwrap_or_else(|| plan.briefing.template());
-        let comment = format!(
-            "Klaxon escalation {id}: {what} ({} attempt(s), {}). Briefing: {briefing}",
+        let text = format!(
+            "{} {what} ({} attempt(s), {}). Briefing: {briefing}\nTimeline:\n{}",
+            writeback::marker(&id.to_string()),
             state.attempt,
-            clock::now_rfc3339()
+            clock::now_rfc3339(),
+            timeline_summary(history)
         );
-        let body = TicketWriteback {
-            linked_account_id: ticket.linked_account_id.clone(),
-            ticket_id: ticket.ticket_id.clone(),
-            escalation_id: id.to_string(),
-            outcome: outcome.as_str().to_owned(),
-            comment,
+        let job = match (&plan.merge_ticket, &plan.merge_deal) {
+            (Some(ticket), _) => writeback::Job::Ticket(TicketWriteback {
+                linked_account_id: ticket.linked_account_id.clone(),
+                ticket_id: ticket.ticket_id.clone(),
+                escalation_id: id.to_string(),
+                outcome: outcome.as_str().to_owned(),
+                comment: text,
+            }),
+            (None, Some(deal)) => writeback::Job::Note(DealNote {
+                linked_account_id: deal.linked_account_id.clone(),
+                opportunity_id: deal.opportunity_id.clone(),
+                account_id: deal.account_id.clone(),
+                integration: deal.integration.clone(),
+                escalation_id: id.to_string(),
+                outcome: outcome.as_str().to_owned(),
+                content: text,
+            }),
+            (None, None) => return None,
         };
         Some(NewDelivery {
             id: DeliveryId::new(),
             event_id: event,
             pipeline: "escalation".into(),
-            destination: writeback::DESTINATION.into(),
-            // Plain data: serializing cannot fail.
-            body: serde_json::to_string(&body).unwrap_or_default(),
+            destination: job.destination().into(),
+            body: job.body(),
         })
     }
 
@@ -647,7 +690,7 @@ impl EngineHandle {
                     .await
                 {
                     Ok(call_control_id) => Executed {
-                        timeline: Some(command_line("dial", &command, Ok(()))),
+                        timeline: Some(dial_line(&command, &slot.number, Ok(()))),
                         leg: Some((call_control_id.clone(), *attempt, "A")),
                         feedback: vec![Input::Dialed {
                             attempt: *attempt,
@@ -656,7 +699,7 @@ impl EngineHandle {
                         }],
                     },
                     Err(error) => Executed {
-                        timeline: Some(command_line("dial", &command, Err(&error))),
+                        timeline: Some(dial_line(&command, &slot.number, Err(&error))),
                         leg: None,
                         feedback: vec![Input::DialFailed {
                             attempt: *attempt,
@@ -678,7 +721,7 @@ impl EngineHandle {
                 };
                 match carrier.dial(&command, to, 30, Some(a_leg)).await {
                     Ok(call_control_id) => Executed {
-                        timeline: Some(command_line("dial", &command, Ok(()))),
+                        timeline: Some(dial_line(&command, to, Ok(()))),
                         leg: Some((call_control_id.clone(), *attempt, "B")),
                         feedback: vec![Input::Dialed {
                             attempt: *attempt,
@@ -687,7 +730,7 @@ impl EngineHandle {
                         }],
                     },
                     Err(error) => Executed {
-                        timeline: Some(command_line("dial", &command, Err(&error))),
+                        timeline: Some(dial_line(&command, to, Err(&error))),
                         leg: None,
                         feedback: vec![Input::DialFailed {
                             attempt: *attempt,
@@ -859,6 +902,46 @@ fn command_line(
         detail["error"] = json!(error.to_string());
     }
     entry("command", detail)
+}
+
+/// The timeline as short lines for a ticket comment or CRM note: time, leg, what happened.
+fn timeline_summary(history: &[TimelineEntry]) -> String {
+    const MAX_LINES: usize = 30;
+    let mut lines: Vec<String> = history
+        .iter()
+        .filter(|e| e.kind != "note")
+        .map(|e| {
+            let time = e.at.get(11..19).unwrap_or(&e.at);
+            let detail = &e.detail;
+            let what = detail["event"]
+                .as_str()
+                .or(detail["command"].as_str())
+                .unwrap_or(&e.kind);
+            let mut line = format!("{time} UTC {what}");
+            if let Some(leg) = detail["leg"].as_str() {
+                line.push_str(&format!(" (leg {leg})"));
+            }
+            for field in ["to", "digits", "result", "reason", "error"] {
+                if let Some(value) = detail[field].as_str() {
+                    line.push_str(&format!(" {field}: {value}"));
+                }
+            }
+            line
+        })
+        .collect();
+    if lines.len() > MAX_LINES {
+        let cut = lines.len() - MAX_LINES;
+        lines.drain(..cut);
+        lines.insert(0, format!("… {cut} earlier line(s)"));
+    }
+    lines.join("\n")
+}
+
+/// A dial's line says who was rung.
+fn dial_line(command: &CommandRef, to: &str, result: Result<(), &CarrierError>) -> TimelineEntry {
+    let mut line = command_line("dial", command, result);
+    line.detail["to"] = json!(to);
+    line
 }
 
 fn input_kind(input: &Input) -> &'static str {

@@ -24,6 +24,9 @@ pub struct VoiceSettings {
     pub dials_per_second: f64,
     /// Escalation policies by name.
     pub policies: BTreeMap<String, Policy>,
+    /// `[people]` with an `email`, by lower-cased address: how a CRM deal's owner (who has
+    /// no phone in Merge) is reached.
+    pub people_by_email: BTreeMap<String, Target>,
     /// How fast the sandbox carrier's callees act (`KLAXON_SANDBOX_TIMING`).
     pub sandbox_timing: SandboxTiming,
 }
@@ -77,6 +80,15 @@ pub struct PolicyStep {
 pub struct Target {
     pub number: String,
     pub name: Option<String>,
+}
+
+impl VoiceSettings {
+    /// The phone of the person with this e-mail address in `[people]`.
+    pub fn phone_by_email(&self, email: &str) -> Option<String> {
+        self.people_by_email
+            .get(&email.trim().to_lowercase())
+            .map(|person| person.number.clone())
+    }
 }
 
 /// `+` and 8 to 15 digits, the first not 0.

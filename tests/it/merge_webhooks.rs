@@ -232,6 +232,10 @@ async fn an_urgent_merge_ticket_rings_once_and_connects_to_its_contact() {
     assert_eq!(writes[1].body["model"]["is_private"], true);
     let comment = writes[1].body["model"]["body"].as_str().unwrap();
     assert!(comment.contains("connected"), "{comment}");
+    assert!(
+        comment.contains("Timeline:") && comment.contains("dial (leg A) to: +15551000000"),
+        "the comment tells the call's time line: {comment}"
+    );
     crate::support::merge_spec::assert_valid("PatchedTicketEndpointRequest", &writes[0].body);
     crate::support::merge_spec::assert_valid("CommentEndpointRequest", &writes[1].body);
 }
@@ -295,4 +299,183 @@ async fn a_voicemail_leaves_the_ticket_status_alone_and_says_so() {
         (deliveries["data"][0]["state"] == "succeeded").then_some(())
     })
     .await;
+}
+
+/// A deal desk on the sandbox Merge: the VP (`...0` says "connect me"), the account
+/// executives in `[people]` by their CRM e-mail, and a token per linked account.
+async fn deal_desk_rig(merge_config: MergeSandboxConfig) -> (TestServer, SandboxMerge) {
+    let merge = SandboxMerge::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        MergeSandboxConfig {
+            webhook_secret: Some(Secret::new(SECRET)),
+            ..merge_config
+        },
+    )
+    .unwrap();
+    let base = merge.base_url();
+    let tokens = format!(
+        "{}={},{}={}",
+        sample::LINKED_ZENDESK,
+        sample::ZENDESK_ACCOUNT_TOKEN,
+        sample::LINKED_HUBSPOT,
+        sample::HUBSPOT_ACCOUNT_TOKEN
+    );
+    let people = r#"
+[people.sasha]
+name = "Sasha Diaz"
+phone = "+15552000001"
+email = "SDR@example.com"
+"#;
+    let server = TestServer::start_with_toml(
+        people,
+        &[
+            ("MERGE_WEBHOOK_SECRET", SECRET),
+            ("MERGE_API_KEY", "test-key"),
+            ("MERGE_API_BASE", &base),
+            ("MERGE_ACCOUNT_TOKENS", &tokens),
+            ("VP_SALES_NUMBER", "+15551000000"),
+            ("KLAXON_SANDBOX_TIMING", "fast"),
+        ],
+    )
+    .await;
+    (server, merge)
+}
+
+#[tokio::test]
+async fn a_deal_entering_negotiation_rings_the_vp_who_is_connected_to_the_owner() {
+    let (server, merge) = deal_desk_rig(MergeSandboxConfig::default()).await;
+    let url = server.url("/webhooks/crm");
+    // In discovery and small: nothing rings.
+    let status = merge
+        .send_webhook(
+            &url,
+            "Opportunity.changed",
+            sample::OPPORTUNITY_DISCOVERY,
+            sample::LINKED_HUBSPOT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    eventually(Duration::from_secs(10), || async {
+        let stored = events_of(&server, "merge.opportunity.changed").await;
+        let runs = &stored.first()?["pipeline"]["runs"];
+        (runs[0]["outcome"] == "filtered").then_some(())
+    })
+    .await;
+
+    // The deal moves to Negotiation; the webhook carries only the stage's id.
+    merge
+        .update_opportunity(sample::OPPORTUNITY_DISCOVERY, |o| {
+            o.stage = Some(sample::STAGE_NEGOTIATION.into())
+        })
+        .unwrap();
+    for _ in 0..2 {
+        let status = merge
+            .send_webhook(
+                &url,
+                "Opportunity.changed",
+                sample::OPPORTUNITY_DISCOVERY,
+                sample::LINKED_HUBSPOT,
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+    }
+    let escalation = eventually(Duration::from_secs(15), || async {
+        let (_, page) = server.get("/v1/escalations").await;
+        let first = page["data"].get(0)?.clone();
+        (first["status"] != "active").then_some(first)
+    })
+    .await;
+    let (_, all) = server.get("/v1/escalations").await;
+    assert_eq!(
+        all["data"].as_array().unwrap().len(),
+        1,
+        "one alert: {all:#}"
+    );
+    assert_eq!(escalation["policy"], "vp_sales");
+    assert_eq!(escalation["status"], "connected", "{escalation:#}");
+    let (_, detail) = server
+        .get(&format!(
+            "/v1/escalations/{}",
+            escalation["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        detail.to_string().contains("+15552000001"),
+        "the owner's phone from [people] was dialled: {detail:#}"
+    );
+    let looked_up = merge.requests().iter().any(|r| {
+        r.path.ends_with(sample::OPPORTUNITY_DISCOVERY)
+            && r.query_param("expand").is_some_and(|e| e.contains("stage"))
+    });
+    assert!(looked_up, "the stage's name was read with expand=stage");
+
+    // The deal gets a note with the outcome, valid against Merge's spec.
+    let note = merge
+        .wait_until(Duration::from_secs(10), |requests| {
+            requests
+                .iter()
+                .find(|r| r.method == "POST" && r.path.ends_with("/crm/v1/notes"))
+                .cloned()
+        })
+        .await
+        .expect("a CRM note reaches Merge");
+    crate::support::merge_spec::assert_valid("NoteEndpointRequest", &note.body);
+    assert_eq!(
+        note.body["model"]["opportunity"],
+        sample::OPPORTUNITY_DISCOVERY
+    );
+    let content = note.body["model"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("connected to the account executive"),
+        "{content}"
+    );
+    eventually(Duration::from_secs(10), || async {
+        let (_, deliveries) = server
+            .get("/v1/deliveries?destination=merge.opportunity-note")
+            .await;
+        (deliveries["data"][0]["state"] == "succeeded").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_crm_without_notes_gets_its_refusal_recorded_not_retried() {
+    let (server, merge) = deal_desk_rig(MergeSandboxConfig {
+        unsupported_notes_for: vec![sample::LINKED_HUBSPOT.into()],
+        ..MergeSandboxConfig::default()
+    })
+    .await;
+    // Big enough on its own: 80,000 ≥ DEAL_THRESHOLD.
+    let status = merge
+        .send_webhook(
+            &server.url("/webhooks/merge"),
+            "Opportunity.added",
+            sample::OPPORTUNITY_NEGOTIATION,
+            sample::LINKED_HUBSPOT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let delivery = eventually(Duration::from_secs(15), || async {
+        let (_, deliveries) = server
+            .get("/v1/deliveries?destination=merge.opportunity-note")
+            .await;
+        let first = deliveries["data"].get(0)?.clone();
+        (first["state"] == "dead").then_some(first)
+    })
+    .await;
+    let (_, detail) = server
+        .get(&format!(
+            "/v1/deliveries/{}",
+            delivery["id"].as_str().unwrap()
+        ))
+        .await;
+    let attempts = detail["attempt_log"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "a refusal is final: {detail:#}");
+    assert!(
+        attempts[0]["error"].as_str().unwrap().contains("refused"),
+        "{detail:#}"
+    );
 }

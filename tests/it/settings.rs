@@ -257,3 +257,63 @@ fn a_wrong_standard_webhooks_secret_and_unknown_step_are_refused() {
         "{error}"
     );
 }
+
+/// The built-in deal desk's transition condition, as `DEAL_THRESHOLD` and `ALERT_STAGES` set it.
+fn deal_desk_rings_for(env: &[(&str, &str)], deal: serde_json::Value) -> bool {
+    use klaxon::pipeline::condition::ConditionInput;
+    use klaxon::pipeline::spec::Step;
+    let mut env = env.to_vec();
+    env.push(("VP_SALES_NUMBER", "+15550100001"));
+    let settings = resolve("", &env).expect("valid");
+    let pipeline = settings
+        .pipelines
+        .iter()
+        .find(|p| p.name == "merge-deal-desk")
+        .expect("the deal desk is built in when vp_sales exists");
+    assert!(matches!(pipeline.steps[0], Step::MergeLookup(_)));
+    let Step::Transition(transition) = &pipeline.steps[1] else {
+        panic!("the second step is the transition")
+    };
+    transition
+        .when
+        .evaluate(&ConditionInput {
+            event_type: "merge.opportunity.changed",
+            payload: &deal,
+            labels: &Default::default(),
+        })
+        .expect("evaluates without error")
+}
+
+#[test]
+fn the_built_in_deal_desk_rings_for_open_deals_in_an_alert_stage_or_over_the_threshold() {
+    use serde_json::json;
+    let none: &[(&str, &str)] = &[];
+    let negotiation =
+        json!({"id": "o", "stage_name": "negotiation", "amount": 100, "status": "OPEN"});
+    assert!(deal_desk_rings_for(none, negotiation));
+    let big = json!({"id": "o", "stage": "st-1", "amount": 50_000, "status": null});
+    assert!(
+        deal_desk_rings_for(none, big),
+        "a null status counts as open"
+    );
+    let small = json!({"id": "o", "stage_name": "discovery", "amount": 49_999, "status": "OPEN"});
+    assert!(!deal_desk_rings_for(none, small));
+    let won = json!({"id": "o", "stage_name": "negotiation", "amount": 90_000, "status": "WON"});
+    assert!(!deal_desk_rings_for(none, won), "a closed deal never rings");
+    let bare = json!({"id": "o", "amount": null});
+    assert!(!deal_desk_rings_for(none, bare));
+
+    let custom = [
+        ("ALERT_STAGES", "Proposal Made"),
+        ("DEAL_THRESHOLD", "1000"),
+    ];
+    let proposal = json!({"id": "o", "stage_name": "proposal_made", "amount": 10});
+    assert!(deal_desk_rings_for(&custom, proposal));
+    let over = json!({"id": "o", "stage_name": "negotiation", "amount": 1_000});
+    assert!(deal_desk_rings_for(&custom, over));
+    let neither = json!({"id": "o", "stage_name": "negotiation", "amount": 999});
+    assert!(
+        !deal_desk_rings_for(&custom, neither),
+        "negotiation is no longer an alert stage"
+    );
+}

@@ -15,7 +15,9 @@ async fn node(dir: &tempfile::TempDir) -> Store {
     let database = postgres::database_for(&dir.path().join("klaxon.db"));
     let mut settings = Settings::for_database(database.clone()).store;
     settings.lease = Duration::from_secs(1);
-    Store::open(&database, &settings).await.expect("open the store")
+    Store::open(&database, &settings)
+        .await
+        .expect("open the store")
 }
 
 async fn two_nodes(dir: &tempfile::TempDir) -> (Store, Store) {

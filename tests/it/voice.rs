@@ -253,8 +253,13 @@ async fn an_exhausted_chain_ends_unreached_and_says_so_as_an_event() {
     let rig = Rig::start(&["+15551000004", "+15551000005"], Delivery::InOrder).await;
     let escalation = rig.escalate().await;
     assert_eq!(escalation["status"], "unreached");
-    // The outcome is an event of its own, for pipelines to route (e.g. to a webhook).
-    let (_, events) = rig.server.get("/v1/events?type=escalation.unreached").await;
+    // The outcome is an event of its own, for pipelines to route (e.g. to a webhook),
+    // published just after the final state is committed.
+    let events = eventually(Duration::from_secs(5), || async {
+        let (_, events) = rig.server.get("/v1/events?type=escalation.unreached").await;
+        (events["data"].as_array()?.len() == 1).then_some(events)
+    })
+    .await;
     assert_eq!(events["data"][0]["source"], "klaxon", "{events:#}");
     assert_eq!(
         events["data"][0]["payload"]["escalation_id"],
@@ -264,14 +269,14 @@ async fn an_exhausted_chain_ends_unreached_and_says_so_as_an_event() {
         events["data"][0]["payload"]["event_id"],
         escalation["event_id"]
     );
-    // The outcome line is saved just after the final status (the `Finish` action runs
-    // after the decision is persisted), so it may take a moment to appear.
+    // The outcome's own timeline line is written just after the final state.
     let id = escalation["id"].as_str().unwrap().to_owned();
-    eventually(WAIT, || async {
-        let (_, e) = rig.server.get(&format!("/v1/escalations/{id}")).await;
-        e["timeline"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t["detail"]["outcome"] == "unreached"))
+    eventually(Duration::from_secs(5), || async {
+        let (_, escalation) = rig.server.get(&format!("/v1/escalations/{id}")).await;
+        let timeline = escalation["timeline"].as_array()?.clone();
+        timeline
+            .iter()
+            .any(|t| t["detail"]["outcome"] == "unreached")
             .then_some(())
     })
     .await;

@@ -9,7 +9,7 @@ use super::Node;
 use crate::clock;
 use crate::store::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, Replay, StoreError,
+    DeliveryState, NewDelivery, QueueDepth, Replay, StoreError,
 };
 
 /// The channel on which nodes announce jobs that became due now (a replay), so idle workers
@@ -129,6 +129,26 @@ pub async fn next_due(client: &impl GenericClient) -> Result<Option<i64>, StoreE
         )
         .await?;
     Ok(client.query_one(&statement, &[]).await?.try_get(0)?)
+}
+
+/// Jobs waiting (pending or failed), how many are due, and the oldest due time.
+pub async fn queue_depth(
+    client: &impl GenericClient,
+    now_ms: i64,
+) -> Result<QueueDepth, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE due_at <= $1),
+                    MIN(due_at) FILTER (WHERE due_at <= $1)
+             FROM deliveries WHERE state IN ('pending', 'failed')",
+        )
+        .await?;
+    let row = client.query_one(&statement, &[&now_ms]).await?;
+    Ok(QueueDepth {
+        waiting: row.try_get::<_, i64>(0)?.try_into().unwrap_or(0),
+        due: row.try_get::<_, i64>(1)?.try_into().unwrap_or(0),
+        oldest_due_at: row.try_get(2)?,
+    })
 }
 
 /// Records a batch of attempts in one transaction and releases their leases.

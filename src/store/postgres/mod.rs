@@ -19,6 +19,7 @@ mod events;
 mod leases;
 mod listen;
 mod migrate;
+mod poll_cursors;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +31,7 @@ use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
     EventPage, EventQuery, Hold, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
-    Replay, StoreError,
+    QueueDepth, Replay, StoreError,
 };
 use crate::clock;
 use crate::config::{PostgresUrl, StoreSettings};
@@ -301,6 +302,18 @@ impl PostgresStore {
 
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         deliveries::next_due(&self.client().await?).await
+    }
+
+    pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
+        deliveries::queue_depth(&self.client().await?, now_ms).await
+    }
+
+    pub async fn poll_cursor(&self, name: String) -> Result<Option<String>, StoreError> {
+        poll_cursors::get(&self.client().await?, &name).await
+    }
+
+    pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
+        poll_cursors::set(&self.client().await?, &name, &cursor).await
     }
 
     /// Resolves when another node announced a job that is due now.

@@ -26,6 +26,9 @@ pub struct Plan {
     /// The Merge ticket behind the event, whose contact's phone becomes the connect target.
     #[serde(default)]
     pub merge_ticket: Option<MergeTicketRef>,
+    /// The Merge deal behind the event, which gets a CRM note with the outcome.
+    #[serde(default)]
+    pub merge_deal: Option<MergeDealRef>,
 }
 
 /// A ticket in a Merge linked account.
@@ -33,6 +36,17 @@ pub struct Plan {
 pub struct MergeTicketRef {
     pub linked_account_id: String,
     pub ticket_id: String,
+}
+
+/// An opportunity in a Merge linked account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeDealRef {
+    pub linked_account_id: String,
+    pub opportunity_id: String,
+    /// The deal's CRM account id, sent with the note.
+    pub account_id: Option<String>,
+    /// The CRM integration, when the webhook named it: notes exist only for some.
+    pub integration: Option<String>,
 }
 
 /// What the briefing is generated from: the event's type, labels and payload fields after
@@ -124,22 +138,28 @@ pub fn plan(
             facts.push((name.clone(), value));
         }
     }
-    // Events stored from Merge webhooks carry the linked account next to the ticket.
-    let merge_ticket = match (
-        original.get("linked_account_id").and_then(Value::as_str),
-        original.get("id").and_then(Value::as_str),
-    ) {
-        (Some(account), Some(id)) if event_type.starts_with("merge.ticket.") => {
-            Some(MergeTicketRef {
+    // Events stored from Merge webhooks and polls carry the linked account next to the object.
+    let field = |name: &str| original.get(name).and_then(Value::as_str);
+    let (mut merge_ticket, mut merge_deal) = (None, None);
+    if let (Some(account), Some(id)) = (field("linked_account_id"), field("id")) {
+        if event_type.starts_with("merge.ticket.") {
+            merge_ticket = Some(MergeTicketRef {
                 linked_account_id: account.to_owned(),
                 ticket_id: id.to_owned(),
-            })
+            });
+        } else if event_type.starts_with("merge.opportunity.") {
+            merge_deal = Some(MergeDealRef {
+                linked_account_id: account.to_owned(),
+                opportunity_id: id.to_owned(),
+                account_id: field("account").map(str::to_owned),
+                integration: field("integration").map(str::to_owned),
+            });
         }
-        _ => None,
-    };
+    }
     Plan {
         slots: slots(policy),
         merge_ticket,
+        merge_deal,
         connect_to,
         briefing: BriefingContext {
             event_type: event_type.to_owned(),
@@ -147,7 +167,7 @@ pub fn plan(
                 .briefing_prompt
                 .clone()
                 .unwrap_or_else(|| DEFAULT_BRIEFING_PROMPT.to_owned()),
-            title: text(&["subject", "title", "name", "summary"]),
+            title: text(&["subject", "title", "deal_name", "name", "summary"]),
             customer: text(&[
                 "customer",
                 "customer_name",

@@ -1,0 +1,381 @@
+//! `[merge]` and the reference apps' Merge variables (`MERGE_API_KEY`, `MERGE_ACCOUNT_TOKEN`,
+//! `DEAL_THRESHOLD`, …), validated into [`MergeSettings`]: how to reach Merge, which linked
+//! account uses which token, when a ticket or a deal rings someone, and how often Klaxon
+//! polls Merge for changes whose webhook never came.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, Origin};
+use super::pipelines::parse_duration;
+use crate::merge::payload::normalise_stage;
+use crate::signing::Secret;
+use crate::voice::settings::is_e164;
+
+pub const DEFAULT_API_BASE: &str = "https://api.merge.dev/api";
+/// Merge's ticket priorities that ring the on-call engineer by default.
+pub const DEFAULT_TICKET_PRIORITIES: [&str; 2] = ["URGENT", "HIGH"];
+/// The deal-desk reference app's stages.
+pub const DEFAULT_ALERT_STAGES: [&str; 4] =
+    ["negotiation", "contract_sent", "verbal_commit", "closing"];
+pub const DEFAULT_DEAL_THRESHOLD: i64 = 50_000;
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
+/// The values a ticket priority may take: Merge's four, plus `CRITICAL` from other sources.
+const PRIORITIES: [&str; 5] = ["URGENT", "HIGH", "NORMAL", "LOW", "CRITICAL"];
+
+/// `[merge]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMerge {
+    pub api_base: Option<String>,
+    /// `linked_account.id` → account token.
+    #[serde(default)]
+    pub account_tokens: BTreeMap<String, String>,
+    /// `5m`; `0` (or `"0s"`) disables reconciliation.
+    pub poll_interval: Option<String>,
+    pub ticket_priorities: Option<Vec<String>>,
+    pub alert_stages: Option<Vec<String>>,
+    pub deal_threshold: Option<i64>,
+    pub bridge_number: Option<String>,
+}
+
+/// Merge.dev: webhooks in, API calls out, and the rules of the built-in Merge pipelines.
+#[derive(Debug, Clone)]
+pub struct MergeSettings {
+    /// `MERGE_WEBHOOK_SECRET` (several, comma-separated, during a rotation). When set,
+    /// `/webhooks/merge|ticket|crm` refuse anything not signed with one of them.
+    pub webhook_secrets: Vec<Secret>,
+    /// `MERGE_API_KEY` and friends; `None` means the built-in sandbox Merge.
+    pub api: Option<MergeApi>,
+    /// `BRIDGE_NUMBER`: who "connect me" reaches when a ticket's contact has no phone.
+    pub bridge_number: Option<String>,
+    /// `MERGE_POLL_INTERVAL`: how often changed tickets and deals are listed, in case a
+    /// webhook was missed. `None` disables it.
+    pub poll_interval: Option<Duration>,
+    pub rules: MergeRules,
+}
+
+impl Default for MergeSettings {
+    fn default() -> Self {
+        MergeSettings {
+            webhook_secrets: Vec::new(),
+            api: None,
+            bridge_number: None,
+            poll_interval: Some(DEFAULT_POLL_INTERVAL),
+            rules: MergeRules::default(),
+        }
+    }
+}
+
+/// A Merge organisation's API access.
+#[derive(Debug, Clone)]
+pub struct MergeApi {
+    pub api_base: String,
+    pub api_key: Secret,
+    /// `MERGE_ACCOUNT_TOKEN`: the token used for a linked account not in `account_tokens`
+    /// (one tenant, as the reference apps).
+    pub account_token: Option<Secret>,
+    /// `[merge.account_tokens]` / `MERGE_ACCOUNT_TOKENS=id=token,…`: per linked account.
+    pub account_tokens: BTreeMap<String, Secret>,
+}
+
+/// When the built-in Merge pipelines ring someone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRules {
+    /// `TICKET_PRIORITIES`: a ticket rings when its priority becomes one of these.
+    pub ticket_priorities: Vec<String>,
+    /// `ALERT_STAGES`: normalised stage names (lower case, `_` for spaces).
+    pub alert_stages: Vec<String>,
+    /// `DEAL_THRESHOLD`: an open deal of at least this amount rings.
+    pub deal_threshold: i64,
+}
+
+impl Default for MergeRules {
+    fn default() -> Self {
+        MergeRules {
+            ticket_priorities: DEFAULT_TICKET_PRIORITIES.map(str::to_owned).to_vec(),
+            alert_stages: DEFAULT_ALERT_STAGES.map(str::to_owned).to_vec(),
+            deal_threshold: DEFAULT_DEAL_THRESHOLD,
+        }
+    }
+}
+
+pub fn resolve(
+    raw: RawMerge,
+    file: &Origin,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) -> MergeSettings {
+    let mut fail = |origin: Origin, key: &str, message: String| {
+        errors.push(ConfigError::Invalid {
+            origin,
+            key: key.to_owned(),
+            message,
+        });
+    };
+    let var = |name: &'static str| {
+        env(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (v, Origin::Env(name)))
+    };
+    let list = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let mut account_tokens: BTreeMap<String, Secret> = raw
+        .account_tokens
+        .into_iter()
+        .map(|(id, token)| (id, Secret::new(token)))
+        .collect();
+    if let Some((text, origin)) = var("MERGE_ACCOUNT_TOKENS") {
+        for pair in list(&text) {
+            match pair.split_once('=') {
+                Some((id, token)) if !id.trim().is_empty() && !token.trim().is_empty() => {
+                    account_tokens.insert(id.trim().to_owned(), Secret::new(token.trim()));
+                }
+                // The value is a secret: say which entry, not what it holds.
+                _ => fail(
+                    origin.clone(),
+                    "merge.account_tokens",
+                    "expected comma-separated `linked_account_id=token` pairs".into(),
+                ),
+            }
+        }
+    }
+    let api = var("MERGE_API_KEY").map(|(key, _)| MergeApi {
+        api_base: var("MERGE_API_BASE")
+            .map(|(v, _)| v)
+            .or(raw.api_base)
+            .unwrap_or_else(|| DEFAULT_API_BASE.into())
+            .trim_end_matches('/')
+            .to_owned(),
+        api_key: Secret::new(key),
+        account_token: var("MERGE_ACCOUNT_TOKEN").map(|(t, _)| Secret::new(t)),
+        account_tokens,
+    });
+
+    let poll_interval = match var("MERGE_POLL_INTERVAL")
+        .or_else(|| raw.poll_interval.map(|v| (v, file.clone())))
+    {
+        None => Some(DEFAULT_POLL_INTERVAL),
+        Some((text, origin)) => {
+            // A bare number is seconds, as in most tools' env vars.
+            let parsed = match text.trim().parse::<u64>() {
+                Ok(secs) => Ok(Duration::from_secs(secs)),
+                Err(_) => parse_duration(&text),
+            };
+            match parsed {
+                Ok(d) if d.is_zero() => None,
+                Ok(d) if d < Duration::from_secs(10) => {
+                    fail(
+                        origin,
+                        "merge.poll_interval",
+                        format!(
+                            "{text:?} is too often for Merge's rate limits; use 10s or more, or 0 to disable"
+                        ),
+                    );
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(message) => {
+                    fail(origin, "merge.poll_interval", message);
+                    None
+                }
+            }
+        }
+    };
+
+    let mut rules = MergeRules::default();
+    let priorities = var("TICKET_PRIORITIES")
+        .map(|(v, o)| (list(&v), o))
+        .or_else(|| raw.ticket_priorities.map(|v| (v, file.clone())));
+    if let Some((priorities, origin)) = priorities {
+        let upper: Vec<String> = priorities.iter().map(|p| p.trim().to_uppercase()).collect();
+        if let Some(bad) = upper.iter().find(|p| !PRIORITIES.contains(&p.as_str())) {
+            fail(
+                origin,
+                "merge.ticket_priorities",
+                format!(
+                    "{bad:?} is not a ticket priority; use {}",
+                    PRIORITIES.join(", ")
+                ),
+            );
+        } else if upper.is_empty() {
+            fail(
+                origin,
+                "merge.ticket_priorities",
+                "name at least one priority".into(),
+            );
+        } else {
+            rules.ticket_priorities = upper;
+        }
+    }
+    let stages = var("ALERT_STAGES")
+        .map(|(v, o)| (list(&v), o))
+        .or_else(|| raw.alert_stages.map(|v| (v, file.clone())));
+    if let Some((stages, _)) = stages {
+        rules.alert_stages = stages.iter().map(|s| normalise_stage(s)).collect();
+    }
+    match var("DEAL_THRESHOLD") {
+        // The reference app took a float; amounts in Merge are integers.
+        Some((text, origin)) => match text.trim().parse::<f64>() {
+            Ok(n) if (0.0..1e15).contains(&n) => rules.deal_threshold = n.ceil() as i64,
+            _ => fail(
+                origin,
+                "merge.deal_threshold",
+                format!("expected a non-negative amount, got {text:?}"),
+            ),
+        },
+        None => match raw.deal_threshold {
+            Some(n) if n >= 0 => rules.deal_threshold = n,
+            Some(n) => fail(
+                file.clone(),
+                "merge.deal_threshold",
+                format!("must not be negative, got {n}"),
+            ),
+            None => {}
+        },
+    }
+
+    let bridge_number = var("BRIDGE_NUMBER")
+        .or_else(|| raw.bridge_number.map(|v| (v, file.clone())))
+        .and_then(|(number, origin)| {
+            if is_e164(&number) {
+                Some(number)
+            } else {
+                fail(
+                    origin,
+                    "merge.bridge_number",
+                    format!("{number:?} is not a +E.164 number"),
+                );
+                None
+            }
+        });
+
+    MergeSettings {
+        webhook_secrets: var("MERGE_WEBHOOK_SECRET")
+            .map(|(v, _)| list(&v).into_iter().map(Secret::new).collect())
+            .unwrap_or_default(),
+        api,
+        bridge_number,
+        poll_interval,
+        rules,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve_with(raw: RawMerge, vars: &[(&str, &str)]) -> (MergeSettings, Vec<ConfigError>) {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut errors = Vec::new();
+        let settings = resolve(
+            raw,
+            &Origin::Default,
+            &|name| vars.get(name).cloned(),
+            &mut errors,
+        );
+        (settings, errors)
+    }
+
+    #[test]
+    fn defaults_are_the_reference_apps_rules_and_a_five_minute_poll() {
+        let (settings, errors) = resolve_with(RawMerge::default(), &[]);
+        assert!(errors.is_empty());
+        assert!(settings.api.is_none(), "no key: the sandbox Merge");
+        assert_eq!(settings.poll_interval, Some(Duration::from_secs(300)));
+        assert_eq!(settings.rules.ticket_priorities, ["URGENT", "HIGH"]);
+        assert_eq!(
+            settings.rules.alert_stages,
+            ["negotiation", "contract_sent", "verbal_commit", "closing"]
+        );
+        assert_eq!(settings.rules.deal_threshold, 50_000);
+    }
+
+    #[test]
+    fn environment_variables_set_tokens_rules_and_the_poll() {
+        let (settings, errors) = resolve_with(
+            RawMerge::default(),
+            &[
+                ("MERGE_API_KEY", "key"),
+                ("MERGE_ACCOUNT_TOKEN", "default-token"),
+                ("MERGE_ACCOUNT_TOKENS", "acct-1=tok-1, acct-2=tok-2"),
+                ("MERGE_POLL_INTERVAL", "0"),
+                ("TICKET_PRIORITIES", "urgent"),
+                ("ALERT_STAGES", "Contract Sent,Proposal"),
+                ("DEAL_THRESHOLD", "25000.50"),
+            ],
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let api = settings.api.expect("a key configures the API");
+        assert_eq!(api.api_base, DEFAULT_API_BASE);
+        assert_eq!(api.account_tokens["acct-2"].as_bytes(), b"tok-2");
+        assert_eq!(
+            api.account_token.expect("default").as_bytes(),
+            b"default-token"
+        );
+        assert_eq!(settings.poll_interval, None, "0 disables the poll");
+        assert_eq!(settings.rules.ticket_priorities, ["URGENT"]);
+        assert_eq!(settings.rules.alert_stages, ["contract_sent", "proposal"]);
+        assert_eq!(settings.rules.deal_threshold, 25_001);
+    }
+
+    #[test]
+    fn the_file_is_overlaid_by_the_environment() {
+        let raw = RawMerge {
+            poll_interval: Some("2m".into()),
+            deal_threshold: Some(10),
+            account_tokens: BTreeMap::from([("acct-1".into(), "from-file".into())]),
+            ..RawMerge::default()
+        };
+        let (settings, errors) = resolve_with(
+            raw,
+            &[
+                ("MERGE_API_KEY", "key"),
+                ("DEAL_THRESHOLD", "99"),
+                ("MERGE_ACCOUNT_TOKENS", "acct-2=from-env"),
+            ],
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.poll_interval, Some(Duration::from_secs(120)));
+        assert_eq!(settings.rules.deal_threshold, 99);
+        let tokens = settings.api.expect("api").account_tokens;
+        assert_eq!(tokens.len(), 2, "file and environment tokens are merged");
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_their_key_and_no_secret() {
+        let (_, errors) = resolve_with(
+            RawMerge::default(),
+            &[
+                ("MERGE_ACCOUNT_TOKENS", "secret-without-an-id"),
+                ("MERGE_POLL_INTERVAL", "2s"),
+                ("TICKET_PRIORITIES", "BLOCKER"),
+                ("DEAL_THRESHOLD", "lots"),
+                ("BRIDGE_NUMBER", "555"),
+            ],
+        );
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let keys = [
+            "merge.account_tokens",
+            "merge.poll_interval",
+            "merge.ticket_priorities",
+            "merge.deal_threshold",
+            "merge.bridge_number",
+        ];
+        for key in keys {
+            assert!(text.iter().any(|t| t.contains(key)), "{key} in {text:?}");
+        }
+        assert!(!text.iter().any(|t| t.contains("secret-without-an-id")));
+    }
+}
