@@ -13,8 +13,9 @@
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
+//! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
-//! Authentication of `/v1/*` lives in [`auth`].
+//! Authentication of `/v1/*` (and of the live page) lives in [`auth`].
 
 pub mod auth;
 pub mod deliveries;
@@ -25,6 +26,7 @@ pub mod event_request;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod live;
 pub mod merge;
 pub mod paging;
 pub mod reference;
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merge::router())
         .merge(reference::router())
         .merge(health::router())
+        .merge(live::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

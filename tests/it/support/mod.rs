@@ -1,6 +1,7 @@
 //! Test helpers: start Klaxon in-process on port 0, or the real binary as a child process.
 
 pub mod binary;
+pub mod browser;
 pub mod merge_spec;
 pub mod model;
 pub mod openapi;
