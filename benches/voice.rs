@@ -17,6 +17,8 @@
 //!
 //! Run: `cargo bench --bench voice`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -57,6 +59,8 @@ fn main() {
         println!("  steady: 100 tickets at 5/s, done in {:.1} s", started.elapsed().as_secs_f64());
         print_percentiles("dead air (answer → first command)", &dead_air);
         print_percentiles("event committed → dial sent", &to_dial);
+        common::record("voice", "dead air p99 (model takes 2 s)", p99_ms(&dead_air), "ms", "≤ 50 ms");
+        common::record("voice", "event committed → dial p99", p99_ms(&to_dial), "ms", "≤ 10 ms");
 
         let merge = MergeRig::start(&model).await;
         let mut sent = HashMap::new();
@@ -70,6 +74,7 @@ fn main() {
         let mut to_dial = merge.webhook_to_dial(&sent).await;
         to_dial.sort_unstable();
         print_percentiles("Merge webhook sent → dial sent", &to_dial);
+        common::record("voice", "signed Merge webhook → dial p99", p99_ms(&to_dial), "ms", "≤ 10 ms");
         assert_eq!(to_dial.len(), 100, "every webhook rang once");
 
         let burst = Klaxon::start(&model, 25.0).await;
@@ -85,6 +90,13 @@ fn main() {
         println!(
             "  burst: 200 tickets at once: {acknowledged}/200 acknowledged, the last after {:.1} s",
             started.elapsed().as_secs_f64()
+        );
+        common::record(
+            "voice",
+            "200 escalations at once: all acknowledged after",
+            started.elapsed().as_secs_f64(),
+            "s",
+            "none lost",
         );
         assert_eq!(acknowledged, 200, "every escalation reached its outcome: {ended:?}");
     });
@@ -377,6 +389,11 @@ fn escalation_of(dial: &Value) -> Option<String> {
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u32::MAX as u128) as u32
+}
+
+fn p99_ms(sorted_us: &[u32]) -> f64 {
+    let i = ((sorted_us.len() as f64 * 0.99).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    f64::from(sorted_us[i]) / 1e3
 }
 
 fn print_percentiles(name: &str, sorted_us: &[u32]) {

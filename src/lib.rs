@@ -12,11 +12,12 @@
 //! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
 //! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.
 //! - [`llm`]: the OpenAI-compatible chat client behind `classify` and briefings.
-//! - [`merge`]: the Merge.dev client, models and webhook envelope.
+//! - [`merge`]: the Merge.dev client, models, webhook envelope and reconciliation poller.
 //! - [`signing`]: the webhook signature schemes Klaxon speaks (ingest, Standard Webhooks,
 //!   Merge, Telnyx), each with its test vectors.
 //! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.
 //! - [`clock`]: wall-clock time in the forms the store keeps.
+//! - [`metrics`]: the Prometheus counters and histograms behind `/metrics`.
 //! - [`server`]: wires settings, store, workers and routers together and runs until shutdown.
 
 pub mod client;
@@ -26,6 +27,7 @@ pub mod delivery;
 pub mod http;
 pub mod llm;
 pub mod merge;
+pub mod metrics;
 pub mod pipeline;
 pub mod sandbox;
 pub mod server;

@@ -19,7 +19,11 @@ use crate::delivery::DeliveryWorker;
 use crate::delivery::webhook::WebhookSender;
 use crate::http::{self, AppState};
 use crate::llm::{ChatModel, LlmError, ModelConfig};
-use crate::merge::{AccountTokens, MergeClient, MergeConfig, MergeSecret};
+use crate::merge::reconcile::DEFAULT_ACCOUNT;
+use crate::merge::{
+    AccountTokens, MergeAccount, MergeClient, MergeConfig, MergeSecret, Reconciler,
+    ReconcilerConfig,
+};
 use crate::pipeline::classify::Classifier;
 use crate::pipeline::merge_lookup::MergeLookup;
 use crate::pipeline::spec::DestinationKind;
@@ -75,6 +79,7 @@ pub async fn serve(
         })
         .collect::<HashMap<_, _>>();
     let (merge, _sandbox_merge) = merge_client(&settings).await?;
+    let merge_accounts = Arc::new(merge_accounts(&settings));
     let worker = DeliveryWorker::start(
         store.clone(),
         WebhookSender::new()?,
@@ -112,9 +117,32 @@ pub async fn serve(
         store.clone(),
         worker.handle(),
         Some(voice.clone()),
-        workers_stop,
+        workers_stop.clone(),
     );
     voice.publish_outcomes_to(runner.handle());
+    let reconciler = settings.merge.poll_interval.map(|interval| {
+        Reconciler::new(ReconcilerConfig {
+            client: merge.clone(),
+            store: store.clone(),
+            runner: runner.handle(),
+            accounts: merge_accounts.to_vec(),
+            interval,
+            phones_by_email: settings
+                .voice
+                .people_by_email
+                .iter()
+                .map(|(email, person)| (email.clone(), person.number.clone()))
+                .collect(),
+        })
+    });
+    let poller = reconciler.clone().map(|reconciler| {
+        tracing::info!(
+            every_secs = reconciler.interval().as_secs(),
+            accounts = merge_accounts.len(),
+            "Merge reconciliation polling is on"
+        );
+        reconciler.spawn(workers_stop)
+    });
     log_pipelines(&settings);
     if settings.voice.telnyx.is_none() || settings.merge.api.is_none() {
         tracing::info!(
@@ -128,6 +156,9 @@ pub async fn serve(
         runner: runner.handle(),
         worker: worker.handle(),
         voice,
+        merge,
+        merge_accounts,
+        reconciler,
         settings: Arc::new(settings),
     };
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -137,6 +168,9 @@ pub async fn serve(
 
     tracing::info!("shutting down: finishing pipelines and deliveries in flight");
     let _ = stop_workers.send(true);
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
     runner.join().await;
     worker.join().await;
     tracing::info!("committing queued writes");
@@ -267,6 +301,28 @@ async fn merge_client(
             tracing::info!(merge = %sandbox.base_url(), "MERGE_API_KEY is not set: Merge calls go to the built-in sandbox Merge");
             Ok((MergeClient::new(config).map_err(invalid)?, Some(sandbox)))
         }
+    }
+}
+
+/// The linked accounts Klaxon reads from: the sandbox's samples by category; else each
+/// `MERGE_ACCOUNT_TOKENS` entry, or `default` when only `MERGE_ACCOUNT_TOKEN` is set, whose
+/// categories are unknown.
+fn merge_accounts(settings: &Settings) -> Vec<MergeAccount> {
+    match &settings.merge.api {
+        Some(api) if api.account_tokens.is_empty() => api
+            .account_token
+            .iter()
+            .map(|_| MergeAccount::unknown_category(DEFAULT_ACCOUNT))
+            .collect(),
+        Some(api) => api
+            .account_tokens
+            .keys()
+            .map(MergeAccount::unknown_category)
+            .collect(),
+        None => LinkedAccount::samples()
+            .into_iter()
+            .map(|a| MergeAccount::of_category(a.id, &a.category, Some(a.integration)))
+            .collect(),
     }
 }
 

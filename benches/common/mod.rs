@@ -132,3 +132,24 @@ pub fn env_number<T: std::str::FromStr>(var: &str, default: T) -> T {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// Records one figure for `cargo bench --bench report`: when `KLAXON_BENCH_FIGURES` names a
+/// file, a JSON line `{bench, name, value, unit, goal}` is appended to it. Each benchmark
+/// still prints its own detail.
+pub fn record(bench: &str, name: &str, value: f64, unit: &str, goal: &str) {
+    let Ok(path) = std::env::var("KLAXON_BENCH_FIGURES") else {
+        return;
+    };
+    let line = serde_json::json!({
+        "bench": bench, "name": name, "value": value, "unit": unit, "goal": goal,
+    });
+    use std::io::Write as _;
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| writeln!(file, "{line}"));
+    if let Err(error) = written {
+        eprintln!("cannot record figure {name:?} in {path}: {error}");
+    }
+}

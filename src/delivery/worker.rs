@@ -324,7 +324,7 @@ async fn write_back(
     };
     let started_at = clock::now_rfc3339();
     let started = std::time::Instant::now();
-    let result = writeback::perform(merge, &body).await;
+    let result = writeback::perform(merge, &body, job.attempts > 0).await;
     let mut record = Attempt {
         number: job.attempts + 1,
         started_at,
@@ -363,6 +363,16 @@ async fn write_back(
 }
 
 fn log_outcome(job: &DeliveryJob, record: &Attempt, after: AfterAttempt) {
+    let metrics = crate::metrics::metrics();
+    let outcome = match after {
+        AfterAttempt::Succeeded => "succeeded",
+        AfterAttempt::RetryAt(_) => "retry",
+        AfterAttempt::Dead => "dead",
+    };
+    metrics.deliveries.inc(&[&job.destination, outcome]);
+    metrics
+        .delivery_seconds
+        .observe(std::time::Duration::from_millis(record.duration_ms));
     let error = record.error.as_deref().unwrap_or("");
     match after {
         AfterAttempt::Succeeded => {

@@ -1,6 +1,7 @@
 //! Escalations: `GET /v1/escalations?state=`, `GET /v1/escalations/{id}` (with the timeline),
 //! `POST /v1/escalations/{id}/cancel`, and the reference apps' `GET /escalations`.
 
+use super::openapi::ErrorBody;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -37,6 +38,7 @@ struct ListParams {
     limit: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/escalations", tag = "escalations", params(("state" = Option<String>, Query, description = "active, connected, acknowledged, unreached, cancelled, failed"), ("after" = Option<String>, Query, description = "Cursor"), ("limit" = Option<usize>, Query, description = "1-500")), responses((status = 200, description = "A page of escalations", body = Object), (status = 400, description = "Bad parameter", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn list(
     _: Authorized,
     State(state): State<AppState>,
@@ -63,6 +65,7 @@ async fn list(
 }
 
 /// The reference apps' list: the 50 most recent escalations with their outcome.
+#[utoipa::path(get, path = "/escalations", tag = "reference", responses((status = 200, description = "Recent escalations, as the reference apps listed them", body = Object)))]
 async fn recent(
     _: Authorized,
     State(state): State<AppState>,
@@ -80,6 +83,7 @@ fn parse_id(id: &str) -> Result<EscalationId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no escalation with id {id:?}")))
 }
 
+#[utoipa::path(get, path = "/v1/escalations/{id}", tag = "escalations", params(("id" = String, Path, description = "Escalation id")), responses((status = 200, description = "The escalation with its call timeline", body = Object), (status = 404, description = "No such escalation", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn show(
     _: Authorized,
     State(state): State<AppState>,
@@ -94,6 +98,7 @@ async fn show(
         .ok_or_else(|| ApiError::not_found(format!("no escalation with id {id:?}")))
 }
 
+#[utoipa::path(post, path = "/v1/escalations/{id}/cancel", tag = "escalations", params(("id" = String, Path, description = "Escalation id")), responses((status = 200, description = "Cancelled, or already ended", body = Object), (status = 404, description = "No such escalation", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn cancel(
     _: Authorized,
     State(state): State<AppState>,

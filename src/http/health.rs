@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Up, and the store commits", body = Object), (status = 503, description = "The store cannot commit", body = Object)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (status, database) = match state.store.ping(STORE_PROBE_TIMEOUT).await {
         Ok(()) => (StatusCode::OK, "ok"),

@@ -5,6 +5,7 @@
 //! answer is sent after the store has committed the event (or found its earlier copy), so a
 //! 202 is a promise that the event survives a crash.
 
+use super::openapi::ErrorBody;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -30,6 +31,7 @@ struct Accepted {
     duplicate: bool,
 }
 
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body(content = Object, description = "{type, payload, idempotency_key?, occurred_at?}; the Idempotency-Key header also works", content_type = "application/json"), responses((status = 202, description = "Stored (durable) or a duplicate of an earlier event", body = Object), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 409, description = "Idempotency key reused with another body", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid event", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn ingest(
     State(state): State<AppState>,
     PeerIp(peer): PeerIp,

@@ -27,6 +27,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::auth::{self, Authorized, PeerIp, SESSION_COOKIE};
+use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
 
 const LIVE_JS: &str = include_str!("live/live.js");
@@ -46,6 +47,7 @@ struct PageParams {
 }
 
 /// The page, or an HTML page saying why not.
+#[utoipa::path(get, path = "/", tag = "live", params(("token" = Option<String>, Query, description = "The API token, once: sets the session cookie and redirects to `/`")), responses((status = 200, description = "The live page", body = String, content_type = "text/html"), (status = 303, description = "Signed in: the session cookie is set; go to `/`"), (status = 401, description = "No or wrong token (an HTML page)", body = String, content_type = "text/html"), (status = 403, description = "Not on loopback and no token configured (an HTML page)", body = String, content_type = "text/html")))]
 async fn page(
     State(state): State<AppState>,
     PeerIp(peer): PeerIp,
@@ -105,6 +107,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 }
 
 /// The panels alone, for the page's script; API-style JSON errors.
+#[utoipa::path(get, path = "/live/panels", tag = "live", responses((status = 200, description = "The live page's panels, an HTML fragment", body = String, content_type = "text/html"), (status = 401, description = "Missing or wrong API token or session cookie", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn panels(_: Authorized, State(state): State<AppState>) -> Result<Response, ApiError> {
     let snapshot = snapshot::load(&state.store).await?;
     Ok((
@@ -115,6 +118,7 @@ async fn panels(_: Authorized, State(state): State<AppState>) -> Result<Response
 }
 
 /// The assets hold no data, so they need no token (the refusal page uses the stylesheet).
+#[utoipa::path(get, path = "/assets/live.js", tag = "live", responses((status = 200, description = "The live page's script", body = String, content_type = "text/javascript")))]
 async fn script() -> impl IntoResponse {
     (
         [
@@ -125,6 +129,7 @@ async fn script() -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(get, path = "/assets/live.css", tag = "live", responses((status = 200, description = "The live page's stylesheet", body = String, content_type = "text/css")))]
 async fn stylesheet() -> impl IntoResponse {
     (
         [

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::ingest::{Incoming, read_body, require_json, store_event};
+use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
 use crate::merge::webhook as envelope;
 use crate::signing::merge as signature;
@@ -25,10 +26,7 @@ use crate::store::Source;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/webhooks/merge",
-            post(|s: State<AppState>, h: HeaderMap, b: Body| receive(s, Endpoint::Merge, h, b)),
-        )
+        .route("/webhooks/merge", post(receive_merge))
         .route(
             "/webhooks/ticket",
             post(|s: State<AppState>, h: HeaderMap, b: Body| receive(s, Endpoint::Ticket, h, b)),
@@ -47,6 +45,20 @@ enum Endpoint {
     Ticket,
     /// The deal desk reference app's path.
     Crm,
+}
+
+#[utoipa::path(post, path = "/webhooks/merge", tag = "webhooks",
+    request_body(content = Object, description = "A Merge webhook {hook, linked_account, data}, signed with X-Merge-Webhook-Signature", content_type = "application/json"),
+    responses((status = 200, description = "Stored, or a redelivery of a stored one", body = Object),
+              (status = 400, description = "Not a Merge envelope", body = ErrorBody),
+              (status = 401, description = "Missing or wrong signature", body = ErrorBody),
+              (status = 415, description = "Not JSON", body = ErrorBody)))]
+async fn receive_merge(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    receive(state, Endpoint::Merge, headers, body).await
 }
 
 async fn receive(

@@ -11,8 +11,11 @@
 //! | `GET /v1/escalations`, `GET /v1/escalations/{id}`, `POST …/cancel`, `GET /escalations` | [`escalations`] |
 //! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
+//! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /health` | [`health`] |
+//! | `GET /metrics` | [`metrics`] |
+//! | `GET /openapi.json` | [`openapi`] |
 //! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
 //! Authentication of `/v1/*` (and of the live page) lives in [`auth`].
@@ -28,6 +31,9 @@ pub mod health;
 pub mod ingest;
 pub mod live;
 pub mod merge;
+pub mod merge_poll;
+pub mod metrics;
+pub mod openapi;
 pub mod paging;
 pub mod reference;
 pub mod voice;
@@ -40,6 +46,7 @@ pub use error::ApiError;
 
 use crate::config::Settings;
 use crate::delivery::WorkerHandle;
+use crate::merge::{MergeAccount, MergeClient, Reconciler};
 use crate::pipeline::RunnerHandle;
 use crate::store::Store;
 use crate::voice::EngineHandle;
@@ -55,6 +62,12 @@ pub struct AppState {
     pub worker: WorkerHandle,
     /// Runs phone escalations; call webhooks feed it.
     pub voice: EngineHandle,
+    /// Merge (the real API, or the built-in sandbox) and the linked accounts read from it,
+    /// for `GET /tickets` and `GET /deals`.
+    pub merge: MergeClient,
+    pub merge_accounts: Arc<Vec<MergeAccount>>,
+    /// `None` when `MERGE_POLL_INTERVAL` is 0.
+    pub reconciler: Option<Reconciler>,
 }
 
 /// The whole application router.
@@ -67,8 +80,11 @@ pub fn router(state: AppState) -> Router {
         .merge(escalations::router())
         .merge(voice::router())
         .merge(merge::router())
+        .merge(merge_poll::router())
         .merge(reference::router())
         .merge(health::router())
+        .merge(metrics::router())
+        .merge(openapi::router())
         .merge(live::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

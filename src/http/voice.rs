@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::json;
 
+use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
 use crate::clock;
 use crate::signing::telnyx as signature;
@@ -23,6 +24,11 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/telnyx", post(receive))
 }
 
+#[utoipa::path(post, path = "/webhooks/voice", tag = "webhooks",
+    request_body(content = Object, description = "A Telnyx Call Control webhook, signed with Ed25519 (telnyx-signature-ed25519, telnyx-timestamp)", content_type = "application/json"),
+    responses((status = 200, description = "Recorded (or a redelivery, ignored)", body = Object),
+              (status = 400, description = "Not a Telnyx event", body = ErrorBody),
+              (status = 401, description = "Missing or wrong signature", body = ErrorBody)))]
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,

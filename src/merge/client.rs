@@ -330,6 +330,55 @@ impl MergeClient {
         .await
     }
 
+    /// The first page (at most `page_size`, capped at [`PAGE_SIZE`]) of the account's
+    /// tickets, expanded like [`MergeClient::get_ticket`], in Merge's order.
+    pub async fn list_tickets(
+        &self,
+        account: &str,
+        page_size: u32,
+    ) -> Result<Vec<Ticket>, MergeError> {
+        self.first_page(
+            "list_tickets",
+            account,
+            "/ticketing/v1/tickets",
+            TICKET_EXPAND,
+            page_size,
+        )
+        .await
+    }
+
+    /// The first page (at most `page_size`, capped at [`PAGE_SIZE`]) of the account's
+    /// opportunities, expanded like [`MergeClient::get_opportunity`], in Merge's order.
+    pub async fn list_opportunities(
+        &self,
+        account: &str,
+        page_size: u32,
+    ) -> Result<Vec<Opportunity>, MergeError> {
+        self.first_page(
+            "list_opportunities",
+            account,
+            "/crm/v1/opportunities",
+            OPPORTUNITY_EXPAND,
+            page_size,
+        )
+        .await
+    }
+
+    async fn first_page<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        account: &str,
+        path: &str,
+        expand: &str,
+        page_size: u32,
+    ) -> Result<Vec<T>, MergeError> {
+        let page_size = page_size.clamp(1, PAGE_SIZE).to_string();
+        let query = [("expand", expand), ("page_size", page_size.as_str())];
+        let page: Page<T> = self.get(operation, account, path, &query).await?;
+        Ok(page.results)
+    }
+
+    /// Every object modified after `since`, expanded, all pages read.
     async fn list<T: DeserializeOwned>(
         &self,
         operation: &'static str,
@@ -345,16 +394,25 @@ impl MergeClient {
                 operation,
                 reason: "the timestamp cannot be formatted",
             })?;
+        let filters = [("modified_after", since.as_str()), ("expand", expand)];
+        self.all_pages(operation, account, path, &filters).await
+    }
+
+    /// Every object matching `filters`, all pages read.
+    async fn all_pages<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        account: &str,
+        path: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<T>, MergeError> {
         let page_size = PAGE_SIZE.to_string();
         let mut results = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             // Every other parameter stays identical while paging, as Merge requires.
-            let mut query = vec![
-                ("modified_after", since.as_str()),
-                ("expand", expand),
-                ("page_size", page_size.as_str()),
-            ];
+            let mut query = filters.to_vec();
+            query.push(("page_size", page_size.as_str()));
             if let Some(cursor) = &cursor {
                 query.push(("cursor", cursor));
             }
@@ -367,6 +425,47 @@ impl MergeClient {
             }
         }
         Err(MergeError::EndlessPagination { operation })
+    }
+
+    /// Whether a comment on the ticket already contains `marker`: how a write-back retried
+    /// after an ambiguous failure (a timeout: the POST may have landed) avoids posting twice.
+    pub async fn ticket_has_comment_with(
+        &self,
+        account: &str,
+        ticket_id: &str,
+        marker: &str,
+    ) -> Result<bool, MergeError> {
+        let comments: Vec<Comment> = self
+            .all_pages(
+                "list_ticket_comments",
+                account,
+                "/ticketing/v1/comments",
+                &[("ticket_id", ticket_id)],
+            )
+            .await?;
+        Ok(comments
+            .iter()
+            .any(|c| c.body.as_deref().is_some_and(|b| b.contains(marker))))
+    }
+
+    /// As [`MergeClient::ticket_has_comment_with`], for the notes of an opportunity.
+    pub async fn opportunity_has_note_with(
+        &self,
+        account: &str,
+        opportunity_id: &str,
+        marker: &str,
+    ) -> Result<bool, MergeError> {
+        let notes: Vec<Note> = self
+            .all_pages(
+                "list_opportunity_notes",
+                account,
+                "/crm/v1/notes",
+                &[("opportunity_id", opportunity_id)],
+            )
+            .await?;
+        Ok(notes
+            .iter()
+            .any(|n| n.content.as_deref().is_some_and(|c| c.contains(marker))))
     }
 
     async fn get<T: DeserializeOwned>(

@@ -263,6 +263,8 @@ pub struct Comment {
     pub remote_id: Option<String>,
     #[serde(default)]
     pub ticket: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 /// The `Note` a note write returns; only what identifies it.
@@ -274,6 +276,8 @@ pub struct Note {
     pub remote_id: Option<String>,
     #[serde(default)]
     pub opportunity: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 has_id!(Contact, Account, TicketingUser, Stage, User, Comment, Note);

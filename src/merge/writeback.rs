@@ -89,14 +89,29 @@ impl Job {
 }
 
 /// Performs the job; returns what was done (with Merge's warnings), for the attempt record.
-pub async fn perform(client: &MergeClient, job: &Job) -> Result<String, MergeError> {
+/// `retrying`: an earlier attempt failed, perhaps after Merge had acted, so a comment or note
+/// already carrying this escalation's marker is not posted again.
+pub async fn perform(
+    client: &MergeClient,
+    job: &Job,
+    retrying: bool,
+) -> Result<String, MergeError> {
     match job {
-        Job::Ticket(job) => write_ticket(client, job).await,
-        Job::Note(job) => write_note(client, job).await,
+        Job::Ticket(job) => write_ticket(client, job, retrying).await,
+        Job::Note(job) => write_note(client, job, retrying).await,
     }
 }
 
-async fn write_ticket(client: &MergeClient, job: &TicketWriteback) -> Result<String, MergeError> {
+/// The text every comment and note of an escalation starts with, unique to it.
+pub fn marker(escalation_id: &str) -> String {
+    format!("Klaxon escalation {escalation_id}:")
+}
+
+async fn write_ticket(
+    client: &MergeClient,
+    job: &TicketWriteback,
+    retrying: bool,
+) -> Result<String, MergeError> {
     let account = &job.linked_account_id;
     let mut done = Vec::new();
     if matches!(job.outcome.as_str(), "acknowledged" | "connected") {
@@ -109,11 +124,19 @@ async fn write_ticket(client: &MergeClient, job: &TicketWriteback) -> Result<Str
         job.outcome.as_str(),
         "acknowledged" | "connected" | "unreached"
     ) {
-        let html = format!("<p>{}</p>", escape_html(&job.comment).replace('\n', "<br>"));
-        let written = client
-            .add_ticket_comment(account, &job.ticket_id, &job.comment, &html)
-            .await?;
-        done.push(format!("private comment{}", warnings(&written.warnings)));
+        let posted = retrying
+            && client
+                .ticket_has_comment_with(account, &job.ticket_id, &marker(&job.escalation_id))
+                .await?;
+        if posted {
+            done.push("private comment (already posted by an earlier attempt)".to_owned());
+        } else {
+            let html = format!("<p>{}</p>", escape_html(&job.comment).replace('\n', "<br>"));
+            let written = client
+                .add_ticket_comment(account, &job.ticket_id, &job.comment, &html)
+                .await?;
+            done.push(format!("private comment{}", warnings(&written.warnings)));
+        }
     }
     Ok(if done.is_empty() {
         format!("nothing to write for outcome {}", job.outcome)
@@ -122,7 +145,11 @@ async fn write_ticket(client: &MergeClient, job: &TicketWriteback) -> Result<Str
     })
 }
 
-async fn write_note(client: &MergeClient, job: &DealNote) -> Result<String, MergeError> {
+async fn write_note(
+    client: &MergeClient,
+    job: &DealNote,
+    retrying: bool,
+) -> Result<String, MergeError> {
     let integration = job.integration.as_deref().map(|i| i.to_lowercase());
     if let Some(name) = &integration
         && !NOTE_INTEGRATIONS
@@ -133,6 +160,17 @@ async fn write_note(client: &MergeClient, job: &DealNote) -> Result<String, Merg
             "skipped: Merge creates CRM notes only for HubSpot, Pipedrive and Salesforce, not {}",
             job.integration.as_deref().unwrap_or_default()
         ));
+    }
+    if retrying
+        && client
+            .opportunity_has_note_with(
+                &job.linked_account_id,
+                &job.opportunity_id,
+                &marker(&job.escalation_id),
+            )
+            .await?
+    {
+        return Ok("CRM note (already posted by an earlier attempt)".to_owned());
     }
     let mut model = json!({"content": job.content, "opportunity": job.opportunity_id});
     if let Some(account) = &job.account_id {

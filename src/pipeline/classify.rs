@@ -34,6 +34,17 @@ pub enum DecisionSource {
     Fallback,
 }
 
+impl DecisionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionSource::Model => "model",
+            DecisionSource::Cache => "cache",
+            DecisionSource::Builtin => "builtin",
+            DecisionSource::Fallback => "fallback",
+        }
+    }
+}
+
 /// A classification result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
@@ -67,6 +78,14 @@ impl Classifier {
     }
 
     pub async fn classify(&self, spec: &ClassifySpec, payload: &Value) -> Decision {
+        let decision = self.decide(spec, payload).await;
+        crate::metrics::metrics()
+            .classifications
+            .inc(&[decision.source.as_str()]);
+        decision
+    }
+
+    async fn decide(&self, spec: &ClassifySpec, payload: &Value) -> Decision {
         let fields = input_fields(spec, payload);
         let Some(model) = &self.model else {
             let (label, reason) = builtin(spec, &fields);
@@ -87,6 +106,18 @@ impl Classifier {
             })
             .await
             .clone();
+        if asked {
+            let result = match &answer {
+                Ok((_, true)) => None,
+                Ok((_, false)) => Some("ok"),
+                Err(_) => Some("error"),
+            };
+            if let Some(result) = result {
+                crate::metrics::metrics()
+                    .model_calls
+                    .inc(&["classify", result]);
+            }
+        }
         match answer {
             Ok((label, from_store)) => Decision {
                 label,

@@ -75,6 +75,15 @@ pub enum Outcome {
     Filtered,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Routed => "routed",
+            Outcome::Filtered => "filtered",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "step", rename_all = "lowercase")]
 pub enum StepTrace<'a> {

@@ -60,11 +60,27 @@ impl RunnerHandle {
         payload: &Value,
         key: String,
     ) -> Result<(), StoreError> {
+        self.publish_from(Source::Klaxon, event_type, payload, key)
+            .await
+            .map(drop)
+    }
+
+    /// Stores an event that did not come through HTTP (an escalation's outcome, a Merge
+    /// reconciliation poll) under `source`, and runs it through the pipelines like any
+    /// other. `key` is the idempotency key within `source`: the same key stores nothing new.
+    /// Returns whether the event was new.
+    pub async fn publish_from(
+        &self,
+        source: Source,
+        event_type: &str,
+        payload: &Value,
+        key: String,
+    ) -> Result<bool, StoreError> {
         let now = clock::now_rfc3339();
         let payload = payload.to_string();
         let event = NewEvent {
             id: EventId::new(),
-            source: Source::Klaxon,
+            source,
             event_type: event_type.to_owned(),
             request_hash: hex::encode(Sha256::digest(payload.as_bytes())),
             payload,
@@ -79,12 +95,13 @@ impl RunnerHandle {
             payload: event.payload.clone(),
             occurred_at: event.occurred_at.clone(),
         });
-        if let Inserted::Created(_) = self.store.insert_event(event).await?
-            && let Some(pending) = pending
-        {
+        let Inserted::Created(_) = self.store.insert_event(event).await? else {
+            return Ok(false);
+        };
+        if let Some(pending) = pending {
             self.submit(pending);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Hands over a committed event. Never blocks: when the queue is full the event is
@@ -336,6 +353,9 @@ async fn process(shared: &Shared, event: PendingEvent) {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        crate::metrics::metrics()
+            .pipeline_decisions
+            .inc(&[&spec.name, result.trace.outcome.as_str()]);
         runs.push(result.trace);
         deliveries.extend(result.deliveries.into_iter().map(|planned| NewDelivery {
             id: planned.id,

@@ -159,6 +159,17 @@ pub struct Delivery {
     pub attempt_log: Option<Vec<Attempt>>,
 }
 
+/// The delivery queue at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Pending or awaiting a retry.
+    pub waiting: u64,
+    /// Of those, due now.
+    pub due: u64,
+    /// The earliest due time among the due ones (unix ms).
+    pub oldest_due_at: Option<i64>,
+}
+
 /// A validated listing request.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {

@@ -42,6 +42,11 @@ pub const SQLITE: &[Migration] = &[
         name: "transitions",
         sql: include_str!("migrations/sqlite/0005_transitions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "poll cursors",
+        sql: include_str!("migrations/sqlite/0006_poll_cursors.sql"),
+    },
 ];
 
 /// Applies every migration newer than the database's version; returns how many ran.

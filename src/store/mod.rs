@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use delivery::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, Replay,
+    DeliveryState, NewDelivery, QueueDepth, Replay,
 };
 pub use escalation::{
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, NewEscalation,
@@ -92,7 +92,14 @@ impl Store {
     /// Stores an event, or reports the earlier event with the same idempotency key. Returns
     /// only after the outcome is durable.
     pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {
-        self.backend.insert_event(event).await
+        let (source, event_type) = (event.source, event.event_type.clone());
+        let inserted = self.backend.insert_event(event).await?;
+        if let Inserted::Created(_) = inserted {
+            crate::metrics::metrics()
+                .events_ingested
+                .inc(&[source.as_str(), &event_type]);
+        }
+        Ok(inserted)
     }
 
     pub async fn get_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
@@ -231,6 +238,11 @@ impl Store {
         self.backend.next_due().await
     }
 
+    /// The delivery queue at `now_ms`, for `/metrics`.
+    pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
+        self.backend.queue_depth(now_ms).await
+    }
+
     /// Frees every lease; for start-up, when this process is the only worker.
     pub async fn release_all_leases(&self) -> Result<usize, StoreError> {
         self.backend.release_all_leases().await
@@ -297,6 +309,16 @@ impl Store {
         self.backend
             .transition(step, key, holds, repage_after_ms, now_ms)
             .await
+    }
+
+    /// Where the reconciliation poll `name` resumes (see [`Store::set_poll_cursor`]).
+    pub async fn poll_cursor(&self, name: String) -> Result<Option<String>, StoreError> {
+        self.backend.poll_cursor(name).await
+    }
+
+    /// Records where the poll `name` resumes next time; durable when this returns.
+    pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
+        self.backend.set_poll_cursor(name, cursor).await
     }
 
     pub async fn cache_label(

@@ -292,10 +292,14 @@ impl EngineHandle {
                 return;
             };
             let context = &plan.briefing;
-            match model
+            let written = model
                 .write(&context.prompt, &context.model_input(), BRIEFING_MAX_TOKENS)
-                .await
-            {
+                .await;
+            let result = if written.is_ok() { "ok" } else { "error" };
+            crate::metrics::metrics()
+                .model_calls
+                .inc(&["briefing", result]);
+            match written {
                 Ok(text) => engine.feed(id, Input::BriefingReady(text)).await,
                 Err(error) => {
                     tracing::warn!(%error, escalation = %id, "briefing model failed; the template is used");
@@ -337,8 +341,13 @@ impl EngineHandle {
         let mut inputs: VecDeque<Input> = inputs.into();
         let mut timeline = Vec::new();
         let mut legs = Vec::new();
+        // When leg A answered in this step: dead air lasts until the first command on it.
+        let mut answered: Option<std::time::Instant> = None;
         loop {
             if let Some(input) = inputs.pop_front() {
+                if matches!(input, Input::Answered { leg: Leg::A, .. }) {
+                    answered = Some(std::time::Instant::now());
+                }
                 timeline.push(entry(input_kind(&input), describe(&input)));
                 // "connect" is offered once there is someone to connect to, which a Merge
                 // lookup may find while the phone rings.
@@ -381,11 +390,23 @@ impl EngineHandle {
             }
             for (seq, action) in std::mem::take(&mut actions) {
                 if let Action::Finish(outcome) = &action {
+                    crate::metrics::metrics()
+                        .escalations
+                        .inc(&[outcome.as_str()]);
                     self.publish(id, &record.event_id, *outcome).await;
                 }
                 let outcome = self
                     .execute(id, &plan, &persisted.machine, seq, &action)
                     .await;
+                if matches!(
+                    action,
+                    Action::Speak { leg: Leg::A, .. } | Action::Menu { .. }
+                ) && let Some(at) = answered.take()
+                {
+                    crate::metrics::metrics()
+                        .dead_air_seconds
+                        .observe(at.elapsed());
+                }
                 if let Some(line) = outcome.timeline {
                     timeline.push(line);
                 }
@@ -505,7 +526,8 @@ impl EngineHandle {
             .clone()
             .unwrap_or_else(|| plan.briefing.template());
         let text = format!(
-            "Klaxon escalation {id}: {what} ({} attempt(s), {}). Briefing: {briefing}\nTimeline:\n{}",
+            "{} {what} ({} attempt(s), {}). Briefing: {briefing}\nTimeline:\n{}",
+            writeback::marker(&id.to_string()),
             state.attempt,
             clock::now_rfc3339(),
             timeline_summary(history)

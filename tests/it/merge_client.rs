@@ -582,6 +582,52 @@ async fn an_unknown_account_sends_nothing() {
     assert!(merge.seen().is_empty());
 }
 
+#[tokio::test]
+async fn a_plain_listing_reads_one_page_with_the_spec_parameters() {
+    let merge = FakeMerge::start(vec![
+        reply(
+            200,
+            json!({"next": "bmV4dA==", "previous": null, "results": [expanded_ticket()]}),
+        ),
+        reply(
+            200,
+            json!({"next": "bmV4dA==", "previous": null, "results": [expanded_opportunity()]}),
+        ),
+    ])
+    .await;
+    let tickets = merge.client().list_tickets(ACCOUNT, 50).await.unwrap();
+    assert_eq!(
+        tickets.len(),
+        1,
+        "the first page only, though `next` is set"
+    );
+    let deals = merge
+        .client()
+        .list_opportunities(ACCOUNT, 500)
+        .await
+        .unwrap();
+    assert_eq!(deals.len(), 1);
+
+    let seen = merge.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].path, "/api/ticketing/v1/tickets");
+    assert_eq!(
+        seen[0].query,
+        "expand=contact,account,assignees&page_size=50"
+    );
+    assert_eq!(seen[1].path, "/api/crm/v1/opportunities");
+    // Merge's maximum page size is 100 (doc §1.3).
+    assert_eq!(seen[1].query, "expand=stage,owner,account&page_size=100");
+    for request in &seen {
+        assert_merge_headers(request);
+        // Both are query parameters of the spec's list operations (`expand`: an array of
+        // the relation names, sent comma-separated; `page_size`: an integer).
+        for (name, _) in url_pairs(&request.query) {
+            assert!(["expand", "page_size"].contains(&name.as_str()), "{name}");
+        }
+    }
+}
+
 fn deal_note(integration: Option<&str>) -> klaxon::merge::writeback::Job {
     klaxon::merge::writeback::Job::Note(klaxon::merge::writeback::DealNote {
         linked_account_id: ACCOUNT.into(),
@@ -603,9 +649,10 @@ async fn a_deal_note_for_salesforce_carries_the_title_it_requires() {
                "errors": []}),
     )])
     .await;
-    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Salesforce")))
-        .await
-        .unwrap();
+    let done =
+        klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Salesforce")), false)
+            .await
+            .unwrap();
     assert_eq!(
         done, "CRM note (warnings: IGNORED_FIELD)",
         "warnings are recorded"
@@ -625,7 +672,7 @@ async fn a_deal_note_for_salesforce_carries_the_title_it_requires() {
 #[tokio::test]
 async fn a_deal_note_is_skipped_for_a_crm_merge_cannot_write_notes_to() {
     let merge = FakeMerge::start(vec![]).await;
-    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Close")))
+    let done = klaxon::merge::writeback::perform(&merge.client(), &deal_note(Some("Close")), false)
         .await
         .unwrap();
     assert!(done.starts_with("skipped:"), "{done}");
@@ -640,7 +687,7 @@ async fn a_refused_write_reports_merges_problem_types() {
                "errors": [{"title": "Unsupported", "detail": "no notes", "problem_type": "UNSUPPORTED_MODEL"}]}),
     )])
     .await;
-    let error = klaxon::merge::writeback::perform(&merge.client(), &deal_note(None))
+    let error = klaxon::merge::writeback::perform(&merge.client(), &deal_note(None), false)
         .await
         .unwrap_err();
     assert!(
@@ -649,4 +696,38 @@ async fn a_refused_write_reports_merges_problem_types() {
     );
     assert!(error.to_string().contains("UNSUPPORTED_MODEL"), "{error}");
     assert!(!error.is_retryable());
+}
+
+#[tokio::test]
+async fn a_retried_write_back_does_not_post_a_comment_merge_already_has() {
+    use klaxon::merge::writeback::{Job, TicketWriteback, marker, perform};
+    let comment = format!(
+        "{} nobody on the escalation policy could be reached",
+        marker("esc_7")
+    );
+    let merge = FakeMerge::start(vec![reply(
+        200,
+        json!({"next": null, "previous": null, "results": [
+            {"id": "c1c1c1c1-0000-4000-8000-000000000001", "ticket": TICKET, "body": comment}
+        ]}),
+    )])
+    .await;
+    let job = Job::Ticket(TicketWriteback {
+        linked_account_id: ACCOUNT.into(),
+        ticket_id: TICKET.into(),
+        escalation_id: "esc_7".into(),
+        outcome: "unreached".into(),
+        comment,
+    });
+    let done = perform(&merge.client(), &job, true).await.unwrap();
+    assert!(done.contains("already posted"), "{done}");
+    let seen = merge.seen();
+    assert_eq!(seen.len(), 1, "one look, no second POST: {seen:?}");
+    assert_eq!(seen[0].method, Method::GET);
+    assert_eq!(seen[0].path, "/api/ticketing/v1/comments");
+    assert!(
+        seen[0].query.contains(&format!("ticket_id={TICKET}")),
+        "{}",
+        seen[0].query
+    );
 }

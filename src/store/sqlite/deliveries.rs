@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use crate::clock;
 use crate::store::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, Replay, StoreError,
+    DeliveryState, NewDelivery, QueueDepth, Replay, StoreError,
 };
 
 /// Wraps a parse failure of a stored value as rusqlite's conversion error.
@@ -97,6 +97,23 @@ pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
         )?
         .query_row([], |row| row.get::<_, Option<i64>>(0))?;
     Ok(due)
+}
+
+/// Jobs waiting (pending or failed), how many are due, and the oldest due time.
+pub fn queue_depth(conn: &Connection, now_ms: i64) -> Result<QueueDepth, StoreError> {
+    let depth = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(due_at <= ?1), 0), MIN(CASE WHEN due_at <= ?1 THEN due_at END)
+             FROM deliveries WHERE state IN ('pending', 'failed')",
+        )?
+        .query_row([now_ms], |row| {
+            Ok(QueueDepth {
+                waiting: row.get::<_, i64>(0)?.try_into().unwrap_or(0),
+                due: row.get::<_, i64>(1)?.try_into().unwrap_or(0),
+                oldest_due_at: row.get(2)?,
+            })
+        })?;
+    Ok(depth)
 }
 
 /// Releases every lease: at start-up of a single-node store, no other worker can hold one.

@@ -9,6 +9,7 @@
 mod deliveries;
 mod escalations;
 mod events;
+mod poll_cursors;
 mod reader;
 mod writer;
 
@@ -20,8 +21,8 @@ use rusqlite::{Connection, OpenFlags};
 use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
-    EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent, Replay,
-    StoreError, migrations,
+    EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
+    QueueDepth, Replay, StoreError, migrations,
 };
 use crate::config::StoreSettings;
 
@@ -218,6 +219,12 @@ impl SqliteStore {
         self.readers.with(deliveries::next_due).await
     }
 
+    pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
+        self.readers
+            .with(move |conn| deliveries::queue_depth(conn, now_ms))
+            .await
+    }
+
     pub async fn release_all_leases(&self) -> Result<usize, StoreError> {
         self.writer.write(deliveries::release_all_leases).await
     }
@@ -289,6 +296,18 @@ impl SqliteStore {
             .write(move |tx| {
                 deliveries::transition(tx, &step, &key, holds, repage_after_ms, now_ms)
             })
+            .await
+    }
+
+    pub async fn poll_cursor(&self, name: String) -> Result<Option<String>, StoreError> {
+        self.readers
+            .with(move |conn| poll_cursors::get(conn, &name))
+            .await
+    }
+
+    pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| poll_cursors::set(tx, &name, &cursor))
             .await
     }
 

@@ -1,0 +1,68 @@
+//! `/openapi.json` documents every route the routers declare, with its method.
+//!
+//! The routes are read from the routers' source (`src/http/*.rs`), so adding a route without
+//! a `#[utoipa::path]` (or an alias entry) fails here.
+
+use std::collections::BTreeSet;
+
+use regex::Regex;
+
+use crate::support::TestServer;
+
+/// `(method, path)` of every `.route("/path", method(…))` in src/http.
+fn declared_routes() -> BTreeSet<(String, String)> {
+    let route = Regex::new(r#"\.route\(\s*"([^"]+)"\s*,\s*(get|post|put|patch|delete)\("#)
+        .expect("valid regex");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http");
+    let mut routes = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).expect("src/http exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let source = std::fs::read_to_string(&path).expect("readable source");
+            for found in route.captures_iter(&source) {
+                routes.insert((found[2].to_owned(), found[1].to_owned()));
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_route_is_in_the_openapi_document() {
+    let server = TestServer::start().await;
+    let (status, document) = server.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = document["paths"].as_object().expect("paths");
+    let declared = declared_routes();
+    assert!(
+        declared.len() >= 25,
+        "the scan found the routers: {declared:?}"
+    );
+    for (method, path) in &declared {
+        let operation = &paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not documented"))[method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
+            "{method} {path} documents its responses"
+        );
+    }
+    let documented: BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                .filter(|m| matches!(m.as_str(), "get" | "post" | "put" | "patch" | "delete"))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let extra: Vec<_> = documented.difference(&declared).collect();
+    assert!(extra.is_empty(), "documented but not routed: {extra:?}");
+    // The error body every failure shares is a named schema.
+    assert!(document["components"]["schemas"]["ErrorBody"].is_object());
+}
