@@ -129,6 +129,40 @@ async fn without_a_token_loopback_sees_the_page_and_data_is_escaped() {
 }
 
 #[tokio::test]
+async fn without_a_token_other_machines_are_refused_the_page() {
+    // Reaching the server from a non-loopback address needs one on this machine.
+    let Some(ip) = non_loopback_ip() else {
+        eprintln!("NOTICE: skipped: this machine has no non-loopback address to test from");
+        return;
+    };
+    let server = TestServer::start_on(&format!("{ip}:0"), |_| {}).await;
+    let page = server
+        .http
+        .get(format!("http://{}/", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert!(page.text().await.unwrap().contains("KLAXON_API_TOKEN"));
+    // Without a token configured, `?token=` opens nothing.
+    let page = server
+        .http
+        .get(format!("http://{}/?token={TOKEN}", server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+}
+
+/// The address this machine would use to reach the outside; no packet is sent.
+fn non_loopback_ip() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
 async fn the_page_and_its_assets_are_self_contained() {
     let server = TestServer::start().await;
     let mut everything = String::new();

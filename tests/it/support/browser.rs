@@ -105,6 +105,18 @@ impl Browser {
 
     /// One WebDriver command; panics on a WebDriver error, with its message.
     async fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
+        self.try_call(method, url, body)
+            .await
+            .unwrap_or_else(|error| panic!("WebDriver {url} failed: {error}"))
+    }
+
+    /// One WebDriver command: its `value`, or the WebDriver error (`{"error", "message"}`).
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(&body);
@@ -112,8 +124,18 @@ impl Browser {
         let response = request.send().await.expect("chromedriver answers");
         let status = response.status();
         let answer: Value = response.json().await.expect("WebDriver answers JSON");
-        assert!(status.is_success(), "WebDriver {url} failed: {answer}");
-        answer["value"].clone()
+        if status.is_success() {
+            Ok(answer["value"].clone())
+        } else {
+            Err(answer["value"].clone())
+        }
+    }
+
+    /// Runs `script` in the page with `args`; its return value. Reading through a script
+    /// is atomic, so the page's refreshes (which replace the panels) cannot race it.
+    async fn execute(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+            .await
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -138,28 +160,25 @@ impl Browser {
             .to_owned()
     }
 
-    /// Element references for a CSS selector (none is not an error).
-    async fn find_all(&self, css: &str) -> Vec<String> {
-        let found = self
-            .post("/elements", json!({"using": "css selector", "value": css}))
-            .await;
-        found
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e[ELEMENT_KEY].as_str().map(str::to_owned))
-            .collect()
-    }
-
     /// How many elements match `css` now.
     pub async fn count(&self, css: &str) -> usize {
-        self.find_all(css).await.len()
+        let count = self
+            .execute(
+                "return document.querySelectorAll(arguments[0]).length;",
+                json!([css]),
+            )
+            .await;
+        count.as_u64().unwrap_or(0) as usize
     }
 
     /// The rendered text of the first element matching `css`, if any.
     pub async fn text(&self, css: &str) -> Option<String> {
-        let element = self.find_all(css).await.into_iter().next()?;
-        let text = self.get(&format!("/element/{element}/text")).await;
+        let text = self
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                json!([css]),
+            )
+            .await;
         text.as_str().map(str::to_owned)
     }
 
@@ -190,16 +209,29 @@ impl Browser {
         }
     }
 
-    /// Clicks the first element matching `css` (panics if there is none).
+    /// Clicks the first element matching `css` like a user (a WebDriver click: scrolled into
+    /// view, hit-tested). A refresh may replace the element between finding and clicking it;
+    /// then it is found again.
     pub async fn click(&self, css: &str) {
-        let element = self
-            .find_all(css)
-            .await
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("an element matches {css}"));
-        self.post(&format!("/element/{element}/click"), json!({}))
-            .await;
+        for _ in 0..5 {
+            let found = self
+                .post("/element", json!({"using": "css selector", "value": css}))
+                .await;
+            let element = found[ELEMENT_KEY]
+                .as_str()
+                .unwrap_or_else(|| panic!("an element matches {css}: {found}"))
+                .to_owned();
+            let url = format!("{}/element/{element}/click", self.session);
+            match self
+                .try_call(reqwest::Method::POST, &url, Some(json!({})))
+                .await
+            {
+                Ok(_) => return,
+                Err(error) if error["error"] == "stale element reference" => continue,
+                Err(error) => panic!("clicking {css} failed: {error}"),
+            }
+        }
+        panic!("{css} kept being replaced while clicked");
     }
 
     /// Saves a PNG of the window to `path` (creating its folder).
