@@ -20,6 +20,9 @@
 //!
 //! Every phase then checks in the store that every event's delivery succeeded.
 //!
+//! KLAXON_BENCH_MAX_IN_FLIGHT and KLAXON_BENCH_POOL_SIZE set the server's
+//! KLAXON_MAX_IN_FLIGHT (64) and KLAXON_DB_POOL_SIZE (12).
+//!
 //! Run: `cargo bench --bench delivery`; with `KLAXON_BENCH_POSTGRES_URL=postgres://…` on
 //! PostgreSQL (a fresh schema per phase).
 
@@ -73,6 +76,14 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
         ("KLAXON_CONFIG", config.display().to_string()),
         ("BENCH_SECRET", SECRET.to_owned()),
         ("KLAXON_LEASE_SECS", lease.to_string()),
+        (
+            "KLAXON_MAX_IN_FLIGHT",
+            env_number("KLAXON_BENCH_MAX_IN_FLIGHT", 64u32).to_string(),
+        ),
+        (
+            "KLAXON_DB_POOL_SIZE",
+            env_number("KLAXON_BENCH_POOL_SIZE", 12u32).to_string(),
+        ),
     ];
     let duration = Duration::from_secs(secs);
 
@@ -129,6 +140,12 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
         let db = database(dir.path(), "takeover");
         let (survivor, _) = start_server(&db, &env, &event("probe-5"));
         let (doomed, _) = start_server(&db, &env, &event("probe-6"));
+        // Both probes delivered first, so only the doomed node's 500 jobs are left hanging.
+        runtime.block_on(async {
+            while receiver.count() < 2 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
         receiver.set_delay(Duration::from_secs(3600));
         runtime.block_on(ingest(doomed.addr, 500));
         std::thread::sleep(Duration::from_millis(500));

@@ -146,6 +146,12 @@ pub async fn serve(
         reconciler.spawn(workers_stop)
     });
     log_pipelines(&settings);
+    if settings.voice.telnyx.is_none() || settings.merge.api.is_none() {
+        tracing::info!(
+            "sandbox mode: open {} to watch it live",
+            live_page_url(address)
+        );
+    }
 
     let state = AppState {
         store: store.clone(),
@@ -174,6 +180,16 @@ pub async fn serve(
     store.close().await;
     served?;
     Ok(())
+}
+
+/// The live page's address as a browser on this machine reaches it (an unspecified listen
+/// address such as `0.0.0.0` becomes loopback).
+fn live_page_url(listening: SocketAddr) -> String {
+    let mut shown = listening;
+    if shown.ip().is_unspecified() {
+        shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{shown}/")
 }
 
 /// The carrier calls go through: the Telnyx account, or (without `TELNYX_API_KEY`) the

@@ -8,6 +8,7 @@ mod delivery;
 mod events;
 mod health;
 mod ingest;
+mod live;
 mod merge_client;
 mod merge_reconcile;
 mod merge_webhooks;

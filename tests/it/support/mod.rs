@@ -2,6 +2,7 @@
 //! on SQLite or (with `KLAXON_TEST_POSTGRES_URL`) PostgreSQL.
 
 pub mod binary;
+pub mod browser;
 pub mod merge_spec;
 pub mod model;
 pub mod openapi;
