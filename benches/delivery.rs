@@ -14,15 +14,22 @@
 //!    Prints the rate at which it delivers the backlog: claim, sign, send, record, with no
 //!    ingest competing for the two cores.
 //!
+//! 4. Take-over (PostgreSQL only): two servers on one database; the first is killed while
+//!    its attempts hang at the receiver; prints how long until the survivor delivered every
+//!    job the dead one held (its lease is KLAXON_BENCH_LEASE_SECS, 5 s).
+//!
 //! Every phase then checks in the store that every event's delivery succeeded.
 //!
-//! Run: `cargo bench --bench delivery`.
+//! KLAXON_BENCH_MAX_IN_FLIGHT and KLAXON_BENCH_POOL_SIZE set the server's
+//! KLAXON_MAX_IN_FLIGHT (64) and KLAXON_DB_POOL_SIZE (12).
+//!
+//! Run: `cargo bench --bench delivery`; with `KLAXON_BENCH_POSTGRES_URL=postgres://…` on
+//! PostgreSQL (a fresh schema per phase).
 
 mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,7 +37,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use common::{connect, count_rows, env_number, percentile, post, record, start_server};
+use common::{
+    BenchDb, connect, count_rows, database, describe, env_number, percentile, post, record,
+    start_server,
+};
 use hyper::StatusCode;
 
 const SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
@@ -60,14 +70,25 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
         ),
     )
     .expect("write settings");
+    // A short lease on PostgreSQL, so the restart in phase 3 does not wait out a long one.
+    let lease: u64 = env_number("KLAXON_BENCH_LEASE_SECS", 5);
     let env = [
         ("KLAXON_CONFIG", config.display().to_string()),
         ("BENCH_SECRET", SECRET.to_owned()),
+        ("KLAXON_LEASE_SECS", lease.to_string()),
+        (
+            "KLAXON_MAX_IN_FLIGHT",
+            env_number("KLAXON_BENCH_MAX_IN_FLIGHT", 64u32).to_string(),
+        ),
+        (
+            "KLAXON_DB_POOL_SIZE",
+            env_number("KLAXON_BENCH_POOL_SIZE", 12u32).to_string(),
+        ),
     ];
     let duration = Duration::from_secs(secs);
 
     // 1. Throughput.
-    let db = dir.path().join("throughput.db");
+    let db = database(dir.path(), "throughput");
     let (server, _) = start_server(&db, &env, &event("probe-1"));
     let throughput = runtime.block_on(closed_loop(server.addr, &receiver, 64, duration));
     check_all_delivered(&db);
@@ -75,7 +96,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
 
     // 2. Latency at a fixed rate.
     receiver.reset();
-    let db = dir.path().join("latency.db");
+    let db = database(dir.path(), "latency");
     let (server, _) = start_server(&db, &env, &event("probe-2"));
     let mut latencies = runtime.block_on(fixed_rate(server.addr, &receiver, 1_000, duration));
     check_all_delivered(&db);
@@ -86,7 +107,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     let backlog: u64 = env_number("KLAXON_BENCH_BACKLOG", 50_000);
     receiver.reset();
     receiver.set_delay(Duration::from_secs(1));
-    let db = dir.path().join("backlog.db");
+    let db = database(dir.path(), "backlog");
     let (server, _) = start_server(&db, &env, &event("probe-3"));
     runtime.block_on(ingest(server.addr, backlog));
     drop(server); // SIGKILL
@@ -113,8 +134,50 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     check_all_delivered(&db);
     drop(server);
 
+    // 4. Take-over by a second node (PostgreSQL).
+    let takeover = matches!(db, BenchDb::Postgres { .. }).then(|| {
+        receiver.reset();
+        let db = database(dir.path(), "takeover");
+        let (survivor, _) = start_server(&db, &env, &event("probe-5"));
+        let (doomed, _) = start_server(&db, &env, &event("probe-6"));
+        // Both probes delivered first, so only the doomed node's 500 jobs are left hanging.
+        runtime.block_on(async {
+            while receiver.count() < 2 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        receiver.set_delay(Duration::from_secs(3600));
+        runtime.block_on(ingest(doomed.addr, 500));
+        std::thread::sleep(Duration::from_millis(500));
+        let held = count_rows(
+            &db,
+            "SELECT COUNT(*) FROM deliveries WHERE state <> 'succeeded' AND lease_until IS NOT NULL",
+        );
+        drop(doomed); // SIGKILL, with its attempts hanging at the receiver
+        let killed = Instant::now();
+        receiver.set_delay(Duration::ZERO);
+        receiver.reset();
+        // The receiver runs on `runtime`: wait inside it.
+        let first = runtime.block_on(async {
+            let mut first = None;
+            while receiver.count() < 500 {
+                if first.is_none() && receiver.count() > 0 {
+                    first = Some(killed.elapsed());
+                }
+                assert!(killed.elapsed() < Duration::from_secs(120), "take-over stalled");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            first
+        });
+        let all = killed.elapsed();
+        check_all_delivered(&db);
+        drop(survivor);
+        (held, first.unwrap_or(all), all)
+    });
+
     println!(
-        "klaxon delivery benchmark (Standard Webhooks signing, receiver answers 200, {secs} s per phase)"
+        "klaxon delivery benchmark (Standard Webhooks signing, receiver answers 200, {secs} s per phase, {})",
+        describe(&db)
     );
     println!(
         "  ingested events/s (64 clients)   {:>10.0}",
@@ -172,6 +235,17 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
         "/s",
         "—",
     );
+    if let Some((held, first, all)) = takeover {
+        println!("  take-over of a SIGKILLed node's {held} leased deliveries (lease {lease} s):");
+        println!(
+            "    first delivered by the survivor {:>9.2} s after the kill",
+            first.as_secs_f64()
+        );
+        println!(
+            "    all delivered by the survivor   {:>9.2} s after the kill",
+            all.as_secs_f64()
+        );
+    }
 }
 
 /// Ingests `n` events over 64 connections as fast as possible.
@@ -201,13 +275,21 @@ fn event(key: &str) -> String {
     )
 }
 
-fn check_all_delivered(db: &Path) {
-    let events = count_rows(db, "SELECT COUNT(*) FROM events");
-    let succeeded = count_rows(
-        db,
-        "SELECT COUNT(*) FROM deliveries WHERE state = 'succeeded'",
-    );
-    assert_eq!(events, succeeded, "every event's delivery succeeded");
+fn check_all_delivered(db: &BenchDb) {
+    // The receiver has seen every delivery; their results may still be committing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = count_rows(db, "SELECT COUNT(*) FROM events");
+        let succeeded = count_rows(
+            db,
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'succeeded'",
+        );
+        if events == succeeded || Instant::now() > deadline {
+            assert_eq!(events, succeeded, "every event's delivery succeeded");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 struct Throughput {

@@ -8,14 +8,19 @@
 //! for work that was not done.
 //!
 //! Run: `cargo bench --bench ingest` (KLAXON_BENCH_SECS changes the 10 s load phase,
-//! KLAXON_BENCH_CONNECTIONS the 64 connections).
+//! KLAXON_BENCH_CONNECTIONS the 64 connections). With
+//! `KLAXON_BENCH_POSTGRES_URL=postgres://…` the same runs on PostgreSQL (a fresh schema per
+//! phase).
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{connect, count_rows, env_number, percentile, post, record, rss_kib, start_server};
+use common::{
+    connect, count_rows, database, describe, env_number, percentile, post, record, rss_kib,
+    start_server,
+};
 use hyper::StatusCode;
 
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -29,7 +34,7 @@ fn main() {
     let startup = (0..5)
         .map(|run| {
             let (server, took) = start_server(
-                &dir.path().join(format!("startup-{run}.db")),
+                &database(dir.path(), &format!("startup-{run}")),
                 &[],
                 &ticket("startup-probe"),
             );
@@ -40,7 +45,8 @@ fn main() {
         .expect("five runs");
 
     println!(
-        "klaxon ingest benchmark ({connections} connections, {secs} s per phase, SQLite synchronous=FULL, group commit)"
+        "klaxon ingest benchmark ({connections} connections, {secs} s per phase, {})",
+        describe(&database(dir.path(), "describe"))
     );
     println!(
         "  start-up to first 202   {:>10.1} ms (best of 5)",
@@ -67,7 +73,7 @@ fn main() {
             "support.ticket.created",
         ),
     ] {
-        let db = dir.path().join(format!("{event_type}.db"));
+        let db = database(dir.path(), event_type);
         let (mut server, _) = start_server(&db, &[], &ticket("startup-probe"));
         let idle_rss = rss_kib(server.child.id(), "VmRSS");
         let runtime = tokio::runtime::Builder::new_current_thread()

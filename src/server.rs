@@ -103,6 +103,8 @@ pub async fn serve(
             "resumed escalations that were active at the last stop"
         );
     }
+    // Quiet escalations (a lost webhook) and, on a shared store, those of dead nodes.
+    let watcher = tokio::spawn(voice.clone().watch(workers_stop.clone()));
     let services = StepServices {
         classifier: Classifier::new(model, Some(store.clone())),
         merge: Some(MergeLookup::new(
@@ -144,6 +146,12 @@ pub async fn serve(
         reconciler.spawn(workers_stop)
     });
     log_pipelines(&settings);
+    if settings.voice.telnyx.is_none() || settings.merge.api.is_none() {
+        tracing::info!(
+            "sandbox mode: open {} to watch it live",
+            live_page_url(address)
+        );
+    }
 
     let state = AppState {
         store: store.clone(),
@@ -167,10 +175,21 @@ pub async fn serve(
     }
     runner.join().await;
     worker.join().await;
+    let _ = watcher.await;
     tracing::info!("committing queued writes");
     store.close().await;
     served?;
     Ok(())
+}
+
+/// The live page's address as a browser on this machine reaches it (an unspecified listen
+/// address such as `0.0.0.0` becomes loopback).
+fn live_page_url(listening: SocketAddr) -> String {
+    let mut shown = listening;
+    if shown.ip().is_unspecified() {
+        shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{shown}/")
 }
 
 /// The carrier calls go through: the Telnyx account, or (without `TELNYX_API_KEY`) the

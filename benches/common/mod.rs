@@ -1,10 +1,11 @@
-//! What the benchmarks share: starting the release binary, a raw HTTP/1 client, percentiles
-//! and memory figures from /proc.
+//! What the benchmarks share: the database (a SQLite file, or with
+//! `KLAXON_BENCH_POSTGRES_URL` a fresh PostgreSQL schema), starting the release binary, a raw
+//! HTTP/1 client, percentiles and memory figures from /proc.
 
 #![allow(dead_code)] // each benchmark uses a different part
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,97 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_klaxon");
+/// Set to a PostgreSQL URL to benchmark on PostgreSQL instead of SQLite.
+pub const POSTGRES_ENV: &str = "KLAXON_BENCH_POSTGRES_URL";
+
+/// Where a benchmark keeps its events.
+#[derive(Clone)]
+pub enum BenchDb {
+    Sqlite(PathBuf),
+    /// A schema of its own on the server; `url` selects it through `search_path`.
+    Postgres {
+        url: klaxon::config::PostgresUrl,
+    },
+}
+
+/// The database named `name`: `<dir>/<name>.db`, or on PostgreSQL the fresh schema
+/// `klaxon_bench_<name>` (dropped first if an earlier run left it).
+pub fn database(dir: &Path, name: &str) -> BenchDb {
+    let Some(server) = postgres_server() else {
+        return BenchDb::Sqlite(dir.join(format!("{name}.db")));
+    };
+    let schema = format!(
+        "klaxon_bench_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    block_on(async {
+        let client = pg_connect(&server).await;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .await
+            .expect("create the benchmark schema");
+    });
+    BenchDb::Postgres {
+        url: server.with_options(&format!("-csearch_path={schema}")),
+    }
+}
+
+pub fn postgres_server() -> Option<klaxon::config::PostgresUrl> {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() => Some(url.parse().expect("KLAXON_BENCH_POSTGRES_URL")),
+        _ => None,
+    }
+}
+
+/// "SQLite synchronous=FULL" or "PostgreSQL <version>, synchronous_commit=…".
+pub fn describe(db: &BenchDb) -> String {
+    match db {
+        BenchDb::Sqlite(_) => "SQLite synchronous=FULL, group commit".to_owned(),
+        BenchDb::Postgres { url } => block_on(async {
+            let client = pg_connect(url).await;
+            let version: String = client
+                .query_one("SHOW server_version", &[])
+                .await
+                .expect("server version")
+                .get(0);
+            let sync: String = client
+                .query_one("SHOW synchronous_commit", &[])
+                .await
+                .expect("synchronous_commit")
+                .get(0);
+            format!("PostgreSQL {version}, synchronous_commit={sync}, batched multi-row commits")
+        }),
+    }
+}
+
+impl BenchDb {
+    /// `DATABASE_URL` for the server.
+    pub fn url(&self) -> String {
+        match self {
+            BenchDb::Sqlite(path) => format!("sqlite://{}", path.display()),
+            BenchDb::Postgres { url } => url.connection_string().to_owned(),
+        }
+    }
+}
+
+async fn pg_connect(url: &klaxon::config::PostgresUrl) -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(url.connection_string(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the benchmark PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(work)
+}
 
 /// The server process; killed when dropped.
 pub struct Server {
@@ -30,7 +122,7 @@ impl Drop for Server {
 
 /// Spawns `klaxon serve` on `db` with `env`, and returns once it accepted `probe` (a JSON
 /// event body), with the time from spawn to that 202.
-pub fn start_server(db: &Path, env: &[(&str, String)], probe: &str) -> (Server, Duration) {
+pub fn start_server(db: &BenchDb, env: &[(&str, String)], probe: &str) -> (Server, Duration) {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -41,7 +133,7 @@ pub fn start_server(db: &Path, env: &[(&str, String)], probe: &str) -> (Server, 
         .arg("serve")
         .env_clear()
         .env("PORT", port.to_string())
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("DATABASE_URL", db.url())
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
@@ -120,10 +212,22 @@ pub fn rss_kib(pid: u32, field: &str) -> u64 {
         .expect("field present in /proc status")
 }
 
-/// `SELECT COUNT(*)` with `sql`'s WHERE clause (or none) on the benchmark database.
-pub fn count_rows(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open(db).expect("open the benchmark database");
-    conn.query_row(sql, [], |row| row.get(0)).expect("count")
+/// The one number `sql` (a `SELECT COUNT(*) …`) returns on the benchmark database.
+pub fn count_rows(db: &BenchDb, sql: &str) -> i64 {
+    match db {
+        BenchDb::Sqlite(path) => {
+            let conn = rusqlite::Connection::open(path).expect("open the benchmark database");
+            conn.query_row(sql, [], |row| row.get(0)).expect("count")
+        }
+        BenchDb::Postgres { url } => block_on(async {
+            pg_connect(url)
+                .await
+                .query_one(sql, &[])
+                .await
+                .expect("count")
+                .get(0)
+        }),
+    }
 }
 
 pub fn env_number<T: std::str::FromStr>(var: &str, default: T) -> T {

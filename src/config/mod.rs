@@ -13,12 +13,14 @@ pub mod dotenv;
 mod error;
 pub mod merge;
 pub mod pipelines;
+mod postgres_url;
 mod raw;
 mod settings;
 pub mod voice;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use merge::{MergeApi, MergeRules, MergeSettings};
+pub use postgres_url::{PostgresUrl, TlsMode};
 pub use raw::Raw;
 pub use settings::{
     AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, Settings,

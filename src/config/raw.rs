@@ -77,6 +77,8 @@ pub struct RawIngest {
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub group_commit_max_batch: Option<usize>,
+    pub pool_size: Option<usize>,
+    pub lease_secs: Option<u64>,
 }
 
 impl Raw {

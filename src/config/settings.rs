@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::error::{ConfigError, ConfigErrors, Origin};
 use super::merge::{self, MergeSettings};
 use super::pipelines::{self, parse_duration};
+use super::postgres_url::PostgresUrl;
 use super::raw::Raw;
 use super::voice;
 use crate::pipeline::spec::PipelineSpec;
@@ -28,6 +29,13 @@ pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: i64 = 300;
 /// Upper bound on events in one group commit. Large enough that 64 busy clients fit in one
 /// transaction, small enough that one fsync never waits behind a huge batch.
 pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 1024;
+/// PostgreSQL connections per node: enough for four ingest and four attempt batches in
+/// flight plus API reads and jobs, while seven nodes stay under PostgreSQL's default
+/// `max_connections = 100`.
+pub const DEFAULT_POOL_SIZE: usize = 12;
+/// How long a PostgreSQL node's claim on a job or an escalation lasts without renewal; a
+/// node renews its claims every third of it, so a dead node's work moves on after this.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 /// Telnyx AI Inference, OpenAI-compatible.
 pub const DEFAULT_AI_BASE_URL: &str = "https://api.telnyx.com/v2/ai/openai";
 pub const DEFAULT_AI_MODEL: &str = "moonshotai/Kimi-K2.6";
@@ -98,6 +106,11 @@ pub struct IngestSettings {
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
     pub group_commit_max_batch: usize,
+    /// PostgreSQL only: connections in the pool (plus one that listens for notifications).
+    pub pool_size: usize,
+    /// PostgreSQL only: how long a node's claim on a delivery or an escalation lasts without
+    /// renewal, i.e. how long a crashed node's work waits before another node takes it.
+    pub lease: Duration,
 }
 
 /// Where events are kept.
@@ -105,12 +118,15 @@ pub struct StoreSettings {
 pub enum DatabaseUrl {
     /// An SQLite file, created if missing.
     Sqlite(PathBuf),
+    /// A PostgreSQL server shared by any number of Klaxon nodes.
+    Postgres(PostgresUrl),
 }
 
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => url.fmt(f),
         }
     }
 }
@@ -129,11 +145,12 @@ impl FromStr for DatabaseUrl {
                     .into(),
             ),
             Some(p) => Ok(DatabaseUrl::Sqlite(PathBuf::from(p))),
-            None if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(
-                "PostgreSQL is not supported by this version yet; use sqlite://<file>".into(),
-            ),
+            None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                url.parse().map(DatabaseUrl::Postgres)
+            }
             None => Err(format!(
-                "unsupported database URL {url:?}; expected sqlite://<file>"
+                "unsupported database URL {:?}; expected sqlite://<file> or postgres://…",
+                PostgresUrl::redact(url)
             )),
         }
     }
@@ -271,6 +288,22 @@ impl Settings {
             )
             .and_then(|(v, o)| r.check("store.group_commit_max_batch", o, in_range(v, 1, 100_000)))
             .unwrap_or(DEFAULT_GROUP_COMMIT_MAX_BATCH);
+        let pool_size = r
+            .parsed(
+                "KLAXON_DB_POOL_SIZE",
+                "store.pool_size",
+                raw.store.pool_size,
+            )
+            .and_then(|(v, o)| r.check("store.pool_size", o, in_range(v, 2, 1_000)))
+            .unwrap_or(DEFAULT_POOL_SIZE);
+        let lease = r
+            .parsed(
+                "KLAXON_LEASE_SECS",
+                "store.lease_secs",
+                raw.store.lease_secs,
+            )
+            .and_then(|(v, o)| r.check("store.lease_secs", o, in_range(v, 1, 3_600)))
+            .map_or(DEFAULT_LEASE, Duration::from_secs);
 
         let ai_base_url = r.string("AI_BASE_URL", raw.ai.base_url);
         let ai_key = r
@@ -359,6 +392,8 @@ impl Settings {
             },
             store: StoreSettings {
                 group_commit_max_batch,
+                pool_size,
+                lease,
             },
             ai,
             delivery: DeliverySettings {

@@ -99,7 +99,8 @@ impl DeliveryWorker {
         shutdown: watch::Receiver<bool>,
     ) -> Result<DeliveryWorker, crate::store::StoreError> {
         // Single node: nobody else can hold a lease, so leases left by a crash are freed now
-        // rather than after they run out.
+        // rather than after they run out. (A shared store frees nothing: its leases belong to
+        // live nodes or run out.)
         let released = store.release_all_leases().await?;
         if released > 0 {
             tracing::info!(released, "released deliveries leased before the last stop");
@@ -211,6 +212,8 @@ async fn poll(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shared.poke.notified() => {}
+            // Another node made a job due now (PostgreSQL `NOTIFY`).
+            _ = shared.store.jobs_announced() => {}
             _ = shutdown.wait_for(|stop| *stop) => {}
         }
     }

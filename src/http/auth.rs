@@ -1,6 +1,7 @@
 //! Who may call `/v1/*`.
 //!
-//! - With `KLAXON_API_TOKEN` set: `Authorization: Bearer <token>`, compared in constant time.
+//! - With `KLAXON_API_TOKEN` set: `Authorization: Bearer <token>`, compared in constant time;
+//!   or, for the live page's browser, the session cookie it sets (see [`session_cookie`]).
 //! - Without it: loopback clients only (a warning is logged at start), so a fresh install is
 //!   never an open relay on a public interface.
 //! - On ingest only, a source may sign instead: `X-Klaxon-Signature: t=…,v1=…` (or the
@@ -15,8 +16,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
-use crate::config::Settings;
+use crate::config::{ApiToken, Settings};
 use crate::signing::{self, ingest};
+
+/// The cookie the live page sets after `/?token=…`: browsers cannot put a bearer header on a
+/// navigation, so the page and its requests present this instead.
+pub const SESSION_COOKIE: &str = "klaxon_session";
 
 /// The client's IP address, when the server was started with connection info.
 pub struct PeerIp(pub Option<IpAddr>);
@@ -55,17 +60,22 @@ pub fn authorize(
 ) -> Result<(), ApiError> {
     match &settings.api_token {
         Some(token) => {
-            let presented = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| {
-                    ApiError::unauthorized(
-                        "unauthorized",
-                        "missing `Authorization: Bearer <token>`",
-                    )
-                })?;
-            if bool::from(presented.trim().as_bytes().ct_eq(token.as_bytes())) {
+            let bearer = headers.get(header::AUTHORIZATION);
+            let accepted = match (bearer, session_cookie_in(headers)) {
+                (Some(value), _) => {
+                    let presented = value
+                        .to_str()
+                        .ok()
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .ok_or_else(missing_token)?;
+                    token_matches(token, presented.trim())
+                }
+                (None, Some(cookie)) => {
+                    bool::from(cookie.as_bytes().ct_eq(session_cookie(token).as_bytes()))
+                }
+                (None, None) => return Err(missing_token()),
+            };
+            if accepted {
                 Ok(())
             } else {
                 Err(ApiError::unauthorized(
@@ -81,6 +91,37 @@ pub fn authorize(
             "no API token is configured, so only local clients are accepted; set KLAXON_API_TOKEN to allow others",
         )),
     }
+}
+
+fn missing_token() -> ApiError {
+    ApiError::unauthorized("unauthorized", "missing `Authorization: Bearer <token>`")
+}
+
+/// Whether `presented` is the API token, compared in constant time.
+pub fn token_matches(token: &ApiToken, presented: &str) -> bool {
+    bool::from(presented.as_bytes().ct_eq(token.as_bytes()))
+}
+
+/// The session cookie's value for `token`: an HMAC of a fixed label under the token, so the
+/// cookie is not the token itself (it cannot be replayed as a bearer header) and changing the
+/// token ends every session.
+pub fn session_cookie(token: &ApiToken) -> String {
+    hex::encode(signing::hmac_sha256(
+        token.as_bytes(),
+        &[b"klaxon live page session v1"],
+    ))
+}
+
+/// The value of [`SESSION_COOKIE`] in the request's `Cookie` headers, if any.
+fn session_cookie_in(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
 }
 
 /// The ingest signature header, under either accepted name.
@@ -160,5 +201,28 @@ mod tests {
         ] {
             assert!(!is_loopback(ip.parse().unwrap()), "{ip} is not loopback");
         }
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others_and_is_not_the_token() {
+        let token = ApiToken::new("test-token-0123456789");
+        let value = session_cookie(&token);
+        assert_eq!(value.len(), 64);
+        assert!(!value.contains("test-token"));
+        assert_ne!(
+            value,
+            session_cookie(&ApiToken::new("other-token-0123456789"))
+        );
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            format!("theme=dark; {SESSION_COOKIE}={value}; x=1")
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_cookie_in(&headers), Some(value.as_str()));
+        assert!(token_matches(&token, "test-token-0123456789"));
+        assert!(!token_matches(&token, "test-token-012345678"));
     }
 }

@@ -16,8 +16,9 @@
 //! | `GET /health` | [`health`] |
 //! | `GET /metrics` | [`metrics`] |
 //! | `GET /openapi.json` | [`openapi`] |
+//! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
-//! Authentication of `/v1/*` lives in [`auth`].
+//! Authentication of `/v1/*` (and of the live page) lives in [`auth`].
 
 pub mod auth;
 pub mod deliveries;
@@ -28,6 +29,7 @@ pub mod event_request;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod live;
 pub mod merge;
 pub mod merge_poll;
 pub mod metrics;
@@ -83,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(openapi::router())
+        .merge(live::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

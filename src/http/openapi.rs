@@ -10,7 +10,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{AppState, deliveries, destinations, escalations, events, health, ingest, merge};
-use super::{merge_poll, metrics, reference, voice};
+use super::{live, merge_poll, metrics, reference, voice};
 
 /// The error body of every 4xx and 5xx: `{"error": {"code", "message"}}`.
 #[derive(Serialize, ToSchema)]
@@ -37,6 +37,7 @@ pub struct ErrorDetail {
         voice::receive, merge::receive_merge, merge_poll::poll,
         reference::escalate, reference::alert, reference::tickets, reference::deals, reference::alerts,
         health::health, metrics::scrape, document,
+        live::page, live::panels, live::script, live::stylesheet,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Aliases),
@@ -48,6 +49,7 @@ pub struct ErrorDetail {
         (name = "webhooks", description = "What Telnyx and Merge send"),
         (name = "reference", description = "The reference apps' endpoints"),
         (name = "operations", description = "Health, metrics, this document"),
+        (name = "live", description = "The live page (HTML) and its assets"),
     )
 )]
 struct ApiDoc;

@@ -57,7 +57,7 @@ async fn receive(
         ApiError::bad_request("invalid_webhook", format!("not a Telnyx call event: {e}"))
     })?;
     // The body is kept until the engine has acted on it, so a crash after this 200 loses
-    // nothing: the next start replays it.
+    // nothing: the next start replays it (on PostgreSQL, another node does, one lease later).
     let text = String::from_utf8_lossy(&body).into_owned();
     if !state
         .store

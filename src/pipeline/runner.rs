@@ -207,6 +207,13 @@ async fn run_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_EVENTS));
+    // On a shared store, events accepted by a node that died before running them are found
+    // by rescanning (the store returns only those older than one lease).
+    let mut rescan = shared.store.lease().map(|lease| {
+        let mut every = tokio::time::interval(lease / 2);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every
+    });
     loop {
         if missed.swap(false, Ordering::AcqRel) {
             scan(&shared, &permits, &shutdown).await;
@@ -215,6 +222,10 @@ async fn run_loop(
         let event = tokio::select! {
             event = events.recv() => event,
             _ = wake.notified() => continue,
+            _ = tick(&mut rescan) => {
+                missed.store(true, Ordering::Release);
+                continue;
+            }
             _ = shutdown.wait_for(|stop| *stop) => None,
         };
         let Some(event) = event else { break };
@@ -224,6 +235,13 @@ async fn run_loop(
     }
     let all = u32::try_from(MAX_CONCURRENT_EVENTS).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
+}
+
+async fn tick(every: &mut Option<tokio::time::Interval>) {
+    match every {
+        Some(every) => drop(every.tick().await),
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs every pending event found in the store.

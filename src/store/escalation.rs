@@ -120,3 +120,15 @@ pub struct EscalationPage {
     pub data: Vec<Escalation>,
     pub next_cursor: Option<String>,
 }
+
+/// What [`super::Store::hold_escalation`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// This node may step the escalation; the previous step (if any) finished normally.
+    Clean,
+    /// This node may step the escalation, taken from a node whose lease ran out mid-step
+    /// (it died): what that step was doing may be half done, so the caller recovers first.
+    TakenOver,
+    /// No such escalation.
+    Missing,
+}

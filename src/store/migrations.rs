@@ -2,7 +2,8 @@
 //!
 //! Each migration is a plain SQL file per dialect, compiled into the binary. A migration runs
 //! in its own transaction together with the row that records it, so a crash mid-way leaves
-//! the schema at the previous version, never half-applied.
+//! the schema at the previous version, never half-applied. Both dialects list the same
+//! versions with the same names (a test checks it): one logical schema, two spellings.
 
 use rusqlite::Connection;
 
@@ -46,6 +47,51 @@ pub const SQLITE: &[Migration] = &[
         version: 6,
         name: "poll cursors",
         sql: include_str!("migrations/sqlite/0006_poll_cursors.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "leases",
+        sql: include_str!("migrations/sqlite/0007_leases.sql"),
+    },
+];
+
+/// The PostgreSQL schema: the same versions and names as [`SQLITE`], in PostgreSQL's
+/// dialect. Append only.
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events",
+        sql: include_str!("migrations/postgres/0001_events.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "pipelines",
+        sql: include_str!("migrations/postgres/0002_pipelines.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "escalations",
+        sql: include_str!("migrations/postgres/0003_escalations.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "voice webhook bodies",
+        sql: include_str!("migrations/postgres/0004_voice_webhook_bodies.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "transitions",
+        sql: include_str!("migrations/postgres/0005_transitions.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "poll cursors",
+        sql: include_str!("migrations/postgres/0006_poll_cursors.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "leases",
+        sql: include_str!("migrations/postgres/0007_leases.sql"),
     },
 ];
 
@@ -91,4 +137,17 @@ pub fn apply_sqlite(conn: &mut Connection) -> Result<usize, StoreError> {
         applied += 1;
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_dialects_have_the_same_schema_versions() {
+        let versions =
+            |list: &[Migration]| list.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+        assert!(SQLITE.windows(2).all(|w| w[0].version < w[1].version));
+    }
 }

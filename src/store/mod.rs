@@ -1,13 +1,16 @@
 //! The durable store: every accepted event is committed here before Klaxon answers.
 //!
-//! [`Store`] is a cheap-to-clone handle. Today its one backend is SQLite (`sqlite/`): one
-//! writer thread doing group commit, plus a small pool of read connections. PostgreSQL will
-//! be a second backend behind the same methods; callers never see which one runs.
+//! [`Store`] is a cheap-to-clone handle over one of two backends, chosen by `DATABASE_URL`:
+//! SQLite (`sqlite/`: one writer thread doing group commit, plus a small pool of read
+//! connections) for one node, or PostgreSQL (`postgres/`: pooled connections, batched
+//! writes, leases) for any number of nodes on one database. Callers never see which one
+//! runs; the few multi-node duties (leases, take-over) are no-ops on SQLite.
 
 mod delivery;
 mod escalation;
 mod event;
 mod migrations;
+mod postgres;
 mod sqlite;
 
 use std::time::Duration;
@@ -17,8 +20,8 @@ pub use delivery::{
     DeliveryState, NewDelivery, QueueDepth, Replay,
 };
 pub use escalation::{
-    Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, NewEscalation,
-    TimelineEntry,
+    Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Hold,
+    NewEscalation, TimelineEntry,
 };
 pub use event::{
     Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, Source,
@@ -58,9 +61,48 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("a stored row is unreadable: {0}")]
     Corrupt(String),
+    /// The URL is shown with its password redacted.
+    #[error("cannot connect to PostgreSQL at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("PostgreSQL schema migration {version} ({name}) failed: {source}")]
+    PostgresMigration {
+        version: i64,
+        name: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("PostgreSQL error: {}", postgres_detail(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No pooled PostgreSQL connection could be had (server down, pool exhausted too long).
+    #[error("no PostgreSQL connection: {0}")]
+    Pool(String),
+    #[error("cannot set up TLS for PostgreSQL: {0}")]
+    Tls(String),
+}
+
+/// The server's message and SQLSTATE when there is one: the driver's own `Display` says only
+/// "db error".
+fn postgres_detail(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }
 
 impl StoreError {
+    /// True for a PostgreSQL deadlock or serialization failure: nothing was written and the
+    /// same transaction may simply run again.
+    pub fn is_transient(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        matches!(self, StoreError::Postgres(e)
+            if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+    }
+
     /// True when the failure is the store being unreachable or busy rather than bad data,
     /// so the right answer is 503 and a retry.
     pub fn is_unavailable(&self) -> bool {
@@ -71,7 +113,34 @@ impl StoreError {
 /// A handle to the store.
 #[derive(Clone)]
 pub struct Store {
-    backend: sqlite::SqliteStore,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PostgresStore),
+}
+
+/// Calls the same method on whichever backend runs.
+macro_rules! dispatch {
+    ($store:expr, $backend:ident => $call:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($backend) => $call,
+            Backend::Postgres($backend) => $call,
+        }
+    };
+}
+
+/// Splits a newest-first result of up to `limit + 1` rows (the extra row shows that another
+/// page exists) into the page and the cursor of its last (oldest) row.
+fn paginate<T>(mut rows: Vec<(i64, T)>, limit: usize) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = more
+        .then(|| rows.last().map(|(seq, _)| Cursor(*seq).to_string()))
+        .flatten();
+    (rows.into_iter().map(|(_, row)| row).collect(), next_cursor)
 }
 
 impl Store {
@@ -81,19 +150,78 @@ impl Store {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.clone();
                 let settings = settings.clone();
-                tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path, &settings))
+                Backend::Sqlite(
+                    tokio::task::spawn_blocking(move || {
+                        sqlite::SqliteStore::open(&path, &settings)
+                    })
                     .await
-                    .map_err(|_| StoreError::Closed)??
+                    .map_err(|_| StoreError::Closed)??,
+                )
+            }
+            DatabaseUrl::Postgres(url) => {
+                Backend::Postgres(postgres::PostgresStore::open(url, settings).await?)
             }
         };
         Ok(Store { backend })
+    }
+
+    /// True when other nodes may share the database (PostgreSQL): work left by a node that
+    /// died must be looked for periodically, not only at start-up.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// How long a dead node's claims last before another node may take its work over
+    /// (`None` for SQLite, where this process is the only node).
+    pub fn lease(&self) -> Option<Duration> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg.lease()),
+        }
+    }
+
+    /// Waits until this node may step the escalation: the only one, across all nodes, doing
+    /// so until [`Store::release_escalation`]. On SQLite (one node) the engine's own
+    /// per-escalation lock is enough, so this returns at once.
+    pub async fn hold_escalation(&self, id: EscalationId) -> Result<Hold, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Hold::Clean),
+            Backend::Postgres(pg) => pg.hold_escalation(id).await,
+        }
+    }
+
+    /// Ends the hold taken by [`Store::hold_escalation`].
+    pub async fn release_escalation(&self, id: EscalationId) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(pg) => pg.release_escalation(id).await,
+        }
+    }
+
+    /// Active escalations whose node died while stepping them (its lease ran out), to
+    /// resume; whichever node holds one first takes it over ([`Hold::TakenOver`]). Always
+    /// empty on SQLite.
+    pub async fn orphaned_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Vec::new()),
+            Backend::Postgres(pg) => pg.orphaned_escalations().await,
+        }
+    }
+
+    /// Resolves when another node announced a delivery that is due now (a replay). Never
+    /// resolves on SQLite, where every such job is poked in-process.
+    pub async fn jobs_announced(&self) {
+        match &self.backend {
+            Backend::Sqlite(_) => std::future::pending().await,
+            Backend::Postgres(pg) => pg.jobs_announced().await,
+        }
     }
 
     /// Stores an event, or reports the earlier event with the same idempotency key. Returns
     /// only after the outcome is durable.
     pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {
         let (source, event_type) = (event.source, event.event_type.clone());
-        let inserted = self.backend.insert_event(event).await?;
+        let inserted = dispatch!(self, b => b.insert_event(event).await)?;
         if let Inserted::Created(_) = inserted {
             crate::metrics::metrics()
                 .events_ingested
@@ -103,16 +231,16 @@ impl Store {
     }
 
     pub async fn get_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
-        self.backend.get_event(id).await
+        dispatch!(self, b => b.get_event(id).await)
     }
 
     pub async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
-        self.backend.list_events(query).await
+        dispatch!(self, b => b.list_events(query).await)
     }
 
     /// Proves the store can still commit a write, within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
-        tokio::time::timeout(timeout, self.backend.ping())
+        tokio::time::timeout(timeout, async { dispatch!(self, b => b.ping().await) })
             .await
             .map_err(|_| StoreError::Timeout(timeout))?
     }
@@ -124,12 +252,12 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, PendingEvent)>, StoreError> {
-        self.backend.pending_events(after, limit).await
+        dispatch!(self, b => b.pending_events(after, limit).await)
     }
 
     /// In one transaction: records an event's pipeline trace, marks it done, and creates its
-    /// deliveries (leased to the caller until `lease_until` so it can send them at once) and
-    /// escalations. Returns those actually created (a re-run never duplicates one).
+    /// deliveries (leased to the caller until `lease_until` so it can send them at once; on
+    /// PostgreSQL leased to this node, renewed while it lives) and escalations. Returns those actually created (a re-run never duplicates one).
     pub async fn complete_pipeline(
         &self,
         event: EventId,
@@ -139,16 +267,23 @@ impl Store {
         now_ms: i64,
         lease_until: i64,
     ) -> Result<(Vec<DeliveryId>, Vec<EscalationId>), StoreError> {
-        self.backend
-            .complete_pipeline(event, trace, deliveries, escalations, now_ms, lease_until)
-            .await
+        match &self.backend {
+            Backend::Sqlite(b) => {
+                b.complete_pipeline(event, trace, deliveries, escalations, now_ms, lease_until)
+                    .await
+            }
+            Backend::Postgres(b) => {
+                b.complete_pipeline(event, trace, deliveries, escalations, now_ms)
+                    .await
+            }
+        }
     }
 
     pub async fn load_escalation(
         &self,
         id: EscalationId,
     ) -> Result<Option<EscalationRecord>, StoreError> {
-        self.backend.load_escalation(id).await
+        dispatch!(self, b => b.load_escalation(id).await)
     }
 
     /// Escalations still running, optionally only those unchanged since `before` (RFC 3339).
@@ -156,7 +291,7 @@ impl Store {
         &self,
         before: Option<String>,
     ) -> Result<Vec<EscalationId>, StoreError> {
-        self.backend.active_escalations(before).await
+        dispatch!(self, b => b.active_escalations(before).await)
     }
 
     /// Persists a transition: new state, timeline lines, legs dialled, and the jobs it
@@ -165,7 +300,7 @@ impl Store {
         &self,
         update: EscalationUpdate,
     ) -> Result<Vec<DeliveryId>, StoreError> {
-        self.backend.save_escalation(update).await
+        dispatch!(self, b => b.save_escalation(update).await)
     }
 
     /// Records a carrier webhook (its id, and its body until processed); false if it was
@@ -175,17 +310,17 @@ impl Store {
         id: String,
         body: String,
     ) -> Result<bool, StoreError> {
-        self.backend.first_sight_of_webhook(id, body).await
+        dispatch!(self, b => b.first_sight_of_webhook(id, body).await)
     }
 
     /// The engine has acted on the webhook; its body is dropped.
     pub async fn webhook_processed(&self, id: String) -> Result<(), StoreError> {
-        self.backend.webhook_processed(id).await
+        dispatch!(self, b => b.webhook_processed(id).await)
     }
 
     /// Webhooks received but not acted upon (a crash in between), oldest first: (id, body).
     pub async fn unprocessed_webhooks(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.backend.unprocessed_webhooks().await
+        dispatch!(self, b => b.unprocessed_webhooks().await)
     }
 
     /// The escalation, attempt and leg (`A`/`B`) a call control id belongs to.
@@ -193,12 +328,12 @@ impl Store {
         &self,
         call_control_id: String,
     ) -> Result<Option<(EscalationId, u32, String)>, StoreError> {
-        self.backend.find_leg(call_control_id).await
+        dispatch!(self, b => b.find_leg(call_control_id).await)
     }
 
     /// One escalation with its timeline.
     pub async fn get_escalation(&self, id: EscalationId) -> Result<Option<Escalation>, StoreError> {
-        self.backend.get_escalation(id).await
+        dispatch!(self, b => b.get_escalation(id).await)
     }
 
     pub async fn list_escalations(
@@ -207,7 +342,7 @@ impl Store {
         after: Option<Cursor>,
         limit: usize,
     ) -> Result<EscalationPage, StoreError> {
-        self.backend.list_escalations(status, after, limit).await
+        dispatch!(self, b => b.list_escalations(status, after, limit).await)
     }
 
     /// Creates deliveries outside a pipeline run (e.g. Merge write-back jobs), leased to the
@@ -218,34 +353,43 @@ impl Store {
         now_ms: i64,
         lease_until: i64,
     ) -> Result<Vec<DeliveryId>, StoreError> {
-        self.backend
-            .insert_deliveries(new, now_ms, lease_until)
-            .await
+        match &self.backend {
+            Backend::Sqlite(b) => b.insert_deliveries(new, now_ms, lease_until).await,
+            Backend::Postgres(b) => b.insert_deliveries(new, now_ms).await,
+        }
     }
 
-    /// Leases up to `limit` deliveries that are due and not leased.
+    /// Leases up to `limit` deliveries that are due and not leased (on PostgreSQL, to this
+    /// node, with its own lease length; `lease_until` is SQLite's).
     pub async fn claim_due(
         &self,
         now_ms: i64,
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<DeliveryJob>, StoreError> {
-        self.backend.claim_due(now_ms, lease_until, limit).await
+        match &self.backend {
+            Backend::Sqlite(b) => b.claim_due(now_ms, lease_until, limit).await,
+            Backend::Postgres(b) => b.claim_due(now_ms, limit).await,
+        }
     }
 
     /// When the next delivery falls due or its lease runs out (unix ms).
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        self.backend.next_due().await
+        dispatch!(self, b => b.next_due().await)
     }
 
     /// The delivery queue at `now_ms`, for `/metrics`.
     pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
-        self.backend.queue_depth(now_ms).await
+        dispatch!(self, b => b.queue_depth(now_ms).await)
     }
 
-    /// Frees every lease; for start-up, when this process is the only worker.
+    /// Frees every lease; for start-up, when this process is the only worker. On PostgreSQL
+    /// other nodes may hold leases, so nothing is freed: a dead node's leases run out.
     pub async fn release_all_leases(&self) -> Result<usize, StoreError> {
-        self.backend.release_all_leases().await
+        match &self.backend {
+            Backend::Sqlite(b) => b.release_all_leases().await,
+            Backend::Postgres(_) => Ok(0),
+        }
     }
 
     pub async fn record_attempt(
@@ -254,24 +398,24 @@ impl Store {
         attempt: Attempt,
         after: AfterAttempt,
     ) -> Result<(), StoreError> {
-        self.backend.record_attempt(id, attempt, after).await
+        dispatch!(self, b => b.record_attempt(id, attempt, after).await)
     }
 
     /// Dead-letters a delivery without attempting it.
     pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
-        self.backend.bury(id, reason).await
+        dispatch!(self, b => b.bury(id, reason).await)
     }
 
     pub async fn replay(&self, id: DeliveryId, now_ms: i64) -> Result<Replay, StoreError> {
-        self.backend.replay(id, now_ms).await
+        dispatch!(self, b => b.replay(id, now_ms).await)
     }
 
     pub async fn get_delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
-        self.backend.get_delivery(id).await
+        dispatch!(self, b => b.get_delivery(id).await)
     }
 
     pub async fn list_deliveries(&self, query: DeliveryQuery) -> Result<DeliveryPage, StoreError> {
-        self.backend.list_deliveries(query).await
+        dispatch!(self, b => b.list_deliveries(query).await)
     }
 
     pub async fn disable_destination(
@@ -279,21 +423,21 @@ impl Store {
         name: String,
         reason: String,
     ) -> Result<(), StoreError> {
-        self.backend.disable_destination(name, reason).await
+        dispatch!(self, b => b.disable_destination(name, reason).await)
     }
 
     /// Enables a destination again; false if it was not disabled.
     pub async fn enable_destination(&self, name: String) -> Result<bool, StoreError> {
-        self.backend.enable_destination(name).await
+        dispatch!(self, b => b.enable_destination(name).await)
     }
 
     /// Disabled destinations and why.
     pub async fn disabled_destinations(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.backend.disabled_destinations().await
+        dispatch!(self, b => b.disabled_destinations().await)
     }
 
     pub async fn cached_label(&self, key: String) -> Result<Option<String>, StoreError> {
-        self.backend.cached_label(key).await
+        dispatch!(self, b => b.cached_label(key).await)
     }
 
     /// A `transition` step's check-and-record: true when the event passes (the condition
@@ -306,19 +450,17 @@ impl Store {
         repage_after_ms: Option<i64>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.backend
-            .transition(step, key, holds, repage_after_ms, now_ms)
-            .await
+        dispatch!(self, b => b.transition(step, key, holds, repage_after_ms, now_ms).await)
     }
 
     /// Where the reconciliation poll `name` resumes (see [`Store::set_poll_cursor`]).
     pub async fn poll_cursor(&self, name: String) -> Result<Option<String>, StoreError> {
-        self.backend.poll_cursor(name).await
+        dispatch!(self, b => b.poll_cursor(name).await)
     }
 
     /// Records where the poll `name` resumes next time; durable when this returns.
     pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
-        self.backend.set_poll_cursor(name, cursor).await
+        dispatch!(self, b => b.set_poll_cursor(name, cursor).await)
     }
 
     pub async fn cache_label(
@@ -327,12 +469,12 @@ impl Store {
         label: String,
         model: String,
     ) -> Result<(), StoreError> {
-        self.backend.cache_label(key, label, model).await
+        dispatch!(self, b => b.cache_label(key, label, model).await)
     }
 
     /// Commits everything already queued, then stops the writer. Later writes fail with
     /// [`StoreError::Closed`].
     pub async fn close(&self) {
-        self.backend.close().await
+        dispatch!(self, b => b.close().await)
     }
 }

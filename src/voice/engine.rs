@@ -1,10 +1,14 @@
 //! The escalation engine: runs the state machine for each escalation, persisting every
 //! transition before acting on it, and turns its actions into carrier commands.
 //!
-//! One escalation is driven by one task at a time (a per-escalation lock), so inputs from
-//! webhooks, dial results, the briefing and the API are applied in some order, never
-//! concurrently. State lives in the store, not in memory: a restart resumes every active
-//! escalation from its last persisted state ([`EngineHandle::resume_all`]).
+//! One escalation is driven by one task at a time, so inputs from webhooks, dial results,
+//! the briefing and the API are applied in some order, never concurrently: within a process
+//! by a per-escalation lock, across nodes by a lease in the store
+//! ([`Store::hold_escalation`]), so a webhook that reaches a node other than the one that
+//! dialled is applied there, after that node's step. State lives in the store, not in
+//! memory: a restart resumes every active escalation from its last persisted state
+//! ([`EngineHandle::resume_all`]), and on a shared store a live node takes over, one lease
+//! later, the escalations of a node that died mid-step ([`EngineHandle::watch`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -26,7 +30,7 @@ use crate::merge::MergeClient;
 use crate::merge::writeback::{self, DealNote, TicketWriteback};
 use crate::pipeline::RunnerHandle;
 use crate::store::{
-    DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, NewDelivery, Store, StoreError,
+    DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, Hold, NewDelivery, Store, StoreError,
     TimelineEntry,
 };
 
@@ -36,6 +40,9 @@ const BRIEFING_MAX_TOKENS: usize = 120;
 const WATCH_INTERVAL: Duration = Duration::from_secs(30);
 /// No change for this long (longer than any ring, prompt or menu) means something was lost.
 const QUIET_AFTER: Duration = Duration::from_secs(11 * 60);
+/// On a shared store, how often a node looks for escalations and call events left by a
+/// node that died: a take-over happens at most this long after the dead node's lease ends.
+const TAKEOVER_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What is persisted per escalation: the machine's state plus the count of commands issued,
 /// which numbers every command's `command_id` so a replay after a crash reuses the ids.
@@ -199,6 +206,65 @@ impl EngineHandle {
     /// that were live, feeding a hang-up for those that ended meanwhile.
     pub async fn resume_all(&self) -> Result<usize, EngineError> {
         // First the call events that arrived but were not acted on before the stop.
+        self.replay_unprocessed().await?;
+        if self.shared.store.is_shared() {
+            // Other nodes may be running these escalations right now; the ones a dead node
+            // left are found by `watch` once its leases run out.
+            return Ok(0);
+        }
+        self.resume_quiet_since(None).await
+    }
+
+    /// Checks escalations that have gone quiet, in case a carrier webhook was lost (a leg
+    /// that ended without its `call.hangup` reaching us would otherwise hold the escalation
+    /// forever). Runs until `shutdown`.
+    pub async fn watch(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut quiet_check = tokio::time::Instant::now() + WATCH_INTERVAL;
+        let tick = if self.shared.store.is_shared() {
+            TAKEOVER_INTERVAL
+        } else {
+            WATCH_INTERVAL
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            if self.shared.store.is_shared()
+                && let Err(error) = self.take_over().await
+            {
+                tracing::warn!(%error, "could not look for escalations left by a dead node");
+            }
+            if tokio::time::Instant::now() < quiet_check {
+                continue;
+            }
+            quiet_check = tokio::time::Instant::now() + WATCH_INTERVAL;
+            let cutoff = clock::ms_to_rfc3339(
+                clock::now_ms() - i64::try_from(QUIET_AFTER.as_millis()).unwrap_or(i64::MAX),
+            );
+            if let Err(error) = self.resume_quiet_since(Some(cutoff)).await {
+                tracing::warn!(%error, "could not check quiet escalations");
+            }
+        }
+    }
+
+    /// Resumes escalations whose node died mid-step, and acts on call events that a dead
+    /// node recorded but never acted on. The store hands each to one node only.
+    async fn take_over(&self) -> Result<(), EngineError> {
+        let store = &self.shared.store;
+        for id in store.orphaned_escalations().await? {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = engine.resume(id).await {
+                    tracing::error!(%error, escalation = %id, "could not resume an escalation");
+                }
+            });
+        }
+        self.replay_unprocessed().await
+    }
+
+    /// Acts on call events that arrived but were not acted on (a crash in between).
+    async fn replay_unprocessed(&self) -> Result<(), EngineError> {
         for (id, body) in self.shared.store.unprocessed_webhooks().await? {
             match events::parse(body.as_bytes()) {
                 Ok(event) => self.on_call_event(event).await,
@@ -208,25 +274,7 @@ impl EngineHandle {
                 }
             }
         }
-        self.resume_quiet_since(None).await
-    }
-
-    /// Checks escalations that have gone quiet, in case a carrier webhook was lost (a leg
-    /// that ended without its `call.hangup` reaching us would otherwise hold the escalation
-    /// forever). Runs until `shutdown`.
-    pub async fn watch(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(WATCH_INTERVAL) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            }
-            let cutoff = clock::ms_to_rfc3339(
-                clock::now_ms() - i64::try_from(QUIET_AFTER.as_millis()).unwrap_or(i64::MAX),
-            );
-            if let Err(error) = self.resume_quiet_since(Some(cutoff)).await {
-                tracing::warn!(%error, "could not check quiet escalations");
-            }
-        }
+        Ok(())
     }
 
     async fn resume_quiet_since(&self, before: Option<String>) -> Result<usize, EngineError> {
@@ -243,16 +291,29 @@ impl EngineHandle {
         Ok(active.len())
     }
 
+    /// Picks an escalation up where its last step left it. Safe to run any number of times,
+    /// on any node: what to do is decided under the hold, from the state just read.
     async fn resume(&self, id: EscalationId) -> Result<(), EngineError> {
+        self.step(id, Vec::new(), Vec::new(), Recover::Always).await
+    }
+
+    /// Repairs what a step cut short (a crash, or a node that died mid-step): re-sends a dial
+    /// that may not have gone out (same `command_id`, so the carrier returns the same call
+    /// instead of ringing again), starts an escalation that never started, and feeds a
+    /// hang-up for a leg that ended meanwhile. Runs under the hold.
+    async fn recover_held(&self, id: EscalationId) -> Result<(), EngineError> {
         let Some(record) = self.shared.store.load_escalation(id).await? else {
             return Ok(());
         };
         let persisted: Persisted =
             serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
         let state = persisted.machine;
+        if record.status != "active" {
+            return Ok(());
+        }
         if state.attempt == 0 {
             self.brief(id);
-            return self.drive(id, Input::Start).await;
+            return self.step_held(id, vec![Input::Start], Vec::new()).await;
         }
         if state.phase == Phase::Ringing && state.a_leg.is_none() {
             let plan: Plan =
@@ -262,7 +323,7 @@ impl EngineHandle {
                     attempt: state.attempt,
                     slot: slot.clone(),
                 };
-                return self.run_actions(id, vec![(0, action)]).await;
+                return self.step_held(id, Vec::new(), vec![(0, action)]).await;
             }
         }
         if let Some(a_leg) = &state.a_leg
@@ -273,7 +334,7 @@ impl EngineHandle {
                 leg: Leg::A,
                 cause: "ended while Klaxon was down".into(),
             };
-            return self.drive(id, input).await;
+            return self.step_held(id, vec![input], Vec::new()).await;
         }
         Ok(())
     }
@@ -310,26 +371,49 @@ impl EngineHandle {
 
     /// Runs `first` and everything it leads to (dial results feed back as inputs).
     async fn drive(&self, id: EscalationId, first: Input) -> Result<(), EngineError> {
-        self.step(id, vec![first], Vec::new()).await
+        self.step(id, vec![first], Vec::new(), Recover::IfTakenOver)
+            .await
     }
 
-    /// Executes actions that were already decided and persisted (resume).
-    async fn run_actions(
+    /// Applies inputs and actions while holding the escalation: this task's lock in this
+    /// process, and the store's lease across nodes (released however the step ends).
+    async fn step(
         &self,
         id: EscalationId,
+        inputs: Vec<Input>,
         actions: Vec<(u32, Action)>,
+        recover: Recover,
     ) -> Result<(), EngineError> {
-        self.step(id, Vec::new(), actions).await
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let store = &self.shared.store;
+        let taken_over = match store.hold_escalation(id).await? {
+            Hold::Missing => return Ok(()),
+            Hold::Clean => false,
+            Hold::TakenOver => {
+                tracing::info!(escalation = %id, "took over an escalation whose node stopped mid-step");
+                true
+            }
+        };
+        let mut stepped = Ok(());
+        if taken_over || recover == Recover::Always {
+            stepped = self.recover_held(id).await;
+        }
+        if stepped.is_ok() && !(inputs.is_empty() && actions.is_empty()) {
+            stepped = self.step_held(id, inputs, actions).await;
+        }
+        if let Err(error) = store.release_escalation(id).await {
+            tracing::warn!(%error, escalation = %id, "could not release an escalation; its lease will run out");
+        }
+        stepped
     }
 
-    async fn step(
+    async fn step_held(
         &self,
         id: EscalationId,
         inputs: Vec<Input>,
         mut actions: Vec<(u32, Action)>,
     ) -> Result<(), EngineError> {
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
         let store = &self.shared.store;
         let Some(record) = store.load_escalation(id).await? else {
             return Ok(());
@@ -760,6 +844,15 @@ impl EngineHandle {
             },
         }
     }
+}
+
+/// Whether a step first repairs what an interrupted step may have left half done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recover {
+    /// Only when the hold was taken from a node that died mid-step.
+    IfTakenOver,
+    /// Always (a resume).
+    Always,
 }
 
 /// What executing an action produced.

@@ -56,7 +56,7 @@ async fn with_a_token_every_v1_route_requires_it() {
         401,
         "unauthorized",
     );
-    assert_eq!(server.count_events(), 0);
+    assert_eq!(server.count_events().await, 0);
 
     let (status, _) = server.send(post().bearer_auth(TOKEN)).await;
     assert_eq!(status, 202);
@@ -94,7 +94,7 @@ async fn without_a_token_other_clients_are_refused() {
     assert_error(&answer, 403, "loopback_only");
     let answer = server.send(server.http.get(&url)).await;
     assert_error(&answer, 403, "loopback_only");
-    assert_eq!(server.count_events(), 0);
+    assert_eq!(server.count_events().await, 0);
     // With a token, the same client is welcome.
     let server = TestServer::start_on(&format!("{ip}:0"), |s| {
         s.api_token = Some(ApiToken::new(TOKEN))
@@ -257,7 +257,7 @@ async fn tampered_expired_and_malformed_signatures_are_refused() {
         "malformed_signature",
     );
 
-    assert_eq!(server.count_events(), 0);
+    assert_eq!(server.count_events().await, 0);
 }
 
 #[tokio::test]
@@ -270,7 +270,7 @@ async fn a_bad_signature_is_refused_even_from_loopback_without_a_token() {
         401,
         "invalid_signature",
     );
-    assert_eq!(server.count_events(), 0);
+    assert_eq!(server.count_events().await, 0);
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ async fn same_key_same_body_returns_the_original() {
     assert_eq!((first.as_u16(), again.as_u16()), (202, 200));
     assert_eq!(repeat["id"], original["id"]);
     assert_eq!(repeat["duplicate"], true);
-    assert_eq!(server.count_events(), 1);
+    assert_eq!(server.count_events().await, 1);
 }
 
 #[tokio::test]
@@ -74,7 +74,7 @@ async fn same_key_different_body_is_a_conflict() {
         .post_event(&json!({"type": "t", "payload": {"n": 2}, "idempotency_key": "k"}))
         .await;
     assert_error(&answer, 409, "idempotency_conflict");
-    assert_eq!(server.count_events(), 1);
+    assert_eq!(server.count_events().await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +96,7 @@ async fn concurrent_duplicates_of_one_key_store_exactly_one_row() {
     let ids: std::collections::HashSet<_> =
         answers.iter().map(|(_, a)| a["id"].to_string()).collect();
     assert_eq!(ids.len(), 1, "every answer names the same event");
-    assert_eq!(server.count_events(), 1);
+    assert_eq!(server.count_events().await, 1);
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn keys_are_scoped_per_source() {
         )
         .await;
     assert_eq!((api.as_u16(), signed.as_u16()), (202, 202));
-    assert_eq!(server.count_events(), 2);
+    assert_eq!(server.count_events().await, 2);
 }
 
 #[tokio::test]
@@ -195,7 +195,7 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
         .await;
     assert_error(&answer, 413, "payload_too_large");
 
-    assert_eq!(server.count_events(), 0);
+    assert_eq!(server.count_events().await, 0);
 }
 
 #[tokio::test]
@@ -262,12 +262,9 @@ async fn a_graceful_stop_keeps_every_accepted_event() {
     let statuses = futures_join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == 202));
     let server = std::sync::Arc::into_inner(server).expect("requests are done");
-    let db = server.db_path.clone();
+    let database = server.database.clone();
     let dir_guard = server.stop_keeping_files().await;
-    let conn = rusqlite::Connection::open(&db).expect("open");
-    let count: i64 = conn
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-        .expect("count");
+    let count = crate::support::postgres::count_rows(&database, "events").await;
     assert_eq!(count, 100);
     drop(dir_guard);
 }

@@ -214,7 +214,7 @@ async fn a_poll_interval_of_zero_turns_reconciliation_off() {
         .filter(|r| r.path.ends_with("/tickets") || r.path.ends_with("/opportunities"))
         .count();
     assert_eq!(listed, 0, "nothing polls Merge");
-    assert_eq!(server.count_events(), 0);
+    assert_eq!(server.count_events().await, 0);
 }
 
 #[tokio::test]

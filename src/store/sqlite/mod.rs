@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::paginate;
 use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
@@ -327,17 +328,6 @@ impl SqliteStore {
             .write(move |tx| deliveries::cache_label(tx, &key, &label, &model))
             .await
     }
-}
-
-/// Splits a newest-first result of up to `limit + 1` rows (the extra row shows that another
-/// page exists) into the page and the cursor of its last (oldest) row.
-fn paginate<T>(mut rows: Vec<(i64, T)>, limit: usize) -> (Vec<T>, Option<String>) {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = more
-        .then(|| rows.last().map(|(seq, _)| Cursor(*seq).to_string()))
-        .flatten();
-    (rows.into_iter().map(|(_, row)| row).collect(), next_cursor)
 }
 
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {

@@ -17,6 +17,15 @@ pub fn command() -> Command {
     command
 }
 
+/// `DATABASE_URL` for the test whose database file would be `db`: that SQLite file, or
+/// the test's PostgreSQL schema when `KLAXON_TEST_POSTGRES_URL` is set.
+pub fn database_url(db: &Path) -> String {
+    match super::postgres::database_for(db) {
+        klaxon::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        klaxon::config::DatabaseUrl::Postgres(url) => url.connection_string().to_owned(),
+    }
+}
+
 pub struct KlaxonProcess {
     pub child: Child,
     /// `http://127.0.0.1:<port>`, read from the server's "listening" log line.
@@ -31,7 +40,8 @@ impl KlaxonProcess {
         let mut child = command()
             .args(["serve", "--log-format", "json"])
             .env("PORT", "0")
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("DATABASE_URL", database_url(db))
+            .env("KLAXON_LEASE_SECS", "3")
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

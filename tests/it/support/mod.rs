@@ -1,9 +1,12 @@
-//! Test helpers: start Klaxon in-process on port 0, or the real binary as a child process.
+//! Test helpers: start Klaxon in-process on port 0, or the real binary as a child process,
+//! on SQLite or (with `KLAXON_TEST_POSTGRES_URL`) PostgreSQL.
 
 pub mod binary;
+pub mod browser;
 pub mod merge_spec;
 pub mod model;
 pub mod openapi;
+pub mod postgres;
 pub mod receiver;
 pub mod telnyx_spec;
 
@@ -22,6 +25,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub db_path: std::path::PathBuf,
+    /// The SQLite file at `db_path`, or this test's PostgreSQL schema.
+    pub database: DatabaseUrl,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), klaxon::server::ServeError>>,
     dir: TempDir,
@@ -70,7 +75,10 @@ impl TestServer {
             .await
             .expect("bind test port");
         let addr = listener.local_addr().expect("bound address");
-        let mut settings = Settings::for_database(DatabaseUrl::Sqlite(db_path.clone()));
+        let database = postgres::database_for(&db_path);
+        let mut settings = Settings::for_database(database.clone());
+        // Short leases, so a restarted test server takes its jobs back quickly.
+        settings.store.lease = std::time::Duration::from_secs(3);
         configure(&mut settings, addr);
         let (shutdown, stop) = oneshot::channel::<()>();
         let task = tokio::spawn(klaxon::serve(settings, listener, async {
@@ -80,6 +88,7 @@ impl TestServer {
             addr,
             http: reqwest::Client::new(),
             db_path,
+            database,
             shutdown,
             task,
             dir,
@@ -114,11 +123,9 @@ impl TestServer {
         (status, body)
     }
 
-    /// How many events are stored, read straight from the database file.
-    pub fn count_events(&self) -> i64 {
-        let conn = rusqlite::Connection::open(&self.db_path).expect("open test database");
-        conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))
-            .expect("count events")
+    /// How many events are stored, read straight from the database.
+    pub async fn count_events(&self) -> i64 {
+        postgres::count_rows(&self.database, "events").await
     }
 
     /// Graceful shutdown. Returns the temporary directory so the caller can still read

@@ -1,0 +1,396 @@
+//! The PostgreSQL backend: many Klaxon nodes on one database.
+//!
+//! Shape: a pool of connections for reads and ordinary writes; two group-commit batchers for
+//! the hot writes (event ingest, delivery attempts), each flushing a batch as one multi-row
+//! statement; one connection in `LISTEN` for the other nodes' announcements; and a heartbeat
+//! that renews this node's leases.
+//!
+//! What makes several nodes safe is in the database, never in memory: unique keys decide
+//! idempotency (events, deliveries, escalations, carrier webhooks), `FOR UPDATE SKIP LOCKED`
+//! hands each due job to one node, and leases with an owner and an expiry say which node may
+//! work on a delivery or step an escalation. A node that dies stops renewing its leases, and
+//! one lease later another node takes its work over.
+
+mod batch;
+mod connect;
+mod deliveries;
+mod escalations;
+mod events;
+mod leases;
+mod listen;
+mod migrate;
+mod poll_cursors;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::task::JoinHandle;
+
+use super::{
+    AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
+    Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
+    EventPage, EventQuery, Hold, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
+    QueueDepth, Replay, StoreError,
+};
+use crate::clock;
+use crate::config::{PostgresUrl, StoreSettings};
+
+/// Batches of one kind committing at once. PostgreSQL flushes the WAL of every commit
+/// waiting behind the one it is flushing in one go, so batches that queue behind a flush
+/// share the next one: several in flight are what turns a slow fsync into throughput.
+/// Capped at a third of the pool each, so ingest and attempts leave room for the rest.
+const FLUSHES_MAX: usize = 4;
+
+/// This process as a lease holder.
+pub struct Node {
+    /// `node_<pid>_<random>`: unique per start, so a restarted process does not inherit the
+    /// old one's leases, which run out instead (the old process may still be alive
+    /// somewhere); the process id tells an operator which process holds a lease.
+    pub id: String,
+    pub lease: Duration,
+}
+
+impl Node {
+    /// When a lease taken at `now_ms` runs out, unless renewed.
+    pub fn lease_until(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+type AttemptRecord = (DeliveryId, Attempt, AfterAttempt);
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    node: Arc<Node>,
+    events: batch::Batcher<NewEvent, Inserted>,
+    attempts: batch::Batcher<AttemptRecord, ()>,
+    wakers: Arc<listen::Wakers>,
+    /// The heartbeat and the listener, stopped by [`PostgresStore::close`].
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl PostgresStore {
+    /// Connects, applies migrations (one node at a time), and starts the background tasks.
+    pub async fn open(
+        url: &PostgresUrl,
+        settings: &StoreSettings,
+    ) -> Result<PostgresStore, StoreError> {
+        let pool = connect::pool(url, settings.pool_size)?;
+        {
+            let mut client = pool.get().await.map_err(|e| match e {
+                deadpool_postgres::PoolError::Backend(source) => StoreError::Connect {
+                    url: url.to_string(),
+                    source,
+                },
+                other => StoreError::Pool(format!("{url}: {other}")),
+            })?;
+            let client: &mut tokio_postgres::Client = &mut client;
+            let applied = migrate::apply(client).await?;
+            if applied > 0 {
+                tracing::info!(applied, "applied PostgreSQL schema migrations");
+            }
+        }
+        let node = Arc::new(Node {
+            id: format!(
+                "node_{}_{}",
+                std::process::id(),
+                uuid::Uuid::now_v7().simple()
+            ),
+            lease: settings.lease,
+        });
+        let max_batch = settings.group_commit_max_batch;
+        let flushes = (settings.pool_size / 3).clamp(1, FLUSHES_MAX);
+        let events = batch::Batcher::start(
+            pool.clone(),
+            max_batch,
+            flushes,
+            Arc::new(|pool, batch| Box::pin(events::insert_batch(pool, batch))),
+        );
+        let attempts = batch::Batcher::start(
+            pool.clone(),
+            max_batch,
+            flushes,
+            Arc::new(|pool, batch| Box::pin(deliveries::record_attempts(pool, batch))),
+        );
+        let wakers = Arc::new(listen::Wakers::default());
+        let tasks = vec![
+            tokio::spawn(leases::heartbeat(pool.clone(), node.clone())),
+            tokio::spawn(listen::run(
+                connect::config(url)?,
+                connect::tls(url)?,
+                wakers.clone(),
+            )),
+        ];
+        tracing::info!(node = %node.id, lease = ?node.lease, "PostgreSQL store open");
+        Ok(PostgresStore {
+            pool,
+            node,
+            events,
+            attempts,
+            wakers,
+            tasks: Arc::new(Mutex::new(tasks)),
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.node.lease
+    }
+
+    /// RFC 3339 time one lease ago: work untouched since then belongs to a dead node.
+    fn one_lease_ago(&self) -> String {
+        clock::ms_to_rfc3339(clock::now_ms() - self.node.lease_ms())
+    }
+
+    pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {
+        self.events.write(event).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.events.close().await;
+        self.attempts.close().await;
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for task in tasks {
+            task.abort();
+        }
+        self.pool.close();
+    }
+
+    pub async fn get_event(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        events::get(&self.client().await?, id).await
+    }
+
+    pub async fn list_events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        events::list(&self.client().await?, &query).await
+    }
+
+    /// Pending events received at least one lease ago: newer ones are being run by the node
+    /// that accepted them; older ones were left by a node that died.
+    pub async fn pending_events(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, PendingEvent)>, StoreError> {
+        let before = self.one_lease_ago();
+        events::pending(&self.client().await?, after, limit, Some(&before)).await
+    }
+
+    pub async fn complete_pipeline(
+        &self,
+        event: EventId,
+        trace: String,
+        deliveries: Vec<NewDelivery>,
+        escalations: Vec<NewEscalation>,
+        now_ms: i64,
+    ) -> Result<(Vec<DeliveryId>, Vec<EscalationId>), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        events::complete_pipeline(&tx, event, &trace).await?;
+        let created = (
+            deliveries::insert(&tx, &self.node, &deliveries, now_ms).await?,
+            escalations::insert(&tx, &self.node, &escalations, now_ms).await?,
+        );
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn load_escalation(
+        &self,
+        id: EscalationId,
+    ) -> Result<Option<EscalationRecord>, StoreError> {
+        escalations::load(&self.client().await?, id).await
+    }
+
+    pub async fn active_escalations(
+        &self,
+        before: Option<String>,
+    ) -> Result<Vec<EscalationId>, StoreError> {
+        escalations::active(&self.client().await?, before.as_deref()).await
+    }
+
+    pub async fn save_escalation(
+        &self,
+        update: EscalationUpdate,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        escalations::save(&self.pool, &self.node, &update).await
+    }
+
+    pub async fn first_sight_of_webhook(
+        &self,
+        id: String,
+        body: String,
+    ) -> Result<bool, StoreError> {
+        escalations::first_sight(&self.client().await?, &id, &body).await
+    }
+
+    pub async fn webhook_processed(&self, id: String) -> Result<(), StoreError> {
+        escalations::processed(&self.client().await?, &id).await
+    }
+
+    /// Webhooks received at least one lease ago and still not acted upon (the node that
+    /// received them died), claimed for this node.
+    pub async fn unprocessed_webhooks(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let before = self.one_lease_ago();
+        escalations::claim_unprocessed(&self.client().await?, Some(&before)).await
+    }
+
+    pub async fn find_leg(
+        &self,
+        call_control_id: String,
+    ) -> Result<Option<(EscalationId, u32, String)>, StoreError> {
+        escalations::find_leg(&self.client().await?, &call_control_id).await
+    }
+
+    pub async fn get_escalation(&self, id: EscalationId) -> Result<Option<Escalation>, StoreError> {
+        escalations::get(&self.client().await?, id).await
+    }
+
+    pub async fn list_escalations(
+        &self,
+        status: Option<String>,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<EscalationPage, StoreError> {
+        escalations::list(&self.client().await?, status.as_deref(), after, limit).await
+    }
+
+    pub async fn hold_escalation(&self, id: EscalationId) -> Result<Hold, StoreError> {
+        leases::hold(&self.pool, &self.node, &self.wakers.escalations, id).await
+    }
+
+    pub async fn release_escalation(&self, id: EscalationId) -> Result<(), StoreError> {
+        leases::release(&self.pool, &self.node, id).await
+    }
+
+    pub async fn orphaned_escalations(&self) -> Result<Vec<EscalationId>, StoreError> {
+        escalations::orphans(&self.client().await?, clock::now_ms()).await
+    }
+
+    pub async fn insert_deliveries(
+        &self,
+        new: Vec<NewDelivery>,
+        now_ms: i64,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        deliveries::insert(&self.client().await?, &self.node, &new, now_ms).await
+    }
+
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        deliveries::claim_due(&self.client().await?, &self.node, now_ms, limit).await
+    }
+
+    pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        deliveries::next_due(&self.client().await?).await
+    }
+
+    pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
+        deliveries::queue_depth(&self.client().await?, now_ms).await
+    }
+
+    pub async fn poll_cursor(&self, name: String) -> Result<Option<String>, StoreError> {
+        poll_cursors::get(&self.client().await?, &name).await
+    }
+
+    pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
+        poll_cursors::set(&self.client().await?, &name, &cursor).await
+    }
+
+    /// Resolves when another node announced a job that is due now.
+    pub async fn jobs_announced(&self) {
+        self.wakers.jobs.notified().await
+    }
+
+    pub async fn record_attempt(
+        &self,
+        id: DeliveryId,
+        attempt: Attempt,
+        after: AfterAttempt,
+    ) -> Result<(), StoreError> {
+        let recorded = self.attempts.write((id, attempt, after)).await;
+        if recorded.is_err() {
+            // This node would otherwise renew the lease of a job it no longer works on; free
+            // it so the job is attempted again (at least once, as promised).
+            if let Err(error) = deliveries::release(&self.client().await?, &self.node, id).await {
+                tracing::warn!(%error, delivery = %id, "could not release a delivery; its lease will be renewed until this node stops");
+            }
+        }
+        recorded
+    }
+
+    pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
+        deliveries::bury(&self.client().await?, id, &reason).await
+    }
+
+    pub async fn replay(&self, id: DeliveryId, now_ms: i64) -> Result<Replay, StoreError> {
+        deliveries::replay(&self.pool, id, now_ms).await
+    }
+
+    pub async fn get_delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
+        deliveries::get(&self.client().await?, id).await
+    }
+
+    pub async fn list_deliveries(&self, query: DeliveryQuery) -> Result<DeliveryPage, StoreError> {
+        deliveries::list(&self.client().await?, &query).await
+    }
+
+    pub async fn disable_destination(
+        &self,
+        name: String,
+        reason: String,
+    ) -> Result<(), StoreError> {
+        deliveries::disable_destination(&self.client().await?, &name, &reason).await
+    }
+
+    pub async fn enable_destination(&self, name: String) -> Result<bool, StoreError> {
+        deliveries::enable_destination(&self.client().await?, &name).await
+    }
+
+    pub async fn disabled_destinations(&self) -> Result<Vec<(String, String)>, StoreError> {
+        deliveries::disabled_destinations(&self.client().await?).await
+    }
+
+    pub async fn transition(
+        &self,
+        step: String,
+        key: String,
+        holds: bool,
+        repage_after_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        deliveries::transition(&self.pool, &step, &key, holds, repage_after_ms, now_ms).await
+    }
+
+    pub async fn cached_label(&self, key: String) -> Result<Option<String>, StoreError> {
+        deliveries::cached_label(&self.client().await?, &key).await
+    }
+
+    pub async fn cache_label(
+        &self,
+        key: String,
+        label: String,
+        model: String,
+    ) -> Result<(), StoreError> {
+        deliveries::cache_label(&self.client().await?, &key, &label, &model).await
+    }
+}

@@ -1,0 +1,122 @@
+//! The store used by two handles at once, as two nodes use one database: idempotency and job
+//! claims are decided by the database, never by one process's memory. Runs on SQLite, and on
+//! PostgreSQL with `KLAXON_TEST_POSTGRES_URL`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use klaxon::Settings;
+use klaxon::store::{EventId, Inserted, NewDelivery, NewEvent, Source, Store};
+
+use crate::support::postgres;
+
+/// A handle ("node") on the test's database, with a one-second lease.
+async fn node(dir: &tempfile::TempDir) -> Store {
+    let database = postgres::database_for(&dir.path().join("klaxon.db"));
+    let mut settings = Settings::for_database(database.clone()).store;
+    settings.lease = Duration::from_secs(1);
+    Store::open(&database, &settings)
+        .await
+        .expect("open the store")
+}
+
+async fn two_nodes(dir: &tempfile::TempDir) -> (Store, Store) {
+    (node(dir).await, node(dir).await)
+}
+
+fn event(key: &str, payload: &str) -> NewEvent {
+    NewEvent {
+        id: EventId::new(),
+        source: Source::Api,
+        event_type: "order.created".into(),
+        payload: payload.into(),
+        occurred_at: klaxon::clock::now_rfc3339(),
+        received_at: klaxon::clock::now_rfc3339(),
+        idempotency_key: Some(key.into()),
+        request_hash: format!("hash of {payload}"),
+        pipeline_pending: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_is_stored_once_whichever_node_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(&dir).await;
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store.insert_event(event("order-1", "{}")).await
+        }));
+    }
+    let mut created = Vec::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Inserted::Created(id) => created.push(id),
+            Inserted::Duplicate(_) => {}
+            Inserted::Conflict(id) => panic!("same request seen as a conflict with {id}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one node stored the event");
+    let other = b.insert_event(event("order-1", "{\"x\":1}")).await.unwrap();
+    assert_eq!(other, Inserted::Conflict(created[0]));
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_never_claim_the_same_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(&dir).await;
+    let now = klaxon::clock::now_ms();
+    let mut jobs = Vec::new();
+    for n in 0..200 {
+        let Inserted::Created(event) = a
+            .insert_event(event(&format!("order-{n}"), "{}"))
+            .await
+            .unwrap()
+        else {
+            panic!("a fresh key is stored");
+        };
+        jobs.push(NewDelivery {
+            id: klaxon::store::DeliveryId::new(),
+            event_id: event,
+            pipeline: "p".into(),
+            destination: "d".into(),
+            body: "{}".into(),
+        });
+    }
+    // Created leased: on SQLite until `now`, on PostgreSQL to node a, whose lease runs out
+    // a second after it stops renewing it (it is closed here, as if it had died).
+    let created = a.insert_deliveries(jobs, now, now).await.unwrap();
+    assert_eq!(created.len(), 200);
+    a.close().await;
+    let a = node(&dir).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let claim = |store: Store| async move {
+        let mut mine = Vec::new();
+        loop {
+            let now = klaxon::clock::now_ms();
+            let batch = store.claim_due(now, now + 60_000, 7).await.unwrap();
+            if batch.is_empty() {
+                return mine;
+            }
+            mine.extend(batch.into_iter().map(|j| j.id));
+        }
+    };
+    let (from_a, from_b) = tokio::join!(
+        tokio::spawn(claim(a.clone())),
+        tokio::spawn(claim(b.clone()))
+    );
+    let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+    let all: HashSet<_> = from_a.iter().chain(&from_b).collect();
+    assert_eq!(
+        from_a.len() + from_b.len(),
+        200,
+        "every job claimed exactly once"
+    );
+    assert_eq!(all.len(), 200);
+    a.close().await;
+    b.close().await;
+}
