@@ -230,7 +230,14 @@ pub async fn run<'a>(
                             .repage_after
                             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
                         store
-                            .transition(transition.id.clone(), key.clone(), holds, repage, clock::now_ms())
+                            .transition(
+                                transition.id.clone(),
+                                key.clone(),
+                                holds,
+                                repage,
+                                clock::now_ms(),
+                                event.id.to_string(),
+                            )
                             .await
                             .unwrap_or_else(|error| {
                                 // Better to ring twice than never: a store error lets it pass.

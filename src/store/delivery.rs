@@ -159,6 +159,36 @@ pub struct Delivery {
     pub attempt_log: Option<Vec<Attempt>>,
 }
 
+/// One decision of a `transition` step: does `event` pass for object `key`?
+#[derive(Debug, Clone, Copy)]
+pub struct TransitionCheck<'a> {
+    /// `<pipeline>/<step index>`.
+    pub step: &'a str,
+    pub key: &'a str,
+    /// Whether the step's condition holds for this event.
+    pub holds: bool,
+    pub repage_after_ms: Option<i64>,
+    pub now_ms: i64,
+    /// The event being decided, recorded when it passes.
+    pub event: &'a str,
+}
+
+impl TransitionCheck<'_> {
+    /// The rule, given what the store remembers of the key: pass when the condition became
+    /// true (it did not hold, or was never seen), when it still holds and the re-page
+    /// interval has passed, or when this very event passed before (it is run again after a
+    /// crash lost its pipeline result, and must not be swallowed).
+    pub fn fires(&self, held: bool, fired_at: Option<i64>, fired_by: Option<&str>) -> bool {
+        self.holds
+            && (!held
+                || fired_by == Some(self.event)
+                || match (self.repage_after_ms, fired_at) {
+                    (Some(after), Some(at)) => self.now_ms - at >= after,
+                    _ => false,
+                })
+    }
+}
+
 /// The delivery queue at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {

@@ -53,6 +53,11 @@ pub const SQLITE: &[Migration] = &[
         name: "leases",
         sql: include_str!("migrations/sqlite/0007_leases.sql"),
     },
+    Migration {
+        version: 8,
+        name: "transition fired by",
+        sql: include_str!("migrations/sqlite/0008_transition_fired_by.sql"),
+    },
 ];
 
 /// The PostgreSQL schema: the same versions and names as [`SQLITE`], in PostgreSQL's
@@ -92,6 +97,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "leases",
         sql: include_str!("migrations/postgres/0007_leases.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "transition fired by",
+        sql: include_str!("migrations/postgres/0008_transition_fired_by.sql"),
     },
 ];
 

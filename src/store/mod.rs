@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use delivery::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, QueueDepth, Replay,
+    DeliveryState, NewDelivery, QueueDepth, Replay, TransitionCheck,
 };
 pub use escalation::{
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Hold,
@@ -449,8 +449,9 @@ impl Store {
         holds: bool,
         repage_after_ms: Option<i64>,
         now_ms: i64,
+        event: String,
     ) -> Result<bool, StoreError> {
-        dispatch!(self, b => b.transition(step, key, holds, repage_after_ms, now_ms).await)
+        dispatch!(self, b => b.transition(step, key, holds, repage_after_ms, now_ms, event).await)
     }
 
     /// Where the reconciliation poll `name` resumes (see [`Store::set_poll_cursor`]).

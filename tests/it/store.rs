@@ -120,3 +120,37 @@ async fn two_nodes_never_claim_the_same_delivery() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_transition_passes_once_but_again_for_the_same_event_run_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = node(&dir).await;
+    let decide = |holds: bool, event: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .transition(
+                    "tickets/0".into(),
+                    "ticket-1".into(),
+                    holds,
+                    None,
+                    klaxon::clock::now_ms(),
+                    event.into(),
+                )
+                .await
+                .expect("the store decides")
+        }
+    };
+    assert!(decide(true, "event-1").await, "became true: passes");
+    assert!(
+        !decide(true, "event-2").await,
+        "still true: another event does not pass"
+    );
+    // event-1's pipeline result was lost in a crash, so it runs again: it must still ring.
+    assert!(decide(true, "event-1").await, "the same event passes again");
+    assert!(!decide(false, "event-3").await);
+    assert!(
+        decide(true, "event-4").await,
+        "true again after false: passes"
+    );
+}

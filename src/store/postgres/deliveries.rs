@@ -9,7 +9,7 @@ use super::Node;
 use crate::clock;
 use crate::store::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, QueueDepth, Replay, StoreError,
+    DeliveryState, NewDelivery, QueueDepth, Replay, StoreError, TransitionCheck,
 };
 
 /// The channel on which nodes announce jobs that became due now (a replay), so idle workers
@@ -460,14 +460,8 @@ pub async fn cache_label(
 
 /// A `transition` step's check-and-record (see the SQLite version for the rule). The row is
 /// locked for the decision, so two nodes handling events for one key never both pass.
-pub async fn transition(
-    pool: &Pool,
-    step: &str,
-    key: &str,
-    holds: bool,
-    repage_after_ms: Option<i64>,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
+pub async fn transition(pool: &Pool, check: &TransitionCheck<'_>) -> Result<bool, StoreError> {
+    let (step, key) = (check.step, check.key);
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     // A new key starts as "did not hold", which decides exactly like "never seen".
@@ -479,21 +473,21 @@ pub async fn transition(
     .await?;
     let row = tx
         .query_one(
-            "SELECT holds, fired_at FROM transitions WHERE step = $1 AND key = $2 FOR UPDATE",
+            "SELECT holds, fired_at, fired_by FROM transitions WHERE step = $1 AND key = $2 FOR UPDATE",
             &[&step, &key],
         )
         .await?;
-    let (held, fired_at): (bool, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
-    let fires = holds
-        && (!held
-            || match (repage_after_ms, fired_at) {
-                (Some(after), Some(at)) => now_ms - at >= after,
-                _ => false,
-            });
-    let fired_at = if fires { Some(now_ms) } else { fired_at };
+    let (held, fired_at, fired_by): (bool, Option<i64>, Option<String>) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let fires = check.fires(held, fired_at, fired_by.as_deref());
+    let (fired_at, fired_by) = if fires {
+        (Some(check.now_ms), Some(check.event.to_owned()))
+    } else {
+        (fired_at, fired_by)
+    };
     tx.execute(
-        "UPDATE transitions SET holds = $3, fired_at = $4 WHERE step = $1 AND key = $2",
-        &[&step, &key, &holds, &fired_at],
+        "UPDATE transitions SET holds = $3, fired_at = $4, fired_by = $5 WHERE step = $1 AND key = $2",
+        &[&step, &key, &check.holds, &fired_at, &fired_by],
     )
     .await?;
     tx.commit().await?;

@@ -31,7 +31,7 @@ use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
     EventPage, EventQuery, Hold, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
-    QueueDepth, Replay, StoreError,
+    QueueDepth, Replay, StoreError, TransitionCheck,
 };
 use crate::clock;
 use crate::config::{PostgresUrl, StoreSettings};
@@ -377,8 +377,17 @@ impl PostgresStore {
         holds: bool,
         repage_after_ms: Option<i64>,
         now_ms: i64,
+        event: String,
     ) -> Result<bool, StoreError> {
-        deliveries::transition(&self.pool, &step, &key, holds, repage_after_ms, now_ms).await
+        let check = TransitionCheck {
+            step: &step,
+            key: &key,
+            holds,
+            repage_after_ms,
+            now_ms,
+            event: &event,
+        };
+        deliveries::transition(&self.pool, &check).await
     }
 
     pub async fn cached_label(&self, key: String) -> Result<Option<String>, StoreError> {

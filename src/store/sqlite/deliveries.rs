@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 use crate::clock;
 use crate::store::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, QueueDepth, Replay, StoreError,
+    DeliveryState, NewDelivery, QueueDepth, Replay, StoreError, TransitionCheck,
 };
 
 /// Wraps a parse failure of a stored value as rusqlite's conversion error.
@@ -327,38 +327,29 @@ pub fn cache_label(
 }
 
 /// Records whether a `transition` step's condition holds for `key` now, and says whether the
-/// event passes: it does when the condition became true (it was false or never seen), or
-/// when it still holds and `repage_after_ms` has passed since the last pass. Runs in the
-/// writer, so two events for one key can never both pass.
-pub fn transition(
-    tx: &Transaction<'_>,
-    step: &str,
-    key: &str,
-    holds: bool,
-    repage_after_ms: Option<i64>,
-    now_ms: i64,
-) -> rusqlite::Result<bool> {
-    let before: Option<(bool, Option<i64>)> = tx
-        .prepare_cached("SELECT holds, fired_at FROM transitions WHERE step = ?1 AND key = ?2")?
-        .query_row((step, key), |row| Ok((row.get(0)?, row.get(1)?)))
+/// event passes ([`TransitionCheck::fires`] is the rule). Runs in the writer, so two events
+/// for one key can never both pass.
+pub fn transition(tx: &Transaction<'_>, check: &TransitionCheck<'_>) -> rusqlite::Result<bool> {
+    let before: Option<(bool, Option<i64>, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT holds, fired_at, fired_by FROM transitions WHERE step = ?1 AND key = ?2",
+        )?
+        .query_row((check.step, check.key), |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
-    let fires = holds
-        && match before {
-            None | Some((false, _)) => true,
-            Some((true, fired_at)) => match (repage_after_ms, fired_at) {
-                (Some(after), Some(at)) => now_ms - at >= after,
-                _ => false,
-            },
-        };
-    let fired_at = if fires {
-        Some(now_ms)
+    let (held, fired_at, fired_by) = before.unwrap_or((false, None, None));
+    let fires = check.fires(held, fired_at, fired_by.as_deref());
+    let (fired_at, fired_by) = if fires {
+        (Some(check.now_ms), Some(check.event.to_owned()))
     } else {
-        before.and_then(|(_, at)| at)
+        (fired_at, fired_by)
     };
     tx.prepare_cached(
-        "INSERT INTO transitions (step, key, holds, fired_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (step, key) DO UPDATE SET holds = excluded.holds, fired_at = excluded.fired_at",
+        "INSERT INTO transitions (step, key, holds, fired_at, fired_by) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (step, key) DO UPDATE SET holds = excluded.holds,
+             fired_at = excluded.fired_at, fired_by = excluded.fired_by",
     )?
-    .execute((step, key, holds, fired_at))?;
+    .execute((check.step, check.key, check.holds, fired_at, fired_by))?;
     Ok(fires)
 }

@@ -23,7 +23,7 @@ use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
     EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
-    QueueDepth, Replay, StoreError, migrations,
+    QueueDepth, Replay, StoreError, TransitionCheck, migrations,
 };
 use crate::config::StoreSettings;
 
@@ -292,10 +292,21 @@ impl SqliteStore {
         holds: bool,
         repage_after_ms: Option<i64>,
         now_ms: i64,
+        event: String,
     ) -> Result<bool, StoreError> {
         self.writer
             .write(move |tx| {
-                deliveries::transition(tx, &step, &key, holds, repage_after_ms, now_ms)
+                deliveries::transition(
+                    tx,
+                    &TransitionCheck {
+                        step: &step,
+                        key: &key,
+                        holds,
+                        repage_after_ms,
+                        now_ms,
+                        event: &event,
+                    },
+                )
             })
             .await
     }
