@@ -126,6 +126,9 @@ pub fn plan(
         .collect();
     if let Some(fields) = outgoing.as_object() {
         for (name, value) in fields {
+            if is_bookkeeping(name, value) {
+                continue;
+            }
             let value = match value {
                 Value::String(s) => truncate(s, MAX_FACT_CHARS),
                 Value::Number(n) => n.to_string(),
@@ -210,6 +213,18 @@ impl BriefingContext {
         }
         input
     }
+}
+
+/// Fields a briefing has no use for (ids, sync times, Merge's envelope), which would crowd
+/// out the facts under [`MAX_FACTS`].
+fn is_bookkeeping(name: &str, value: &Value) -> bool {
+    let looks_like_uuid = value
+        .as_str()
+        .is_some_and(|s| s.len() == 36 && s.bytes().filter(|b| *b == b'-').count() == 4);
+    name == "id"
+        || name.ends_with("_id")
+        || matches!(name, "merge_event" | "modified_at" | "integration")
+        || looks_like_uuid
 }
 
 /// A phone number as dialled: spaces, dashes, dots and brackets removed; `None` unless the
@@ -324,6 +339,51 @@ mod tests {
             plan.briefing
                 .model_input()
                 .contains("body: All EU orders fail")
+        );
+    }
+
+    #[test]
+    fn a_merge_deal_briefing_keeps_its_stage_and_drops_ids() {
+        let payload = json!({
+            "account": "8c000000-0000-4000-8000-000000000001", "account_name": "Acme GmbH",
+            "amount": 80000, "deal_name": "Acme renewal", "id": "5c000000-0000-4000-8000-000000000001",
+            "integration": "HubSpot", "last_activity_at": "2026-11-20T10:00:00Z",
+            "linked_account_id": "9c000000-0000-4000-8000-000000000002", "merge_event": "Opportunity.changed",
+            "modified_at": "2026-11-23T10:00:00Z", "name": "Acme renewal",
+            "owner": "7c000000-0000-4000-8000-000000000001", "owner_email": "ae@example.com",
+            "owner_name": "Alex Evans", "remote_id": "deal-7001",
+            "stage": "6c000000-0000-4000-8000-000000000002", "stage_label": "Negotiation",
+            "stage_name": "negotiation", "status": "OPEN",
+        });
+        let spec = VoiceSpec {
+            policy: "vp_sales".into(),
+            connect_to: None,
+            briefing_prompt: None,
+        };
+        let policy = Policy {
+            steps: vec![],
+            repeat: 0,
+        };
+        let plan = plan(
+            &policy,
+            &spec,
+            "merge.opportunity.changed",
+            &payload,
+            &payload,
+            &Map::new(),
+        );
+        let names: Vec<&str> = plan
+            .briefing
+            .facts
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(names.contains(&"stage_name"), "{names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| *n == "id" || n.ends_with("_id") || *n == "stage"),
+            "{names:?}"
         );
     }
 }
