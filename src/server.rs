@@ -129,12 +129,7 @@ pub async fn serve(
             runner: runner.handle(),
             accounts: merge_accounts.to_vec(),
             interval,
-            phones_by_email: settings
-                .voice
-                .people_by_email
-                .iter()
-                .map(|(email, person)| (email.clone(), person.number.clone()))
-                .collect(),
+            phones_by_email: settings.voice.people_by_email.clone(),
         })
     });
     let poller = reconciler.clone().map(|reconciler| {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::error::{ConfigError, Origin};
 use crate::signing::telnyx::PublicKey;
 use crate::voice::settings::{
-    Policy, PolicyStep, SandboxTiming, Target, TelnyxAccount, VoiceSettings, is_e164,
+    PhoneBook, Policy, PolicyStep, SandboxTiming, Target, TelnyxAccount, VoiceSettings, is_e164,
 };
 
 pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";
@@ -175,7 +175,7 @@ pub fn resolve(
 
     // People first: policies name them.
     let mut people = BTreeMap::new();
-    let mut people_by_email = BTreeMap::new();
+    let mut people_by_email = PhoneBook::default();
     for (key, person) in raw.people {
         if is_e164(&person.phone) {
             let target = Target {
@@ -183,7 +183,7 @@ pub fn resolve(
                 name: person.name,
             };
             if let Some(email) = &person.email {
-                people_by_email.insert(email.trim().to_lowercase(), target.clone());
+                people_by_email.insert(email, target.number.clone());
             }
             people.insert(key, target);
         } else {

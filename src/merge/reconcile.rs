@@ -22,7 +22,7 @@
 //! cursor. This is the one part of `merge` that uses the store and the pipeline runner: it is
 //! a background task, not a client; it knows nothing of axum.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ use crate::clock;
 use crate::pipeline::RunnerHandle;
 use crate::pipeline::merge_lookup::POLLED;
 use crate::store::{Source, Store};
+use crate::voice::settings::PhoneBook;
 
 /// How far before the cursor each poll starts: Merge's `modified_at` is sync time.
 pub const OVERLAP: Duration = Duration::from_secs(60);
@@ -153,8 +154,8 @@ pub struct ReconcilerConfig {
     pub runner: RunnerHandle,
     pub accounts: Vec<MergeAccount>,
     pub interval: Duration,
-    /// Lower-case e-mail → E.164 phone: a deal owner's phone (`owner_phone`).
-    pub phones_by_email: BTreeMap<String, String>,
+    /// How a deal owner's e-mail finds their phone (`owner_phone`).
+    pub phones_by_email: PhoneBook,
 }
 
 /// Polls Merge; cheap to clone.
@@ -340,12 +341,7 @@ impl Reconciler {
                 })
                 .collect(),
             PolledModel::Opportunity => {
-                let phone_of = |email: &str| {
-                    config
-                        .phones_by_email
-                        .get(&email.trim().to_lowercase())
-                        .cloned()
-                };
+                let phone_of = |email: &str| config.phones_by_email.phone(email);
                 config
                     .client
                     .list_opportunities_modified_since(account, since)

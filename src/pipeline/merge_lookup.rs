@@ -7,15 +7,13 @@
 //! reconciliation polls see the object again later. An object whose relations are already
 //! expanded (a reconciliation poll's) is flattened without a request.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::merge::model::{Opportunity, Ticket};
 use crate::merge::payload::{opportunity_fields, ticket_fields};
 use crate::merge::{MergeClient, MergeError};
-use crate::voice::settings::Target;
+use crate::voice::settings::PhoneBook;
 
 /// The `merge_event` of payloads stored by reconciliation polls, which are already fresh and
 /// flattened by [`crate::merge::payload`].
@@ -64,11 +62,11 @@ pub struct Lookup {
 #[derive(Clone)]
 pub struct MergeLookup {
     client: MergeClient,
-    people_by_email: BTreeMap<String, Target>,
+    people_by_email: PhoneBook,
 }
 
 impl MergeLookup {
-    pub fn new(client: MergeClient, people_by_email: BTreeMap<String, Target>) -> Self {
+    pub fn new(client: MergeClient, people_by_email: PhoneBook) -> Self {
         MergeLookup {
             client,
             people_by_email,
@@ -77,11 +75,7 @@ impl MergeLookup {
 
     /// The event's payload with the object's fresh, flattened fields laid over it.
     pub async fn enrich(&self, model: MergeModelKind, payload: &Value) -> Lookup {
-        let phone_of = |email: &str| {
-            self.people_by_email
-                .get(&email.trim().to_lowercase())
-                .map(|p| p.number.clone())
-        };
+        let phone_of = |email: &str| self.people_by_email.phone(email);
         let Some(fields) = payload.as_object() else {
             return unchanged(payload, "the payload is not an object");
         };

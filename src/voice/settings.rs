@@ -24,9 +24,9 @@ pub struct VoiceSettings {
     pub dials_per_second: f64,
     /// Escalation policies by name.
     pub policies: BTreeMap<String, Policy>,
-    /// `[people]` with an `email`, by lower-cased address: how a CRM deal's owner (who has
-    /// no phone in Merge) is reached.
-    pub people_by_email: BTreeMap<String, Target>,
+    /// `[people]` with an `email`: how a CRM deal's owner (who has no phone in Merge) is
+    /// reached.
+    pub people_by_email: PhoneBook,
     /// How fast the sandbox carrier's callees act (`KLAXON_SANDBOX_TIMING`).
     pub sandbox_timing: SandboxTiming,
 }
@@ -85,9 +85,21 @@ pub struct Target {
 impl VoiceSettings {
     /// The phone of the person with this e-mail address in `[people]`.
     pub fn phone_by_email(&self, email: &str) -> Option<String> {
-        self.people_by_email
-            .get(&email.trim().to_lowercase())
-            .map(|person| person.number.clone())
+        self.people_by_email.phone(email)
+    }
+}
+
+/// E-mail address → phone number, compared without case or surrounding spaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhoneBook(BTreeMap<String, String>);
+
+impl PhoneBook {
+    pub fn insert(&mut self, email: &str, number: String) {
+        self.0.insert(email.trim().to_lowercase(), number);
+    }
+
+    pub fn phone(&self, email: &str) -> Option<String> {
+        self.0.get(&email.trim().to_lowercase()).cloned()
     }
 }
 
