@@ -59,8 +59,8 @@ fn main() {
         println!("  steady: 100 tickets at 5/s, done in {:.1} s", started.elapsed().as_secs_f64());
         print_percentiles("dead air (answer → first command)", &dead_air);
         print_percentiles("event committed → dial sent", &to_dial);
-        common::record("voice", "dead air p99 (model takes 2 s)", p99_ms(&dead_air), "ms", "≤ 50 ms");
-        common::record("voice", "event committed → dial p99", p99_ms(&to_dial), "ms", "≤ 10 ms");
+        common::record("voice", "dead air p99 (model takes 2 s)", common::percentile(&dead_air, 0.99), "ms", "≤ 50 ms");
+        common::record("voice", "event committed → dial p99", common::percentile(&to_dial, 0.99), "ms", "≤ 10 ms");
 
         let merge = MergeRig::start(&model).await;
         let mut sent = HashMap::new();
@@ -74,7 +74,7 @@ fn main() {
         let mut to_dial = merge.webhook_to_dial(&sent).await;
         to_dial.sort_unstable();
         print_percentiles("Merge webhook sent → dial sent", &to_dial);
-        common::record("voice", "signed Merge webhook → dial p99", p99_ms(&to_dial), "ms", "≤ 10 ms");
+        common::record("voice", "signed Merge webhook → dial p99", common::percentile(&to_dial, 0.99), "ms", "≤ 10 ms");
         assert_eq!(to_dial.len(), 100, "every webhook rang once");
 
         let burst = Klaxon::start(&model, 25.0).await;
@@ -391,16 +391,8 @@ fn micros(d: Duration) -> u32 {
     d.as_micros().min(u32::MAX as u128) as u32
 }
 
-fn p99_ms(sorted_us: &[u32]) -> f64 {
-    let i = ((sorted_us.len() as f64 * 0.99).ceil() as usize).clamp(1, sorted_us.len()) - 1;
-    f64::from(sorted_us[i]) / 1e3
-}
-
 fn print_percentiles(name: &str, sorted_us: &[u32]) {
-    let at = |p: f64| {
-        let i = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len()) - 1;
-        f64::from(sorted_us[i]) / 1e3
-    };
+    let at = |p: f64| common::percentile(sorted_us, p);
     println!(
         "    {name:<36} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  (n={})",
         at(0.5),

@@ -92,7 +92,8 @@ pub enum MergeError {
     EndlessPagination { operation: &'static str },
 }
 
-fn problem_types(problems: &[Problem]) -> String {
+/// `ERROR, DISABLED_MODEL_WRITE`: the problems' types, for messages and attempt records.
+pub(crate) fn problem_types(problems: &[Problem]) -> String {
     problems
         .iter()
         .map(|p| p.problem_type.as_str())

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::error::problem_types;
 use super::{MergeClient, MergeError, Problem, TicketStatus};
 
 /// The reserved destination name of ticket write-back jobs in the deliveries table.
@@ -191,8 +192,7 @@ fn warnings(problems: &[Problem]) -> String {
     if problems.is_empty() {
         return String::new();
     }
-    let types: Vec<&str> = problems.iter().map(|p| p.problem_type.as_str()).collect();
-    format!(" (warnings: {})", types.join(", "))
+    format!(" (warnings: {})", problem_types(problems))
 }
 
 fn escape_html(text: &str) -> String {

@@ -153,7 +153,8 @@ fn overlay(base: &Map<String, Value>, fresh: Map<String, Value>) -> Value {
     Value::Object(merged)
 }
 
-fn unchanged(payload: &Value, why: &str) -> Lookup {
+/// The payload as it came, with why nothing was looked up.
+pub fn unchanged(payload: &Value, why: &str) -> Lookup {
     Lookup {
         payload: payload.clone(),
         source: LookupSource::Unavailable,

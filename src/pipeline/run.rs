@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::classify::{Classifier, DecisionSource};
 use super::condition::{Condition, ConditionInput};
-use super::merge_lookup::{LookupSource, MergeLookup, MergeModelKind};
+use super::merge_lookup::{self, LookupSource, MergeLookup, MergeModelKind};
 use super::spec::{DestinationKind, DestinationSpec, PipelineSpec, Step};
 use crate::clock;
 use crate::store::{DeliveryId, EscalationId, EventId, Store};
@@ -163,11 +163,7 @@ pub async fn run<'a>(
         Some(Step::MergeLookup(model)) => {
             let lookup = match &services.merge {
                 Some(merge) => merge.enrich(*model, event.payload).await,
-                None => super::merge_lookup::Lookup {
-                    payload: event.payload.clone(),
-                    source: LookupSource::Unavailable,
-                    error: Some("Merge is not configured".into()),
-                },
+                None => merge_lookup::unchanged(event.payload, "Merge is not configured"),
             };
             steps.push(StepTrace::MergeLookup {
                 model: *model,
