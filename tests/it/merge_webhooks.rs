@@ -194,12 +194,7 @@ async fn an_urgent_merge_ticket_rings_once_and_connects_to_its_contact() {
             .unwrap();
         assert_eq!(status, 200);
     }
-    let escalation = eventually(Duration::from_secs(15), || async {
-        let (_, page) = server.get("/v1/escalations").await;
-        let first = page["data"].get(0)?.clone();
-        (first["status"] != "active").then_some(first)
-    })
-    .await;
+    let escalation = server.ended_escalation(Duration::from_secs(15)).await;
     let (_, all) = server.get("/v1/escalations").await;
     assert_eq!(
         all["data"].as_array().unwrap().len(),
@@ -381,12 +376,7 @@ async fn a_deal_entering_negotiation_rings_the_vp_who_is_connected_to_the_owner(
             .unwrap();
         assert_eq!(status, 200);
     }
-    let escalation = eventually(Duration::from_secs(15), || async {
-        let (_, page) = server.get("/v1/escalations").await;
-        let first = page["data"].get(0)?.clone();
-        (first["status"] != "active").then_some(first)
-    })
-    .await;
+    let escalation = server.ended_escalation(Duration::from_secs(15)).await;
     let (_, all) = server.get("/v1/escalations").await;
     assert_eq!(
         all["data"].as_array().unwrap().len(),

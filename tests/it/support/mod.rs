@@ -110,6 +110,16 @@ impl TestServer {
             .await
     }
 
+    /// The newest escalation, once it has ended.
+    pub async fn ended_escalation(&self, within: std::time::Duration) -> Value {
+        eventually(within, || async {
+            let (_, page) = self.get("/v1/escalations").await;
+            let first = page["data"].get(0)?.clone();
+            (first["status"] != "active").then_some(first)
+        })
+        .await
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.http.get(self.url(path))).await
     }
