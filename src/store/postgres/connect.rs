@@ -54,6 +54,12 @@ pub fn config(url: &PostgresUrl) -> Result<tokio_postgres::Config, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("klaxon");
     }
+    // Plan each execution with its real parameters. A cached generic plan is made once per
+    // connection, often while the tables are still small, and then joins a batch (`UNNEST` of
+    // its rows) to a grown table by scanning all of it, every batch. Batches make planning
+    // per execution cheap next to that.
+    let options = config.get_options().unwrap_or_default();
+    config.options(format!("{options} -c plan_cache_mode=force_custom_plan").trim_start());
     Ok(config)
 }
 
