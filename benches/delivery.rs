@@ -121,16 +121,24 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     let restarted = Instant::now();
     let (server, _) = start_server(&db, &env, &event("probe-4"));
     let waiting = usize::try_from(waiting + 1).unwrap_or(usize::MAX); // + the new probe
-    runtime.block_on(async {
+    // On PostgreSQL the killed node's jobs are free only once its liveness runs out (one
+    // lease): the drain rate is counted from the first backlog delivery, after that wait.
+    let first = runtime.block_on(async {
+        let mut first = None;
         while receiver.count() < waiting {
+            if first.is_none() && receiver.count() >= 2 {
+                first = Some(restarted.elapsed());
+            }
             assert!(
                 restarted.elapsed() < Duration::from_secs(300),
                 "backlog stalled"
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        first.unwrap_or_default()
     });
     let drain = restarted.elapsed();
+    let drain_rate = (waiting - 1) as f64 / (drain - first).as_secs_f64();
     check_all_delivered(&db);
     drop(server);
 
@@ -151,7 +159,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
         std::thread::sleep(Duration::from_millis(500));
         let held = count_rows(
             &db,
-            "SELECT COUNT(*) FROM deliveries WHERE state <> 'succeeded' AND lease_until IS NOT NULL",
+            "SELECT COUNT(*) FROM deliveries WHERE state <> 'succeeded' AND lease_owner IS NOT NULL",
         );
         drop(doomed); // SIGKILL, with its attempts hanging at the receiver
         let killed = Instant::now();
@@ -211,9 +219,10 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
         drain.as_secs_f64()
     );
     println!(
-        "    deliveries/s                   {:>10.0}",
-        waiting as f64 / drain.as_secs_f64()
+        "    first delivered after          {:>10.2} s (the dead node's lease on PostgreSQL)",
+        first.as_secs_f64()
     );
+    println!("    deliveries/s after that        {:>10.0}", drain_rate);
     record(
         "delivery",
         "deliveries/s while 64 clients ingest",
@@ -231,7 +240,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     record(
         "delivery",
         "backlog drain after SIGKILL",
-        waiting as f64 / drain.as_secs_f64(),
+        drain_rate,
         "/s",
         "—",
     );

@@ -154,3 +154,42 @@ async fn a_transition_passes_once_but_again_for_the_same_event_run_after_a_crash
         "true again after false: passes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_node_keeps_its_deliveries_and_a_stopped_one_frees_them_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(&dir).await;
+    if !a.is_shared() {
+        eprintln!("PostgreSQL only: a single SQLite node holds no claims against others");
+        return;
+    }
+    let now = klaxon::clock::now_ms();
+    let mut jobs = Vec::new();
+    for n in 0..20 {
+        let Inserted::Created(event) = a
+            .insert_event(event(&format!("held-{n}"), "{}"))
+            .await
+            .unwrap()
+        else {
+            panic!("a fresh key is stored");
+        };
+        jobs.push(NewDelivery {
+            id: klaxon::store::DeliveryId::new(),
+            event_id: event,
+            pipeline: "p".into(),
+            destination: "d".into(),
+            body: "{}".into(),
+        });
+    }
+    assert_eq!(a.insert_deliveries(jobs, now, now).await.unwrap().len(), 20);
+    // Two and a half leases later node a is still alive (its heartbeat renews one row, not
+    // each job), so node b may not take its jobs.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let now = klaxon::clock::now_ms();
+    assert!(b.claim_due(now, now, 100).await.unwrap().is_empty());
+    // A clean stop frees them at once, without waiting out a lease.
+    a.close().await;
+    let now = klaxon::clock::now_ms();
+    assert_eq!(b.claim_due(now, now, 100).await.unwrap().len(), 20);
+    b.close().await;
+}

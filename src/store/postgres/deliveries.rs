@@ -20,8 +20,9 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// Inserts deliveries leased to this node; returns the ones created (an existing (event,
-/// destination) pair is skipped, so a pipeline re-run on any node never sends twice).
+/// Inserts deliveries held by this node (for as long as it lives); returns the ones created
+/// (an existing (event, destination) pair is skipped, so a pipeline re-run on any node never
+/// sends twice).
 pub async fn insert(
     client: &impl GenericClient,
     node: &Node,
@@ -40,9 +41,9 @@ pub async fn insert(
     let statement = client
         .prepare_cached(
             "INSERT INTO deliveries
-                 (id, event_id, pipeline, destination, body, state, due_at, lease_until,
-                  lease_owner, created_at, updated_at)
-             SELECT id, event_id, pipeline, destination, body, 'pending', $6, $7, $8, $9, $9
+                 (id, event_id, pipeline, destination, body, state, due_at, lease_owner,
+                  created_at, updated_at)
+             SELECT id, event_id, pipeline, destination, body, 'pending', $6, $7, $8, $8
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
                   AS d(id, event_id, pipeline, destination, body)
              ON CONFLICT (event_id, destination) DO NOTHING
@@ -59,7 +60,6 @@ pub async fn insert(
                 &destinations,
                 &bodies,
                 &now_ms,
-                &node.lease_until(now_ms),
                 &node.id,
                 &now,
             ],
@@ -73,7 +73,12 @@ pub async fn insert(
         .collect()
 }
 
-/// Leases up to `limit` due jobs to this node. `SKIP LOCKED` lets every node claim at once
+/// The condition "nobody alive holds this job", for a query on `deliveries` at time `$1`:
+/// unheld, or held by a node whose liveness ran out (it died; see `leases::renew`).
+const FREE: &str = "(lease_owner IS NULL
+     OR lease_owner NOT IN (SELECT id FROM nodes WHERE alive_until > $1))";
+
+/// Hands up to `limit` due jobs to this node. `SKIP LOCKED` lets every node claim at once
 /// without waiting on each other's rows, and no row is ever handed to two nodes.
 pub async fn claim_due(
     client: &impl GenericClient,
@@ -81,24 +86,19 @@ pub async fn claim_due(
     now_ms: i64,
     limit: usize,
 ) -> Result<Vec<DeliveryJob>, StoreError> {
-    let statement = client
-        .prepare_cached(
-            "UPDATE deliveries SET lease_until = $2, lease_owner = $4
-             WHERE seq IN (
-                 SELECT seq FROM deliveries
-                 WHERE state IN ('pending', 'failed') AND due_at <= $1
-                   AND (lease_until IS NULL OR lease_until <= $1)
-                 ORDER BY due_at LIMIT $3
-                 FOR UPDATE SKIP LOCKED)
-             RETURNING id, event_id, destination, body, attempts, run_attempts",
-        )
-        .await?;
+    let sql = format!(
+        "UPDATE deliveries SET lease_owner = $3
+         WHERE seq IN (
+             SELECT seq FROM deliveries
+             WHERE state IN ('pending', 'failed') AND due_at <= $1 AND {FREE}
+             ORDER BY due_at LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         RETURNING id, event_id, destination, body, attempts, run_attempts"
+    );
+    let statement = client.prepare_cached(&sql).await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
-        .query(
-            &statement,
-            &[&now_ms, &node.lease_until(now_ms), &limit, &node.id],
-        )
+        .query(&statement, &[&now_ms, &limit, &node.id])
         .await?;
     rows.iter()
         .map(|row| {
@@ -120,15 +120,22 @@ fn count(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// When the earliest job falls due or its lease runs out (unix ms), if any.
-pub async fn next_due(client: &impl GenericClient) -> Result<Option<i64>, StoreError> {
-    let statement = client
-        .prepare_cached(
-            "SELECT MIN(GREATEST(due_at, COALESCE(lease_until, due_at))) FROM deliveries
-             WHERE state IN ('pending', 'failed')",
-        )
-        .await?;
-    Ok(client.query_one(&statement, &[]).await?.try_get(0)?)
+/// When a job may next be claimed (unix ms), if any: the earliest due job nobody alive
+/// holds, or the moment another node's liveness runs out (if it dies, what it holds is free
+/// then).
+pub async fn next_due(client: &impl GenericClient, node: &Node) -> Result<Option<i64>, StoreError> {
+    let sql = format!(
+        "SELECT LEAST(
+             (SELECT due_at FROM deliveries
+              WHERE state IN ('pending', 'failed') AND {FREE}
+              ORDER BY due_at LIMIT 1),
+             (SELECT MIN(alive_until) FROM nodes WHERE alive_until > $1 AND id <> $2))"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    Ok(client
+        .query_one(&statement, &[&clock::now_ms(), &node.id])
+        .await?
+        .try_get(0)?)
 }
 
 /// Jobs waiting (pending or failed), how many are due, and the oldest due time.

@@ -1,5 +1,5 @@
-//! Leases across nodes: which node may step an escalation, and the heartbeat that keeps this
-//! node's leases (on escalations and deliveries) alive while it runs.
+//! Leases across nodes: which node may step an escalation, this node's liveness (through
+//! which it holds its deliveries), and the heartbeat that renews both while it runs.
 //!
 //! Why leases and not row locks held for the duration: a step calls the carrier, which can
 //! take seconds; holding a transaction (and a pooled connection) open across that would
@@ -105,7 +105,32 @@ pub async fn release(pool: &Pool, node: &Node, id: EscalationId) -> Result<(), S
     Ok(())
 }
 
-/// Renews every lease this node holds, every third of the lease, until aborted.
+/// Records this node as alive for one lease. Called once at start, before it claims anything.
+pub async fn register(client: &impl GenericClient, node: &Node) -> Result<(), StoreError> {
+    let now = clock::now_ms();
+    client
+        .execute(
+            "INSERT INTO nodes (id, alive_until, started_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until",
+            &[&node.id, &node.lease_until(now), &clock::ms_to_rfc3339(now)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Marks this node dead now (a clean stop): whatever it still holds is free at once.
+pub async fn retire(client: &impl GenericClient, node: &Node) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE nodes SET alive_until = $2 WHERE id = $1",
+            &[&node.id, &clock::now_ms()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Renews this node's liveness and its escalation leases every third of the lease, until
+/// aborted.
 pub async fn heartbeat(pool: Pool, node: Arc<Node>) {
     let every = node.lease / 3;
     loop {
@@ -116,22 +141,41 @@ pub async fn heartbeat(pool: Pool, node: Arc<Node>) {
     }
 }
 
+/// How long a dead node's row is kept, so an operator can still see which node held what.
+const FORGET_DEAD_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
 async fn renew(pool: &Pool, node: &Node) -> Result<(), StoreError> {
     let client = pool.get().await?;
-    let until = node.lease_until(clock::now_ms());
-    // SKIP LOCKED: a row locked right now is being released or recorded; waiting for it
-    // could deadlock with that writer, and it does not need renewing.
-    client
-        .execute(
-            "UPDATE deliveries SET lease_until = $2
-             WHERE seq IN (
-                 SELECT seq FROM deliveries
-                 WHERE lease_owner = $1 AND lease_until IS NOT NULL
-                   AND state IN ('pending', 'failed')
-                 FOR UPDATE SKIP LOCKED)",
+    let now = clock::now_ms();
+    let until = node.lease_until(now);
+    // One row, whatever this node holds: its deliveries are held through it.
+    let renewed = client
+        .query_opt(
+            "WITH old AS (SELECT alive_until FROM nodes WHERE id = $1)
+             UPDATE nodes SET alive_until = $2 FROM old WHERE nodes.id = $1
+             RETURNING old.alive_until",
             &[&node.id, &until],
         )
         .await?;
+    match renewed.map(|row| row.try_get::<_, i64>(0)).transpose()? {
+        Some(was) if was > now => {}
+        // Paused for longer than a lease (or forgotten): other nodes may have claimed what
+        // this one held, so an attempt in flight here may be made twice (at least once).
+        lapsed => {
+            tracing::warn!(node = %node.id, "this node's lease had run out; other nodes may have taken over its deliveries");
+            if lapsed.is_none() {
+                register(&client, node).await?;
+            }
+        }
+    }
+    client
+        .execute(
+            "DELETE FROM nodes WHERE alive_until < $1",
+            &[&(now - FORGET_DEAD_AFTER_MS)],
+        )
+        .await?;
+    // Escalations are few and each is leased on its own, because a step's hold is what
+    // tells a normal hand-over from a take-over (see `try_lock`).
     client
         .execute(
             "UPDATE escalations SET lease_until = $2

@@ -1,15 +1,16 @@
 //! The PostgreSQL backend: many Klaxon nodes on one database.
 //!
-//! Shape: a pool of connections for reads and ordinary writes; two group-commit batchers for
-//! the hot writes (event ingest, delivery attempts), each flushing a batch as one multi-row
-//! statement; one connection in `LISTEN` for the other nodes' announcements; and a heartbeat
+//! Shape: a pool of connections for reads and ordinary writes; three group-commit batchers
+//! for the hot writes (event ingest, pipeline results, delivery attempts), each flushing a
+//! batch as a few multi-row statements in one transaction; one connection in `LISTEN` for the other nodes' announcements; and a heartbeat
 //! that renews this node's leases.
 //!
 //! What makes several nodes safe is in the database, never in memory: unique keys decide
 //! idempotency (events, deliveries, escalations, carrier webhooks), `FOR UPDATE SKIP LOCKED`
-//! hands each due job to one node, and leases with an owner and an expiry say which node may
-//! work on a delivery or step an escalation. A node that dies stops renewing its leases, and
-//! one lease later another node takes its work over.
+//! hands each due job to one node, a delivery records the node that holds it (held while that
+//! node's row in `nodes` is renewed), and leases with an owner and an expiry say which node
+//! may step an escalation. A node that dies stops renewing, and one lease later another node
+//! takes its work over; a node that stops cleanly frees its work at once.
 
 mod batch;
 mod connect;
@@ -20,6 +21,7 @@ mod leases;
 mod listen;
 mod migrate;
 mod poll_cursors;
+mod results;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,7 +41,7 @@ use crate::config::{PostgresUrl, StoreSettings};
 /// Batches of one kind committing at once. PostgreSQL flushes the WAL of every commit
 /// waiting behind the one it is flushing in one go, so batches that queue behind a flush
 /// share the next one: several in flight are what turns a slow fsync into throughput.
-/// Capped at a third of the pool each, so ingest and attempts leave room for the rest.
+/// Capped at a quarter of the pool each, so the three batchers leave room for the rest.
 const FLUSHES_MAX: usize = 4;
 
 /// This process as a lease holder.
@@ -70,6 +72,7 @@ pub struct PostgresStore {
     node: Arc<Node>,
     events: batch::Batcher<NewEvent, Inserted>,
     attempts: batch::Batcher<AttemptRecord, ()>,
+    results: batch::Batcher<results::PipelineResult, results::Created>,
     wakers: Arc<listen::Wakers>,
     /// The heartbeat and the listener, stopped by [`PostgresStore::close`].
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -104,8 +107,9 @@ impl PostgresStore {
             ),
             lease: settings.lease,
         });
+        leases::register(&pool.get().await?, &node).await?;
         let max_batch = settings.group_commit_max_batch;
-        let flushes = (settings.pool_size / 3).clamp(1, FLUSHES_MAX);
+        let flushes = (settings.pool_size / 4).clamp(1, FLUSHES_MAX);
         let events = batch::Batcher::start(
             pool.clone(),
             max_batch,
@@ -118,6 +122,17 @@ impl PostgresStore {
             flushes,
             Arc::new(|pool, batch| Box::pin(deliveries::record_attempts(pool, batch))),
         );
+        let results = {
+            let node = node.clone();
+            batch::Batcher::start(
+                pool.clone(),
+                max_batch,
+                flushes,
+                Arc::new(move |pool, batch| {
+                    Box::pin(results::commit_batch(pool, node.clone(), batch))
+                }),
+            )
+        };
         let wakers = Arc::new(listen::Wakers::default());
         let tasks = vec![
             tokio::spawn(leases::heartbeat(pool.clone(), node.clone())),
@@ -133,6 +148,7 @@ impl PostgresStore {
             node,
             events,
             attempts,
+            results,
             wakers,
             tasks: Arc::new(Mutex::new(tasks)),
         })
@@ -162,6 +178,7 @@ impl PostgresStore {
 
     pub async fn close(&self) {
         self.events.close().await;
+        self.results.close().await;
         self.attempts.close().await;
         let tasks = self
             .tasks
@@ -170,6 +187,14 @@ impl PostgresStore {
             .unwrap_or_default();
         for task in tasks {
             task.abort();
+        }
+        // What this node still holds is free for the others at once, not a lease from now.
+        let retired = match self.client().await {
+            Ok(client) => leases::retire(&client, &self.node).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = retired {
+            tracing::warn!(%error, "could not mark this node stopped; its deliveries are free one lease from now");
         }
         self.pool.close();
     }
@@ -193,6 +218,7 @@ impl PostgresStore {
         events::pending(&self.client().await?, after, limit, Some(&before)).await
     }
 
+    /// Queues the result for the next batch; answers once that batch has committed.
     pub async fn complete_pipeline(
         &self,
         event: EventId,
@@ -201,15 +227,15 @@ impl PostgresStore {
         escalations: Vec<NewEscalation>,
         now_ms: i64,
     ) -> Result<(Vec<DeliveryId>, Vec<EscalationId>), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        events::complete_pipeline(&tx, event, &trace).await?;
-        let created = (
-            deliveries::insert(&tx, &self.node, &deliveries, now_ms).await?,
-            escalations::insert(&tx, &self.node, &escalations, now_ms).await?,
-        );
-        tx.commit().await?;
-        Ok(created)
+        self.results
+            .write(results::PipelineResult {
+                event,
+                trace,
+                deliveries,
+                escalations,
+                now_ms,
+            })
+            .await
     }
 
     pub async fn load_escalation(
@@ -301,7 +327,7 @@ impl PostgresStore {
     }
 
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        deliveries::next_due(&self.client().await?).await
+        deliveries::next_due(&self.client().await?, &self.node).await
     }
 
     pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {
