@@ -58,6 +58,11 @@ pub const SQLITE: &[Migration] = &[
         name: "transition fired by",
         sql: include_str!("migrations/sqlite/0008_transition_fired_by.sql"),
     },
+    Migration {
+        version: 10,
+        name: "dials",
+        sql: include_str!("migrations/sqlite/0010_dials.sql"),
+    },
 ];
 
 /// The PostgreSQL schema: the same versions and names as [`SQLITE`], in PostgreSQL's
@@ -102,6 +107,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "transition fired by",
         sql: include_str!("migrations/postgres/0008_transition_fired_by.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "dials",
+        sql: include_str!("migrations/postgres/0010_dials.sql"),
     },
 ];
 
