@@ -883,16 +883,23 @@ impl EngineHandle {
             Ok(DialClaim::Claimed | DialClaim::Resend) => return Ok(()),
             Ok(DialClaim::Refused(claim)) => claim,
             Err(error) => {
-                // Unclaimed, the dial may not go out; the state still says it is due, so a
-                // resume (start-up, take-over, or the quiet check) claims and sends it.
-                tracing::error!(%error, escalation = %id, attempt, "could not claim a dial; not sent");
+                // Unclaimed, the dial may not go out. Leg A's state still says it is due, so
+                // a resume (start-up, take-over, or the quiet check) claims and sends it;
+                // leg B fails now, so the person on the line hears so and may try again.
+                tracing::error!(%error, escalation = %id, attempt, ?leg, "could not claim a dial; not sent");
+                let reason = format!("the dial could not be claimed: {error}");
+                let line = note("dial not sent", json!({ "error": reason }));
                 return Err(Executed {
-                    timeline: Some(note(
-                        "dial not sent: could not claim it",
-                        json!({ "error": error.to_string() }),
-                    )),
+                    timeline: Some(line),
                     leg: None,
-                    feedback: Vec::new(),
+                    feedback: match leg {
+                        Leg::A => Vec::new(),
+                        Leg::B => vec![Input::DialFailed {
+                            attempt,
+                            leg,
+                            reason,
+                        }],
+                    },
                 });
             }
         };
