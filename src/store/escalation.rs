@@ -78,8 +78,8 @@ pub struct EscalationUpdate {
     pub status: String,
     pub ended: bool,
     pub timeline: Vec<TimelineEntry>,
-    /// Legs dialled by this step: (call_control_id, attempt, "A"/"B").
-    pub new_legs: Vec<(String, u32, &'static str)>,
+    /// Legs dialled by this step; each marks its dial's claim placed.
+    pub new_legs: Vec<super::NewLeg>,
     /// Jobs the transition decided on (a Merge write-back), created in the same transaction
     /// and leased to the caller until `lease_until` (unix ms).
     pub jobs: Vec<super::NewDelivery>,

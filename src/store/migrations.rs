@@ -63,6 +63,11 @@ pub const SQLITE: &[Migration] = &[
         name: "nodes",
         sql: include_str!("migrations/sqlite/0009_nodes.sql"),
     },
+    Migration {
+        version: 10,
+        name: "dials",
+        sql: include_str!("migrations/sqlite/0010_dials.sql"),
+    },
 ];
 
 /// The PostgreSQL schema: the same versions and names as [`SQLITE`], in PostgreSQL's
@@ -112,6 +117,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "nodes",
         sql: include_str!("migrations/postgres/0009_nodes.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "dials",
+        sql: include_str!("migrations/postgres/0010_dials.sql"),
     },
 ];
 

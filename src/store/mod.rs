@@ -7,6 +7,7 @@
 //! runs; the few multi-node duties (leases, take-over) are no-ops on SQLite.
 
 mod delivery;
+mod dial;
 mod escalation;
 mod event;
 mod migrations;
@@ -19,6 +20,7 @@ pub use delivery::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     DeliveryState, NewDelivery, QueueDepth, Replay, TransitionCheck,
 };
+pub use dial::{ClaimedDial, DialClaim, Dialling, NewDial, NewLeg};
 pub use escalation::{
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Hold,
     NewEscalation, TimelineEntry,
@@ -301,6 +303,13 @@ impl Store {
         update: EscalationUpdate,
     ) -> Result<Vec<DeliveryId>, StoreError> {
         dispatch!(self, b => b.save_escalation(update).await)
+    }
+
+    /// Claims a dial just before the carrier is asked to place it. The database's key on
+    /// (escalation, attempt, leg, n) decides, across processes and nodes, and
+    /// [`NewDial::decide`] says what an existing claim allows. Durable when this returns.
+    pub async fn claim_dial(&self, dial: NewDial) -> Result<DialClaim, StoreError> {
+        dispatch!(self, b => b.claim_dial(dial).await)
     }
 
     /// Records a carrier webhook (its id, and its body until processed); false if it was

@@ -9,6 +9,10 @@
 //! memory: a restart resumes every active escalation from its last persisted state
 //! ([`EngineHandle::resume_all`]), and on a shared store a live node takes over, one lease
 //! later, the escalations of a node that died mid-step ([`EngineHandle::watch`]).
+//!
+//! Every dial is claimed in the store just before the carrier is asked to place it
+//! ([`Store::claim_dial`]): the database's key on (escalation, attempt, leg) refuses a second
+//! claim, so no lapse of a lease or a lock can ring someone twice for one attempt.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -30,8 +34,8 @@ use crate::merge::MergeClient;
 use crate::merge::writeback::{self, DealNote, TicketWriteback};
 use crate::pipeline::RunnerHandle;
 use crate::store::{
-    DeliveryId, DeliveryJob, EscalationId, EscalationUpdate, Hold, NewDelivery, Store, StoreError,
-    TimelineEntry,
+    DeliveryId, DeliveryJob, DialClaim, Dialling, EscalationId, EscalationUpdate, Hold,
+    NewDelivery, NewDial, NewLeg, Store, StoreError, TimelineEntry,
 };
 
 /// Longest spoken briefing, in model tokens (two sentences).
@@ -202,8 +206,9 @@ impl EngineHandle {
     }
 
     /// Picks up every escalation that was active when Klaxon stopped: re-sends a dial that
-    /// may not have gone out (same `command_id`, so Telnyx drops a duplicate), and checks legs
-    /// that were live, feeding a hang-up for those that ended meanwhile.
+    /// may not have gone out (under its claim and its `command_id`, so Telnyx drops a
+    /// duplicate), and checks legs that were live, feeding a hang-up for those that ended
+    /// meanwhile.
     pub async fn resume_all(&self) -> Result<usize, EngineError> {
         // First the call events that arrived but were not acted on before the stop.
         self.replay_unprocessed().await?;
@@ -299,8 +304,9 @@ impl EngineHandle {
 
     /// Repairs what a step cut short (a crash, or a node that died mid-step): re-sends a dial
     /// that may not have gone out (same `command_id`, so the carrier returns the same call
-    /// instead of ringing again), starts an escalation that never started, and feeds a
-    /// hang-up for a leg that ended meanwhile. Runs under the hold.
+    /// instead of ringing again; the store allows it only while the claimed dial's leg is
+    /// unknown), starts an escalation that never started, and feeds a hang-up for a leg that
+    /// ended meanwhile. Runs under the hold.
     async fn recover_held(&self, id: EscalationId) -> Result<(), EngineError> {
         let Some(record) = self.shared.store.load_escalation(id).await? else {
             return Ok(());
@@ -313,7 +319,9 @@ impl EngineHandle {
         }
         if state.attempt == 0 {
             self.brief(id);
-            return self.step_held(id, vec![Input::Start], Vec::new()).await;
+            return self
+                .step_held(id, vec![Input::Start], Vec::new(), Dialling::Decided)
+                .await;
         }
         if state.phase == Phase::Ringing && state.a_leg.is_none() {
             let plan: Plan =
@@ -323,7 +331,9 @@ impl EngineHandle {
                     attempt: state.attempt,
                     slot: slot.clone(),
                 };
-                return self.step_held(id, Vec::new(), vec![(0, action)]).await;
+                return self
+                    .step_held(id, Vec::new(), vec![(0, action)], Dialling::Recovered)
+                    .await;
             }
         }
         if let Some(a_leg) = &state.a_leg
@@ -334,7 +344,9 @@ impl EngineHandle {
                 leg: Leg::A,
                 cause: "ended while Klaxon was down".into(),
             };
-            return self.step_held(id, vec![input], Vec::new()).await;
+            return self
+                .step_held(id, vec![input], Vec::new(), Dialling::Decided)
+                .await;
         }
         Ok(())
     }
@@ -400,7 +412,7 @@ impl EngineHandle {
             stepped = self.recover_held(id).await;
         }
         if stepped.is_ok() && !(inputs.is_empty() && actions.is_empty()) {
-            stepped = self.step_held(id, inputs, actions).await;
+            stepped = self.step_held(id, inputs, actions, Dialling::Decided).await;
         }
         if let Err(error) = store.release_escalation(id).await {
             tracing::warn!(%error, escalation = %id, "could not release an escalation; its lease will run out");
@@ -408,11 +420,14 @@ impl EngineHandle {
         stepped
     }
 
+    /// `given` says why the `actions` passed in are run (a recovery re-sends a dial already
+    /// claimed); the actions this step decides are always [`Dialling::Decided`].
     async fn step_held(
         &self,
         id: EscalationId,
         inputs: Vec<Input>,
-        mut actions: Vec<(u32, Action)>,
+        actions: Vec<(u32, Action)>,
+        given: Dialling,
     ) -> Result<(), EngineError> {
         let store = &self.shared.store;
         let Some(record) = store.load_escalation(id).await? else {
@@ -423,6 +438,10 @@ impl EngineHandle {
         let mut persisted: Persisted =
             serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
         let mut inputs: VecDeque<Input> = inputs.into();
+        let mut actions: Vec<(u32, Action, Dialling)> = actions
+            .into_iter()
+            .map(|(seq, action)| (seq, action, given))
+            .collect();
         let mut timeline = Vec::new();
         let mut legs = Vec::new();
         // When leg A answered in this step: dead air lasts until the first command on it.
@@ -458,7 +477,7 @@ impl EngineHandle {
                         ));
                     }
                     persisted.commands += 1;
-                    actions.push((persisted.commands, action));
+                    actions.push((persisted.commands, action, Dialling::Decided));
                 }
                 // Persist the decision, and the jobs it implies, before acting on it.
                 let created = self
@@ -472,7 +491,7 @@ impl EngineHandle {
                 }
                 continue;
             }
-            for (seq, action) in std::mem::take(&mut actions) {
+            for (seq, action, why) in std::mem::take(&mut actions) {
                 if let Action::Finish(outcome) = &action {
                     crate::metrics::metrics()
                         .escalations
@@ -480,7 +499,7 @@ impl EngineHandle {
                     self.publish(id, &record.event_id, *outcome).await;
                 }
                 let outcome = self
-                    .execute(id, &plan, &persisted.machine, seq, &action)
+                    .execute(id, &plan, &persisted.machine, (seq, why), &action)
                     .await;
                 if matches!(
                     action,
@@ -520,7 +539,7 @@ impl EngineHandle {
         id: EscalationId,
         persisted: &Persisted,
         timeline: &mut Vec<TimelineEntry>,
-        legs: &mut Vec<(String, u32, &'static str)>,
+        legs: &mut Vec<NewLeg>,
     ) -> Result<(), EngineError> {
         self.save_with_jobs(id, persisted, timeline, legs, Vec::new())
             .await
@@ -532,7 +551,7 @@ impl EngineHandle {
         id: EscalationId,
         persisted: &Persisted,
         timeline: &mut Vec<TimelineEntry>,
-        legs: &mut Vec<(String, u32, &'static str)>,
+        legs: &mut Vec<NewLeg>,
         jobs: Vec<NewDelivery>,
     ) -> Result<Vec<DeliveryId>, EngineError> {
         let outcome = persisted.machine.outcome();
@@ -673,7 +692,7 @@ impl EngineHandle {
         id: EscalationId,
         plan: &Plan,
         state: &State,
-        seq: u32,
+        (seq, why): (u32, Dialling),
         action: &Action,
     ) -> Executed {
         let carrier = &self.shared.carrier;
@@ -685,13 +704,17 @@ impl EngineHandle {
         match action {
             Action::DialA { attempt, slot } => {
                 let command = CommandRef::new(&escalation, *attempt, None, "dial_a", Leg::A);
+                let claim = self.claim(id, (*attempt, Leg::A, 1), &command, why);
+                if let Err(refused) = claim.await {
+                    return refused;
+                }
                 match carrier
                     .dial(&command, &slot.number, slot.ring_timeout_secs, None)
                     .await
                 {
                     Ok(call_control_id) => Executed {
                         timeline: Some(dial_line(&command, &slot.number, Ok(()))),
-                        leg: Some((call_control_id.clone(), *attempt, "A")),
+                        leg: Some(new_leg(&command, *attempt, &call_control_id)),
                         feedback: vec![Input::Dialed {
                             attempt: *attempt,
                             leg: Leg::A,
@@ -709,7 +732,7 @@ impl EngineHandle {
                     },
                 }
             }
-            Action::DialB { attempt } => {
+            Action::DialB { attempt, connect } => {
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), "dial_b", Leg::B);
                 let target = plan.connect_to.as_deref().or(state.connect_to.as_deref());
                 let (Some(to), Some(a_leg)) = (target, state.a_leg.as_deref()) else {
@@ -719,10 +742,14 @@ impl EngineHandle {
                         reason: "no connect target or no live call".into(),
                     });
                 };
+                let claim = self.claim(id, (*attempt, Leg::B, *connect), &command, why);
+                if let Err(refused) = claim.await {
+                    return refused;
+                }
                 match carrier.dial(&command, to, 30, Some(a_leg)).await {
                     Ok(call_control_id) => Executed {
                         timeline: Some(dial_line(&command, to, Ok(()))),
-                        leg: Some((call_control_id.clone(), *attempt, "B")),
+                        leg: Some(new_leg(&command, *attempt, &call_control_id)),
                         feedback: vec![Input::Dialed {
                             attempt: *attempt,
                             leg: Leg::B,
@@ -819,6 +846,83 @@ impl EngineHandle {
         }
     }
 
+    /// Claims a dial in the store before it is sent; `Err` carries what to record instead
+    /// when it must not be sent. A recovery that finds the claimed dial's leg recorded picks
+    /// that leg up rather than ringing again (the state that forgot it was overwritten).
+    async fn claim(
+        &self,
+        id: EscalationId,
+        (attempt, leg, n): (u32, Leg, u32),
+        command: &CommandRef,
+        why: Dialling,
+    ) -> Result<(), Executed> {
+        let dial = NewDial {
+            escalation: id,
+            attempt,
+            leg: leg_name(leg),
+            n,
+            command_id: command.command_id.clone(),
+            why,
+        };
+        let note = |event: &str, detail: serde_json::Value| {
+            let mut line = entry(
+                "note",
+                json!({
+                    "event": event,
+                    "leg": format!("{leg:?}"),
+                    "attempt": attempt,
+                    "command_id": command.command_id,
+                }),
+            );
+            if let (Some(line), Some(extra)) = (line.detail.as_object_mut(), detail.as_object()) {
+                line.extend(extra.clone());
+            }
+            line
+        };
+        let refused = match self.shared.store.claim_dial(dial).await {
+            Ok(DialClaim::Claimed | DialClaim::Resend) => return Ok(()),
+            Ok(DialClaim::Refused(claim)) => claim,
+            Err(error) => {
+                // Unclaimed, the dial may not go out. Leg A's state still says it is due, so
+                // a resume (start-up, take-over, or the quiet check) claims and sends it;
+                // leg B fails now, so the person on the line hears so and may try again.
+                tracing::error!(%error, escalation = %id, attempt, ?leg, "could not claim a dial; not sent");
+                let reason = format!("the dial could not be claimed: {error}");
+                let line = note("dial not sent", json!({ "error": reason }));
+                return Err(Executed {
+                    timeline: Some(line),
+                    leg: None,
+                    feedback: match leg {
+                        Leg::A => Vec::new(),
+                        Leg::B => vec![Input::DialFailed {
+                            attempt,
+                            leg,
+                            reason,
+                        }],
+                    },
+                });
+            }
+        };
+        tracing::warn!(escalation = %id, attempt, ?leg, claimed_by = %refused.node, "dial already claimed; not sent again");
+        let line = note(
+            "dial already claimed; not sent again",
+            json!({ "claimed_by": refused.node, "claimed_as": refused.command_id }),
+        );
+        let feedback = match refused.placed {
+            Some(call_control_id) if why == Dialling::Recovered => vec![Input::Dialed {
+                attempt,
+                leg,
+                call_control_id,
+            }],
+            _ => Vec::new(),
+        };
+        Err(Executed {
+            timeline: Some(line),
+            leg: None,
+            feedback,
+        })
+    }
+
     /// Records a command's result; a leg that is gone feeds a hang-up, since its webhook
     /// may be late or lost.
     fn after_command(
@@ -858,7 +962,7 @@ enum Recover {
 /// What executing an action produced.
 struct Executed {
     timeline: Option<TimelineEntry>,
-    leg: Option<(String, u32, &'static str)>,
+    leg: Option<NewLeg>,
     feedback: Vec<Input>,
 }
 
@@ -935,6 +1039,24 @@ fn timeline_summary(history: &[TimelineEntry]) -> String {
         lines.insert(0, format!("… {cut} earlier line(s)"));
     }
     lines.join("\n")
+}
+
+/// A leg as `call_legs` names it.
+fn leg_name(leg: Leg) -> &'static str {
+    match leg {
+        Leg::A => "A",
+        Leg::B => "B",
+    }
+}
+
+/// The leg a dial placed, tied to the command (and so the claim) that placed it.
+fn new_leg(command: &CommandRef, attempt: u32, call_control_id: &str) -> NewLeg {
+    NewLeg {
+        call_control_id: call_control_id.to_owned(),
+        attempt,
+        leg: leg_name(command.leg),
+        command_id: command.command_id.clone(),
+    }
 }
 
 /// A dial's line says who was rung.

@@ -6,6 +6,7 @@
 mod auth;
 mod delivery;
 mod demo;
+mod dials;
 mod events;
 mod health;
 mod ingest;

@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use klaxon::Settings;
-use klaxon::store::{EventId, Inserted, NewDelivery, NewEvent, Source, Store};
+use klaxon::store::{
+    DialClaim, Dialling, EscalationId, EscalationUpdate, EventId, Inserted, NewDelivery, NewDial,
+    NewEvent, NewLeg, Source, Store,
+};
 
 use crate::support::postgres;
 
@@ -153,6 +156,119 @@ async fn a_transition_passes_once_but_again_for_the_same_event_run_after_a_crash
         decide(true, "event-4").await,
         "true again after false: passes"
     );
+}
+
+fn dial(
+    escalation: EscalationId,
+    attempt: u32,
+    leg: &'static str,
+    n: u32,
+    why: Dialling,
+) -> NewDial {
+    NewDial {
+        escalation,
+        attempt,
+        leg,
+        n,
+        command_id: format!("{escalation}:{attempt}:{n}:dial_{leg}"),
+        why,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_is_claimed_once_whichever_node_claims_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(&dir).await;
+    let escalation = EscalationId::new();
+    let first = dial(escalation, 1, "A", 1, Dialling::Decided);
+    assert_eq!(
+        a.claim_dial(first.clone()).await.unwrap(),
+        DialClaim::Claimed
+    );
+
+    let DialClaim::Refused(claim) = b.claim_dial(first.clone()).await.unwrap() else {
+        panic!("a second claim of the same dial is refused, even of the same command");
+    };
+    assert_eq!(claim.command_id, first.command_id);
+    assert!(claim.node.starts_with("node_"), "{claim:?}");
+    assert_eq!(claim.placed, None);
+    let other_command = NewDial {
+        command_id: "another command for the same dial".into(),
+        why: Dialling::Recovered,
+        ..first.clone()
+    };
+    assert!(matches!(
+        b.claim_dial(other_command).await.unwrap(),
+        DialClaim::Refused(_)
+    ));
+    // A crash between the claim and the carrier's answer: the recovery re-sends the same
+    // command, without a claim of its own.
+    let resend = NewDial {
+        why: Dialling::Recovered,
+        ..first.clone()
+    };
+    assert_eq!(
+        b.claim_dial(resend.clone()).await.unwrap(),
+        DialClaim::Resend
+    );
+
+    // Once its leg is recorded, the dial went out: not even a recovery sends it again.
+    a.save_escalation(EscalationUpdate {
+        id: escalation,
+        state: "{}".into(),
+        status: "active".into(),
+        ended: false,
+        timeline: Vec::new(),
+        new_legs: vec![NewLeg {
+            call_control_id: "v3:leg-a-1".into(),
+            attempt: 1,
+            leg: "A",
+            command_id: first.command_id.clone(),
+        }],
+        jobs: Vec::new(),
+        lease_until: 0,
+    })
+    .await
+    .unwrap();
+    let DialClaim::Refused(claim) = b.claim_dial(resend).await.unwrap() else {
+        panic!("a placed dial is not re-sent");
+    };
+    assert_eq!(claim.placed.as_deref(), Some("v3:leg-a-1"));
+
+    // Another attempt, and each connect try of leg B, are dials of their own.
+    for (attempt, leg, n) in [(2, "A", 1), (2, "B", 1), (2, "B", 2)] {
+        assert_eq!(
+            b.claim_dial(dial(escalation, attempt, leg, n, Dialling::Decided))
+                .await
+                .unwrap(),
+            DialClaim::Claimed,
+            "attempt {attempt} leg {leg} try {n}"
+        );
+    }
+    assert_eq!(
+        a.claim_dial(dial(EscalationId::new(), 1, "A", 1, Dialling::Decided))
+            .await
+            .unwrap(),
+        DialClaim::Claimed,
+        "another escalation's first attempt"
+    );
+
+    // Many claims of one dial at once, from both nodes: exactly one wins.
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let store = if n % 2 == 0 { a.clone() } else { b.clone() };
+        let claim = dial(escalation, 3, "A", 1, Dialling::Decided);
+        tasks.push(tokio::spawn(async move { store.claim_dial(claim).await }));
+    }
+    let mut claimed = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap() == DialClaim::Claimed {
+            claimed += 1;
+        }
+    }
+    assert_eq!(claimed, 1, "exactly one claim of attempt 3 won");
+    a.close().await;
+    b.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,12 +163,19 @@ pub async fn save(
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_control_id) DO NOTHING",
             )
             .await?;
-        for (call_control_id, attempt, leg) in &update.new_legs {
+        for leg in &update.new_legs {
             tx.execute(
                 &statement,
-                &[call_control_id, &id, &i64::from(*attempt), leg, &now],
+                &[
+                    &leg.call_control_id,
+                    &id,
+                    &i64::from(leg.attempt),
+                    &leg.leg,
+                    &now,
+                ],
             )
             .await?;
+            super::dials::placed(&tx, &id, leg).await?;
         }
     }
     let created = deliveries::insert(&tx, node, &update.jobs, clock::now_ms()).await?;

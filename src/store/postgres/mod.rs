@@ -6,7 +6,8 @@
 //! that renews this node's leases.
 //!
 //! What makes several nodes safe is in the database, never in memory: unique keys decide
-//! idempotency (events, deliveries, escalations, carrier webhooks), `FOR UPDATE SKIP LOCKED`
+//! idempotency (events, deliveries, escalations, carrier webhooks) and which node may place
+//! each outbound dial (one claim per escalation, attempt and leg), `FOR UPDATE SKIP LOCKED`
 //! hands each due job to one node, a delivery records the node that holds it (held while that
 //! node's row in `nodes` is renewed), and leases with an owner and an expiry say which node
 //! may step an escalation. A node that dies stops renewing, and one lease later another node
@@ -15,6 +16,7 @@
 mod batch;
 mod connect;
 mod deliveries;
+mod dials;
 mod escalations;
 mod events;
 mod leases;
@@ -35,6 +37,7 @@ use super::{
     EventPage, EventQuery, Hold, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
     QueueDepth, Replay, StoreError, TransitionCheck,
 };
+use super::{DialClaim, NewDial};
 use crate::clock;
 use crate::config::{PostgresUrl, StoreSettings};
 
@@ -257,6 +260,10 @@ impl PostgresStore {
         update: EscalationUpdate,
     ) -> Result<Vec<DeliveryId>, StoreError> {
         escalations::save(&self.pool, &self.node, &update).await
+    }
+
+    pub async fn claim_dial(&self, dial: NewDial) -> Result<DialClaim, StoreError> {
+        dials::claim(&self.client().await?, &self.node, &dial).await
     }
 
     pub async fn first_sight_of_webhook(

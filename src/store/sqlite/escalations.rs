@@ -109,8 +109,9 @@ pub fn save(
         "INSERT OR IGNORE INTO call_legs (call_control_id, escalation_id, attempt, leg, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for (call_control_id, attempt, leg) in &update.new_legs {
-        statement.execute((call_control_id, &id, attempt, leg, &now))?;
+    for leg in &update.new_legs {
+        statement.execute((&leg.call_control_id, &id, leg.attempt, leg.leg, &now))?;
+        super::dials::placed(tx, &id, leg)?;
     }
     if update.jobs.is_empty() {
         return Ok(Vec::new());

@@ -7,6 +7,7 @@
 //! their own connections; WAL lets them run while the writer commits.
 
 mod deliveries;
+mod dials;
 mod escalations;
 mod events;
 mod poll_cursors;
@@ -25,6 +26,7 @@ use super::{
     EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
     QueueDepth, Replay, StoreError, TransitionCheck, migrations,
 };
+use super::{DialClaim, NewDial};
 use crate::config::StoreSettings;
 
 /// How long a connection waits for a lock held by another process before giving up.
@@ -36,6 +38,9 @@ const READERS: usize = 4;
 pub struct SqliteStore {
     writer: writer::WriterHandle,
     readers: Arc<reader::ReaderPool>,
+    /// Who this process is in the records it signs (dial claims): `node_<pid>`, the shape of a
+    /// PostgreSQL node id, since on SQLite the process owning the file is the only node.
+    node: Arc<str>,
 }
 
 impl SqliteStore {
@@ -64,6 +69,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: writer::WriterHandle::start(conn, settings.group_commit_max_batch),
             readers: Arc::new(reader::ReaderPool::new(readers)),
+            node: format!("node_{}", std::process::id()).into(),
         })
     }
 
@@ -145,6 +151,13 @@ impl SqliteStore {
     ) -> Result<Vec<DeliveryId>, StoreError> {
         self.writer
             .write(move |tx| escalations::save(tx, &update))
+            .await
+    }
+
+    pub async fn claim_dial(&self, dial: NewDial) -> Result<DialClaim, StoreError> {
+        let node = self.node.clone();
+        self.writer
+            .write(move |tx| dials::claim(tx, &node, &dial))
             .await
     }
 

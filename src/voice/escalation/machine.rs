@@ -103,6 +103,9 @@ pub struct State {
     /// A connect target found after the escalation started (a Merge contact's phone).
     #[serde(default)]
     pub connect_to: Option<String>,
+    /// Connect tries (leg B dials) in this attempt: numbers each B dial's claim in the store.
+    #[serde(default)]
+    pub connects: u32,
 }
 
 impl State {
@@ -115,6 +118,7 @@ impl State {
             b_leg: None,
             menus: 0,
             connect_to: None,
+            connects: 0,
         }
     }
 
@@ -277,9 +281,10 @@ pub enum Action {
         attempt: u32,
         slot: Slot,
     },
-    /// Dial the connect target, linked to leg A.
+    /// Dial the connect target, linked to leg A; `connect` counts the tries in this attempt.
     DialB {
         attempt: u32,
+        connect: u32,
     },
     /// Speak on a leg.
     Speak {
@@ -493,6 +498,7 @@ impl Machine<'_> {
         match choice {
             Choice::Connect if self.can_connect => {
                 state.phase = Phase::Connecting { b_answered: false };
+                state.connects += 1;
                 vec![
                     Action::Speak {
                         attempt,
@@ -500,7 +506,10 @@ impl Machine<'_> {
                         tag: "connecting",
                         text: Speech::Connecting,
                     },
-                    Action::DialB { attempt },
+                    Action::DialB {
+                        attempt,
+                        connect: state.connects,
+                    },
                 ]
             }
             Choice::Connect => {
@@ -609,6 +618,7 @@ impl Machine<'_> {
         state.a_leg = None;
         state.b_leg = None;
         state.menus = 0;
+        state.connects = 0;
         let next = state.attempt as usize;
         match self.slots.get(next) {
             Some(slot) => {

@@ -103,7 +103,10 @@ fn connect_me_is_a_warm_transfer() {
                 tag: "connecting",
                 text: Speech::Connecting
             },
-            Action::DialB { attempt: 1 },
+            Action::DialB {
+                attempt: 1,
+                connect: 1
+            },
         ]
     );
     let whisper = run.send(Input::Answered {
@@ -426,6 +429,53 @@ fn a_failed_connect_tells_the_engineer_and_offers_the_menu_again() {
         attempt: 1,
         round: 2
     }));
+}
+
+#[test]
+fn each_connect_try_is_its_own_dial_and_a_new_attempt_counts_afresh() {
+    let mut run = Run::new(&["+15550001", "+15550002"]);
+    run.reach_menu();
+    let connect = |run: &mut Run, attempt| {
+        run.send(Input::Chose {
+            attempt,
+            choice: Choice::Connect,
+        })
+        .into_iter()
+        .find(|a| matches!(a, Action::DialB { .. }))
+    };
+    assert_eq!(
+        connect(&mut run, 1),
+        Some(Action::DialB {
+            attempt: 1,
+            connect: 1
+        })
+    );
+    run.send(Input::DialFailed {
+        attempt: 1,
+        leg: Leg::B,
+        reason: "busy".into(),
+    });
+    assert_eq!(
+        connect(&mut run, 1),
+        Some(Action::DialB {
+            attempt: 1,
+            connect: 2
+        }),
+        "trying again is a second dial of leg B, claimed under its own number"
+    );
+    run.send(Input::HungUp {
+        attempt: 1,
+        leg: Leg::A,
+        cause: "normal_clearing".into(),
+    });
+    run.answer_human(2);
+    assert_eq!(
+        connect(&mut run, 2),
+        Some(Action::DialB {
+            attempt: 2,
+            connect: 1
+        })
+    );
 }
 
 #[test]
