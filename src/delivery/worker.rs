@@ -127,6 +127,7 @@ impl DeliveryWorker {
             settings.max_in_flight,
             shutdown.clone(),
         ));
+        let follower = tokio::spawn(follow_disabled(shared.clone(), shutdown.clone()));
         let poller = tokio::spawn(poll(shared, jobs.clone(), shutdown));
         Ok(DeliveryWorker {
             handle: WorkerHandle {
@@ -134,7 +135,7 @@ impl DeliveryWorker {
                 poke,
                 disabled,
             },
-            tasks: vec![dispatcher, poller],
+            tasks: vec![dispatcher, poller, follower],
         })
     }
 
@@ -215,6 +216,25 @@ async fn poll(
             // Another node made a job due now (PostgreSQL `NOTIFY`).
             _ = shared.store.jobs_announced() => {}
             _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    }
+}
+
+/// Keeps this node's copy of the disabled destinations in step with the store, so a `410
+/// Gone` seen by one node stops every node sending there (and an enable resumes all).
+async fn follow_disabled(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shared.store.destinations_changed() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        match shared.store.disabled_destinations().await {
+            Ok(now) => {
+                if let Ok(mut disabled) = shared.disabled.lock() {
+                    *disabled = now.into_iter().collect();
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not reload the disabled destinations"),
         }
     }
 }

@@ -219,6 +219,15 @@ impl Store {
         }
     }
 
+    /// Resolves when some node disabled or enabled a destination (PostgreSQL). Never
+    /// resolves on SQLite, where the one node knows its own changes.
+    pub async fn destinations_changed(&self) {
+        match &self.backend {
+            Backend::Sqlite(_) => std::future::pending().await,
+            Backend::Postgres(pg) => pg.destinations_changed().await,
+        }
+    }
+
     /// Stores an event, or reports the earlier event with the same idempotency key. Returns
     /// only after the outcome is durable.
     pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {

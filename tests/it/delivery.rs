@@ -311,6 +311,42 @@ async fn gone_disables_the_destination_until_enabled() {
 }
 
 #[tokio::test]
+async fn gone_seen_by_one_node_disables_the_destination_on_every_node() {
+    if !crate::support::postgres::enabled() {
+        eprintln!("skipped: several nodes need PostgreSQL (KLAXON_TEST_POSTGRES_URL)");
+        return;
+    }
+    let receiver = Receiver::start().await;
+    receiver.answer(410);
+    let toml = webhook_pipeline(&receiver.url(), "none", "");
+    let env = [("HOOK_SECRET", "unused")];
+    let a = TestServer::start_with_toml(&toml, &env).await;
+    let b = TestServer::start_with(|settings| {
+        crate::support::apply_toml(settings, &toml, &env);
+        settings.database = a.database.clone();
+    })
+    .await;
+    let first = send_order(&a, 8).await;
+    delivery_in_state(&a, &first, "dead").await;
+    // Node b heard about it (LISTEN/NOTIFY): it buries its next delivery without a request.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = send_order(&b, 9).await;
+    let buried = delivery_in_state(&b, &second, "dead").await;
+    assert_eq!(buried["attempts"], 0, "{buried}");
+    assert_eq!(receiver.received().len(), 1);
+
+    // Enabled through node b: node a sends again.
+    receiver.answer(200);
+    let enabled = b
+        .send(b.http.post(b.url("/v1/destinations/hooks.receiver/enable")))
+        .await;
+    assert_eq!(enabled.0, 200, "{}", enabled.1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let third = send_order(&a, 10).await;
+    delivery_in_state(&a, &third, "succeeded").await;
+}
+
+#[tokio::test]
 async fn private_addresses_are_refused_unless_allowed() {
     let receiver = Receiver::start().await;
     let toml = format!(

@@ -15,6 +15,9 @@ use crate::store::{
 /// The channel on which nodes announce jobs that became due now (a replay), so idle workers
 /// on every node wake at once instead of at their next poll.
 pub const JOBS_CHANNEL: &str = "klaxon_jobs";
+/// The channel on which a node announces that it disabled (a `410 Gone`) or enabled a
+/// destination, so every node stops (or resumes) sending to it at once.
+pub const DESTINATIONS_CHANNEL: &str = "klaxon_destinations";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
@@ -402,10 +405,13 @@ pub async fn disable_destination(
     reason: &str,
 ) -> Result<(), StoreError> {
     client
-        .execute(
-            "INSERT INTO disabled_destinations (name, reason, disabled_at) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET reason = excluded.reason",
-            &[&name, &reason, &clock::now_rfc3339()],
+        .query(
+            "WITH disabled AS (
+                 INSERT INTO disabled_destinations (name, reason, disabled_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET reason = excluded.reason
+                 RETURNING name)
+             SELECT pg_notify($4, name) FROM disabled",
+            &[&name, &reason, &clock::now_rfc3339(), &DESTINATIONS_CHANNEL],
         )
         .await?;
     Ok(())
@@ -415,13 +421,14 @@ pub async fn enable_destination(
     client: &impl GenericClient,
     name: &str,
 ) -> Result<bool, StoreError> {
-    Ok(client
-        .execute(
-            "DELETE FROM disabled_destinations WHERE name = $1",
-            &[&name],
+    let enabled = client
+        .query(
+            "WITH enabled AS (DELETE FROM disabled_destinations WHERE name = $1 RETURNING name)
+             SELECT pg_notify($2, name) FROM enabled",
+            &[&name, &DESTINATIONS_CHANNEL],
         )
-        .await?
-        == 1)
+        .await?;
+    Ok(enabled.len() == 1)
 }
 
 pub async fn disabled_destinations(

@@ -1,4 +1,5 @@
-//! `LISTEN` for the other nodes' announcements: jobs that became due, escalations released.
+//! `LISTEN` for the other nodes' announcements: jobs that became due, escalations released,
+//! destinations disabled or enabled.
 //!
 //! One connection outside the pool stays in `LISTEN`; each notification wakes the waiters of
 //! this node at once, so a replay made on one node is attempted without waiting for the next
@@ -13,7 +14,7 @@ use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::deliveries::JOBS_CHANNEL;
+use super::deliveries::{DESTINATIONS_CHANNEL, JOBS_CHANNEL};
 use super::leases::ESCALATIONS_CHANNEL;
 
 /// What the notifications wake.
@@ -23,6 +24,8 @@ pub struct Wakers {
     pub jobs: Notify,
     /// Every task waiting for an escalation's lease.
     pub escalations: Notify,
+    /// The delivery worker's copy of the disabled destinations (one waiter per node).
+    pub destinations: Notify,
 }
 
 /// Listens until aborted, reconnecting after failures.
@@ -44,13 +47,11 @@ async fn session(
     let receive = async {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(note))) => {
-                    if note.channel() == JOBS_CHANNEL {
-                        wakers.jobs.notify_one();
-                    } else {
-                        wakers.escalations.notify_waiters();
-                    }
-                }
+                Some(Ok(AsyncMessage::Notification(note))) => match note.channel() {
+                    JOBS_CHANNEL => wakers.jobs.notify_one(),
+                    DESTINATIONS_CHANNEL => wakers.destinations.notify_one(),
+                    _ => wakers.escalations.notify_waiters(),
+                },
                 Some(Ok(_)) => {}
                 Some(Err(error)) => return Err(error),
                 None => return Ok(()),
@@ -60,12 +61,13 @@ async fn session(
     let listen = async {
         client
             .batch_execute(&format!(
-                "LISTEN {JOBS_CHANNEL}; LISTEN {ESCALATIONS_CHANNEL}"
+                "LISTEN {JOBS_CHANNEL}; LISTEN {ESCALATIONS_CHANNEL}; LISTEN {DESTINATIONS_CHANNEL}"
             ))
             .await?;
         // Anything announced while we were not listening: look once.
         wakers.jobs.notify_one();
         wakers.escalations.notify_waiters();
+        wakers.destinations.notify_one();
         std::future::pending::<Result<(), tokio_postgres::Error>>().await
     };
     tokio::select! {

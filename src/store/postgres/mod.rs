@@ -354,6 +354,11 @@ impl PostgresStore {
         self.wakers.jobs.notified().await
     }
 
+    /// Resolves when a node disabled or enabled a destination.
+    pub async fn destinations_changed(&self) {
+        self.wakers.destinations.notified().await
+    }
+
     pub async fn record_attempt(
         &self,
         id: DeliveryId,
