@@ -264,8 +264,7 @@ voice = {{ policy = "oncall" }}
     let leased_deliveries: i64 = db_client
         .query_one(
             "SELECT COUNT(*) FROM deliveries
-             WHERE lease_owner LIKE $1 AND lease_until IS NOT NULL
-               AND state IN ('pending', 'failed')",
+             WHERE lease_owner LIKE $1 AND state IN ('pending', 'failed')",
             &[&owner_pattern],
         )
         .await
@@ -294,8 +293,7 @@ voice = {{ policy = "oncall" }}
         let stuck: i64 = db_client
             .query_one(
                 "SELECT COUNT(*) FROM deliveries
-                 WHERE lease_owner LIKE $1 AND lease_until IS NOT NULL
-                   AND state IN ('pending', 'failed')",
+                 WHERE lease_owner LIKE $1 AND state IN ('pending', 'failed')",
                 &[&owner_pattern],
             )
             .await
