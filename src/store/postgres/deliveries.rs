@@ -9,7 +9,7 @@ use super::Node;
 use crate::clock;
 use crate::store::{
     AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, QueueDepth, Replay, StoreError, TransitionCheck,
+    DeliveryState, EventId, NewDelivery, QueueDepth, Replay, StoreError, TransitionCheck,
 };
 
 /// The channel on which nodes announce jobs that became due now (a replay), so idle workers
@@ -25,14 +25,16 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 /// Inserts deliveries held by this node (for as long as it lives); returns the ones created
 /// (an existing (event, destination) pair is skipped, so a pipeline re-run on any node never
-/// sends twice).
+/// sends twice). In the same statement, marks the pipelines of `completed` events done with
+/// their traces: a batch of pipeline results is one round trip and one commit.
 pub async fn insert(
     client: &impl GenericClient,
     node: &Node,
     deliveries: &[NewDelivery],
+    completed: &[(EventId, &str)],
     now_ms: i64,
 ) -> Result<Vec<DeliveryId>, StoreError> {
-    if deliveries.is_empty() {
+    if deliveries.is_empty() && completed.is_empty() {
         return Ok(Vec::new());
     }
     let now = clock::ms_to_rfc3339(now_ms);
@@ -41,9 +43,18 @@ pub async fn insert(
     let pipelines: Vec<&str> = deliveries.iter().map(|d| d.pipeline.as_str()).collect();
     let destinations: Vec<&str> = deliveries.iter().map(|d| d.destination.as_str()).collect();
     let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
+    // Events are updated in id order, so two batches that share an event cannot deadlock.
+    let mut completed: Vec<&(EventId, &str)> = completed.iter().collect();
+    completed.sort_by_key(|(id, _)| id.to_string());
+    let done: Vec<String> = completed.iter().map(|(id, _)| id.to_string()).collect();
+    let traces: Vec<&str> = completed.iter().map(|(_, trace)| *trace).collect();
     let statement = client
         .prepare_cached(
-            "INSERT INTO deliveries
+            "WITH completed AS (
+                 UPDATE events AS e SET pipeline_state = 'done', pipeline = c.trace
+                 FROM UNNEST($9::text[], $10::text[]) AS c(id, trace)
+                 WHERE e.id = c.id)
+             INSERT INTO deliveries
                  (id, event_id, pipeline, destination, body, state, due_at, lease_owner,
                   created_at, updated_at)
              SELECT id, event_id, pipeline, destination, body, 'pending', $6, $7, $8, $8
@@ -65,6 +76,8 @@ pub async fn insert(
                 &now_ms,
                 &node.id,
                 &now,
+                &done,
+                &traces,
             ],
         )
         .await?;
@@ -161,7 +174,8 @@ pub async fn queue_depth(
     })
 }
 
-/// Records a batch of attempts in one transaction and releases their leases.
+/// Records a batch of attempts and releases their leases: one statement (one round trip,
+/// one commit) per round, and one transaction around the rounds when there are several.
 pub async fn record_attempts(
     pool: Pool,
     batch: Vec<(DeliveryId, Attempt, AfterAttempt)>,
@@ -179,63 +193,81 @@ pub async fn record_attempts(
         }
     }
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let attempts = tx
+    if let [round] = rounds.as_mut_slice() {
+        record_round(&client, round).await?;
+    } else {
+        let tx = client.transaction().await?;
+        for round in &mut rounds {
+            record_round(&tx, round).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(vec![(); count])
+}
+
+/// One round of [`record_attempts`]: the attempts' rows and their deliveries' new states.
+async fn record_round(
+    client: &impl GenericClient,
+    round: &mut [&(DeliveryId, Attempt, AfterAttempt)],
+) -> Result<(), StoreError> {
+    // Rows updated in one order by every node: concurrent batches cannot deadlock.
+    round.sort_by_key(|item| item.0.to_string());
+    let statement = client
         .prepare_cached(
-            "INSERT INTO delivery_attempts
-                 (delivery_id, number, started_at, duration_ms, status, error, response)
-             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[],
-                                  $6::text[], $7::text[])
-             ON CONFLICT (delivery_id, number) DO UPDATE SET
-                 started_at = excluded.started_at, duration_ms = excluded.duration_ms,
-                 status = excluded.status, error = excluded.error, response = excluded.response",
-        )
-        .await?;
-    let states = tx
-        .prepare_cached(
-            "UPDATE deliveries AS d
+            "WITH recorded AS (
+                 INSERT INTO delivery_attempts
+                     (delivery_id, number, started_at, duration_ms, status, error, response)
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[],
+                                      $5::int8[], $6::text[], $7::text[])
+                 ON CONFLICT (delivery_id, number) DO UPDATE SET
+                     started_at = excluded.started_at, duration_ms = excluded.duration_ms,
+                     status = excluded.status, error = excluded.error,
+                     response = excluded.response)
+             UPDATE deliveries AS d
              SET state = u.state, due_at = u.due_at, lease_until = NULL, lease_owner = NULL,
                  attempts = u.attempts, run_attempts = d.run_attempts + 1,
-                 last_error = u.error, updated_at = $6
-             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[])
+                 last_error = u.error, updated_at = $10
+             FROM UNNEST($1::text[], $8::text[], $9::int8[], $2::int8[], $6::text[])
                   AS u(id, state, due_at, attempts, error)
              WHERE d.id = u.id",
         )
         .await?;
-    let now = clock::now_rfc3339();
-    for mut round in rounds {
-        // Rows updated in one order by every node: concurrent batches cannot deadlock.
-        round.sort_by_key(|item| item.0.to_string());
-        let ids: Vec<String> = round.iter().map(|i| i.0.to_string()).collect();
-        let numbers: Vec<i64> = round.iter().map(|i| i64::from(i.1.number)).collect();
-        let started: Vec<&str> = round.iter().map(|i| i.1.started_at.as_str()).collect();
-        let durations: Vec<i64> = round
-            .iter()
-            .map(|i| i64::try_from(i.1.duration_ms).unwrap_or(i64::MAX))
-            .collect();
-        let statuses: Vec<Option<i64>> = round.iter().map(|i| i.1.status.map(i64::from)).collect();
-        let errors: Vec<Option<&str>> = round.iter().map(|i| i.1.error.as_deref()).collect();
-        let responses: Vec<Option<&str>> = round.iter().map(|i| i.1.response.as_deref()).collect();
-        tx.execute(
-            &attempts,
+    let ids: Vec<String> = round.iter().map(|i| i.0.to_string()).collect();
+    let numbers: Vec<i64> = round.iter().map(|i| i64::from(i.1.number)).collect();
+    let started: Vec<&str> = round.iter().map(|i| i.1.started_at.as_str()).collect();
+    let durations: Vec<i64> = round
+        .iter()
+        .map(|i| i64::try_from(i.1.duration_ms).unwrap_or(i64::MAX))
+        .collect();
+    let statuses: Vec<Option<i64>> = round.iter().map(|i| i.1.status.map(i64::from)).collect();
+    let errors: Vec<Option<&str>> = round.iter().map(|i| i.1.error.as_deref()).collect();
+    let responses: Vec<Option<&str>> = round.iter().map(|i| i.1.response.as_deref()).collect();
+    let (states, due): (Vec<&str>, Vec<Option<i64>>) = round
+        .iter()
+        .map(|i| match i.2 {
+            AfterAttempt::Succeeded => (DeliveryState::Succeeded.as_str(), None),
+            AfterAttempt::RetryAt(at) => (DeliveryState::Failed.as_str(), Some(at)),
+            AfterAttempt::Dead => (DeliveryState::Dead.as_str(), None),
+        })
+        .unzip();
+    client
+        .execute(
+            &statement,
             &[
-                &ids, &numbers, &started, &durations, &statuses, &errors, &responses,
+                &ids,
+                &numbers,
+                &started,
+                &durations,
+                &statuses,
+                &errors,
+                &responses,
+                &states,
+                &due,
+                &clock::now_rfc3339(),
             ],
         )
         .await?;
-        let (state, due): (Vec<&str>, Vec<Option<i64>>) = round
-            .iter()
-            .map(|i| match i.2 {
-                AfterAttempt::Succeeded => (DeliveryState::Succeeded.as_str(), None),
-                AfterAttempt::RetryAt(at) => (DeliveryState::Failed.as_str(), Some(at)),
-                AfterAttempt::Dead => (DeliveryState::Dead.as_str(), None),
-            })
-            .unzip();
-        tx.execute(&states, &[&ids, &state, &due, &numbers, &errors, &now])
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(vec![(); count])
+    Ok(())
 }
 
 /// Gives up this node's lease on a job, so any node may claim it again.

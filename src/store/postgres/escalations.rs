@@ -178,7 +178,7 @@ pub async fn save(
             super::dials::placed(&tx, &id, leg).await?;
         }
     }
-    let created = deliveries::insert(&tx, node, &update.jobs, clock::now_ms()).await?;
+    let created = deliveries::insert(&tx, node, &update.jobs, &[], clock::now_ms()).await?;
     tx.commit().await?;
     Ok(created)
 }

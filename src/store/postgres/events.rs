@@ -110,27 +110,6 @@ pub async fn insert_batch(pool: Pool, events: Vec<NewEvent>) -> Result<Vec<Inser
         .collect()
 }
 
-/// Records the pipeline traces of a batch of events and marks them done, in one statement.
-/// Rows are updated in id order, so two batches that share an event cannot deadlock.
-pub async fn complete_pipelines(
-    client: &impl GenericClient,
-    results: &[(EventId, &str)],
-) -> Result<(), StoreError> {
-    let mut order: Vec<&(EventId, &str)> = results.iter().collect();
-    order.sort_by_key(|(id, _)| id.to_string());
-    let ids: Vec<String> = order.iter().map(|(id, _)| id.to_string()).collect();
-    let traces: Vec<&str> = order.iter().map(|(_, trace)| *trace).collect();
-    let statement = client
-        .prepare_cached(
-            "UPDATE events AS e SET pipeline_state = 'done', pipeline = u.trace
-             FROM UNNEST($1::text[], $2::text[]) AS u(id, trace)
-             WHERE e.id = u.id",
-        )
-        .await?;
-    client.execute(&statement, &[&ids, &traces]).await?;
-    Ok(())
-}
-
 /// Events still waiting for their pipeline, oldest first, after position `after`, and (when
 /// given) received before `received_before` (RFC 3339).
 pub async fn pending(

@@ -322,7 +322,7 @@ impl PostgresStore {
         new: Vec<NewDelivery>,
         now_ms: i64,
     ) -> Result<Vec<DeliveryId>, StoreError> {
-        deliveries::insert(&self.client().await?, &self.node, &new, now_ms).await
+        deliveries::insert(&self.client().await?, &self.node, &new, &[], now_ms).await
     }
 
     pub async fn claim_due(

@@ -1,13 +1,13 @@
 //! Pipeline results for PostgreSQL, committed in batches: each event's trace, its deliveries
-//! and its escalations. One transaction (one WAL flush) carries many events' results, so the
-//! pipeline path costs a few statements per batch instead of a transaction per event.
+//! and its escalations. One commit (one WAL flush) carries many events' results: a batch
+//! without escalations is a single statement, one with them a short transaction.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 
-use super::{Node, deliveries, escalations, events};
+use super::{Node, deliveries, escalations};
 use crate::store::{DeliveryId, EscalationId, EventId, NewDelivery, NewEscalation, StoreError};
 
 /// One event's pipeline result, waiting for its batch.
@@ -40,18 +40,19 @@ pub async fn commit_batch(
         .flat_map(|r| r.escalations.iter().cloned())
         .collect();
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    events::complete_pipelines(&tx, &traces).await?;
-    let delivered: HashSet<DeliveryId> = deliveries::insert(&tx, &node, &new_deliveries, now_ms)
-        .await?
-        .into_iter()
-        .collect();
-    let escalated: HashSet<EscalationId> =
-        escalations::insert(&tx, &node, &new_escalations, now_ms)
-            .await?
-            .into_iter()
-            .collect();
-    tx.commit().await?;
+    // The common batch (no escalation) is one statement: one round trip, one commit.
+    let (delivered, escalated) = if new_escalations.is_empty() {
+        let delivered = deliveries::insert(&client, &node, &new_deliveries, &traces, now_ms);
+        (delivered.await?, Vec::new())
+    } else {
+        let tx = client.transaction().await?;
+        let delivered = deliveries::insert(&tx, &node, &new_deliveries, &traces, now_ms).await?;
+        let escalated = escalations::insert(&tx, &node, &new_escalations, now_ms).await?;
+        tx.commit().await?;
+        (delivered, escalated)
+    };
+    let delivered: HashSet<DeliveryId> = delivered.into_iter().collect();
+    let escalated: HashSet<EscalationId> = escalated.into_iter().collect();
     Ok(batch
         .iter()
         .map(|r| {
