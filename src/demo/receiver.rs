@@ -2,7 +2,6 @@
 //! requests and 200 after, so the demo shows Klaxon retrying a failing receiver. It checks
 //! each request's Standard Webhooks signature and records what it saw.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -10,9 +9,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use crate::sandbox::background::{BackgroundServer, StartError};
 use crate::signing::standard_webhooks::{self, Headers, WebhookSecret};
 
 /// One request as the receiver saw it.
@@ -34,10 +32,8 @@ struct Shared {
 
 /// The running receiver. Dropping it stops the server.
 pub struct FlakyReceiver {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: BackgroundServer,
 }
 
 impl FlakyReceiver {
@@ -46,8 +42,7 @@ impl FlakyReceiver {
         listener: TcpListener,
         secret: WebhookSecret,
         failures: usize,
-    ) -> std::io::Result<FlakyReceiver> {
-        let addr = listener.local_addr()?;
+    ) -> Result<FlakyReceiver, StartError> {
         let shared = Arc::new(Shared {
             secret,
             failures,
@@ -56,24 +51,12 @@ impl FlakyReceiver {
         let app = Router::new()
             .fallback(receive)
             .with_state(Arc::clone(&shared));
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-        });
-        Ok(FlakyReceiver {
-            addr,
-            shared,
-            shutdown: Some(shutdown),
-            server: Some(server),
-        })
+        let server = BackgroundServer::start(listener, app, "demo webhook receiver")?;
+        Ok(FlakyReceiver { shared, server })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/hooks/billing", self.addr)
+        format!("http://{}/hooks/billing", self.server.addr())
     }
 
     /// Every request so far, in arrival order.
@@ -86,23 +69,7 @@ impl FlakyReceiver {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-    }
-}
-
-impl Drop for FlakyReceiver {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
+        self.server.stop().await;
     }
 }
 

@@ -4,10 +4,14 @@
 //! - [`carrier`]: a Telnyx Call Control carrier with scripted callees (`klaxon sandbox
 //!   carrier`, and what `klaxon serve` uses when `TELNYX_API_KEY` is not set).
 //! - [`merge`]: a Merge.dev API with sample tickets, contacts, deals and users, recording
-//!   writes and sending signed webhooks (not wired into `serve` yet).
+//!   writes and sending signed webhooks (`klaxon sandbox merge`, and what `klaxon serve`
+//!   uses when `MERGE_API_KEY` is not set).
 //! - [`model`]: an OpenAI-compatible chat model that answers from the request alone, for
 //!   `klaxon demo` and tests.
+//!
+//! Each is an axum app on a loopback listener, run by [`background::BackgroundServer`].
 
+pub(crate) mod background;
 pub mod carrier;
 pub mod merge;
 pub mod model;

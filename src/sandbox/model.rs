@@ -17,7 +17,6 @@
 //! It does not simulate latency, token limits, streaming or errors; the tests' own model
 //! server (`tests/it/support/model.rs`) does failures.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,8 +27,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use super::background::BackgroundServer;
+pub use super::background::StartError;
 
 /// The model id the sandbox reports; any requested id is accepted.
 pub const MODEL_ID: &str = "klaxon/sandbox-deterministic";
@@ -50,55 +50,27 @@ const SEVERE_WORDS: &[&str] = &[
 /// Words that make an event the middle label.
 const MODERATE_WORDS: &[&str] = &["error", "broken", "slow", "high", "fails"];
 
-/// Why the model could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("the sandbox model must be started inside a Tokio runtime")]
-    NoRuntime,
-    #[error("cannot read the listener's address: {0}")]
-    Address(#[source] std::io::Error),
-}
-
 /// The running model server. Dropping it stops the server.
 pub struct SandboxModel {
-    addr: SocketAddr,
     calls: Arc<AtomicU64>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: BackgroundServer,
 }
 
 impl SandboxModel {
     /// Serves the model on `listener` in the background.
     pub fn start(listener: TcpListener) -> Result<SandboxModel, StartError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
-        let addr = listener.local_addr().map_err(StartError::Address)?;
         let calls = Arc::new(AtomicU64::new(0));
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
             .route("/chat/completions", post(complete))
             .with_state(Arc::clone(&calls));
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let server = runtime.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::warn!(%error, "sandbox model stopped serving");
-            }
-        });
-        Ok(SandboxModel {
-            addr,
-            calls,
-            shutdown: Some(shutdown),
-            server: Some(server),
-        })
+        let server = BackgroundServer::start(listener, app, "sandbox model")?;
+        Ok(SandboxModel { calls, server })
     }
 
     /// The base URL to configure as `AI_BASE_URL`, e.g. `http://127.0.0.1:40123/v1`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("http://{}/v1", self.server.addr())
     }
 
     /// Completions answered so far.
@@ -108,23 +80,7 @@ impl SandboxModel {
 
     /// Stops serving, letting in-flight requests finish.
     pub async fn shutdown(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-    }
-}
-
-impl Drop for SandboxModel {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
+        self.server.stop().await;
     }
 }
 

@@ -101,12 +101,13 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use script::{AnsweredBy, CONNECT_ME, Delivery, Pickup, Script, VOICEMAIL_GREETING};
 
 use state::Inner;
+
+pub use super::background::StartError;
+use super::background::{BackgroundServer, webhook_client};
 
 /// The carrier's Ed25519 private key seed. Its `Debug` is redacted.
 #[derive(Clone)]
@@ -245,17 +246,6 @@ impl Default for CarrierConfig {
     }
 }
 
-/// Why the carrier could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("the sandbox carrier must be started inside a Tokio runtime")]
-    NoRuntime,
-    #[error("cannot read the listener's address: {0}")]
-    Address(#[source] std::io::Error),
-    #[error("cannot build the webhook HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
-}
-
 /// [`SandboxCarrier::wait_until`] gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the condition was not reached within {0:?}")]
@@ -360,9 +350,7 @@ pub struct Observed {
 /// The running carrier. Dropping it stops the server and every call simulation.
 pub struct SandboxCarrier {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: BackgroundServer,
 }
 
 impl SandboxCarrier {
@@ -371,45 +359,21 @@ impl SandboxCarrier {
         listener: TcpListener,
         config: CarrierConfig,
     ) -> Result<SandboxCarrier, StartError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
-        let addr = listener.local_addr().map_err(StartError::Address)?;
-        // Webhooks go to loopback receivers; redirects and proxies would only get in the way.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(StartError::HttpClient)?;
+        let http = webhook_client(Duration::from_secs(10))?;
         let inner = Arc::new(Inner::new(config, http));
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let app = api::router(Arc::clone(&inner));
-        let server = runtime.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::warn!(%error, "sandbox carrier stopped serving");
-            }
-        });
-        tracing::info!(%addr, "sandbox carrier listening");
-        Ok(SandboxCarrier {
-            inner,
-            addr,
-            shutdown: Some(shutdown),
-            server: Some(server),
-        })
+        let server =
+            BackgroundServer::start(listener, api::router(Arc::clone(&inner)), "sandbox carrier")?;
+        tracing::info!(addr = %server.addr(), "sandbox carrier listening");
+        Ok(SandboxCarrier { inner, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The API base to configure as `TELNYX_API_BASE`, e.g. `http://127.0.0.1:40123/v2`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v2", self.addr)
+        format!("http://{}/v2", self.addr())
     }
 
     /// The webhook verification key to configure in Klaxon (standard base64, 32 bytes).
@@ -475,25 +439,14 @@ impl SandboxCarrier {
     /// Stops serving (letting in-flight requests finish) and ends every call simulation
     /// without further webhooks.
     pub async fn shutdown(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
         self.inner.abort_tasks();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
+        self.server.stop().await;
     }
 }
 
 impl Drop for SandboxCarrier {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
         self.inner.abort_tasks();
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
     }
 }
 

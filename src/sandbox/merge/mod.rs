@@ -70,13 +70,14 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use model::{Opportunity, Ticket};
 
 use crate::signing::Secret;
 use state::Inner;
+
+pub use super::background::StartError;
+use super::background::{BackgroundServer, webhook_client};
 
 /// A linked account's token: sent as `X-Account-Token`. `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -159,17 +160,6 @@ impl Default for MergeSandboxConfig {
     }
 }
 
-/// Why the sandbox could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("the sandbox Merge API must be started inside a Tokio runtime")]
-    NoRuntime,
-    #[error("cannot read the listener's address: {0}")]
-    Address(#[source] std::io::Error),
-    #[error("cannot build the webhook HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
-}
-
 /// Why [`SandboxMerge::send_webhook`] sent nothing, or got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -250,9 +240,7 @@ pub struct SentWebhook {
 /// The running sandbox. Dropping it stops the server.
 pub struct SandboxMerge {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: BackgroundServer,
 }
 
 impl SandboxMerge {
@@ -261,45 +249,24 @@ impl SandboxMerge {
         listener: TcpListener,
         config: MergeSandboxConfig,
     ) -> Result<SandboxMerge, StartError> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
-        let addr = listener.local_addr().map_err(StartError::Address)?;
-        // Webhooks go to loopback receivers; redirects and proxies would only get in the way.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(StartError::HttpClient)?;
+        let http = webhook_client(Duration::from_secs(30))?;
         let inner = Arc::new(Inner::new(config, http));
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let app = api::router(Arc::clone(&inner));
-        let server = runtime.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::warn!(%error, "sandbox Merge API stopped serving");
-            }
-        });
-        tracing::info!(%addr, "sandbox Merge API listening");
-        Ok(SandboxMerge {
-            inner,
-            addr,
-            shutdown: Some(shutdown),
-            server: Some(server),
-        })
+        let server = BackgroundServer::start(
+            listener,
+            api::router(Arc::clone(&inner)),
+            "sandbox Merge API",
+        )?;
+        tracing::info!(addr = %server.addr(), "sandbox Merge API listening");
+        Ok(SandboxMerge { inner, server })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The API root to configure as `MERGE_API_BASE`, e.g. `http://127.0.0.1:40123/api`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/api", self.addr)
+        format!("http://{}/api", self.addr())
     }
 
     /// Every API request received so far, in arrival order.
@@ -478,23 +445,7 @@ impl SandboxMerge {
 
     /// Stops serving, letting in-flight requests finish.
     pub async fn shutdown(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-    }
-}
-
-impl Drop for SandboxMerge {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
+        self.server.stop().await;
     }
 }
 
