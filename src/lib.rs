@@ -17,6 +17,7 @@
 //!   Merge, Telnyx), each with its test vectors.
 //! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.
 //! - [`clock`]: wall-clock time in the forms the store keeps.
+//! - [`error_text`]: an error and its causes as one line, each cause said once.
 //! - [`demo`]: `klaxon demo`, four scenarios played against Klaxon and the sandboxes in
 //!   process, with their timelines printed as they happen.
 //! - [`metrics`]: the Prometheus counters and histograms behind `/metrics`.
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod error_text;
 pub mod http;
 pub mod llm;
 pub mod merge;

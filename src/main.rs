@@ -187,7 +187,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", klaxon::error_text::with_causes(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -319,7 +319,7 @@ fn demo(fast: bool, port: u16, keep_running: bool) -> ExitCode {
         Ok(outcomes) if outcomes.iter().all(|o| o.passed) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", klaxon::error_text::with_causes(error.as_ref()));
             ExitCode::from(2)
         }
     }

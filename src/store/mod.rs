@@ -64,7 +64,7 @@ pub enum StoreError {
     #[error("a stored row is unreadable: {0}")]
     Corrupt(String),
     /// The URL is shown with its password redacted.
-    #[error("cannot connect to PostgreSQL at {url}: {source}")]
+    #[error("cannot connect to PostgreSQL at {url}: {}", postgres_detail(.source))]
     Connect {
         url: String,
         #[source]
@@ -86,12 +86,13 @@ pub enum StoreError {
     Tls(String),
 }
 
-/// The server's message and SQLSTATE when there is one: the driver's own `Display` says only
-/// "db error".
+/// The server's message and SQLSTATE when there is one, else the driver's error with its
+/// causes: the driver's own `Display` says only "db error" or "error performing TLS
+/// handshake", leaving the reason to its source.
 fn postgres_detail(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
+        None => crate::error_text::with_causes(error),
     }
 }
 
