@@ -18,7 +18,7 @@ mod metrics;
 mod multinode;
 mod openapi_doc;
 mod pipelines;
-mod postgres_tls;
+mod postgres_server;
 mod process;
 mod reference;
 mod sandbox_carrier;

@@ -58,8 +58,14 @@ pub fn config(url: &PostgresUrl) -> Result<tokio_postgres::Config, StoreError> {
     // connection, often while the tables are still small, and then joins a batch (`UNNEST` of
     // its rows) to a grown table by scanning all of it, every batch. Batches make planning
     // per execution cheap next to that.
+    //
+    // The server's NOTICEs (`CREATE TABLE IF NOT EXISTS` on every start) are not for
+    // Klaxon's log; warnings and errors still are.
     let options = config.get_options().unwrap_or_default();
-    config.options(format!("{options} -c plan_cache_mode=force_custom_plan").trim_start());
+    config.options(
+        format!("{options} -c plan_cache_mode=force_custom_plan -c client_min_messages=warning")
+            .trim_start(),
+    );
     Ok(config)
 }
 

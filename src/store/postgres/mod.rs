@@ -2,8 +2,8 @@
 //!
 //! Shape: a pool of connections for reads and ordinary writes; three group-commit batchers
 //! for the hot writes (event ingest, pipeline results, delivery attempts), each flushing a
-//! batch as a few multi-row statements in one transaction; one connection in `LISTEN` for the other nodes' announcements; and a heartbeat
-//! that renews this node's leases.
+//! batch as one multi-row statement (one commit); one connection in `LISTEN` for the other
+//! nodes' announcements; and a heartbeat that renews this node's leases.
 //!
 //! What makes several nodes safe is in the database, never in memory: unique keys decide
 //! idempotency (events, deliveries, escalations, carrier webhooks) and which node may place
@@ -24,6 +24,7 @@ mod listen;
 mod migrate;
 mod poll_cursors;
 mod results;
+mod server_settings;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,6 +101,12 @@ impl PostgresStore {
             let applied = migrate::apply(client).await?;
             if applied > 0 {
                 tracing::info!(applied, "applied PostgreSQL schema migrations");
+            }
+            for warning in server_settings::ServerSettings::read(client)
+                .await?
+                .warnings()
+            {
+                tracing::warn!("{warning}");
             }
         }
         let node = Arc::new(Node {

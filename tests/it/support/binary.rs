@@ -30,6 +30,8 @@ pub struct KlaxonProcess {
     pub child: Child,
     /// `http://127.0.0.1:<port>`, read from the server's "listening" log line.
     pub url: String,
+    /// The log lines before that one (start-up: migrations, warnings about the database).
+    pub startup_logs: Vec<String>,
     /// Every later log line, for tests that look for a message.
     pub logs: mpsc::Receiver<String>,
 }
@@ -56,6 +58,7 @@ impl KlaxonProcess {
                 }
             }
         });
+        let mut startup_logs = Vec::new();
         let url = loop {
             let line = logs
                 .recv_timeout(Duration::from_secs(10))
@@ -67,8 +70,14 @@ impl KlaxonProcess {
                     .expect("url field")
                     .to_owned();
             }
+            startup_logs.push(line);
         };
-        KlaxonProcess { child, url, logs }
+        KlaxonProcess {
+            child,
+            url,
+            startup_logs,
+            logs,
+        }
     }
 
     pub fn kill_hard(&mut self) {

@@ -1,8 +1,11 @@
-//! TLS to PostgreSQL, against the test server's own TLS (Debian's cluster serves the
-//! `ssl-cert-snakeoil` certificate, issued to `localhost`): `require` encrypts, `disable` does
-//! not, and `verify-full` accepts only a certificate signed by what it trusts and issued to
-//! the host it connects to. PostgreSQL only (`KLAXON_TEST_POSTGRES_URL`); a server without TLS
-//! skips these tests with a notice.
+//! What Klaxon expects of the PostgreSQL server, checked against the test server itself.
+//!
+//! TLS, against the server's own certificate (Debian's cluster serves `ssl-cert-snakeoil`,
+//! issued to `localhost`): `require` encrypts, `disable` does not, and `verify-full` accepts
+//! only a certificate signed by what it trusts and issued to the host it connects to; a
+//! server without TLS skips these tests with a notice. And the settings an operator must hear
+//! about at start-up (`autovacuum = off`, as on the test machines). PostgreSQL only
+//! (`KLAXON_TEST_POSTGRES_URL`).
 
 use std::path::PathBuf;
 
@@ -10,6 +13,7 @@ use klaxon::Settings;
 use klaxon::config::{DatabaseUrl, PostgresUrl, TlsMode};
 use klaxon::store::{Store, StoreError};
 
+use crate::support::binary::KlaxonProcess;
 use crate::support::postgres;
 
 /// The test server and its schema for this test, if the server speaks TLS.
@@ -182,5 +186,41 @@ async fn verify_full_accepts_the_trusted_certificate_only_for_its_own_host_name(
     assert!(
         refused.to_string().contains("not valid for name"),
         "says why: {refused}"
+    );
+}
+
+#[test]
+fn a_server_setting_that_breaks_a_promise_is_logged_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("klaxon.db");
+    let DatabaseUrl::Postgres(url) = postgres::database_for(&db) else {
+        return;
+    };
+    let autovacuum: String = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        postgres::connect(&url)
+            .await
+            .query_one("SHOW autovacuum", &[])
+            .await
+            .expect("read autovacuum")
+            .get(0)
+    });
+    let server = KlaxonProcess::start(&db, &[]);
+    let warned = server
+        .startup_logs
+        .iter()
+        .any(|line| line.contains("WARN") && line.contains("autovacuum = off"));
+    assert_eq!(
+        warned,
+        autovacuum == "off",
+        "autovacuum is {autovacuum}; start-up said: {:#?}",
+        server.startup_logs
+    );
+    assert!(
+        !server
+            .startup_logs
+            .iter()
+            .any(|line| line.contains("NOTICE")),
+        "the server's notices stay out of the log: {:#?}",
+        server.startup_logs
     );
 }
