@@ -34,11 +34,13 @@ pub mod llm;
 pub mod merge;
 pub mod metrics;
 pub mod pipeline;
+mod redacted;
 pub mod sandbox;
 pub mod server;
 pub mod signing;
 pub mod store;
 pub mod voice;
+mod wire_enum;
 
 pub use config::Settings;
 pub use server::serve;

@@ -291,7 +291,7 @@ async fn merge_client(
                 default: None,
                 by_account: LinkedAccount::samples()
                     .into_iter()
-                    .map(|a| (a.id, MergeSecret::new(a.account_token.as_str())))
+                    .map(|a| (a.id, MergeSecret::new(a.account_token.expose())))
                     .collect(),
             };
             let mut config = MergeConfig::new(MergeSecret::new("sandbox"), tokens);

@@ -26,6 +26,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use crate::redacted::redacted_string;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -46,27 +47,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// message, not enough to copy a whole HTML error page into an event.
 pub const MAX_ERROR_BODY_CHARS: usize = 200;
 
-/// An API key for the model endpoint.
-///
-/// `Debug` is redacted and there is no `Display`, so the key cannot reach a log by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
-    }
-
-    /// The key itself. Callers must not log or persist it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey([redacted])")
-    }
+redacted_string! {
+    /// An API key for the model endpoint.
+    #[derive(PartialEq, Eq)]
+    pub struct ApiKey;
 }
 
 /// Where and how to reach the model. `Debug` is safe to log: the key is redacted.

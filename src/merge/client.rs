@@ -12,6 +12,7 @@
 //! idempotency key (doc §5.1), so a blind resend could post the comment twice; the caller
 //! gets the error and checks for its marker before posting again. Other 4xx are never retried.
 
+use crate::redacted::redacted_string;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -46,27 +47,10 @@ const TICKET_EXPAND: &str = "contact,account,assignees";
 /// What an opportunity GET or listing expands: stage names, the owner's email, the account.
 const OPPORTUNITY_EXPAND: &str = "stage,owner,account";
 
-/// A Merge credential (the organisation's API key or a linked account's token).
-///
-/// `Debug` is redacted and there is no `Display`, so it cannot reach a log by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MergeSecret(String);
-
-impl MergeSecret {
-    pub fn new(secret: impl Into<String>) -> Self {
-        MergeSecret(secret.into())
-    }
-
-    /// The secret itself. Callers must not log or persist it in clear.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for MergeSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MergeSecret([redacted])")
-    }
+redacted_string! {
+    /// A Merge credential (the organisation's API key or a linked account's token).
+    #[derive(PartialEq, Eq)]
+    pub struct MergeSecret;
 }
 
 /// Account tokens: one per linked account, plus an optional default for single-tenant setups.

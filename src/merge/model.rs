@@ -14,59 +14,14 @@
 //! [`Contact`] has one `phone_number` string, a CRM contact has a list; a ticketing
 //! [`TicketingUser`] has `email_address`, a CRM [`User`] has `email`. Neither user has a phone.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::MergeError;
+use crate::wire_enum::wire_enum;
 
-/// Declares an enum read from a Merge string, with an `Other(String)` catch-all so a raw
-/// source value (from `show_enum_origins`) or a value added later is kept verbatim.
-macro_rules! merge_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)+ }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-            /// A value outside Merge's normalised set, as Merge sent it.
-            Other(String),
-        }
-
-        impl $name {
-            pub fn from_wire(value: &str) -> Self {
-                match value {
-                    $($wire => $name::$variant,)+
-                    other => $name::Other(other.to_owned()),
-                }
-            }
-
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $($name::$variant => $wire,)+
-                    $name::Other(other) => other,
-                }
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let value = String::deserialize(deserializer)?;
-                Ok($name::from_wire(&value))
-            }
-        }
-    };
-}
-
-merge_enum! {
+wire_enum! {
     /// `TicketStatusEnum`.
     pub enum TicketStatus {
         Open = "OPEN",
@@ -76,7 +31,7 @@ merge_enum! {
     }
 }
 
-merge_enum! {
+wire_enum! {
     /// `PriorityEnum`. There is no `CRITICAL`: Klaxon's "critical" is `URGENT` (doc §2.1).
     pub enum TicketPriority {
         Urgent = "URGENT",
@@ -86,7 +41,7 @@ merge_enum! {
     }
 }
 
-merge_enum! {
+wire_enum! {
     /// `OpportunityStatusEnum`.
     pub enum OpportunityStatus {
         Open = "OPEN",

@@ -16,7 +16,7 @@ pub mod merge;
 pub mod standard_webhooks;
 pub mod telnyx;
 
-use std::fmt;
+use crate::redacted::redacted_string;
 
 use hmac::digest::Key;
 use hmac::{Hmac, Mac};
@@ -26,27 +26,16 @@ use subtle::ConstantTimeEq;
 /// How far a signed timestamp may be from `now`, either way, unless configured otherwise.
 pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 
-/// A shared HMAC secret (ingest and Merge keys), used as its UTF-8 bytes.
-///
-/// `Debug` is redacted and there is no `Display`, so a secret cannot reach a log by accident.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret exactly as configured; it is never trimmed or decoded.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Secret(secret.into())
-    }
-
-    /// The key bytes. Callers must not log or persist them.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
+redacted_string! {
+    /// A shared HMAC secret (ingest and Merge keys), used as its UTF-8 bytes, exactly as
+    /// configured: never trimmed or decoded.
+    pub struct Secret;
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
+impl Secret {
+    /// The key bytes. Callers must not log or persist them.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.expose().as_bytes()
     }
 }
 

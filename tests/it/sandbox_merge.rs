@@ -284,7 +284,7 @@ async fn writes_are_recorded_and_reflected() {
     let recorded = &writes[0].headers;
     assert!(recorded.bearer);
     assert_eq!(
-        recorded.account_token.as_ref().map(|t| t.as_str()),
+        recorded.account_token.as_ref().map(|t| t.expose()),
         Some(token)
     );
     assert!(!format!("{writes:?}").contains(token), "tokens never print");

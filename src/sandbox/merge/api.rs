@@ -81,7 +81,7 @@ async fn handle(
     let linked_account = recorded_headers
         .account_token
         .as_ref()
-        .and_then(|t| inner.settings.account_for_token(t.as_str()))
+        .and_then(|t| inner.settings.account_for_token(t.expose()))
         .map(|a| a.id.clone());
     let (status, answer) = {
         let mut state = inner.lock();

@@ -63,6 +63,7 @@ mod state;
 mod webhooks;
 mod writes;
 
+use crate::redacted::redacted_string;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -79,24 +80,10 @@ use state::Inner;
 pub use super::background::StartError;
 use super::background::{BackgroundServer, webhook_client};
 
-/// A linked account's token: sent as `X-Account-Token`. `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccountToken(String);
-
-impl AccountToken {
-    pub fn new(token: impl Into<String>) -> AccountToken {
-        AccountToken(token.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for AccountToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccountToken([redacted])")
-    }
+redacted_string! {
+    /// A linked account's token: sent as `X-Account-Token`.
+    #[derive(PartialEq, Eq)]
+    pub struct AccountToken;
 }
 
 /// A customer connection, as webhooks describe it in `linked_account`.

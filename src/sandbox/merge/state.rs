@@ -26,7 +26,7 @@ impl Settings {
     pub(crate) fn account_for_token(&self, token: &str) -> Option<&LinkedAccount> {
         self.linked_accounts
             .iter()
-            .find(|a| a.account_token.as_str() == token)
+            .find(|a| a.account_token.expose() == token)
     }
 
     pub(crate) fn account(&self, id: &str) -> Option<&LinkedAccount> {

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{CallControlId, CallLegId, CallSessionId, ClientState};
+use crate::wire_enum::wire_enum;
 
 /// One call webhook.
 #[derive(Debug, Clone, PartialEq)]

@@ -26,39 +26,6 @@
 //! what an event means for an escalation. It knows nothing of axum, the store or settings
 //! files. It never logs the API key, request bodies (they hold phone numbers) or error details.
 
-/// Declares an enum read from a Telnyx string, with an `Other(String)` catch-all so a value
-/// added by Telnyx later is kept verbatim instead of failing the whole event.
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)+ }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-            /// A value this version does not know, as Telnyx sent it.
-            Other(String),
-        }
-
-        impl $name {
-            pub fn from_wire(value: &str) -> Self {
-                match value {
-                    $($wire => $name::$variant,)+
-                    other => $name::Other(other.to_owned()),
-                }
-            }
-
-            pub fn as_str(&self) -> &str {
-                match self {
-                    $($name::$variant => $wire,)+
-                    $name::Other(other) => other,
-                }
-            }
-        }
-    };
-}
-
 pub mod commands;
 pub mod events;
 
@@ -68,6 +35,7 @@ mod pacing;
 mod retry;
 mod state;
 
+use crate::redacted::redacted_string;
 use std::fmt;
 use std::time::Duration;
 
@@ -93,27 +61,10 @@ pub const DEFAULT_DIALS_PER_SECOND: f64 = 10.0;
 /// retry budget ([`RetryPolicy::budget`]) still bounds the whole call.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A Telnyx API v2 key, sent as `Authorization: Bearer <key>`.
-///
-/// `Debug` is redacted and there is no `Display`, so the key cannot reach a log by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
-    }
-
-    /// The key itself. Callers must not log or persist it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey([redacted])")
-    }
+redacted_string! {
+    /// A Telnyx API v2 key, sent as `Authorization: Bearer <key>`.
+    #[derive(PartialEq, Eq)]
+    pub struct ApiKey;
 }
 
 /// Where and how to reach Telnyx. `Debug` is safe to log: the key is redacted.
