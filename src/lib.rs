@@ -18,6 +18,8 @@
 //! - [`client`]: the small HTTP client behind `klaxon events …` and `klaxon dlq …`.
 //! - [`clock`]: wall-clock time in the forms the store keeps.
 //! - [`error_text`]: an error and its causes as one line, each cause said once.
+//! - [`retry_timing`]: backoff with jitter and `Retry-After`, shared by the API clients and
+//!   webhook delivery.
 //! - [`demo`]: `klaxon demo`, four scenarios played against Klaxon and the sandboxes in
 //!   process, with their timelines printed as they happen.
 //! - [`metrics`]: the Prometheus counters and histograms behind `/metrics`.
@@ -34,12 +36,14 @@ pub mod llm;
 pub mod merge;
 pub mod metrics;
 pub mod pipeline;
-mod redacted;
+pub mod retry_timing;
 pub mod sandbox;
 pub mod server;
 pub mod signing;
 pub mod store;
 pub mod voice;
+
+mod redacted;
 mod wire_enum;
 
 pub use config::Settings;

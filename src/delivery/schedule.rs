@@ -26,16 +26,6 @@ pub fn next_attempt_at(
     Some(now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)))
 }
 
-/// Parses a `Retry-After` value: delay seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,17 +52,5 @@ mod tests {
         assert!(sooner >= 4_500);
         let capped = next_attempt_at(SCHEDULE, 1, Some(Duration::from_secs(10 << 20)), 0).unwrap();
         assert_eq!(capped, 24 * 3600 * 1000);
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        let date = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(90)));
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

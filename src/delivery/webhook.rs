@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 
-use super::schedule::parse_retry_after;
 use crate::pipeline::spec::{WebhookSigning, WebhookSpec};
+use crate::retry_timing;
 use crate::signing::{ingest, standard_webhooks};
 use crate::store::DeliveryId;
 
@@ -145,7 +145,7 @@ impl WebhookSender {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| retry_timing::retry_after(v, SystemTime::now()));
         // Only the start of the body: enough to debug a receiver, never a memory hazard.
         let mut snippet = Vec::new();
         while snippet.len() < RESPONSE_SNIPPET_BYTES {

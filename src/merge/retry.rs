@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+use crate::retry_timing;
+
 /// The millisecond variant of `Retry-After` some gateways send.
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
@@ -44,17 +46,9 @@ impl RetryPolicy {
     /// other half. With a hint: the hint plus up to a tenth of it, so clients told the same
     /// time do not all return at once, and never less than the plain backoff.
     pub fn delay(&self, failed: u32, hint: Option<Duration>, jitter: f64) -> Option<Duration> {
-        let jitter = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let doublings = failed.saturating_sub(1).min(20);
-        let exponential = self
-            .initial_backoff
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_backoff);
-        let backoff = exponential / 2 + (exponential / 2).mul_f64(jitter);
+        let jitter = retry_timing::clamp_jitter(jitter);
+        let backoff =
+            retry_timing::equal_jitter(self.initial_backoff, self.max_backoff, failed, jitter);
         match hint {
             Some(hint) if hint > self.max_backoff => None,
             Some(hint) => Some((hint + (hint / 10).mul_f64(jitter)).max(backoff)),
@@ -72,20 +66,11 @@ pub fn server_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let seconds = |value: &str, scale: f64| {
-        let n: f64 = value.parse().ok()?;
-        (n.is_finite() && n >= 0.0)
-            .then(|| Duration::try_from_secs_f64(n * scale).ok())
-            .flatten()
-    };
-    if let Some(ms) = text(RETRY_AFTER_MS).and_then(|v| seconds(v, 0.001)) {
-        return Some(ms);
-    }
-    let value = text(RETRY_AFTER.as_str())?;
-    seconds(value, 1.0).or_else(|| {
-        let at = httpdate::parse_http_date(value).ok()?;
-        Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-    })
+    let millis = text(RETRY_AFTER_MS)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .and_then(|n| Duration::try_from_secs_f64(n / 1000.0).ok());
+    millis.or_else(|| retry_timing::retry_after(text(RETRY_AFTER.as_str())?, now))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+use crate::retry_timing;
+
 /// Header with the seconds until the rate-limit window resets.
 pub const RATE_LIMIT_RESET: &str = "x-ratelimit-reset";
 
@@ -54,17 +56,9 @@ impl RetryPolicy {
     /// plus up to one `initial_backoff` of spread, so clients told the same reset time do not
     /// all return in the same millisecond, and never less than the plain backoff.
     pub fn delay(&self, failed: u32, hint: Option<Duration>, jitter: f64) -> Duration {
-        let jitter = if jitter.is_finite() {
-            jitter.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let doublings = failed.saturating_sub(1).min(20);
-        let exponential = self
-            .initial_backoff
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_backoff);
-        let backoff = exponential / 2 + (exponential / 2).mul_f64(jitter);
+        let jitter = retry_timing::clamp_jitter(jitter);
+        let backoff =
+            retry_timing::equal_jitter(self.initial_backoff, self.max_backoff, failed, jitter);
         match hint {
             Some(hint) => (hint + self.initial_backoff.mul_f64(jitter)).max(backoff),
             None => backoff,
@@ -83,12 +77,8 @@ pub fn server_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .map(str::trim)
     };
     let reset = text(RATE_LIMIT_RESET).and_then(|v| seconds_or_epoch(v, now));
-    let retry_after = text(RETRY_AFTER.as_str()).and_then(|v| {
-        seconds_or_epoch(v, now).or_else(|| {
-            let at = httpdate::parse_http_date(v).ok()?;
-            Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-        })
-    });
+    let retry_after = text(RETRY_AFTER.as_str())
+        .and_then(|v| seconds_or_epoch(v, now).or_else(|| retry_timing::retry_after(v, now)));
     match (reset, retry_after) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
