@@ -13,6 +13,7 @@
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
 //! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
+//! | `GET /v1/nodes` | [`nodes`] |
 //! | `GET /health` | [`health`] |
 //! | `GET /metrics` | [`metrics`] |
 //! | `GET /openapi.json` | [`openapi`] |
@@ -33,6 +34,7 @@ pub mod live;
 pub mod merge;
 pub mod merge_poll;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod paging;
 pub mod reference;
@@ -82,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merge::router())
         .merge(merge_poll::router())
         .merge(reference::router())
+        .merge(nodes::router())
         .merge(health::router())
         .merge(metrics::router())
         .merge(openapi::router())

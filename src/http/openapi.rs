@@ -10,7 +10,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{AppState, deliveries, destinations, escalations, events, health, ingest, merge};
-use super::{live, merge_poll, metrics, reference, voice};
+use super::{live, merge_poll, metrics, nodes, reference, voice};
 
 /// The error body of every 4xx and 5xx: `{"error": {"code", "message"}}`.
 #[derive(Serialize, ToSchema)]
@@ -36,7 +36,7 @@ pub struct ErrorDetail {
         escalations::list, escalations::show, escalations::cancel, escalations::recent,
         voice::receive, merge::receive_merge, merge_poll::poll,
         reference::escalate, reference::alert, reference::tickets, reference::deals, reference::alerts,
-        health::health, metrics::scrape, document,
+        nodes::list, health::health, metrics::scrape, document,
         live::page, live::panels, live::script, live::stylesheet,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
@@ -48,7 +48,7 @@ pub struct ErrorDetail {
         (name = "escalations", description = "Phone escalations and their call timelines"),
         (name = "webhooks", description = "What Telnyx and Merge send"),
         (name = "reference", description = "The reference apps' endpoints"),
-        (name = "operations", description = "Health, metrics, this document"),
+        (name = "operations", description = "Health, metrics, the nodes on the database, this document"),
         (name = "live", description = "The live page (HTML) and its assets"),
     )
 )]

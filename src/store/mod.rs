@@ -11,6 +11,7 @@ mod dial;
 mod escalation;
 mod event;
 mod migrations;
+mod node;
 mod postgres;
 mod sqlite;
 
@@ -28,6 +29,7 @@ pub use escalation::{
 pub use event::{
     Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, Source,
 };
+pub use node::NodeStatus;
 
 use crate::config::{DatabaseUrl, StoreSettings};
 
@@ -395,6 +397,11 @@ impl Store {
     /// When the next delivery falls due or its lease runs out (unix ms).
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         dispatch!(self, b => b.next_due().await)
+    }
+
+    /// Every node on the database, oldest first (see [`NodeStatus`]).
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
+        dispatch!(self, b => b.nodes().await)
     }
 
     /// The delivery queue at `now_ms`, for `/metrics`.

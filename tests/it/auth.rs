@@ -68,6 +68,15 @@ async fn with_a_token_every_v1_route_requires_it() {
 }
 
 #[tokio::test]
+async fn the_node_list_needs_the_token() {
+    let server = with_token().await;
+    let nodes = || server.http.get(server.url("/v1/nodes"));
+    assert_error(&server.send(nodes()).await, 401, "unauthorized");
+    let (status, body) = server.send(nodes().bearer_auth(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn health_needs_no_token() {
     let server = with_token().await;
     assert_eq!(server.get("/health").await.0, 200);

@@ -1,4 +1,4 @@
-//! `GET /health` reports the store honestly.
+//! `GET /health` reports the store honestly; `GET /v1/nodes` lists the nodes on it.
 
 use std::time::Duration;
 
@@ -46,4 +46,30 @@ async fn a_store_that_cannot_commit_is_reported_as_503() {
         }
     }
     assert!(recovered, "health recovers once the lock is released");
+}
+
+#[tokio::test]
+async fn a_lone_server_lists_itself_as_the_one_live_node() {
+    let server = TestServer::start().await;
+    let (status, body) = server.get("/v1/nodes").await;
+    assert_eq!(status, 200, "{body}");
+    let nodes = body["data"].as_array().expect("a list");
+    assert_eq!(nodes.len(), 1, "{body}");
+    let node = &nodes[0];
+    assert_eq!(node["this_node"], true);
+    assert_eq!(node["alive"], true);
+    assert_eq!(node["deliveries_held"], 0);
+    assert_eq!(node["escalations_held"], 0);
+    assert!(
+        node["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("node_")),
+        "{node}"
+    );
+    // Only PostgreSQL nodes can be taken over, so only they have a liveness deadline.
+    assert_eq!(
+        node.get("alive_until").is_some(),
+        crate::support::postgres::enabled(),
+        "{node}"
+    );
 }

@@ -346,6 +346,33 @@ voice = {{ policy = "oncall" }}
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A survivor's view of the cluster: the killed node is dead and holds nothing.
+    let listed: serde_json::Value = http
+        .get(format!("{}/v1/nodes", urls[1]))
+        .send()
+        .await
+        .expect("GET /v1/nodes")
+        .json()
+        .await
+        .expect("a JSON node list");
+    let listed = listed["data"].as_array().expect("a list").clone();
+    assert_eq!(listed.len(), 3, "three nodes: {listed:?}");
+    for node in &listed {
+        let killed = node["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with(&killed_node));
+        assert_eq!(node["alive"], !killed, "{node}");
+        if killed {
+            assert_eq!(node["deliveries_held"], 0, "{node}");
+            assert_eq!(node["escalations_held"], 0, "{node}");
+        }
+    }
+    assert_eq!(
+        listed.iter().filter(|n| n["this_node"] == true).count(),
+        1,
+        "{listed:?}"
+    );
+
     // Every acknowledged event is stored once (the test re-sent until acknowledged, so
     // every event was acknowledged).
     let stored: Vec<(String, i64)> = db_client

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use super::Node;
 use crate::clock;
-use crate::store::{EscalationId, Hold, StoreError};
+use crate::store::{EscalationId, Hold, NodeStatus, StoreError};
 
 /// The channel on which a node announces that it released an escalation, so a node waiting
 /// to step it (e.g. for a webhook it received) tries again at once.
@@ -127,6 +127,43 @@ pub async fn retire(client: &impl GenericClient, node: &Node) -> Result<(), Stor
         )
         .await?;
     Ok(())
+}
+
+/// Every node the database remembers, oldest first, with what it holds now.
+pub async fn nodes(
+    client: &impl GenericClient,
+    node: &Node,
+) -> Result<Vec<NodeStatus>, StoreError> {
+    let now = clock::now_ms();
+    // A delivery is held through its node's liveness; an escalation by its own lease.
+    let statement = client
+        .prepare_cached(
+            "SELECT n.id, n.started_at, n.alive_until,
+                    (SELECT COUNT(*) FROM deliveries d
+                     WHERE d.lease_owner = n.id AND d.state IN ('pending', 'failed')),
+                    (SELECT COUNT(*) FROM escalations e
+                     WHERE e.lease_owner = n.id AND e.lease_until > $1)
+             FROM nodes n ORDER BY n.started_at, n.id",
+        )
+        .await?;
+    client
+        .query(&statement, &[&now])
+        .await?
+        .iter()
+        .map(|row| {
+            let id: String = row.try_get(0)?;
+            let alive_until: i64 = row.try_get(2)?;
+            Ok(NodeStatus {
+                this_node: id == node.id,
+                id,
+                started_at: row.try_get(1)?,
+                alive_until: Some(clock::ms_to_rfc3339(alive_until)),
+                alive: alive_until > now,
+                deliveries_held: row.try_get::<_, i64>(3)?.try_into().unwrap_or(0),
+                escalations_held: row.try_get::<_, i64>(4)?.try_into().unwrap_or(0),
+            })
+        })
+        .collect()
 }
 
 /// Renews this node's liveness and its escalation leases every third of the lease, until

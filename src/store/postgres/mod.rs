@@ -35,8 +35,8 @@ use tokio::task::JoinHandle;
 use super::{
     AfterAttempt, Attempt, Cursor, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Event, EventId,
-    EventPage, EventQuery, Hold, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
-    QueueDepth, Replay, StoreError, TransitionCheck,
+    EventPage, EventQuery, Hold, Inserted, NewDelivery, NewEscalation, NewEvent, NodeStatus,
+    PendingEvent, QueueDepth, Replay, StoreError, TransitionCheck,
 };
 use super::{DialClaim, NewDial};
 use crate::clock;
@@ -342,6 +342,10 @@ impl PostgresStore {
 
     pub async fn next_due(&self) -> Result<Option<i64>, StoreError> {
         deliveries::next_due(&self.client().await?, &self.node).await
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
+        leases::nodes(&self.client().await?, &self.node).await
     }
 
     pub async fn queue_depth(&self, now_ms: i64) -> Result<QueueDepth, StoreError> {

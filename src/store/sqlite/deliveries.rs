@@ -116,6 +116,17 @@ pub fn queue_depth(conn: &Connection, now_ms: i64) -> Result<QueueDepth, StoreEr
     Ok(depth)
 }
 
+/// Deliveries claimed by a worker and not yet recorded.
+pub fn in_flight(conn: &Connection) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM deliveries
+             WHERE state IN ('pending', 'failed') AND lease_until IS NOT NULL",
+        )?
+        .query_row([], |row| row.get(0))?;
+    Ok(count.try_into().unwrap_or(0))
+}
+
 /// Releases every lease: at start-up of a single-node store, no other worker can hold one.
 pub fn release_all_leases(tx: &Transaction<'_>) -> rusqlite::Result<usize> {
     tx.execute(

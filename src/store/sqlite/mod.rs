@@ -26,7 +26,7 @@ use super::{
     EventPage, EventQuery, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent,
     QueueDepth, Replay, StoreError, TransitionCheck, migrations,
 };
-use super::{DialClaim, NewDial};
+use super::{DialClaim, NewDial, NodeStatus};
 use crate::config::StoreSettings;
 
 /// How long a connection waits for a lock held by another process before giving up.
@@ -41,6 +41,8 @@ pub struct SqliteStore {
     /// Who this process is in the records it signs (dial claims): `node_<pid>`, the shape of a
     /// PostgreSQL node id, since on SQLite the process owning the file is the only node.
     node: Arc<str>,
+    /// When this process opened the store (RFC 3339).
+    started_at: Arc<str>,
 }
 
 impl SqliteStore {
@@ -70,6 +72,7 @@ impl SqliteStore {
             writer: writer::WriterHandle::start(conn, settings.group_commit_max_batch),
             readers: Arc::new(reader::ReaderPool::new(readers)),
             node: format!("node_{}", std::process::id()).into(),
+            started_at: crate::clock::now_rfc3339().into(),
         })
     }
 
@@ -237,6 +240,20 @@ impl SqliteStore {
         self.readers
             .with(move |conn| deliveries::queue_depth(conn, now_ms))
             .await
+    }
+
+    /// This process, the only node, with the deliveries it has in flight.
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
+        let in_flight = self.readers.with(deliveries::in_flight).await?;
+        Ok(vec![NodeStatus {
+            id: self.node.to_string(),
+            started_at: self.started_at.to_string(),
+            alive_until: None,
+            alive: true,
+            deliveries_held: in_flight,
+            escalations_held: 0,
+            this_node: true,
+        }])
     }
 
     pub async fn release_all_leases(&self) -> Result<usize, StoreError> {
