@@ -16,45 +16,12 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Serialize)]
-struct NodeView {
-    id: String,
-    started_at: String,
-    /// Absent on SQLite, where the one process cannot be taken over.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    alive_until: Option<String>,
-    alive: bool,
-    deliveries_held: u64,
-    escalations_held: u64,
-    this_node: bool,
-}
-
-impl From<NodeStatus> for NodeView {
-    fn from(node: NodeStatus) -> NodeView {
-        NodeView {
-            id: node.id,
-            started_at: node.started_at,
-            alive_until: node.alive_until,
-            alive: node.alive,
-            deliveries_held: node.deliveries_held,
-            escalations_held: node.escalations_held,
-            this_node: node.this_node,
-        }
-    }
-}
-
-#[derive(Serialize)]
 struct NodeList {
-    data: Vec<NodeView>,
+    data: Vec<NodeStatus>,
 }
 
 #[utoipa::path(get, path = "/v1/nodes", tag = "operations", responses((status = 200, description = "Every node on the database, oldest first: on PostgreSQL each that started in the last day (dead ones included, holding nothing once their lease ran out and others took their work); on SQLite this process. `deliveries_held`: pending or failed deliveries the node holds; `escalations_held`: escalations it is stepping now (PostgreSQL).", body = Object), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn list(_: Authorized, State(state): State<AppState>) -> Result<Json<NodeList>, ApiError> {
-    let data = state
-        .store
-        .nodes()
-        .await?
-        .into_iter()
-        .map(NodeView::from)
-        .collect();
+    let data = state.store.nodes().await?;
     Ok(Json(NodeList { data }))
 }

@@ -66,10 +66,10 @@ pub fn server_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
+    // `retry-after-ms` holds milliseconds: read as seconds, a thousandth of it.
     let millis = text(RETRY_AFTER_MS)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .and_then(|n| Duration::try_from_secs_f64(n / 1000.0).ok());
+        .and_then(retry_timing::seconds)
+        .map(|wait| wait / 1000);
     millis.or_else(|| retry_timing::retry_after(text(RETRY_AFTER.as_str())?, now))
 }
 

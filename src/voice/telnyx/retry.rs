@@ -16,7 +16,7 @@ pub const RATE_LIMIT_RESET: &str = "x-ratelimit-reset";
 
 /// A reset value above this is read as a Unix timestamp rather than a number of seconds; no
 /// window is 30 years long, and no timestamp is that small.
-const EPOCH_THRESHOLD_SECS: f64 = 1_000_000_000.0;
+const EPOCH_THRESHOLD_SECS: u64 = 1_000_000_000;
 
 /// How hard one client call tries before handing the error to its caller.
 ///
@@ -86,14 +86,11 @@ pub fn server_hint(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 }
 
 fn seconds_or_epoch(value: &str, now: SystemTime) -> Option<Duration> {
-    let secs: f64 = value.parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
+    let secs = retry_timing::seconds(value)?;
+    if secs < Duration::from_secs(EPOCH_THRESHOLD_SECS) {
+        return Some(secs);
     }
-    if secs < EPOCH_THRESHOLD_SECS {
-        return Duration::try_from_secs_f64(secs).ok();
-    }
-    let at = UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)?;
+    let at = UNIX_EPOCH.checked_add(secs)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
