@@ -23,6 +23,8 @@
 //! - [`demo`]: `klaxon demo`, four scenarios played against Klaxon and the sandboxes in
 //!   process, with their timelines printed as they happen.
 //! - [`metrics`]: the Prometheus counters and histograms behind `/metrics`.
+//! - [`stored_text`]: the check that keeps control characters (NUL first) out of stored keys
+//!   and identifiers, on both backends alike.
 //! - [`server`]: wires settings, store, workers and routers together and runs until shutdown.
 
 pub mod client;
@@ -41,6 +43,7 @@ pub mod sandbox;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod stored_text;
 pub mod voice;
 
 mod redacted;

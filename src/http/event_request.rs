@@ -84,6 +84,14 @@ impl EventRequest {
             }
         };
 
+        // Each source of the key is checked under its own name, so the answer says which
+        // one to fix.
+        check_key(header_key, "the Idempotency-Key header")?;
+        check_key(body_key.as_deref(), "`idempotency_key`")?;
+        check_key(
+            flat_id.as_deref(),
+            "`id` (the idempotency key of a flat event)",
+        )?;
         let idempotency_key = match (header_key, body_key.or(flat_id)) {
             (Some(h), Some(b)) if h != b => {
                 return Err(ApiError::unprocessable(
@@ -125,7 +133,19 @@ impl EventRequest {
     }
 }
 
+/// Refuses a key with a control character: PostgreSQL cannot store NUL, and both backends
+/// must answer alike (see [`crate::stored_text`]).
+fn check_key(key: Option<&str>, name: &str) -> Result<(), ApiError> {
+    let Some(key) = key else { return Ok(()) };
+    crate::stored_text::check(key).map_err(|found| {
+        ApiError::unprocessable("invalid_idempotency_key", format!("{name} {found}"))
+    })
+}
+
 fn validate_type(event_type: String) -> Result<String, ApiError> {
+    // The character rule below refuses control characters too; this says which and where.
+    crate::stored_text::check(&event_type)
+        .map_err(|found| ApiError::unprocessable("invalid_type", format!("`type` {found}")))?;
     let valid_char =
         |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/');
     if event_type.is_empty()
@@ -265,6 +285,57 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn control_characters_in_keys_and_types_are_refused_where_they_are() {
+        let cases = [
+            (
+                r#"{"type":"t","idempotency_key":"a\u0000b"}"#,
+                None,
+                "invalid_idempotency_key",
+                "`idempotency_key` contains a control character (U+0000) at byte 1",
+            ),
+            (
+                r#"{"id":"\u0000","type":"t","a":1}"#,
+                None,
+                "invalid_idempotency_key",
+                "`id` (the idempotency key of a flat event) contains a control character (U+0000) at byte 0",
+            ),
+            (
+                r#"{"type":"t","payload":{}}"#,
+                Some("k\ty"),
+                "invalid_idempotency_key",
+                "the Idempotency-Key header contains a control character (U+0009) at byte 1",
+            ),
+            (
+                r#"{"type":"sec.nul\u0000","payload":{}}"#,
+                None,
+                "invalid_type",
+                "`type` contains a control character (U+0000) at byte 7",
+            ),
+            (
+                r#"{"type":"t","idempotency_key":"del\u007f"}"#,
+                None,
+                "invalid_idempotency_key",
+                "`idempotency_key` contains a control character (U+007F) at byte 3",
+            ),
+        ];
+        for (body, header, code, message) in cases {
+            let error = EventRequest::parse(body.as_bytes(), header).expect_err(body);
+            assert_eq!(
+                (error.status.as_u16(), error.code, error.message.as_str()),
+                (422, code, message),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_payload_may_carry_control_characters_as_json_escapes() {
+        // Stored as serialized JSON, where NUL is the six characters `\u0000`.
+        let r = parse(r#"{"type":"t","payload":{"note":"a\u0000b"}}"#).unwrap();
+        assert_eq!(r.payload.to_string(), r#"{"note":"a\u0000b"}"#);
     }
 
     #[test]

@@ -68,6 +68,17 @@ pub enum WebhookError {
     Missing(&'static str),
     #[error("`hook.event` is not of the form <Model>.<verb>")]
     BadEventName,
+    /// `hook.event` becomes the stored event type and `linked_account.id` a routing key;
+    /// neither may carry a control character (see [`crate::stored_text`]).
+    #[error("`{field}` {found}")]
+    ControlCharacter {
+        field: &'static str,
+        found: crate::stored_text::ControlCharacter,
+    },
+}
+
+fn check_text(field: &'static str, text: &str) -> Result<(), WebhookError> {
+    crate::stored_text::check(text).map_err(|found| WebhookError::ControlCharacter { field, found })
 }
 
 impl MergeEvent {
@@ -132,6 +143,8 @@ pub fn parse(body: &[u8]) -> Result<MergeEvent, WebhookError> {
         .data
         .filter(Value::is_object)
         .ok_or(WebhookError::Missing("data"))?;
+    check_text("hook.event", &event)?;
+    check_text("linked_account.id", &linked_account_id)?;
     let (model, change) = parse_event_name(&event)?;
     Ok(MergeEvent {
         model,
@@ -293,5 +306,23 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn control_characters_in_the_event_name_or_account_are_errors() {
+        let error = parse(&envelope("Ticket.chan\u{0}ged", "ticketing", json!({}))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`hook.event` contains a control character (U+0000) at byte 11"
+        );
+        let body = json!({"hook": {"event": "Ticket.changed"}, "linked_account": {"id": "a\nb"},
+                          "data": {}});
+        assert!(matches!(
+            parse(&serde_json::to_vec(&body).unwrap()),
+            Err(WebhookError::ControlCharacter {
+                field: "linked_account.id",
+                ..
+            })
+        ));
     }
 }

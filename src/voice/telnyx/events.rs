@@ -202,6 +202,13 @@ pub enum EventError {
     NotJson(#[source] serde_json::Error),
     #[error("the webhook body has no `data.{0}` string")]
     Missing(&'static str),
+    /// An id that becomes a stored key (`data.id`) or a lookup key (the call ids) holds a
+    /// control character, which PostgreSQL cannot store (see [`crate::stored_text`]).
+    #[error("`{field}` {found}")]
+    ControlCharacter {
+        field: &'static str,
+        found: crate::stored_text::ControlCharacter,
+    },
 }
 
 impl CallEvent {
@@ -224,6 +231,25 @@ pub fn parse(body: &[u8]) -> Result<CallEvent, EventError> {
     let event_type = text(data, "event_type").ok_or(EventError::Missing("event_type"))?;
     let null = Value::Null;
     let payload = data.get("payload").unwrap_or(&null);
+    let checked = [
+        ("data.id", Some(id)),
+        ("data.event_type", Some(event_type)),
+        (
+            "data.payload.call_control_id",
+            text(payload, "call_control_id"),
+        ),
+        ("data.payload.call_leg_id", text(payload, "call_leg_id")),
+        (
+            "data.payload.call_session_id",
+            text(payload, "call_session_id"),
+        ),
+    ];
+    for (field, value) in checked {
+        if let Some(value) = value {
+            crate::stored_text::check(value)
+                .map_err(|found| EventError::ControlCharacter { field, found })?;
+        }
+    }
     Ok(CallEvent {
         id: id.to_owned(),
         event_type: event_type.to_owned(),
@@ -466,6 +492,30 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn control_characters_in_ids_are_errors() {
+        for (body, field) in [
+            (
+                &br#"{"data":{"id":"a\u0000b","event_type":"call.answered"}}"#[..],
+                "data.id",
+            ),
+            (
+                br#"{"data":{"id":"e1","event_type":"call.\u001fanswered"}}"#,
+                "data.event_type",
+            ),
+            (
+                br#"{"data":{"id":"e1","event_type":"call.answered","payload":{"call_control_id":"v3:\u0000"}}}"#,
+                "data.payload.call_control_id",
+            ),
+        ] {
+            assert!(
+                matches!(parse(body), Err(EventError::ControlCharacter { field: f, .. }) if f == field),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]
