@@ -3,7 +3,9 @@
 //!
 //! Client faults carry a stable `code` and a message meant for the caller. Server faults are
 //! logged in full here and reach the client as a bare "internal" or "unavailable" answer, so
-//! internal details (paths, SQL) never leak.
+//! internal details (paths, SQL) never leak. A write the database refused for its own data
+//! ([`StoreError::Rejected`]) is the client's fault: 422 `rejected_by_store` with the
+//! database's reason.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -49,6 +51,15 @@ impl From<StoreError> for ApiError {
     #[track_caller]
     fn from(error: StoreError) -> Self {
         let location = std::panic::Location::caller();
+        if let StoreError::Rejected(reason) = &error {
+            // The request's own data, refused by the database: the client's to fix, and the
+            // database's reason (a constraint, a value it cannot hold) is safe to show.
+            tracing::warn!(%error, %location, "the store refused a request's write");
+            return ApiError::unprocessable(
+                "rejected_by_store",
+                format!("the store refused this write: {reason}"),
+            );
+        }
         tracing::error!(%error, %location, "store error while serving a request");
         if error.is_unavailable() {
             ApiError::new(

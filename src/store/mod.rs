@@ -86,6 +86,11 @@ pub enum StoreError {
     Pool(String),
     #[error("cannot set up TLS for PostgreSQL: {0}")]
     Tls(String),
+    /// The database refused this one write's data (a constraint, a value it cannot store).
+    /// Sending the same write again cannot help; the text is the database's reason. Group
+    /// commit makes sure only the write at fault gets this, never its batch-mates.
+    #[error("the database refused the write: {0}")]
+    Rejected(String),
 }
 
 /// The server's message and SQLSTATE when there is one, else the driver's error with its
@@ -111,7 +116,32 @@ impl StoreError {
     /// True when the failure is the store being unreachable or busy rather than bad data,
     /// so the right answer is 503 and a retry.
     pub fn is_unavailable(&self) -> bool {
-        !matches!(self, StoreError::Corrupt(_))
+        !matches!(self, StoreError::Corrupt(_) | StoreError::Rejected(_))
+    }
+
+    /// The database's reason when it refused the data of a write, rather than failing as a
+    /// whole: PostgreSQL SQLSTATE class 22 (data exception, e.g. NUL in text) or 23
+    /// (integrity constraint), SQLite's constraint, type-mismatch and too-big errors (a
+    /// trigger's `RAISE(ABORT, …)` is a constraint error). In a batch, such an error is one
+    /// row's fault; connection, I/O and lock errors are not, and give `None`.
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            StoreError::Rejected(reason) => Some(reason.clone()),
+            StoreError::Postgres(error) => {
+                let db = error.as_db_error()?;
+                let class = db.code().code().get(..2)?;
+                matches!(class, "22" | "23").then(|| db.message().to_owned())
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, message)) => {
+                use rusqlite::ErrorCode;
+                matches!(
+                    failure.code,
+                    ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch | ErrorCode::TooBig
+                )
+                .then(|| message.clone().unwrap_or_else(|| failure.to_string()))
+            }
+            _ => None,
+        }
     }
 }
 

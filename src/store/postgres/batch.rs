@@ -3,8 +3,15 @@
 //!
 //! Unlike SQLite, PostgreSQL accepts several writers at once, so up to `flushes` batches are
 //! in flight together; while they wait for their commits, the next batch fills up. As on
-//! SQLite, no caller is answered before the batch holding its write has committed, and a
-//! batch that fails answers every caller in it with the error.
+//! SQLite, no caller is answered before the batch holding its write has committed.
+//!
+//! A batch is one statement or one transaction, so when it fails nothing of it was written.
+//! If the database refused some row's data ([`StoreError::refusal`]: a constraint, a value
+//! it cannot store), the batch is flushed again in halves, and halves of the halves that
+//! fail, until the rows at fault stand alone: each of those gets [`StoreError::Rejected`]
+//! and every other write commits. k bad rows in a batch of n cost about 2k·log2(n) extra
+//! flushes, and only then: the happy path is the one flush it always was. Any other failure
+//! (connection, I/O) answers every caller in the batch with the error, as it would alone.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,7 +54,7 @@ impl<Req, Resp> Clone for Batcher<Req, Resp> {
     }
 }
 
-impl<Req: Clone + Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
+impl<Req: Clone + Send + Sync + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     /// Starts the batching task.
     pub fn start(
         pool: Pool,
@@ -79,7 +86,7 @@ impl<Req: Clone + Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 }
 
-async fn run<Req: Clone + Send + 'static, Resp: Send + 'static>(
+async fn run<Req: Clone + Send + Sync + 'static, Resp: Send + 'static>(
     pool: Pool,
     mut ops: mpsc::Receiver<Op<Req, Resp>>,
     max_batch: usize,
@@ -117,37 +124,9 @@ async fn run<Req: Clone + Send + 'static, Resp: Send + 'static>(
         }
         let (pool, flush) = (pool.clone(), flush.clone());
         tokio::spawn(async move {
-            let count = requests.len();
-            let mut flushed = flush(pool.clone(), requests.clone()).await;
-            for _ in 0..TRANSIENT_RETRIES {
-                match &flushed {
-                    Err(error) if error.is_transient() => {
-                        tracing::debug!(%error, writes = count, "batch hit a transient conflict; running it again");
-                        flushed = flush(pool.clone(), requests.clone()).await;
-                    }
-                    _ => break,
-                }
-            }
-            match flushed {
-                Ok(answers) if answers.len() == count => {
-                    for (reply, answer) in replies.into_iter().zip(answers) {
-                        let _ = reply.send(Ok(answer));
-                    }
-                }
-                Ok(_) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(StoreError::WriteFailed(
-                            "a batch answered the wrong number of writes".into(),
-                        )));
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, writes = count, "group commit failed; nothing in it was stored");
-                    let text = error.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(StoreError::WriteFailed(text.clone())));
-                    }
-                }
+            let answers = flush_isolating(&pool, &flush, requests).await;
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(answer);
             }
             drop(slot);
         });
@@ -166,4 +145,74 @@ async fn run<Req: Clone + Send + 'static, Resp: Send + 'static>(
     if let Some(reply) = closing {
         let _ = reply.send(());
     }
+}
+
+/// Flushes `requests` and answers each, in order. When the database refuses the data of a
+/// part, that part is split in two and each half flushed on its own (nothing of a failed
+/// flush was written), down to single rows, which get [`StoreError::Rejected`].
+async fn flush_isolating<Req: Clone, Resp>(
+    pool: &Pool,
+    flush: &FlushFn<Req, Resp>,
+    requests: Vec<Req>,
+) -> Vec<Result<Resp, StoreError>> {
+    let count = requests.len();
+    let mut answers: Vec<Option<Result<Resp, StoreError>>> = (0..count).map(|_| None).collect();
+    // Parts still to flush; the right half is pushed first so parts run left to right.
+    let mut parts = vec![0..count];
+    while let Some(part) = parts.pop() {
+        let flushed = flush_with_retries(pool, flush, &requests[part.clone()]).await;
+        let error = match flushed {
+            Ok(done) if done.len() == part.len() => {
+                for (answer, done) in answers[part].iter_mut().zip(done) {
+                    *answer = Some(Ok(done));
+                }
+                continue;
+            }
+            Ok(_) => StoreError::WriteFailed("a batch answered the wrong number of writes".into()),
+            Err(error) => error,
+        };
+        match error.refusal() {
+            Some(_) if part.len() > 1 => {
+                tracing::debug!(%error, writes = part.len(), "the database refused a row of a batch; flushing it in halves");
+                let middle = part.start + part.len() / 2;
+                parts.push(middle..part.end);
+                parts.push(part.start..middle);
+            }
+            Some(reason) => {
+                tracing::warn!(%error, "the database refused one write of a batch; the others are unaffected");
+                answers[part.start] = Some(Err(StoreError::Rejected(reason)));
+            }
+            None => {
+                tracing::error!(%error, writes = part.len(), "group commit failed; nothing in it was stored");
+                let text = error.to_string();
+                for answer in &mut answers[part] {
+                    *answer = Some(Err(StoreError::WriteFailed(text.clone())));
+                }
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|answer| answer.unwrap_or(Err(StoreError::Closed)))
+        .collect()
+}
+
+/// One flush, run again up to [`TRANSIENT_RETRIES`] times on a deadlock or serialization
+/// failure.
+async fn flush_with_retries<Req: Clone, Resp>(
+    pool: &Pool,
+    flush: &FlushFn<Req, Resp>,
+    requests: &[Req],
+) -> Result<Vec<Resp>, StoreError> {
+    let mut flushed = flush(pool.clone(), requests.to_vec()).await;
+    for _ in 0..TRANSIENT_RETRIES {
+        match &flushed {
+            Err(error) if error.is_transient() => {
+                tracing::debug!(%error, writes = requests.len(), "batch hit a transient conflict; running it again");
+                flushed = flush(pool.clone(), requests.to_vec()).await;
+            }
+            _ => break,
+        }
+    }
+    flushed
 }

@@ -11,6 +11,13 @@
 //! Invariant: no reply is sent before the transaction holding its write has committed. A
 //! batch that fails as a whole (I/O error, lock timeout) answers every request in it with the
 //! error, and nothing of it is stored.
+//!
+//! A write that fails on its own (the database refused its data: a constraint, a trigger's
+//! `RAISE(ABORT, …)`, a type mismatch; or its own code failed) fails alone: the transaction
+//! is rolled back, that write is answered with its error ([`StoreError::Rejected`] when the
+//! database refused it), and the batch runs again without it. That is why a write is an
+//! `FnMut`: it may run more than once, each time in a fresh transaction, and only the run
+//! that commits counts. The happy path is unchanged: one transaction, no savepoints.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -30,7 +37,8 @@ trait PendingWrite: Send {
 
 /// A closure and the channel its caller waits on.
 struct Write<T, F> {
-    work: Option<F>,
+    work: F,
+    /// The last run's result; a run in a batch that was rolled back is replaced by the next.
     output: Option<T>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -38,12 +46,10 @@ struct Write<T, F> {
 impl<T, F> PendingWrite for Write<T, F>
 where
     T: Send,
-    F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send,
+    F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send,
 {
     fn apply(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        if let Some(work) = self.work.take() {
-            self.output = Some(work(tx)?);
-        }
+        self.output = Some((self.work)(tx)?);
         Ok(())
     }
 
@@ -79,16 +85,17 @@ impl WriterHandle {
     }
 
     /// Runs `work` in the next batch's transaction and returns its result once committed.
-    /// An error from `work` fails the whole batch, so `work` should only fail on real
-    /// database errors; expected outcomes (a duplicate, a missing row) belong in `T`.
+    /// An error from `work` fails this write alone (the rest of the batch runs again without
+    /// it), so `work` must be safe to run again after a rollback: it only touches `tx`.
+    /// Expected outcomes (a duplicate, a missing row) belong in `T`.
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnMut(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let op = Write {
-            work: Some(work),
+            work,
             output: None,
             reply,
         };
@@ -139,23 +146,76 @@ fn run(mut conn: Connection, mut ops: mpsc::Receiver<WriteOp>, max_batch: usize)
     }
 }
 
-/// Runs one batch in one transaction and answers every write in it.
+/// Runs one batch in one transaction and answers every write in it. A write that fails on
+/// its own is answered alone and the batch runs again without it (see the module doc).
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Box<dyn PendingWrite>>) {
-    if batch.is_empty() {
-        return;
-    }
-    let committed = (|| -> rusqlite::Result<()> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for write in batch.iter_mut() {
-            write.apply(&tx)?;
-        }
-        tx.commit()
-    })();
-    if let Err(error) = &committed {
+    while !batch.is_empty() {
+        let error = match run_batch(conn, batch) {
+            Ok(()) => {
+                for write in batch.drain(..) {
+                    write.settle(Ok(()));
+                }
+                return;
+            }
+            Err(BatchFailure::Write(index, error)) => match blame_the_write(error) {
+                Ok(own) => {
+                    tracing::warn!(error = %own, writes = batch.len(), "one write of a batch failed; running the others again without it");
+                    batch.remove(index).settle(Err(own));
+                    continue;
+                }
+                Err(error) => error,
+            },
+            Err(BatchFailure::Batch(error)) => error,
+        };
         tracing::error!(%error, writes = batch.len(), "group commit failed; nothing in it was stored");
+        for write in batch.drain(..) {
+            write.settle(Err(clone_error(&error)));
+        }
     }
-    for write in batch.drain(..) {
-        write.settle(committed.as_ref().map(|_| ()).map_err(clone_error));
+}
+
+/// Why a batch's transaction did not commit (it has been rolled back either way).
+enum BatchFailure {
+    /// The write at this index failed.
+    Write(usize, rusqlite::Error),
+    /// Beginning or committing failed: no one write is to blame.
+    Batch(rusqlite::Error),
+}
+
+fn run_batch(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn PendingWrite>],
+) -> Result<(), BatchFailure> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(BatchFailure::Batch)?;
+    for (index, write) in batch.iter_mut().enumerate() {
+        // Dropping `tx` on the way out rolls back the writes before this one too.
+        write
+            .apply(&tx)
+            .map_err(|error| BatchFailure::Write(index, error))?;
+    }
+    tx.commit().map_err(BatchFailure::Batch)
+}
+
+/// The error a failed write gets on its own (`Ok`), or back (`Err`) when the failure is the
+/// database's as a whole (I/O, a full disk, a lock), which the whole batch shares.
+fn blame_the_write(error: rusqlite::Error) -> Result<StoreError, rusqlite::Error> {
+    match error {
+        // SQLite's own verdicts: the refused-data ones are the write's, the rest are not.
+        rusqlite::Error::SqliteFailure(..) => {
+            let error = StoreError::Sqlite(error);
+            match error.refusal() {
+                Some(reason) => Ok(StoreError::Rejected(reason)),
+                None => match error {
+                    StoreError::Sqlite(error) => Err(error),
+                    other => Ok(other),
+                },
+            }
+        }
+        // Raised by the write's own code (a value that does not convert, a row it expected):
+        // its batch-mates had nothing to do with it.
+        other => Ok(StoreError::Sqlite(other)),
     }
 }
 
