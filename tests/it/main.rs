@@ -10,6 +10,7 @@ mod dials;
 mod events;
 mod health;
 mod ingest;
+mod isolation;
 mod live;
 mod merge_client;
 mod merge_reconcile;
