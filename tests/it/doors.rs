@@ -403,3 +403,74 @@ fn carrier_dials(carrier: &SandboxCarrier) -> usize {
         .filter(|r| r.path.ends_with("/calls"))
         .count()
 }
+
+#[test]
+fn klaxon_check_lists_the_risks_and_still_exits_zero() {
+    use crate::support::binary::command;
+    let risky = command()
+        .arg("check")
+        .env("HOST", "0.0.0.0")
+        .env("MERGE_ALLOW_UNSIGNED_WEBHOOKS", "true")
+        .env("PUBLIC_URL", "http://klaxon.example.com")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&risky.stdout);
+    assert_eq!(
+        risky.status.code(),
+        Some(0),
+        "risks are not errors: {stdout}"
+    );
+    assert!(stdout.contains("risks (3):"), "{stdout}");
+    for needle in [
+        "warning: listening on 0.0.0.0 without KLAXON_API_TOKEN",
+        "Fix: set KLAXON_API_TOKEN",
+        "MERGE_ALLOW_UNSIGNED_WEBHOOKS is on",
+        "Fix: set MERGE_WEBHOOK_SECRET",
+        "PUBLIC_URL http://klaxon.example.com is plain http",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} in {stdout}");
+    }
+
+    let safe = command()
+        .arg("check")
+        .env("HOST", "0.0.0.0")
+        .env("KLAXON_API_TOKEN", TOKEN)
+        .env("MERGE_WEBHOOK_SECRET", MERGE_SECRET)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&safe.stdout);
+    assert_eq!(safe.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("risks: none found"), "{stdout}");
+    assert!(!stdout.contains(TOKEN) && !stdout.contains(MERGE_SECRET));
+
+    // Invalid settings keep exit code 2.
+    let invalid = command()
+        .arg("check")
+        .env("MERGE_ALLOW_UNSIGNED_WEBHOOKS", "perhaps")
+        .output()
+        .expect("run");
+    assert_eq!(invalid.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&invalid.stderr);
+    assert!(stderr.contains("MERGE_ALLOW_UNSIGNED_WEBHOOKS"), "{stderr}");
+    println!("klaxon_check_lists_the_risks: 3 probes");
+}
+
+#[test]
+fn serve_warns_of_each_risk_at_start() {
+    use crate::support::binary::KlaxonProcess;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = KlaxonProcess::start(
+        &dir.path().join("klaxon.db"),
+        &[("MERGE_ALLOW_UNSIGNED_WEBHOOKS", "true")],
+    );
+    let warned = server.startup_logs.iter().any(|line| {
+        let entry: Value = serde_json::from_str(line).unwrap_or_default();
+        entry["level"] == "WARN"
+            && entry["fields"]["risk"] == "UnsignedWebhooksAllowed"
+            && entry["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Fix: set MERGE_WEBHOOK_SECRET"))
+    });
+    assert!(warned, "{:#?}", server.startup_logs);
+    println!("serve_warns_of_each_risk_at_start: 1 probe");
+}
