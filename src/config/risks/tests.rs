@@ -18,6 +18,9 @@ fn settings(vars: &[(&str, &str)]) -> Settings {
         .unwrap_or_else(|e| panic!("valid test settings: {e}"))
 }
 
+/// A row of the table: its name, the environment, and the risks expected.
+type Row<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(RiskKind, Severity)>);
+
 fn kinds(settings: &Settings) -> Vec<(RiskKind, Severity)> {
     settings
         .risks()
@@ -42,7 +45,7 @@ fn risk_table() {
     let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
         [&[secret][..], extra].concat()
     };
-    let rows: Vec<(&str, Vec<(&str, &str)>, Vec<(RiskKind, Severity)>)> = vec![
+    let rows: Vec<Row> = vec![
         (
             "defaults: loopback, sandbox Merge, no secret",
             vec![],
