@@ -30,7 +30,8 @@ enum Command {
         #[arg(long)]
         log_format: Option<String>,
     },
-    /// Validate the settings and exit: 0 if they are good, 2 with every problem listed if not.
+    /// Validate the settings and exit: 0 if they are good (risky ones are listed), 2 with
+    /// every problem listed if not.
     Check {
         #[arg(long, env = CONFIG_ENV)]
         config: Option<PathBuf>,
@@ -275,6 +276,16 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                     pipeline.steps.len(),
                     destinations.join(", ")
                 );
+            }
+            // Risks are reported, not fatal: exit 2 stays for settings that cannot run.
+            let risks = settings.risks();
+            if risks.is_empty() {
+                println!("risks: none found");
+            } else {
+                println!("risks ({}):", risks.len());
+                for risk in &risks {
+                    println!("  {risk}");
+                }
             }
             ExitCode::SUCCESS
         }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{AiSettings, Settings};
+use crate::config::{AiSettings, Settings, Severity};
 use crate::delivery::DeliveryWorker;
 use crate::delivery::webhook::WebhookSender;
 use crate::http::{self, AppState};
@@ -65,6 +65,12 @@ pub async fn serve(
         tracing::warn!(
             "KLAXON_API_TOKEN is not set: the API accepts requests from this machine only (loopback)"
         );
+    }
+    for risk in settings.risks() {
+        match risk.severity {
+            Severity::Warning => tracing::warn!(risk = ?risk.kind, "{risk}"),
+            Severity::Notice => tracing::info!(risk = ?risk.kind, "{risk}"),
+        }
     }
     tracing::info!(url = %format!("http://{address}"), database = %settings.database, "klaxon is listening");
 

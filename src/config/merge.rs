@@ -39,14 +39,19 @@ pub struct RawMerge {
     pub alert_stages: Option<Vec<String>>,
     pub deal_threshold: Option<i64>,
     pub bridge_number: Option<String>,
+    pub allow_unsigned_webhooks: Option<bool>,
 }
 
 /// Merge.dev: webhooks in, API calls out, and the rules of the built-in Merge pipelines.
 #[derive(Debug, Clone)]
 pub struct MergeSettings {
     /// `MERGE_WEBHOOK_SECRET` (several, comma-separated, during a rotation). When set,
-    /// `/webhooks/merge|ticket|crm` refuse anything not signed with one of them.
+    /// `/webhooks/merge|ticket|crm` refuse a Merge envelope not signed with one of them.
     pub webhook_secrets: Vec<Secret>,
+    /// `MERGE_ALLOW_UNSIGNED_WEBHOOKS`: without a secret, accept unsigned Merge envelopes
+    /// from anyone, not only from callers that pass the API's rule. Off by default; a risk
+    /// reported at every start (see [`super::risks`]). No effect once a secret is set.
+    pub allow_unsigned_webhooks: bool,
     /// `MERGE_API_KEY` and friends; `None` means the built-in sandbox Merge.
     pub api: Option<MergeApi>,
     /// `BRIDGE_NUMBER`: who "connect me" reaches when a ticket's contact has no phone.
@@ -61,6 +66,7 @@ impl Default for MergeSettings {
     fn default() -> Self {
         MergeSettings {
             webhook_secrets: Vec::new(),
+            allow_unsigned_webhooks: false,
             api: None,
             bridge_number: None,
             poll_interval: Some(DEFAULT_POLL_INTERVAL),
@@ -258,14 +264,39 @@ pub fn resolve(
             }
         });
 
+    let allow_unsigned_webhooks = match var("MERGE_ALLOW_UNSIGNED_WEBHOOKS") {
+        Some((text, origin)) => match parse_bool(&text) {
+            Some(allowed) => allowed,
+            None => {
+                fail(
+                    origin,
+                    "merge.allow_unsigned_webhooks",
+                    format!("expected true or false, got {text:?}"),
+                );
+                false
+            }
+        },
+        None => raw.allow_unsigned_webhooks.unwrap_or(false),
+    };
+
     MergeSettings {
         webhook_secrets: var("MERGE_WEBHOOK_SECRET")
             .map(|(v, _)| list(&v).into_iter().map(Secret::new).collect())
             .unwrap_or_default(),
+        allow_unsigned_webhooks,
         api,
         bridge_number,
         poll_interval,
         rules,
+    }
+}
+
+/// `true`/`false` as shells and `.env` files spell them (also `1`/`0`, `yes`/`no`).
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -300,6 +331,40 @@ mod tests {
             ["negotiation", "contract_sent", "verbal_commit", "closing"]
         );
         assert_eq!(settings.rules.deal_threshold, 50_000);
+        assert!(
+            !settings.allow_unsigned_webhooks,
+            "unsigned webhooks fail closed"
+        );
+    }
+
+    #[test]
+    fn allowing_unsigned_webhooks_is_explicit_and_strictly_spelled() {
+        let from_file = RawMerge {
+            allow_unsigned_webhooks: Some(true),
+            ..RawMerge::default()
+        };
+        assert!(resolve_with(from_file, &[]).0.allow_unsigned_webhooks);
+        let (settings, errors) = resolve_with(
+            RawMerge::default(),
+            &[("MERGE_ALLOW_UNSIGNED_WEBHOOKS", "TRUE")],
+        );
+        assert!(settings.allow_unsigned_webhooks && errors.is_empty());
+        let overridden = RawMerge {
+            allow_unsigned_webhooks: Some(true),
+            ..RawMerge::default()
+        };
+        let (settings, _) = resolve_with(overridden, &[("MERGE_ALLOW_UNSIGNED_WEBHOOKS", "false")]);
+        assert!(!settings.allow_unsigned_webhooks, "the environment wins");
+        let (settings, errors) = resolve_with(
+            RawMerge::default(),
+            &[("MERGE_ALLOW_UNSIGNED_WEBHOOKS", "sure")],
+        );
+        assert!(!settings.allow_unsigned_webhooks);
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("merge.allow_unsigned_webhooks")
+        );
     }
 
     #[test]

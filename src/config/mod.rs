@@ -15,6 +15,7 @@ pub mod merge;
 pub mod pipelines;
 mod postgres_url;
 mod raw;
+mod risks;
 mod settings;
 pub mod voice;
 
@@ -22,6 +23,7 @@ pub use error::{ConfigError, ConfigErrors, Origin};
 pub use merge::{MergeApi, MergeRules, MergeSettings};
 pub use postgres_url::{PostgresUrl, TlsMode};
 pub use raw::Raw;
+pub use risks::{Risk, RiskKind, Severity};
 pub use settings::{
     AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, Settings,
     StoreSettings,

@@ -138,13 +138,13 @@ pub fn signature_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .transpose()
 }
 
-/// Checks a signed ingest request over its raw body.
+/// Checks a signed ingest request over its raw body; returns the signed timestamp `t`.
 pub fn verify_signature(
     settings: &Settings,
     header: &str,
     body: &[u8],
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     let secrets = &settings.ingest.signing_secrets;
     if secrets.is_empty() {
         return Err(ApiError::unauthorized(

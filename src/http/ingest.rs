@@ -4,6 +4,13 @@
 //! type, size, signature over the raw bytes, JSON, validation, and only then the store. The
 //! answer is sent after the store has committed the event (or found its earlier copy), so a
 //! 202 is a promise that the event survives a crash.
+//!
+//! A signed request without an idempotency key (no `Idempotency-Key`, `idempotency_key` or
+//! flat `id`) gets one derived from what was signed, `sig:<t>:<sha256 of the body>`: the same
+//! signed bytes replayed within the tolerance window are the same event, answered `200
+//! duplicate` and run once, across restarts too, since the key is in the events table's
+//! unique (source, key) index. The price: two identical bodies signed in the same second are
+//! one event; a sender that means two gives them ids.
 
 use super::openapi::ErrorBody;
 use axum::Router;
@@ -13,6 +20,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::auth::{self, PeerIp};
 use super::event_request::EventRequest;
@@ -31,7 +39,7 @@ struct Accepted {
     duplicate: bool,
 }
 
-#[utoipa::path(post, path = "/v1/events", tag = "events", request_body(content = Object, description = "{type, payload, idempotency_key?, occurred_at?}; the Idempotency-Key header also works", content_type = "application/json"), responses((status = 202, description = "Stored (durable) or a duplicate of an earlier event", body = Object), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 409, description = "Idempotency key reused with another body", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid event", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body(content = Object, description = "{type, payload, idempotency_key?, occurred_at?}; the Idempotency-Key header also works. A request signed with X-Klaxon-Signature and no key is keyed by what was signed (sig:<t>:<sha256 of the body>), so a replay of the same signed bytes is a duplicate; two identical bodies signed in the same second are one event unless they carry an id.", content_type = "application/json"), responses((status = 202, description = "Stored (durable) or a duplicate of an earlier event", body = Object), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 409, description = "Idempotency key reused with another body", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid event", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn ingest(
     State(state): State<AppState>,
     PeerIp(peer): PeerIp,
@@ -45,13 +53,9 @@ async fn ingest(
     }
     require_json(&headers)?;
     let body = read_body(&headers, body, settings.ingest.max_body_bytes).await?;
-    let source = match signature {
-        Some(signature) => {
-            auth::verify_signature(settings, signature, &body, clock::now_secs())?;
-            Source::SignedIngest
-        }
-        None => Source::Api,
-    };
+    let signed_at = signature
+        .map(|signature| auth::verify_signature(settings, signature, &body, clock::now_secs()))
+        .transpose()?;
 
     let header_key = headers
         .get("idempotency-key")
@@ -64,7 +68,16 @@ async fn ingest(
             })
         })
         .transpose()?;
-    let request = EventRequest::parse(&body, header_key)?;
+    let mut request = EventRequest::parse(&body, header_key)?;
+    let source = match signed_at {
+        Some(t) => {
+            request
+                .idempotency_key
+                .get_or_insert_with(|| replay_key(t, &body));
+            Source::SignedIngest
+        }
+        None => Source::Api,
+    };
 
     let (id, duplicate) = store_event(
         &state,
@@ -84,6 +97,12 @@ async fn ingest(
         StatusCode::ACCEPTED
     };
     Ok((status, axum::Json(Accepted { id, duplicate })).into_response())
+}
+
+/// The idempotency key of a signed request that names none: what was signed, so a replay of
+/// the same bytes is the same event. At most 4 + 19 + 1 + 64 bytes, within `MAX_KEY_LEN`.
+fn replay_key(signed_at: i64, body: &[u8]) -> String {
+    format!("sig:{signed_at}:{}", hex::encode(Sha256::digest(body)))
 }
 
 /// An event that passed its endpoint's checks, ready for the store.

@@ -34,14 +34,15 @@ pub fn sign(secrets: &[Secret], t: i64, body: &[u8]) -> String {
 /// Checks `header` (the value of [`HEADER`] or [`LEGACY_HEADER`]) against the raw `body`.
 ///
 /// Succeeds when any `v1` entry matches the MAC under any of `secrets` and `t` is within
-/// `tolerance_secs` of `now`, in either direction.
+/// `tolerance_secs` of `now`, in either direction, returning that `t`: with the body, it is
+/// what was signed, so a caller can recognise the same signed request sent again.
 pub fn verify(
     header: &str,
     body: &[u8],
     secrets: &[Secret],
     now: i64,
     tolerance_secs: i64,
-) -> Result<(), VerifyError> {
+) -> Result<i64, VerifyError> {
     let parsed = Parsed::from_header(header)?;
     check_tolerance(parsed.timestamp, now, tolerance_secs)?;
 
@@ -55,7 +56,7 @@ pub fn verify(
     for secret in secrets {
         let expected = mac(secret, parsed.t_digits, body);
         if any_matches(&candidates, &expected) {
-            return Ok(());
+            return Ok(parsed.timestamp);
         }
     }
     Err(VerifyError::NoMatch)
@@ -125,6 +126,7 @@ mod tests {
     const ROTATION: &str = "t=1717000000,v1=3e1f5aadc6074b1647c510e7e6bbe0e1d3b0265a073a955235101fa87e69387c,\
                             v1=1d668ce47ab019c269d6d1d6c0e1a234e45ba524bf7a5e1656f24218df9b558a";
 
+    /// `verify`, with the verified timestamp checked and dropped.
     fn check(header: &str, body: &[u8], secrets: &[&str], now: i64) -> Result<(), VerifyError> {
         let secrets: Vec<Secret> = secrets.iter().map(|s| Secret::new(*s)).collect();
         verify(
@@ -134,6 +136,7 @@ mod tests {
             now,
             crate::signing::DEFAULT_TOLERANCE_SECS,
         )
+        .map(|t| assert_eq!(t, T, "the signed timestamp is returned"))
     }
 
     fn malformed(reason: &'static str) -> Result<(), VerifyError> {
@@ -191,7 +194,7 @@ mod tests {
     #[test]
     fn the_tolerance_is_configurable() {
         let secrets = [Secret::new(A)];
-        assert_eq!(verify(SINGLE, BODY, &secrets, T + 60, 60), Ok(()));
+        assert_eq!(verify(SINGLE, BODY, &secrets, T + 60, 60), Ok(T));
         let late = verify(SINGLE, BODY, &secrets, T + 61, 60);
         assert!(matches!(
             late,

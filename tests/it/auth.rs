@@ -123,7 +123,7 @@ async fn without_a_token_other_clients_are_refused() {
 }
 
 /// The address this machine would use to reach the outside; no packet is sent.
-fn non_loopback_ip() -> Option<IpAddr> {
+pub fn non_loopback_ip() -> Option<IpAddr> {
     let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
     socket.connect("192.0.2.1:9").ok()?;
     let ip = socket.local_addr().ok()?.ip();

@@ -7,6 +7,7 @@ mod auth;
 mod delivery;
 mod demo;
 mod dials;
+mod doors;
 mod events;
 mod health;
 mod ingest;
