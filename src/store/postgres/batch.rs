@@ -14,6 +14,7 @@
 //! (connection, I/O) answers every caller in the batch with the error, as it would alone.
 
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -158,7 +159,7 @@ async fn flush_isolating<Req: Clone, Resp>(
     let count = requests.len();
     let mut answers: Vec<Option<Result<Resp, StoreError>>> = (0..count).map(|_| None).collect();
     // Parts still to flush; the right half is pushed first so parts run left to right.
-    let mut parts = vec![0..count];
+    let mut parts: Vec<Range<usize>> = std::iter::once(0..count).collect();
     while let Some(part) = parts.pop() {
         let flushed = flush_with_retries(pool, flush, &requests[part.clone()]).await;
         let error = match flushed {
