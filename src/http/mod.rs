@@ -19,7 +19,8 @@
 //! | `GET /openapi.json` | [`openapi`] |
 //! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
-//! Authentication of `/v1/*` (and of the live page) lives in [`auth`].
+//! Authentication of `/v1/*` (and of the live page) lives in [`auth`]. A layer wraps every
+//! route: [`same_origin`] (no cross-site writes from browsers).
 
 pub mod auth;
 pub mod deliveries;
@@ -38,11 +39,13 @@ pub mod nodes;
 pub mod openapi;
 pub mod paging;
 pub mod reference;
+pub mod same_origin;
 pub mod voice;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 
 pub use error::ApiError;
 
@@ -91,5 +94,6 @@ pub fn router(state: AppState) -> Router {
         .merge(live::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn(same_origin::check))
         .with_state(state)
 }
