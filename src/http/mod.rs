@@ -19,9 +19,11 @@
 //! | `GET /openapi.json` | [`openapi`] |
 //! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
-//! Authentication of `/v1/*` (and of the live page) lives in [`auth`]. A layer wraps every
-//! route: [`same_origin`] (no cross-site writes from browsers).
+//! Authentication of `/v1/*` (and of the live page) lives in [`auth`]. Two layers wrap every
+//! route: [`allowed_host`] (without a token, only Klaxon's own host names are served: the DNS
+//! rebinding defence) and, inside it, [`same_origin`] (no cross-site writes from browsers).
 
+pub mod allowed_host;
 pub mod auth;
 pub mod deliveries;
 pub mod destinations;
@@ -95,5 +97,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(same_origin::check))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(allowed_host::HostPolicy::from_settings(&state.settings)),
+            allowed_host::check,
+        ))
         .with_state(state)
 }

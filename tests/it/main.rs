@@ -10,6 +10,7 @@ mod demo;
 mod dials;
 mod events;
 mod health;
+mod host_check;
 mod ingest;
 mod live;
 mod merge_client;
