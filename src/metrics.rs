@@ -259,15 +259,26 @@ fn labels(names: &[&str], values: &[String]) -> String {
     let pairs: Vec<String> = names
         .iter()
         .zip(values)
-        .map(|(name, value)| {
-            let escaped = value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            format!("{name}=\"{escaped}\"")
-        })
+        .map(|(name, value)| format!("{name}=\"{}\"", label_value(value)))
         .collect();
     format!("{{{}}}", pairs.join(","))
+}
+
+/// A label value as the text format writes it: `\\`, `\"` and `\n` escaped (the format's only
+/// escapes), and every other control character (NUL, `\r`, tab, C1) replaced with U+FFFD,
+/// since the format cannot escape them and scrapers split or stop on them.
+fn label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -283,6 +294,31 @@ mod tests {
         counters.render(&mut out);
         assert!(out.contains("# TYPE t_total counter"), "{out}");
         assert!(out.contains("t_total{kind=\"a\\\"b\"} 2"), "{out}");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_exposition_raw() {
+        let cases = [
+            ("a\0b", "a\u{fffd}b"),
+            ("cr\rtab\t", "cr\u{fffd}tab\u{fffd}"),
+            (
+                "esc\x1b del\x7f c1\u{85}",
+                "esc\u{fffd} del\u{fffd} c1\u{fffd}",
+            ),
+            ("line\nbreak", "line\\nbreak"),
+            ("back\\slash \"q\"", "back\\\\slash \\\"q\\\""),
+            ("Zürich ☎", "Zürich ☎"),
+        ];
+        for (raw, written) in cases {
+            assert_eq!(label_value(raw), written, "{raw:?}");
+        }
+        let counters = Counters::new("t_total", "Test.", &["type"]);
+        counters.inc(&["evil\0type\r\n# TYPE x counter"]);
+        let mut out = String::new();
+        counters.render(&mut out);
+        assert!(!out.contains('\0') && !out.contains('\r'), "{out:?}");
+        assert_eq!(out.lines().count(), 3, "one series line: {out:?}");
+        println!("metric labels: {} control-character probes", cases.len());
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let store = Store::open(&settings.database, &settings.store).await?;
     let address = listener.local_addr()?;
+    // The address actually bound (the caller may have bound another than `listen`, or port 0)
+    // is the one the host check admits.
+    settings.listen = address;
     if settings.api_token.is_none() {
         tracing::warn!(
             "KLAXON_API_TOKEN is not set: the API accepts requests from this machine only (loopback)"

@@ -9,6 +9,7 @@
 //! Every problem is reported with where it came from (file or variable), the key, and what is
 //! wrong, and all problems are reported at once so `klaxon check` is useful in one run.
 
+pub mod allowed_hosts;
 pub mod dotenv;
 mod error;
 pub mod merge;
@@ -19,6 +20,7 @@ mod risks;
 mod settings;
 pub mod voice;
 
+pub use allowed_hosts::{AllowedHost, HostName};
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use merge::{MergeApi, MergeRules, MergeSettings};
 pub use postgres_url::{PostgresUrl, TlsMode};

@@ -24,6 +24,8 @@ pub struct Raw {
     pub port: Option<u16>,
     pub database_url: Option<String>,
     pub api_token: Option<String>,
+    /// Extra host names served without an API token (see `allowed_hosts.rs`).
+    pub allowed_hosts: Option<Vec<String>>,
     pub log_format: Option<String>,
     #[serde(default)]
     pub ingest: RawIngest,

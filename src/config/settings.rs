@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use std::time::Duration;
 
+use super::allowed_hosts::{self, AllowedHost};
 use super::error::{ConfigError, ConfigErrors, Origin};
 use super::merge::{self, MergeSettings};
 use super::pipelines::{self, parse_duration};
@@ -60,6 +61,9 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// When set, `/v1/*` needs `Authorization: Bearer <token>`; when not, loopback only.
     pub api_token: Option<ApiToken>,
+    /// Without an API token, the `Host` names served besides loopback names, the listen
+    /// address and `PUBLIC_URL`'s host: the DNS rebinding defence ([`crate::http::allowed_host`]).
+    pub allowed_hosts: Vec<AllowedHost>,
     pub log_format: LogFormat,
     pub ingest: IngestSettings,
     pub store: StoreSettings,
@@ -247,6 +251,18 @@ impl Settings {
         let api_token = r
             .string("KLAXON_API_TOKEN", raw.api_token)
             .and_then(|(s, o)| r.check("api_token", o, parse_token(&s)));
+        let allowed_hosts = match r.env_value("KLAXON_ALLOWED_HOSTS") {
+            Some(list) => {
+                let parsed = allowed_hosts::parse_list(list.split(','));
+                r.check("allowed_hosts", Origin::Env("KLAXON_ALLOWED_HOSTS"), parsed)
+            }
+            None => raw.allowed_hosts.and_then(|list| {
+                let parsed = allowed_hosts::parse_list(list.iter().map(String::as_str));
+                let origin = r.file.clone();
+                r.check("allowed_hosts", origin, parsed)
+            }),
+        }
+        .unwrap_or_default();
         let log_format = r
             .string("KLAXON_LOG_FORMAT", raw.log_format)
             .and_then(|(s, o)| r.check("log_format", o, s.parse()))
@@ -384,6 +400,7 @@ impl Settings {
             listen: SocketAddr::new(host, port),
             database: database.unwrap_or_else(|| DatabaseUrl::Sqlite(DEFAULT_SQLITE_FILE.into())),
             api_token,
+            allowed_hosts,
             log_format,
             ingest: IngestSettings {
                 signing_secrets,

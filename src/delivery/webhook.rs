@@ -1,10 +1,11 @@
 //! One webhook attempt: build the signed request, send it, read the start of the answer.
 //!
-//! The SSRF guard: a destination may not reach loopback, private or link-local addresses
-//! unless it sets `allow_private = true`. The check is on the address actually connected to:
-//! host names go through [`PublicOnlyResolver`], which drops non-public addresses after DNS
-//! resolution (so `localtest.me` or a DNS rebinding trick cannot slip through), and literal
-//! IP hosts are checked before sending. Redirects are not followed and proxies are not used,
+//! The SSRF guard: a destination may not reach loopback, private, link-local or otherwise
+//! non-public addresses (the rule, including IPv6 forms that embed an IPv4 address, is
+//! [`super::public_address`]) unless it sets `allow_private = true`. The check is on the
+//! address actually connected to: host names go through [`PublicOnlyResolver`], which drops
+//! non-public addresses after DNS resolution (so `localtest.me` or a DNS rebinding trick
+//! cannot slip through), and literal IP hosts are checked before sending. Redirects are not followed and proxies are not used,
 //! since either would bypass the check.
 
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 
+use super::public_address::is_public;
 use crate::pipeline::spec::{WebhookSigning, WebhookSpec};
 use crate::retry_timing;
 use crate::signing::{ingest, standard_webhooks};
@@ -195,36 +197,6 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
         .ok()
 }
 
-/// True for addresses on the public internet: not loopback, private (RFC 1918, ULA),
-/// link-local, carrier-grade NAT, unspecified, broadcast, multicast or documentation.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{host} resolves only to loopback, private or link-local addresses; set allow_private = true on the destination to allow it"
@@ -249,34 +221,5 @@ impl Resolve for PublicOnlyResolver {
             }
             Ok(Box::new(resolved.into_iter()) as Addrs)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_public_addresses_pass() {
-        let cases = [
-            ("93.184.216.34", true),
-            ("8.8.8.8", true),
-            ("2606:4700::1111", true),
-            ("127.0.0.1", false),
-            ("10.1.2.3", false),
-            ("172.16.0.1", false),
-            ("192.168.1.1", false),
-            ("169.254.169.254", false),
-            ("100.64.0.1", false),
-            ("0.0.0.0", false),
-            ("::1", false),
-            ("fe80::1", false),
-            ("fd00::1", false),
-            ("::ffff:127.0.0.1", false),
-            ("::ffff:8.8.8.8", true),
-        ];
-        for (ip, public) in cases {
-            assert_eq!(is_public(ip.parse().unwrap()), public, "{ip}");
-        }
     }
 }

@@ -12,18 +12,22 @@
 //! and redirects to `/`, taking the token out of the address bar and the history. The cookie
 //! then admits the page, its panels and the API calls its script makes.
 //!
+//! Every answer here (page, panels, assets, refusal pages) carries the headers of
+//! [`security_headers`]: a strict Content Security Policy, no framing, no referrer.
+//!
 //! This module reads only; what the page shows is decided by [`snapshot`], how by [`render`].
 
 mod escalations;
 pub mod html;
 mod render;
+pub mod security_headers;
 mod snapshot;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Router, middleware};
 use serde::Deserialize;
 
 use super::auth::{self, Authorized, PeerIp, SESSION_COOKIE};
@@ -39,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/live/panels", get(panels))
         .route("/assets/live.js", get(script))
         .route("/assets/live.css", get(stylesheet))
+        .layer(middleware::map_response(security_headers::add))
 }
 
 #[derive(Deserialize)]

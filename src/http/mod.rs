@@ -19,8 +19,11 @@
 //! | `GET /openapi.json` | [`openapi`] |
 //! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
-//! Authentication of `/v1/*` (and of the live page) lives in [`auth`].
+//! Authentication of `/v1/*` (and of the live page) lives in [`auth`]. Two layers wrap every
+//! route: [`allowed_host`] (without a token, only Klaxon's own host names are served: the DNS
+//! rebinding defence) and, inside it, [`same_origin`] (no cross-site writes from browsers).
 
+pub mod allowed_host;
 pub mod auth;
 pub mod deliveries;
 pub mod destinations;
@@ -38,11 +41,13 @@ pub mod nodes;
 pub mod openapi;
 pub mod paging;
 pub mod reference;
+pub mod same_origin;
 pub mod voice;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 
 pub use error::ApiError;
 
@@ -91,5 +96,10 @@ pub fn router(state: AppState) -> Router {
         .merge(live::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn(same_origin::check))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(allowed_host::HostPolicy::from_settings(&state.settings)),
+            allowed_host::check,
+        ))
         .with_state(state)
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use klaxon::config::ApiToken;
+use klaxon::http::auth::{SESSION_COOKIE, session_cookie};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -126,6 +127,45 @@ async fn without_a_token_loopback_sees_the_page_and_data_is_escaped() {
         .await
         .unwrap();
     assert!(!panels.text().await.unwrap().contains(PAYLOAD));
+}
+
+#[tokio::test]
+async fn control_characters_in_event_data_reach_neither_the_page_nor_the_metrics() {
+    let server = TestServer::start().await;
+    // Types (the only event data that becomes a metric label) cannot carry them at all.
+    let (status, body) = server
+        .post_event(&json!({"type": "support.ticket.nul\u{0}", "payload": {}}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = server
+        .post_event(&json!({
+            "type": "support.ticket.created",
+            "payload": {"subject": "null\u{0}byte bell\u{7} esc\u{1b}[31m c1\u{85}"},
+        }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mut probes = 0;
+    for path in ["/", "/live/panels", "/metrics"] {
+        let answer = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        let text = answer.text().await.unwrap();
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        assert!(
+            raw.is_empty(),
+            "{path} carries raw control characters {raw:?}"
+        );
+        if path != "/metrics" {
+            assert!(
+                text.contains("null\u{fffd}byte bell\u{fffd} esc\u{fffd}[31m c1\u{fffd}"),
+                "{path} shows the subject with replacement characters: {text}"
+            );
+        }
+        probes += 1;
+    }
+    println!("control characters: 1 type refused, {probes} answers checked");
 }
 
 #[tokio::test]
@@ -274,6 +314,9 @@ async fn the_live_page_in_a_real_browser_shows_everything_and_replays_a_dead_let
     // Sign in through the token link; the cookie carries the rest.
     browser.goto(&server.url(&format!("/?token={TOKEN}"))).await;
     assert_eq!(browser.current_url().await, server.url("/"));
+    browser.record_violations().await;
+    // Everything the browser loads is fenced in by the security headers.
+    assert_security_headers(&server).await;
 
     let event_row = format!(
         r#"tr.event[data-event-id="{}"]"#,
@@ -332,6 +375,61 @@ async fn the_live_page_in_a_real_browser_shows_everything_and_replays_a_dead_let
     browser
         .screenshot(&artefact_path("live-page-after-replay.png"))
         .await;
+
+    // The page did all of that under its Content Security Policy without tripping it.
+    let violations = browser.recorded_violations().await;
+    assert!(violations.is_empty(), "CSP violations: {violations:?}");
+    match browser.console().await {
+        Some(console) => {
+            let reported: Vec<&String> = console
+                .iter()
+                .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+                .collect();
+            assert!(
+                reported.is_empty(),
+                "CSP violations in the console: {reported:?}"
+            );
+        }
+        None => eprintln!(
+            "NOTICE: chromedriver cannot read the browser console; checked the page's own violation events only"
+        ),
+    }
+}
+
+/// The live page, its panels and its assets carry the security headers (with the session
+/// cookie, as the browser sends it).
+async fn assert_security_headers(server: &TestServer) {
+    let cookie = format!("{SESSION_COOKIE}={}", session_cookie(&ApiToken::new(TOKEN)));
+    let mut probes = 0;
+    for path in ["/", "/live/panels", "/assets/live.js", "/assets/live.css"] {
+        let answer = server
+            .http
+            .get(server.url(path))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        let headers = answer.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        probes += 1;
+    }
+    println!("live page: security headers checked on {probes} paths");
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //! build and the helpers in `support`.
 
 mod auth;
+mod cross_site;
 mod delivery;
 mod demo;
 mod dials;
 mod doors;
 mod events;
 mod health;
+mod host_check;
 mod ingest;
 mod isolation;
 mod live;

@@ -1,29 +1,47 @@
 //! HTML escaping for the live page. Events carry customer data (ticket subjects, names,
 //! phone numbers), so every value from the store goes through [`Esc`] on its way into the
 //! page, in text and in attribute values alike; only the page's own markup is written raw.
+//! [`Esc`] also replaces control characters (NUL and the rest of C0 and C1, except tab, line
+//! feed and carriage return) with U+FFFD: HTML forbids them, and a NUL in the page is where
+//! parsers disagree.
 
 use std::fmt;
 
-/// Writes its text with `& < > " '` escaped, so it is safe between tags and inside a quoted
-/// attribute. Use it in `write!`: `write!(out, "<td>{}</td>", Esc(&event.event_type))`.
+/// Writes its text with `& < > " '` escaped and control characters replaced, so it is safe
+/// between tags and inside a quoted attribute. Use it in `write!`:
+/// `write!(out, "<td>{}</td>", Esc(&event.event_type))`.
 pub struct Esc<'a>(pub &'a str);
 
 impl fmt::Display for Esc<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.0;
-        while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {
+        while let Some(at) = rest.find(needs_escape) {
             f.write_str(&rest[..at])?;
-            f.write_str(match rest.as_bytes()[at] {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                b'>' => "&gt;",
-                b'"' => "&quot;",
-                _ => "&#39;",
+            let Some(c) = rest[at..].chars().next() else {
+                break;
+            };
+            f.write_str(match c {
+                '&' => "&amp;",
+                '<' => "&lt;",
+                '>' => "&gt;",
+                '"' => "&quot;",
+                '\'' => "&#39;",
+                _ => "\u{fffd}",
             })?;
-            rest = &rest[at + 1..];
+            rest = &rest[at + c.len_utf8()..];
         }
         f.write_str(rest)
     }
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, '&' | '<' | '>' | '"' | '\'') || is_unsafe_control(c)
+}
+
+/// Control characters that must not reach a document raw: all of them but tab, line feed and
+/// carriage return, which are ordinary whitespace in HTML.
+fn is_unsafe_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
 
 /// `text` escaped, as a `String`.
@@ -80,6 +98,25 @@ mod tests {
         assert_eq!(escape(""), "");
         assert_eq!(escape("Zürich — 東京 ☎"), "Zürich — 東京 ☎");
         assert_eq!(escape("a<é>b"), "a&lt;é&gt;b");
+    }
+
+    #[test]
+    fn control_characters_become_replacement_characters() {
+        let cases = [
+            ("a\0b", "a\u{fffd}b"),
+            ("\0<\0", "\u{fffd}&lt;\u{fffd}"),
+            (
+                "bell\x07 esc\x1b[31m del\x7f",
+                "bell\u{fffd} esc\u{fffd}[31m del\u{fffd}",
+            ),
+            ("c1\u{85}\u{9f}", "c1\u{fffd}\u{fffd}"),
+            ("tab\tline\nreturn\r", "tab\tline\nreturn\r"),
+            ("\u{fffd} stays", "\u{fffd} stays"),
+        ];
+        for (raw, escaped) in cases {
+            assert_eq!(escape(raw), escaped, "{raw:?}");
+        }
+        println!("html escaper: {} control-character probes", cases.len());
     }
 
     #[test]

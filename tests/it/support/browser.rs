@@ -78,6 +78,9 @@ impl Browser {
                 Some(json!({"capabilities": {"alwaysMatch": {
                     "browserName": "chrome",
                     "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+                    // Keeps the console, where Chromium reports Content Security Policy
+                    // violations, for [`Browser::console`].
+                    "goog:loggingPrefs": {"browser": "ALL"},
                 }}})),
             )
             .await;
@@ -232,6 +235,51 @@ impl Browser {
             }
         }
         panic!("{css} kept being replaced while clicked");
+    }
+
+    /// The browser console's messages since the last call (chromedriver's log endpoint),
+    /// or `None` when this chromedriver cannot read it.
+    pub async fn console(&self) -> Option<Vec<String>> {
+        let url = format!("{}/se/log", self.session);
+        let entries = self
+            .try_call(
+                reqwest::Method::POST,
+                &url,
+                Some(json!({"type": "browser"})),
+            )
+            .await
+            .ok()?;
+        let messages = entries
+            .as_array()?
+            .iter()
+            .filter_map(|entry| entry["message"].as_str().map(str::to_owned))
+            .collect();
+        Some(messages)
+    }
+
+    /// Starts recording the page's `securitypolicyviolation` events, for
+    /// [`Browser::recorded_violations`]; they last until the next navigation.
+    pub async fn record_violations(&self) {
+        self.execute(
+            "window.__violations = []; document.addEventListener('securitypolicyviolation', function (e) { window.__violations.push(e.violatedDirective + ' blocked ' + e.blockedURI); }); return true;",
+            json!([]),
+        )
+        .await;
+    }
+
+    /// The violations recorded since [`Browser::record_violations`].
+    pub async fn recorded_violations(&self) -> Vec<String> {
+        let found = self
+            .execute("return window.__violations || null;", json!([]))
+            .await;
+        found
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Saves a PNG of the window to `path` (creating its folder).
