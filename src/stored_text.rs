@@ -9,6 +9,9 @@
 //!
 //! JSON payloads are not checked here: they are stored as serialized JSON text, where a
 //! control character is always written as an escape (`\u0000`), which every backend accepts.
+//! Free text that comes back from elsewhere (a receiver's response) is not refused but
+//! cleaned: [`without_nul`].
+//!
 //! This module owns only the check; each caller turns [`ControlCharacter`] into its own
 //! error (422 on ingest, 400 on the webhooks).
 
@@ -35,9 +38,27 @@ pub fn check(text: &str) -> Result<(), ControlCharacter> {
     }
 }
 
+/// `text` with every NUL replaced by U+FFFD, for free text Klaxon keeps but does not choose
+/// (a webhook receiver's response, an error a remote server wrote). PostgreSQL refuses NUL
+/// in `text`, and a refused attempt record would leave its delivery to be sent again; the
+/// other control characters are stored fine and escaped wherever they are shown.
+pub fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_in_free_text_becomes_the_replacement_character() {
+        assert_eq!(without_nul("ok\0\0x".into()), "ok\u{FFFD}\u{FFFD}x");
+        assert_eq!(without_nul("tab\tstays".into()), "tab\tstays");
+    }
 
     #[test]
     fn finds_the_first_control_character_and_says_where() {

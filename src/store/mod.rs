@@ -454,6 +454,11 @@ impl Store {
         attempt: Attempt,
         after: AfterAttempt,
     ) -> Result<(), StoreError> {
+        let attempt = Attempt {
+            error: attempt.error.map(crate::stored_text::without_nul),
+            response: attempt.response.map(crate::stored_text::without_nul),
+            ..attempt
+        };
         dispatch!(self, b => b.record_attempt(id, attempt, after).await)
     }
 

@@ -460,3 +460,40 @@ async fn delivery_listing_filters_and_rejects_bad_parameters() {
     );
     assert_error(&server.get("/v1/deliveries/nope").await, 404, "not_found");
 }
+
+#[tokio::test]
+async fn a_receiver_answering_with_nul_bytes_is_delivered_once() {
+    // PostgreSQL refuses NUL in text: the attempt's record once failed, so the delivery was
+    // sent again after its lease, forever. The response is kept with U+FFFD in its place.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { "accepted\0by\0receiver" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = TestServer::start_with_toml(
+        &webhook_pipeline(&url, "none", ""),
+        &[("HOOK_SECRET", "unused")],
+    )
+    .await;
+    let event = send_order(&server, 9).await;
+
+    let delivered = delivery_in_state(&server, &event, "succeeded").await;
+    let id = delivered["id"].as_str().unwrap();
+    let (_, detail) = server.get(&format!("/v1/deliveries/{id}")).await;
+    let attempts = detail["attempt_log"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{detail}");
+    assert_eq!(
+        attempts[0]["response"], "accepted\u{FFFD}by\u{FFFD}receiver",
+        "{detail}"
+    );
+    // Longer than a test server's lease: nothing is sent again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
