@@ -233,6 +233,21 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                 None => "loopback clients only (KLAXON_API_TOKEN not set)",
             };
             println!("  api auth: {auth}");
+            if settings.api_token.is_none() {
+                let extra: Vec<String> = settings
+                    .allowed_hosts
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect();
+                let extra = if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", extra.join(", "))
+                };
+                println!(
+                    "  hosts served: loopback names, the listen address, PUBLIC_URL's host{extra} (KLAXON_ALLOWED_HOSTS)"
+                );
+            }
             println!(
                 "  signed ingest secrets: {}",
                 settings.ingest.signing_secrets.len()

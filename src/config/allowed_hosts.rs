@@ -67,6 +67,16 @@ pub enum AllowedHost {
     Domain(String),
 }
 
+impl fmt::Display for AllowedHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllowedHost::Any => f.write_str("*"),
+            AllowedHost::Exact(host) => host.fmt(f),
+            AllowedHost::Domain(domain) => write!(f, ".{domain}"),
+        }
+    }
+}
+
 impl AllowedHost {
     pub fn matches(&self, host: &HostName) -> bool {
         match (self, host) {

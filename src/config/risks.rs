@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::Settings;
+use super::allowed_hosts::AllowedHost;
 
 /// Ingest secrets shorter than this can be guessed offline from one signed request.
 const MIN_SECRET_LEN: usize = 16;
@@ -43,6 +44,8 @@ pub enum RiskKind {
     CredentialOverPlainHttp,
     /// An ingest signing secret shorter than 16 characters.
     ShortIngestSecret,
+    /// `KLAXON_ALLOWED_HOSTS=*` without a token: the DNS rebinding defence is off.
+    AnyHostAllowed,
 }
 
 /// How loudly to say it.
@@ -92,6 +95,15 @@ impl Settings {
                     "listening on {host} without KLAXON_API_TOKEN: the API, the live page and unsigned webhooks answer 403 to every other host, so anything in front of Klaxon (a proxy on another machine) cannot use them."
                 ),
                 "set KLAXON_API_TOKEN to 16+ random characters, or HOST=127.0.0.1.",
+            );
+        }
+
+        if self.api_token.is_none() && self.allowed_hosts.contains(&AllowedHost::Any) {
+            add(
+                RiskKind::AnyHostAllowed,
+                Severity::Warning,
+                "KLAXON_ALLOWED_HOSTS is `*` without KLAXON_API_TOKEN: a web page in any browser on this machine can reach the API through a DNS name it controls (DNS rebinding).".into(),
+                "list the names Klaxon is reached by in KLAXON_ALLOWED_HOSTS, or set KLAXON_API_TOKEN.",
             );
         }
 

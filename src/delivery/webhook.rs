@@ -93,7 +93,7 @@ impl WebhookSender {
             && !is_public(ip)
         {
             return Err(SendError::Refused(format!(
-                "{ip} is a loopback, private or link-local address; set allow_private = true on the destination to allow it"
+                "{ip} is not a public address (loopback, private, link-local or another reserved range, possibly inside an IPv6 form); set allow_private = true on the destination to allow it"
             )));
         }
         let client = if spec.allow_private {
@@ -199,7 +199,7 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{host} resolves only to loopback, private or link-local addresses; set allow_private = true on the destination to allow it"
+    "{host} resolves only to addresses that are not public (loopback, private, link-local or reserved); set allow_private = true on the destination to allow it"
 )]
 struct PrivateAddressRefused {
     host: String,

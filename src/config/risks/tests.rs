@@ -116,6 +116,21 @@ fn risk_table() {
             with(&[("KLAXON_INGEST_SECRETS", "long-enough-secret-0123,short")]),
             vec![(ShortIngestSecret, Warning)],
         ),
+        (
+            "every Host allowed without a token",
+            with(&[("KLAXON_ALLOWED_HOSTS", "*")]),
+            vec![(AnyHostAllowed, Warning)],
+        ),
+        (
+            "every Host allowed, but a token is set: nothing",
+            with(&[("KLAXON_ALLOWED_HOSTS", "*"), ("KLAXON_API_TOKEN", TOKEN)]),
+            vec![],
+        ),
+        (
+            "a named host allowed: nothing",
+            with(&[("KLAXON_ALLOWED_HOSTS", "klaxon.corp.example")]),
+            vec![],
+        ),
     ];
     for (name, vars, expected) in rows {
         assert_eq!(kinds(&settings(&vars)), expected, "{name}");
