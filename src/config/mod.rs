@@ -11,6 +11,7 @@
 
 pub mod dotenv;
 mod error;
+pub mod http;
 pub mod merge;
 pub mod pipelines;
 mod postgres_url;
@@ -19,6 +20,7 @@ mod settings;
 pub mod voice;
 
 pub use error::{ConfigError, ConfigErrors, Origin};
+pub use http::HttpSettings;
 pub use merge::{MergeApi, MergeRules, MergeSettings};
 pub use postgres_url::{PostgresUrl, TlsMode};
 pub use raw::Raw;
