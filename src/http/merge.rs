@@ -17,7 +17,8 @@ use axum::routing::post;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::ingest::{Incoming, read_body, require_json, store_event};
+use super::body_limit::read_body;
+use super::ingest::{Incoming, require_json, store_event};
 use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
 use crate::merge::webhook as envelope;

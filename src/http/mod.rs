@@ -19,9 +19,11 @@
 //! | `GET /openapi.json` | [`openapi`] |
 //! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
-//! Authentication of `/v1/*` (and of the live page) lives in [`auth`].
+//! Authentication of `/v1/*` (and of the live page) lives in [`auth`]; the body limit every
+//! route obeys in [`body_limit`]; the accept loop (timeouts, connection limit) in [`listener`].
 
 pub mod auth;
+pub mod body_limit;
 pub mod deliveries;
 pub mod destinations;
 pub mod error;
@@ -30,6 +32,7 @@ pub mod event_request;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod listener;
 pub mod live;
 pub mod merge;
 pub mod merge_poll;
@@ -43,6 +46,7 @@ pub mod voice;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 
 pub use error::ApiError;
 
@@ -74,6 +78,7 @@ pub struct AppState {
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.settings.ingest.max_body_bytes;
     Router::new()
         .merge(ingest::router())
         .merge(events::router())
@@ -91,5 +96,10 @@ pub fn router(state: AppState) -> Router {
         .merge(live::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_limit::refuse_declared_oversize,
+        ))
         .with_state(state)
 }

@@ -9,6 +9,7 @@ mod demo;
 mod dials;
 mod events;
 mod health;
+mod http_limits;
 mod ingest;
 mod live;
 mod merge_client;
