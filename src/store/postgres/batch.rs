@@ -13,7 +13,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::store::StoreError;
+use crate::store::{Outage, StoreError};
 
 /// Requests that may wait; beyond this callers wait for room (back-pressure, bounded memory).
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -144,8 +144,16 @@ async fn run<Req: Clone + Send + 'static, Resp: Send + 'static>(
                 Err(error) => {
                     tracing::error!(%error, writes = count, "group commit failed; nothing in it was stored");
                     let text = error.to_string();
+                    // Each caller gets a copy that still says whether the store cannot write.
+                    let copy = || match Outage::of(&error) {
+                        Some(cause) => StoreError::CannotWrite {
+                            cause,
+                            message: text.clone(),
+                        },
+                        None => StoreError::WriteFailed(text.clone()),
+                    };
                     for reply in replies {
-                        let _ = reply.send(Err(StoreError::WriteFailed(text.clone())));
+                        let _ = reply.send(Err(copy()));
                     }
                 }
             }
