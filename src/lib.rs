@@ -6,8 +6,10 @@
 //! - [`config`]: settings from an optional TOML file overlaid by environment variables, parsed
 //!   once into typed [`config::Settings`] (pipelines included); `klaxon check` runs the same
 //!   validation.
-//! - [`http`]: the axum routers (ingest, events, deliveries, destinations, health) and the
-//!   JSON error type.
+//! - [`http`]: the axum routers (ingest, events, deliveries, destinations, health), the
+//!   JSON error type, and the accept loop with its timeouts and connection limit.
+//! - [`open_files`]: the open-files limit, raised at start-up, and the connection limit it
+//!   leaves room for.
 //! - [`store`]: the durable store: schema, migrations and the SQLite group-commit writer.
 //! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
 //! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.
@@ -37,6 +39,7 @@ pub mod http;
 pub mod llm;
 pub mod merge;
 pub mod metrics;
+pub mod open_files;
 pub mod pipeline;
 pub mod retry_timing;
 pub mod sandbox;

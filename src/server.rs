@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{AiSettings, Settings, Severity};
+use crate::config::{AiSettings, DatabaseUrl, Settings, Severity};
 use crate::delivery::DeliveryWorker;
 use crate::delivery::webhook::WebhookSender;
 use crate::http::{self, AppState};
@@ -24,6 +24,7 @@ use crate::merge::{
     AccountTokens, MergeAccount, MergeClient, MergeConfig, MergeSecret, Reconciler,
     ReconcilerConfig,
 };
+use crate::open_files;
 use crate::pipeline::classify::Classifier;
 use crate::pipeline::merge_lookup::MergeLookup;
 use crate::pipeline::spec::DestinationKind;
@@ -35,6 +36,9 @@ use crate::voice::EngineHandle;
 use crate::voice::carrier::Carrier;
 use crate::voice::settings::SandboxTiming;
 use crate::voice::telnyx::{ApiKey as TelnyxApiKey, TelnyxClient, TelnyxConfig};
+
+/// The connection limit when the platform sets no open-files limit at all.
+const UNLIMITED_FILES_MAX_CONNECTIONS: usize = 65_536;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -76,6 +80,14 @@ pub async fn serve(
         }
     }
     tracing::info!(url = %format!("http://{address}"), database = %settings.database, "klaxon is listening");
+
+    let limits = connection_limits(&settings);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_timeout_secs = limits.header_timeout.as_secs_f64(),
+        idle_timeout_secs = limits.idle_timeout.as_secs_f64(),
+        "HTTP connection limits"
+    );
 
     let (stop_workers, workers_stop) = watch::channel(false);
     let webhooks = settings
@@ -167,10 +179,7 @@ pub async fn serve(
         reconciler,
         settings: Arc::new(settings),
     };
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    http::listener::serve(listener, http::router(state), limits, shutdown).await;
 
     tracing::info!("shutting down: finishing pipelines and deliveries in flight");
     let _ = stop_workers.send(true);
@@ -182,8 +191,44 @@ pub async fn serve(
     let _ = watcher.await;
     tracing::info!("committing queued writes");
     store.close().await;
-    served?;
     Ok(())
+}
+
+/// The HTTP limits: the configured connection limit, or one derived from the open-files limit,
+/// which is first raised to its hard limit where allowed.
+fn connection_limits(settings: &Settings) -> http::listener::Limits {
+    let open_files = open_files::raise_to_hard_limit();
+    let database = match settings.database {
+        // The writer, the readers, and each one's WAL and shared-memory files.
+        DatabaseUrl::Sqlite(_) => 16,
+        DatabaseUrl::Postgres(_) => settings.store.pool_size + 1,
+    };
+    let derived = open_files.map(|limit| {
+        open_files::derived_max_connections(limit, settings.delivery.max_in_flight, database)
+    });
+    tracing::info!(
+        open_files = open_files.map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
+        "open-files limit (RLIMIT_NOFILE, soft)"
+    );
+    let max_connections = match (settings.http.max_connections, derived) {
+        (Some(configured), Some(derived)) if configured > derived => {
+            tracing::warn!(
+                configured,
+                derived,
+                "KLAXON_MAX_CONNECTIONS is above what the open-files limit leaves for connections; \
+                 accepts may fail with \"too many open files\""
+            );
+            configured
+        }
+        (Some(configured), _) => configured,
+        (None, Some(derived)) => derived,
+        (None, None) => UNLIMITED_FILES_MAX_CONNECTIONS,
+    };
+    http::listener::Limits {
+        header_timeout: settings.http.header_timeout,
+        idle_timeout: settings.http.idle_timeout,
+        max_connections,
+    }
 }
 
 /// The live page's address as a browser on this machine reaches it (an unspecified listen

@@ -12,6 +12,7 @@
 pub mod allowed_hosts;
 pub mod dotenv;
 mod error;
+pub mod http;
 pub mod merge;
 pub mod pipelines;
 mod postgres_url;
@@ -22,6 +23,7 @@ pub mod voice;
 
 pub use allowed_hosts::{AllowedHost, HostName};
 pub use error::{ConfigError, ConfigErrors, Origin};
+pub use http::HttpSettings;
 pub use merge::{MergeApi, MergeRules, MergeSettings};
 pub use postgres_url::{PostgresUrl, TlsMode};
 pub use raw::Raw;

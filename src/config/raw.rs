@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ConfigError;
+use super::http::RawHttp;
 use super::merge::RawMerge;
 use super::pipelines::RawPipeline;
 use super::voice::{RawPerson, RawPolicy, RawVoice};
@@ -27,6 +28,8 @@ pub struct Raw {
     /// Extra host names served without an API token (see `allowed_hosts.rs`).
     pub allowed_hosts: Option<Vec<String>>,
     pub log_format: Option<String>,
+    #[serde(default)]
+    pub http: RawHttp,
     #[serde(default)]
     pub ingest: RawIngest,
     #[serde(default)]
@@ -81,6 +84,7 @@ pub struct RawStore {
     pub group_commit_max_batch: Option<usize>,
     pub pool_size: Option<usize>,
     pub lease_secs: Option<u64>,
+    pub min_free_disk_bytes: Option<u64>,
 }
 
 impl Raw {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::allowed_hosts::{self, AllowedHost};
 use super::error::{ConfigError, ConfigErrors, Origin};
+use super::http::{self, HttpSettings};
 use super::merge::{self, MergeSettings};
 use super::pipelines::{self, parse_duration};
 use super::postgres_url::PostgresUrl;
@@ -53,6 +54,9 @@ pub const DEFAULT_RETRY_SCHEDULE: &[Duration] = &[
 ];
 /// Outbound requests in flight at once.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// `/health` reports degraded below this much free space where the SQLite file lives: enough
+/// for SQLite to finish a checkpoint and for an operator to notice before writes fail.
+pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The resolved settings.
 #[derive(Debug, Clone)]
@@ -65,6 +69,7 @@ pub struct Settings {
     /// address and `PUBLIC_URL`'s host: the DNS rebinding defence ([`crate::http::allowed_host`]).
     pub allowed_hosts: Vec<AllowedHost>,
     pub log_format: LogFormat,
+    pub http: HttpSettings,
     pub ingest: IngestSettings,
     pub store: StoreSettings,
     pub ai: AiSettings,
@@ -115,6 +120,9 @@ pub struct StoreSettings {
     /// PostgreSQL only: how long a node's claim on a delivery or an escalation lasts without
     /// renewal, i.e. how long a crashed node's work waits before another node takes it.
     pub lease: Duration,
+    /// SQLite only: `/health` reports degraded when the database's file system has less free
+    /// space than this (0 turns the check off).
+    pub min_free_disk_bytes: u64,
 }
 
 /// Where events are kept.
@@ -320,6 +328,14 @@ impl Settings {
             )
             .and_then(|(v, o)| r.check("store.lease_secs", o, in_range(v, 1, 3_600)))
             .map_or(DEFAULT_LEASE, Duration::from_secs);
+        let min_free_disk_bytes = r
+            .parsed(
+                "KLAXON_MIN_FREE_DISK_BYTES",
+                "store.min_free_disk_bytes",
+                raw.store.min_free_disk_bytes,
+            )
+            .map_or(DEFAULT_MIN_FREE_DISK_BYTES, |(v, _)| v);
+        let http = http::resolve(raw.http, &mut r);
 
         let ai_base_url = r.string("AI_BASE_URL", raw.ai.base_url);
         let ai_key = r
@@ -402,6 +418,7 @@ impl Settings {
             api_token,
             allowed_hosts,
             log_format,
+            http,
             ingest: IngestSettings {
                 signing_secrets,
                 signature_tolerance_secs,
@@ -411,6 +428,7 @@ impl Settings {
                 group_commit_max_batch,
                 pool_size,
                 lease,
+                min_free_disk_bytes,
             },
             ai,
             delivery: DeliverySettings {
@@ -426,7 +444,7 @@ impl Settings {
 }
 
 /// Resolves one key at a time from the environment, then the file, recording errors.
-struct Resolver<'a, E: Fn(&str) -> Option<String>> {
+pub(super) struct Resolver<'a, E: Fn(&str) -> Option<String>> {
     file: Origin,
     env: &'a E,
     errors: Vec<ConfigError>,
@@ -446,7 +464,7 @@ impl<E: Fn(&str) -> Option<String>> Resolver<'_, E> {
     }
 
     /// A typed value: from the environment it is parsed here, from the file serde did it.
-    fn parsed<T: FromStr>(
+    pub(super) fn parsed<T: FromStr>(
         &mut self,
         var: &'static str,
         key: &'static str,
@@ -471,7 +489,7 @@ impl<E: Fn(&str) -> Option<String>> Resolver<'_, E> {
         }
     }
 
-    fn check<T>(
+    pub(super) fn check<T>(
         &mut self,
         key: &'static str,
         origin: Origin,
@@ -506,7 +524,11 @@ fn parse_token(token: &str) -> Result<ApiToken, String> {
     Ok(ApiToken::new(token))
 }
 
-fn in_range<T: PartialOrd + fmt::Display + Copy>(value: T, min: T, max: T) -> Result<T, String> {
+pub(super) fn in_range<T: PartialOrd + fmt::Display + Copy>(
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, String> {
     if value < min || value > max {
         return Err(format!("must be between {min} and {max}, got {value}"));
     }

@@ -1,6 +1,7 @@
 //! `POST /v1/events`: durable ingest.
 //!
-//! The order of checks is deliberate: who is calling (cheap, before reading a body), content
+//! The order of checks is deliberate: a declared size over the limit (refused for every route
+//! before routing, see `body_limit`), who is calling (cheap, before reading a body), content
 //! type, size, signature over the raw bytes, JSON, validation, and only then the store. The
 //! answer is sent after the store has committed the event (or found its earlier copy), so a
 //! 202 is a promise that the event survives a crash.
@@ -14,7 +15,7 @@
 
 use super::openapi::ErrorBody;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::auth::{self, PeerIp};
+use super::body_limit::read_body;
 use super::event_request::EventRequest;
 use super::{ApiError, AppState};
 use crate::clock;
@@ -176,35 +178,4 @@ pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
             format!("expected `Content-Type: application/json`, got {content_type:?}"),
         ))
     }
-}
-
-/// Reads the whole body, refusing more than `limit` bytes without buffering them.
-pub(super) async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body is larger than {limit} bytes"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let over_limit = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if over_limit {
-            too_large()
-        } else {
-            ApiError::bad_request("unreadable_body", format!("could not read the body: {e}"))
-        }
-    })
 }

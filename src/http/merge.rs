@@ -27,7 +27,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::{self, PeerIp};
-use super::ingest::{Incoming, read_body, require_json, store_event};
+use super::body_limit::read_body;
+use super::ingest::{Incoming, require_json, store_event};
 use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
 use crate::merge::webhook as envelope;

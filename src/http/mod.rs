@@ -19,12 +19,15 @@
 //! | `GET /openapi.json` | [`openapi`] |
 //! | `GET /` (the live page), `GET /live/panels`, `GET /assets/live.{js,css}` | [`live`] |
 //!
-//! Authentication of `/v1/*` (and of the live page) lives in [`auth`]. Two layers wrap every
-//! route: [`allowed_host`] (without a token, only Klaxon's own host names are served: the DNS
-//! rebinding defence) and, inside it, [`same_origin`] (no cross-site writes from browsers).
+//! Authentication of `/v1/*` (and of the live page) lives in [`auth`]; the body limit every
+//! route obeys in [`body_limit`]; the accept loop (timeouts, connection limit) in [`listener`].
+//! Two layers wrap every route: [`allowed_host`] (without a token, only Klaxon's own host
+//! names are served: the DNS rebinding defence) and, inside it, [`same_origin`] (no
+//! cross-site writes from browsers).
 
 pub mod allowed_host;
 pub mod auth;
+pub mod body_limit;
 pub mod deliveries;
 pub mod destinations;
 pub mod error;
@@ -33,6 +36,7 @@ pub mod event_request;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod listener;
 pub mod live;
 pub mod merge;
 pub mod merge_poll;
@@ -47,6 +51,7 @@ pub mod voice;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 
 pub use error::ApiError;
@@ -79,6 +84,7 @@ pub struct AppState {
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.settings.ingest.max_body_bytes;
     Router::new()
         .merge(ingest::router())
         .merge(events::router())
@@ -96,6 +102,11 @@ pub fn router(state: AppState) -> Router {
         .merge(live::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_limit::refuse_declared_oversize,
+        ))
         .layer(middleware::from_fn(same_origin::check))
         .layer(middleware::from_fn_with_state(
             Arc::new(allowed_host::HostPolicy::from_settings(&state.settings)),

@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::Authorized;
-use super::ingest::{Incoming, read_body, require_json, store_event};
+use super::body_limit::read_body;
+use super::ingest::{Incoming, require_json, store_event};
 use super::{ApiError, AppState};
 use crate::merge::payload::{opportunity_fields, ticket_fields};
 use crate::merge::{MergeError, PolledModel};

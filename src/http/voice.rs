@@ -6,12 +6,13 @@
 //! background: a person on the phone must never wait for this request.
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::json;
 
+use super::body_limit::read_body;
 use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
 use crate::clock;
@@ -28,12 +29,14 @@ pub fn router() -> Router<AppState> {
     request_body(content = Object, description = "A Telnyx Call Control webhook, signed with Ed25519 (telnyx-signature-ed25519, telnyx-timestamp)", content_type = "application/json"),
     responses((status = 200, description = "Recorded (or a redelivery, ignored)", body = Object),
               (status = 400, description = "Not a Telnyx event", body = ErrorBody),
-              (status = 401, description = "Missing or wrong signature", body = ErrorBody)))]
+              (status = 401, description = "Missing or wrong signature", body = ErrorBody),
+              (status = 413, description = "Body too large", body = ErrorBody)))]
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
+    let body = read_body(&headers, body, state.settings.ingest.max_body_bytes).await?;
     let keys = &state.settings.voice.public_keys;
     if !keys.is_empty() || state.settings.voice.telnyx.is_some() {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());

@@ -8,13 +8,17 @@
 
 mod delivery;
 mod dial;
+mod disk_space;
 mod escalation;
 mod event;
+mod health;
 mod migrations;
 mod node;
 mod postgres;
 mod sqlite;
+mod write_health;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use delivery::{
@@ -22,6 +26,7 @@ pub use delivery::{
     DeliveryState, NewDelivery, QueueDepth, Replay, TransitionCheck,
 };
 pub use dial::{ClaimedDial, DialClaim, Dialling, NewDial, NewLeg};
+pub use disk_space::LowDisk;
 pub use escalation::{
     Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, Hold,
     NewEscalation, TimelineEntry,
@@ -29,7 +34,9 @@ pub use escalation::{
 pub use event::{
     Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, Source,
 };
+pub use health::Problem;
 pub use node::NodeStatus;
+pub use write_health::Outage;
 
 use crate::config::{DatabaseUrl, StoreSettings};
 
@@ -91,6 +98,10 @@ pub enum StoreError {
     /// commit makes sure only the write at fault gets this, never its batch-mates.
     #[error("the database refused the write: {0}")]
     Rejected(String),
+    /// One caller's copy of the error that failed a whole batch because the store cannot
+    /// write (see [`Outage`]); the original error is not `Clone`.
+    #[error("write failed ({cause}): {message}")]
+    CannotWrite { cause: Outage, message: String },
 }
 
 /// The server's message and SQLSTATE when there is one, else the driver's error with its
@@ -149,6 +160,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// The outcome of recent writes and the free disk space, for `/health`.
+    watch: Arc<health::Watch>,
 }
 
 #[derive(Clone)]
@@ -167,6 +180,15 @@ macro_rules! dispatch {
     };
 }
 
+/// [`dispatch!`] for a write: its outcome is recorded for `/health`.
+macro_rules! dispatch_write {
+    ($store:expr, $backend:ident => $call:expr) => {{
+        let outcome = dispatch!($store, $backend => $call);
+        $store.watch.writes.record(&outcome);
+        outcome
+    }};
+}
+
 /// Splits a newest-first result of up to `limit + 1` rows (the extra row shows that another
 /// page exists) into the page and the cursor of its last (oldest) row.
 fn paginate<T>(mut rows: Vec<(i64, T)>, limit: usize) -> (Vec<T>, Option<String>) {
@@ -181,6 +203,15 @@ fn paginate<T>(mut rows: Vec<(i64, T)>, limit: usize) -> (Vec<T>, Option<String>
 impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn open(url: &DatabaseUrl, settings: &StoreSettings) -> Result<Store, StoreError> {
+        let watch = Arc::new(health::Watch {
+            writes: write_health::WriteHealth::default(),
+            disk: match url {
+                DatabaseUrl::Sqlite(path) => {
+                    disk_space::DiskSpace::for_database(path, settings.min_free_disk_bytes)
+                }
+                DatabaseUrl::Postgres(_) => None,
+            },
+        });
         let backend = match url {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.clone();
@@ -197,7 +228,7 @@ impl Store {
                 Backend::Postgres(postgres::PostgresStore::open(url, settings).await?)
             }
         };
-        Ok(Store { backend })
+        Ok(Store { backend, watch })
     }
 
     /// True when other nodes may share the database (PostgreSQL): work left by a node that
@@ -265,7 +296,7 @@ impl Store {
     /// only after the outcome is durable.
     pub async fn insert_event(&self, event: NewEvent) -> Result<Inserted, StoreError> {
         let (source, event_type) = (event.source, event.event_type.clone());
-        let inserted = dispatch!(self, b => b.insert_event(event).await)?;
+        let inserted = dispatch_write!(self, b => b.insert_event(event).await)?;
         if let Inserted::Created(_) = inserted {
             crate::metrics::metrics()
                 .events_ingested
@@ -311,7 +342,7 @@ impl Store {
         now_ms: i64,
         lease_until: i64,
     ) -> Result<(Vec<DeliveryId>, Vec<EscalationId>), StoreError> {
-        match &self.backend {
+        let outcome = match &self.backend {
             Backend::Sqlite(b) => {
                 b.complete_pipeline(event, trace, deliveries, escalations, now_ms, lease_until)
                     .await
@@ -320,7 +351,9 @@ impl Store {
                 b.complete_pipeline(event, trace, deliveries, escalations, now_ms)
                     .await
             }
-        }
+        };
+        self.watch.writes.record(&outcome);
+        outcome
     }
 
     pub async fn load_escalation(
@@ -344,14 +377,14 @@ impl Store {
         &self,
         update: EscalationUpdate,
     ) -> Result<Vec<DeliveryId>, StoreError> {
-        dispatch!(self, b => b.save_escalation(update).await)
+        dispatch_write!(self, b => b.save_escalation(update).await)
     }
 
     /// Claims a dial just before the carrier is asked to place it. The database's key on
     /// (escalation, attempt, leg, n) decides, across processes and nodes, and
     /// [`NewDial::decide`] says what an existing claim allows. Durable when this returns.
     pub async fn claim_dial(&self, dial: NewDial) -> Result<DialClaim, StoreError> {
-        dispatch!(self, b => b.claim_dial(dial).await)
+        dispatch_write!(self, b => b.claim_dial(dial).await)
     }
 
     /// Records a carrier webhook (its id, and its body until processed); false if it was
@@ -361,12 +394,12 @@ impl Store {
         id: String,
         body: String,
     ) -> Result<bool, StoreError> {
-        dispatch!(self, b => b.first_sight_of_webhook(id, body).await)
+        dispatch_write!(self, b => b.first_sight_of_webhook(id, body).await)
     }
 
     /// The engine has acted on the webhook; its body is dropped.
     pub async fn webhook_processed(&self, id: String) -> Result<(), StoreError> {
-        dispatch!(self, b => b.webhook_processed(id).await)
+        dispatch_write!(self, b => b.webhook_processed(id).await)
     }
 
     /// Webhooks received but not acted upon (a crash in between), oldest first: (id, body).
@@ -404,10 +437,12 @@ impl Store {
         now_ms: i64,
         lease_until: i64,
     ) -> Result<Vec<DeliveryId>, StoreError> {
-        match &self.backend {
+        let outcome = match &self.backend {
             Backend::Sqlite(b) => b.insert_deliveries(new, now_ms, lease_until).await,
             Backend::Postgres(b) => b.insert_deliveries(new, now_ms).await,
-        }
+        };
+        self.watch.writes.record(&outcome);
+        outcome
     }
 
     /// Leases up to `limit` deliveries that are due and not leased (on PostgreSQL, to this
@@ -418,10 +453,16 @@ impl Store {
         lease_until: i64,
         limit: usize,
     ) -> Result<Vec<DeliveryJob>, StoreError> {
-        match &self.backend {
+        let outcome = match &self.backend {
             Backend::Sqlite(b) => b.claim_due(now_ms, lease_until, limit).await,
             Backend::Postgres(b) => b.claim_due(now_ms, limit).await,
+        };
+        // The worker polls even with nothing due; an empty claim changed no row, so its
+        // commit proves nothing about writes (on a full disk it still succeeds).
+        if !matches!(&outcome, Ok(claimed) if claimed.is_empty()) {
+            self.watch.writes.record(&outcome);
         }
+        outcome
     }
 
     /// When the next delivery falls due or its lease runs out (unix ms).
@@ -459,16 +500,16 @@ impl Store {
             response: attempt.response.map(crate::stored_text::without_nul),
             ..attempt
         };
-        dispatch!(self, b => b.record_attempt(id, attempt, after).await)
+        dispatch_write!(self, b => b.record_attempt(id, attempt, after).await)
     }
 
     /// Dead-letters a delivery without attempting it.
     pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
-        dispatch!(self, b => b.bury(id, reason).await)
+        dispatch_write!(self, b => b.bury(id, reason).await)
     }
 
     pub async fn replay(&self, id: DeliveryId, now_ms: i64) -> Result<Replay, StoreError> {
-        dispatch!(self, b => b.replay(id, now_ms).await)
+        dispatch_write!(self, b => b.replay(id, now_ms).await)
     }
 
     pub async fn get_delivery(&self, id: DeliveryId) -> Result<Option<Delivery>, StoreError> {
@@ -484,12 +525,12 @@ impl Store {
         name: String,
         reason: String,
     ) -> Result<(), StoreError> {
-        dispatch!(self, b => b.disable_destination(name, reason).await)
+        dispatch_write!(self, b => b.disable_destination(name, reason).await)
     }
 
     /// Enables a destination again; false if it was not disabled.
     pub async fn enable_destination(&self, name: String) -> Result<bool, StoreError> {
-        dispatch!(self, b => b.enable_destination(name).await)
+        dispatch_write!(self, b => b.enable_destination(name).await)
     }
 
     /// Disabled destinations and why.
@@ -512,7 +553,7 @@ impl Store {
         now_ms: i64,
         event: String,
     ) -> Result<bool, StoreError> {
-        dispatch!(self, b => b.transition(step, key, holds, repage_after_ms, now_ms, event).await)
+        dispatch_write!(self, b => b.transition(step, key, holds, repage_after_ms, now_ms, event).await)
     }
 
     /// Where the reconciliation poll `name` resumes (see [`Store::set_poll_cursor`]).
@@ -522,7 +563,7 @@ impl Store {
 
     /// Records where the poll `name` resumes next time; durable when this returns.
     pub async fn set_poll_cursor(&self, name: String, cursor: String) -> Result<(), StoreError> {
-        dispatch!(self, b => b.set_poll_cursor(name, cursor).await)
+        dispatch_write!(self, b => b.set_poll_cursor(name, cursor).await)
     }
 
     pub async fn cache_label(
@@ -531,7 +572,7 @@ impl Store {
         label: String,
         model: String,
     ) -> Result<(), StoreError> {
-        dispatch!(self, b => b.cache_label(key, label, model).await)
+        dispatch_write!(self, b => b.cache_label(key, label, model).await)
     }
 
     /// Commits everything already queued, then stops the writer. Later writes fail with

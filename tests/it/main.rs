@@ -12,6 +12,7 @@ mod doors;
 mod events;
 mod health;
 mod host_check;
+mod http_limits;
 mod ingest;
 mod isolation;
 mod live;

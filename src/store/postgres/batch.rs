@@ -21,7 +21,7 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::store::StoreError;
+use crate::store::{Outage, StoreError};
 
 /// Requests that may wait; beyond this callers wait for room (back-pressure, bounded memory).
 const QUEUE_CAPACITY: usize = 16 * 1024;
@@ -186,8 +186,16 @@ async fn flush_isolating<Req: Clone, Resp>(
             None => {
                 tracing::error!(%error, writes = part.len(), "group commit failed; nothing in it was stored");
                 let text = error.to_string();
+                // Each caller gets a copy that still says whether the store cannot write.
+                let copy = || match Outage::of(&error) {
+                    Some(cause) => StoreError::CannotWrite {
+                        cause,
+                        message: text.clone(),
+                    },
+                    None => StoreError::WriteFailed(text.clone()),
+                };
                 for answer in &mut answers[part] {
-                    *answer = Some(Err(StoreError::WriteFailed(text.clone())));
+                    *answer = Some(Err(copy()));
                 }
             }
         }

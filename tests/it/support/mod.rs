@@ -7,6 +7,7 @@ pub mod merge_spec;
 pub mod model;
 pub mod openapi;
 pub mod postgres;
+pub mod raw_http;
 pub mod receiver;
 pub mod telnyx_spec;
 
@@ -70,6 +71,25 @@ impl TestServer {
         bind: &str,
         configure: impl FnOnce(&mut Settings, SocketAddr),
     ) -> TestServer {
+        TestServer::launch(dir, bind, configure, 200).await
+    }
+
+    /// Starts in `dir` and waits for a first `/health` answer of `health_status` (503 for a
+    /// server started degraded on purpose).
+    pub async fn start_expecting_health(
+        dir: TempDir,
+        configure: impl FnOnce(&mut Settings),
+        health_status: u16,
+    ) -> TestServer {
+        TestServer::launch(dir, "127.0.0.1:0", |s, _| configure(s), health_status).await
+    }
+
+    async fn launch(
+        dir: TempDir,
+        bind: &str,
+        configure: impl FnOnce(&mut Settings, SocketAddr),
+        health_status: u16,
+    ) -> TestServer {
         let db_path = dir.path().join("klaxon.db");
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -96,7 +116,10 @@ impl TestServer {
         // The listener is bound already, so this request waits in its backlog until the
         // store is open and the server accepts: one request, no polling.
         let (status, health) = server.get("/health").await;
-        assert_eq!(status, 200, "test server is healthy: {health}");
+        assert_eq!(
+            status, health_status,
+            "test server's first health answer: {health}"
+        );
         server
     }
 
