@@ -11,6 +11,7 @@
 //! on a full disk, so its success proves nothing about real writes.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -123,20 +124,29 @@ pub struct Failing {
 pub struct WriteHealth {
     /// The last outage with no successful write after it.
     failing: Mutex<Option<Failing>>,
+    /// Whether `failing` may hold an outage: lets the common case (a success while all is
+    /// well) skip the lock that every writer would otherwise take.
+    maybe_failing: AtomicBool,
 }
 
 impl WriteHealth {
     /// Records the outcome of one write.
     pub fn record<T>(&self, outcome: &Result<T, StoreError>) {
-        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
-            Ok(_) => *failing = None,
+            Ok(_) => {
+                if self.maybe_failing.load(Ordering::Relaxed)
+                    && self.maybe_failing.swap(false, Ordering::AcqRel)
+                {
+                    *self.lock() = None;
+                }
+            }
             Err(error) => {
                 if let Some(cause) = Outage::of(error) {
-                    *failing = Some(Failing {
+                    *self.lock() = Some(Failing {
                         cause,
                         since: Instant::now(),
                     });
+                    self.maybe_failing.store(true, Ordering::Release);
                 }
             }
         }
@@ -145,8 +155,12 @@ impl WriteHealth {
     /// The failure to report, if writes failed within [`FAILURE_WINDOW`] and none succeeded
     /// since.
     pub fn failing(&self) -> Option<Failing> {
-        let failing = *self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        let failing = *self.lock();
         failing.filter(|f| f.since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Failing>> {
+        self.failing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -13,6 +13,11 @@
 //! | receiving the next head | its first byte + header timeout |
 //!
 //! [`Activity::guard`] drops the connection (closing the socket) when its deadline passes.
+//! It is not woken by every request: it sleeps until the deadline it last saw, or for the
+//! shorter of the two timeouts if that comes first, and then looks again. A head that starts
+//! while it sleeps has a deadline at least that far away, so every deadline is enforced on
+//! time, and a busy keep-alive connection costs one timer per timeout period instead of
+//! timer work on every request.
 
 use std::future::Future;
 use std::io;
@@ -23,7 +28,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// What one connection is doing, shared by its socket wrapper, its service and its guard.
@@ -31,8 +35,6 @@ pub struct Activity {
     header_timeout: Duration,
     idle_timeout: Duration,
     state: Mutex<State>,
-    /// Poked when the deadline may have moved, so the guard sleeps until the right instant.
-    changed: Notify,
 }
 
 struct State {
@@ -72,7 +74,6 @@ impl Activity {
                 head_started: None,
                 fresh: true,
             }),
-            changed: Notify::new(),
         })
     }
 
@@ -80,18 +81,13 @@ impl Activity {
     /// which closes the socket.
     pub async fn guard(self: Arc<Self>, connection: impl Future, peer: SocketAddr) {
         tokio::pin!(connection);
+        let recheck = self.header_timeout.min(self.idle_timeout);
         loop {
-            let deadline = self.deadline();
-            let expiry = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let next_look = Instant::now() + recheck;
+            let wake_at = self.deadline().map_or(next_look, |at| at.min(next_look));
             tokio::select! {
                 _ = &mut connection => return,
-                () = self.changed.notified() => {}
-                () = expiry => {
+                () = tokio::time::sleep_until(wake_at) => {
                     if self.deadline().is_some_and(|at| at <= Instant::now()) {
                         tracing::debug!(%peer, "closing a connection that sent no request in time");
                         return;
@@ -101,7 +97,6 @@ impl Activity {
         }
     }
 
-    /// Marks a request as started; it counts as in flight until the returned guard drops.
     pub fn request_started(self: &Arc<Self>) -> InFlight {
         self.update(|state| {
             state.in_flight += 1;
@@ -123,14 +118,11 @@ impl Activity {
             } else {
                 Instant::now()
             });
-            drop(state);
-            self.changed.notify_one();
         }
     }
 
     fn update(&self, change: impl FnOnce(&mut State)) {
         change(&mut self.lock());
-        self.changed.notify_one();
     }
 
     /// The state stays consistent under a panic elsewhere (every change is one assignment),
