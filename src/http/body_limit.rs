@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::ApiError;
 
 /// `413 payload_too_large`.
 pub fn too_large(limit: usize) -> ApiError {
@@ -26,13 +26,14 @@ pub fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Refuses a request that declares a body over the limit.
+/// Refuses a request that declares a body over the limit. Its state is the limit alone, not
+/// the whole `AppState`: a layer's state is cloned for every request, and cloning the app's
+/// handles costs contended atomic increments on a hot path.
 pub async fn refuse_declared_oversize(
-    State(state): State<AppState>,
+    State(limit): State<usize>,
     request: Request,
     next: Next,
 ) -> Response {
-    let limit = state.settings.ingest.max_body_bytes;
     if declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
         return too_large(limit).into_response();
     }

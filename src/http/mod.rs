@@ -104,7 +104,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            max_body_bytes,
             body_limit::refuse_declared_oversize,
         ))
         .layer(middleware::from_fn(same_origin::check))
