@@ -19,11 +19,8 @@
 //! With a token the check is off: a rebinding page can present neither the token nor the
 //! live page's `SameSite=Strict` cookie, so it reads nothing.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
@@ -99,34 +96,40 @@ fn is_loopback_name(host: &HostName) -> bool {
     }
 }
 
-/// The middleware: refuses a request whose host the policy does not admit.
-pub async fn check(
-    State(policy): State<Arc<HostPolicy>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The refusal for a request whose host the policy does not admit (421), or `None` to let
+/// it on.
+pub fn refusal(policy: &HostPolicy, request: &Request) -> Option<Response> {
     if policy.allowed.is_none() || request.uri().path() == "/health" {
-        return next.run(request).await;
+        return None;
     }
-    // A Host that is not UTF-8 keeps a replacement character, which no rule admits.
-    let host = request
-        .headers()
+    let headers = request.headers();
+    let admitted = match headers.get(header::HOST) {
+        // A Host that is not UTF-8 is refused: no rule admits it.
+        Some(value) => value.to_str().is_ok_and(|host| policy.admits(host)),
+        None => request
+            .uri()
+            .authority()
+            .is_none_or(|authority| policy.admits(authority.as_str())),
+    };
+    if admitted {
+        return None;
+    }
+    let host = headers
         .get(header::HOST)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .or_else(|| request.uri().authority().map(ToString::to_string));
-    if host.as_deref().is_none_or(|host| policy.admits(host)) {
-        return next.run(request).await;
-    }
-    let host = host.unwrap_or_default();
+        .or_else(|| request.uri().authority().map(ToString::to_string))
+        .unwrap_or_default();
     tracing::info!(%host, "refused a request for a host this server does not answer to");
-    ApiError::new(
-        StatusCode::MISDIRECTED_REQUEST,
-        "host_not_allowed",
-        format!(
-            "this server does not answer to the host {host:?}: without KLAXON_API_TOKEN it serves only loopback names, its listen address and PUBLIC_URL's host; add the name to allowed_hosts (KLAXON_ALLOWED_HOSTS) or set KLAXON_API_TOKEN"
-        ),
+    Some(
+        ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            format!(
+                "this server does not answer to the host {host:?}: without KLAXON_API_TOKEN it serves only loopback names, its listen address and PUBLIC_URL's host; add the name to allowed_hosts (KLAXON_ALLOWED_HOSTS) or set KLAXON_API_TOKEN"
+            ),
+        )
+        .into_response(),
     )
-    .into_response()
 }
 
 #[cfg(test)]

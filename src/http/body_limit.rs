@@ -1,18 +1,17 @@
 //! One request body limit for every route: `ingest.max_body_bytes` (`KLAXON_MAX_BODY_BYTES`).
 //!
 //! Three places apply it, each for a different way a body can arrive:
-//! - [`refuse_declared_oversize`], a middleware on the whole router, answers 413 to any request
-//!   whose `Content-Length` is over the limit, before routing or authentication, so a route
-//!   that never reads its body (a replay, a cancel) refuses it just the same.
+//! - [`refusal`], run on every request by [`request_guard`](super::request_guard) before
+//!   routing or authentication, answers 413 to any request whose `Content-Length` is over the
+//!   limit, so a route that never reads its body (a replay, a cancel) refuses it just the same.
 //! - [`read_body`], which every handler that reads a body uses, counts the bytes of a body
 //!   without a length (chunked) and stops at the limit without buffering more.
 //! - `DefaultBodyLimit` (set in `http::router`) makes axum's own extractors (`Bytes`, `Json`)
 //!   obey the same limit, should a handler ever take one, instead of their built-in 2 MB.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
@@ -26,18 +25,11 @@ pub fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Refuses a request that declares a body over the limit. Its state is the limit alone, not
-/// the whole `AppState`: a layer's state is cloned for every request, and cloning the app's
-/// handles costs contended atomic increments on a hot path.
-pub async fn refuse_declared_oversize(
-    State(limit): State<usize>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if declared_length(request.headers()).is_some_and(|n| n > limit as u64) {
-        return too_large(limit).into_response();
-    }
-    next.run(request).await
+/// The refusal (413) for a request that declares a body over `limit`, or `None`.
+pub fn refusal(limit: usize, request: &Request) -> Option<Response> {
+    declared_length(request.headers())
+        .is_some_and(|n| n > limit as u64)
+        .then(|| too_large(limit).into_response())
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -21,9 +21,9 @@
 //!
 //! Authentication of `/v1/*` (and of the live page) lives in [`auth`]; the body limit every
 //! route obeys in [`body_limit`]; the accept loop (timeouts, connection limit) in [`listener`].
-//! Two layers wrap every route: [`allowed_host`] (without a token, only Klaxon's own host
-//! names are served: the DNS rebinding defence) and, inside it, [`same_origin`] (no
-//! cross-site writes from browsers).
+//! One layer, [`request_guard`], checks every request before routing: [`allowed_host`]
+//! (without a token, only Klaxon's own host names are served: the DNS rebinding defence),
+//! [`same_origin`] (no cross-site writes from browsers) and a declared body over the limit.
 
 pub mod allowed_host;
 pub mod auth;
@@ -45,6 +45,7 @@ pub mod nodes;
 pub mod openapi;
 pub mod paging;
 pub mod reference;
+pub mod request_guard;
 pub mod same_origin;
 pub mod voice;
 
@@ -104,13 +105,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(
-            max_body_bytes,
-            body_limit::refuse_declared_oversize,
-        ))
-        .layer(middleware::from_fn(same_origin::check))
-        .layer(middleware::from_fn_with_state(
-            Arc::new(allowed_host::HostPolicy::from_settings(&state.settings)),
-            allowed_host::check,
+            request_guard::Guards::from_settings(&state.settings),
+            request_guard::check,
         ))
         .with_state(state)
 }
