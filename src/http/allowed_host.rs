@@ -96,6 +96,16 @@ fn is_loopback_name(host: &HostName) -> bool {
     }
 }
 
+/// The request's `Host` header as text (a byte that is not UTF-8 becomes U+FFFD), or the
+/// HTTP/2 authority; `None` when it has neither.
+pub fn request_host(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::HOST)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .or_else(|| request.uri().authority().map(ToString::to_string))
+}
+
 /// The refusal for a request whose host the policy does not admit (421), or `None` to let
 /// it on.
 pub fn refusal(policy: &HostPolicy, request: &Request) -> Option<Response> {
@@ -114,11 +124,7 @@ pub fn refusal(policy: &HostPolicy, request: &Request) -> Option<Response> {
     if admitted {
         return None;
     }
-    let host = headers
-        .get(header::HOST)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .or_else(|| request.uri().authority().map(ToString::to_string))
-        .unwrap_or_default();
+    let host = request_host(request).unwrap_or_default();
     tracing::info!(%host, "refused a request for a host this server does not answer to");
     Some(
         ApiError::new(

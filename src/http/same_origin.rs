@@ -89,11 +89,7 @@ pub fn refusal(request: &Request) -> Option<Response> {
     ) {
         return None;
     }
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-        .or_else(|| request.uri().authority().map(ToString::to_string));
+    let host = super::allowed_host::request_host(request);
     let refused = judge(request.method(), request.headers(), host.as_deref()).err()?;
     tracing::info!(method = %request.method(), path = request.uri().path(), reason = %refused, "refused a cross-origin request");
     Some(
