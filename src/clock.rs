@@ -37,6 +37,12 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
     format_rfc3339(t)
 }
 
+/// RFC 3339 text as unix milliseconds; `None` when it is not RFC 3339.
+pub fn rfc3339_to_ms(text: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// Now, as RFC 3339 text.
 pub fn now_rfc3339() -> String {
     format_rfc3339(OffsetDateTime::now_utc())

@@ -238,10 +238,7 @@ fn parse_builtin(text: &str, voice: &VoiceSettings) -> Vec<PipelineSpec> {
         with_policies
             .policies
             .entry(name.to_owned())
-            .or_insert_with(|| crate::voice::settings::Policy {
-                steps: Vec::new(),
-                repeat: 0,
-            });
+            .or_insert_with(|| crate::voice::settings::Policy::new(Vec::new(), 0));
     }
     let mut errors = Vec::new();
     let specs = resolve(

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::error::{ConfigError, Origin};
 use crate::signing::telnyx::PublicKey;
 use crate::voice::settings::{
-    PhoneBook, Policy, PolicyStep, SandboxTiming, Target, TelnyxAccount, VoiceSettings, is_e164,
+    DEFAULT_MAX_MENU_ROUNDS, DEFAULT_ROLE, PhoneBook, Policy, PolicyStep, Ring, SandboxTiming,
+    Target, TelnyxAccount, VoiceSettings, Voicemail, is_e164,
 };
 
 pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";
@@ -17,6 +18,17 @@ pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";
 pub const SANDBOX_FROM_NUMBER: &str = "+15550100000";
 pub const DEFAULT_RING_TIMEOUT_SECS: u32 = 30;
 pub const DEFAULT_DIALS_PER_SECOND: f64 = 10.0;
+/// A role is said on every call; a sentence is too long.
+const MAX_ROLE_CHARS: usize = 60;
+
+/// The built-in policies' roles; any other policy rings "the on-call engineer" unless it
+/// says otherwise.
+fn default_role(policy: &str) -> &'static str {
+    match policy {
+        "vp_sales" => "the VP of Sales",
+        _ => DEFAULT_ROLE,
+    }
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +51,10 @@ pub struct RawPolicy {
     pub name: String,
     #[serde(default)]
     pub repeat: u32,
+    /// Who the policy rings, in the calls' words ("the VP of Sales").
+    pub role: Option<String>,
+    pub voicemail: Option<Voicemail>,
+    pub max_menu_rounds: Option<u32>,
     pub steps: Vec<RawStep>,
 }
 
@@ -49,6 +65,8 @@ pub struct RawStep {
     pub targets: Vec<String>,
     pub ring_timeout_secs: Option<u32>,
     pub attempts: Option<u32>,
+    #[serde(default)]
+    pub ring: Ring,
 }
 
 /// Everything voice-related the user wrote.
@@ -210,6 +228,7 @@ pub fn resolve(
                     }],
                     ring_timeout_secs: DEFAULT_RING_TIMEOUT_SECS,
                     attempts: 1,
+                    ring: Ring::Sequential,
                 });
             } else {
                 fail(
@@ -219,7 +238,9 @@ pub fn resolve(
                 );
             }
         }
-        policies.insert(name.to_owned(), Policy { steps, repeat: 0 });
+        let mut policy = Policy::new(steps, 0);
+        policy.role = default_role(name).to_owned();
+        policies.insert(name.to_owned(), policy);
     }
     for policy in raw.policies {
         let key = format!("policies.{}", policy.name);
@@ -273,6 +294,7 @@ pub fn resolve(
                 targets,
                 ring_timeout_secs,
                 attempts,
+                ring: step.ring,
             });
         }
         if policy.repeat > 10 {
@@ -282,11 +304,33 @@ pub fn resolve(
                 format!("must be at most 10, got {}", policy.repeat),
             );
         }
+        let role = policy
+            .role
+            .map(|r| r.trim().to_owned())
+            .unwrap_or_else(|| default_role(&policy.name).to_owned());
+        if role.is_empty() || role.chars().count() > MAX_ROLE_CHARS {
+            fail(
+                file,
+                &format!("{key}.role"),
+                format!("must be 1 to {MAX_ROLE_CHARS} characters, e.g. \"the VP of Sales\""),
+            );
+        }
+        let max_menu_rounds = policy.max_menu_rounds.unwrap_or(DEFAULT_MAX_MENU_ROUNDS);
+        if !(1..=10).contains(&max_menu_rounds) {
+            fail(
+                file,
+                &format!("{key}.max_menu_rounds"),
+                format!("must be between 1 and 10, got {max_menu_rounds}"),
+            );
+        }
         policies.insert(
             policy.name,
             Policy {
                 steps,
                 repeat: policy.repeat,
+                role,
+                voicemail: policy.voicemail.unwrap_or_default(),
+                max_menu_rounds,
             },
         );
     }

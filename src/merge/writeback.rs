@@ -103,6 +103,16 @@ pub async fn perform(
     }
 }
 
+/// The `outcome` of the job written when a connected call ends: a comment (or note) with the
+/// call's length, never a status change.
+pub const CALL_ENDED: &str = "call_ended";
+
+/// The text the call-ended comment of an escalation starts with; not a substring of
+/// [`marker`]'s, so a retry of either finds its own.
+pub fn call_ended_marker(escalation_id: &str) -> String {
+    format!("Klaxon escalation {escalation_id} call ended:")
+}
+
 /// The text every comment and note of an escalation starts with, unique to it.
 pub fn marker(escalation_id: &str) -> String {
     format!("Klaxon escalation {escalation_id}:")

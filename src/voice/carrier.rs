@@ -79,6 +79,15 @@ impl From<TelnyxError> for CarrierError {
     }
 }
 
+/// What answering-machine detection reports on a dialled leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// Person or machine.
+    Verdict,
+    /// That, and for a machine the end of its greeting (to leave a message after it).
+    VerdictAndBeep,
+}
+
 /// Call operations over a Telnyx client (the real API or the sandbox carrier).
 #[derive(Clone)]
 pub struct Carrier {
@@ -105,10 +114,15 @@ impl Carrier {
         to: &str,
         timeout_secs: u32,
         link_to: Option<&str>,
+        detection: Detection,
     ) -> Result<String, CarrierError> {
         let mut dial = Dial::new(to, command.id());
         dial.timeout_secs = Some(timeout_secs);
-        dial.answering_machine_detection = Some(AnsweringMachineDetection::Detect);
+        dial.answering_machine_detection = Some(match detection {
+            Detection::Verdict => AnsweringMachineDetection::Detect,
+            // `detect_beep` adds `call.machine.greeting.ended` when the greeting is over.
+            Detection::VerdictAndBeep => AnsweringMachineDetection::DetectBeep,
+        });
         dial.answering_machine_detection_config = Some(AmdConfig {
             total_analysis_time_millis: Some(5_000),
             greeting_duration_millis: None,

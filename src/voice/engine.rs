@@ -22,9 +22,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::carrier::{Carrier, CarrierError, CommandRef};
-use super::escalation::machine::{Action, Input, Leg, Machine, Outcome, Phase, State};
+use super::carrier::Detection;
+use super::escalation::machine::{
+    Action, CallStatus, Heard, Input, Leg, Machine, Outcome, Phase, State,
+};
 use super::escalation::plan::{Plan, normalise_phone};
 use super::script;
+use super::settings::Voicemail;
+use super::timeline;
 use super::telnyx::events::{self, CallEvent};
 use super::webhook;
 use crate::clock;
@@ -139,7 +144,8 @@ impl EngineHandle {
         });
     }
 
-    /// For a Merge ticket: the contact's phone (`expand=contact`), else `BRIDGE_NUMBER`.
+    /// For a Merge ticket: the contact's phone (`expand=contact`), else `BRIDGE_NUMBER`, and
+    /// the contact's and account's names for the briefing.
     fn enrich(&self, id: EscalationId) {
         let engine = self.clone();
         tokio::spawn(async move {
@@ -152,23 +158,29 @@ impl EngineHandle {
             let (Some(ticket), Some(merge)) = (&plan.merge_ticket, &engine.shared.merge) else {
                 return;
             };
-            let phone = match merge
+            let (phone, customer) = match merge
                 .get_ticket(&ticket.linked_account_id, &ticket.ticket_id)
                 .await
             {
-                Ok(found) => found
-                    .contact
-                    .as_ref()
-                    .and_then(|c| c.object())
-                    .and_then(|c| c.phone_number.as_deref())
-                    .and_then(normalise_phone),
+                Ok(found) => {
+                    let contact = found.contact.as_ref().and_then(|c| c.object());
+                    let phone = contact
+                        .and_then(|c| c.phone_number.as_deref())
+                        .and_then(normalise_phone);
+                    (phone, None)
+                }
                 Err(error) => {
                     tracing::warn!(%error, escalation = %id, "could not look up the ticket's contact");
-                    None
+                    (None, None)
                 }
             };
-            if let Some(number) = phone.or_else(|| engine.shared.bridge_number.clone()) {
-                engine.feed(id, Input::ConnectTargetKnown(number)).await;
+            let connect_to = phone.or_else(|| engine.shared.bridge_number.clone());
+            if connect_to.is_some() || customer.is_some() {
+                let input = Input::Enriched {
+                    connect_to,
+                    customer,
+                };
+                engine.feed(id, input).await;
             }
         });
     }
@@ -314,7 +326,7 @@ impl EngineHandle {
         let persisted: Persisted =
             serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
         let state = persisted.machine;
-        if record.status != "active" {
+        if record.status != "active" && !state.has_live_legs() {
             return Ok(());
         }
         if state.attempt == 0 {
@@ -323,29 +335,54 @@ impl EngineHandle {
                 .step_held(id, vec![Input::Start], Vec::new(), Dialling::Decided)
                 .await;
         }
-        if state.phase == Phase::Ringing && state.a_leg.is_none() {
-            let plan: Plan =
-                serde_json::from_str(&record.plan).map_err(|e| EngineError::Corrupt(id, e))?;
-            if let Some(slot) = plan.slots.get(state.attempt as usize - 1) {
-                let action = Action::DialA {
-                    attempt: state.attempt,
-                    slot: slot.clone(),
-                };
-                return self
-                    .step_held(id, Vec::new(), vec![(0, action)], Dialling::Recovered)
-                    .await;
+        // Calls whose dial may not have gone out: re-sent under their claim and command id,
+        // so the carrier returns the same call rather than ringing again.
+        let plan: Plan =
+            serde_json::from_str(&record.plan).map_err(|e| EngineError::Corrupt(id, e))?;
+        let undialled: Vec<(u32, Action)> = state
+            .calls
+            .iter()
+            .filter(|c| c.call.is_none() && c.status == CallStatus::Ringing)
+            .filter_map(|c| {
+                let slot = plan.slots.get(c.attempt.checked_sub(1)? as usize)?;
+                Some((
+                    0,
+                    Action::DialA {
+                        attempt: c.attempt,
+                        slot: slot.clone(),
+                    },
+                ))
+            })
+            .collect();
+        if !undialled.is_empty() {
+            return self
+                .step_held(id, Vec::new(), undialled, Dialling::Recovered)
+                .await;
+        }
+        let mut ended = Vec::new();
+        for call in &state.calls {
+            if let Some(leg) = &call.call
+                && !self.shared.carrier.is_alive(leg).await
+            {
+                ended.push(Input::HungUp {
+                    attempt: call.attempt,
+                    leg: Leg::A,
+                    cause: "ended while Klaxon was down".into(),
+                });
             }
         }
-        if let Some(a_leg) = &state.a_leg
-            && !self.shared.carrier.is_alive(a_leg).await
+        if let (Some(b_leg), Some(taken)) = (&state.b_leg, state.taken())
+            && !self.shared.carrier.is_alive(b_leg).await
         {
-            let input = Input::HungUp {
-                attempt: state.attempt,
-                leg: Leg::A,
+            ended.push(Input::HungUp {
+                attempt: taken.attempt,
+                leg: Leg::B,
                 cause: "ended while Klaxon was down".into(),
-            };
+            });
+        }
+        if !ended.is_empty() {
             return self
-                .step_held(id, vec![input], Vec::new(), Dialling::Decided)
+                .step_held(id, ended, Vec::new(), Dialling::Decided)
                 .await;
         }
         Ok(())
@@ -451,29 +488,40 @@ impl EngineHandle {
                 if matches!(input, Input::Answered { leg: Leg::A, .. }) {
                     answered = Some(std::time::Instant::now());
                 }
-                timeline.push(entry(input_kind(&input), describe(&input)));
+                timeline.push(timeline::input_line(&input, &persisted.machine));
                 // "connect" is offered once there is someone to connect to, which a Merge
                 // lookup may find while the phone rings.
                 let machine = Machine {
                     slots: &plan.slots,
                     can_connect: plan.connect_to.is_some()
                         || persisted.machine.connect_to.is_some(),
+                    rules: &plan.rules,
                 };
                 let mut jobs = Vec::new();
                 for action in machine.handle(&mut persisted.machine, input) {
-                    if let Action::Finish(outcome) = &action {
+                    let stage = match &action {
+                        Action::Finish(outcome) => Some(Stage::Outcome(*outcome)),
+                        Action::CallEnded { .. } => Some(Stage::CallEnded),
+                        _ => None,
+                    };
+                    if let Some(stage) = stage {
                         // What the write-back tells: the calls so far plus this step's.
                         let mut history = match store.get_escalation(id).await {
                             Ok(Some(escalation)) => escalation.timeline.unwrap_or_default(),
                             _ => Vec::new(),
                         };
                         history.extend(timeline.iter().cloned());
+                        if stage == Stage::CallEnded {
+                            let line = timeline::call_ended_line(conversation_secs(&history));
+                            history.push(line.clone());
+                            timeline.push(line);
+                        }
                         jobs.extend(self.write_back_job(
                             id,
                             &record.event_id,
                             &plan,
                             (&persisted.machine, &history),
-                            *outcome,
+                            stage,
                         ));
                     }
                     persisted.commands += 1;
@@ -491,16 +539,33 @@ impl EngineHandle {
                 }
                 continue;
             }
-            for (seq, action, why) in std::mem::take(&mut actions) {
-                if let Action::Finish(outcome) = &action {
+            let batch = std::mem::take(&mut actions);
+            for (_, action, _) in &batch {
+                if let Action::Finish(outcome) = action {
                     crate::metrics::metrics()
                         .escalations
                         .inc(&[outcome.as_str()]);
                     self.publish(id, &record.event_id, *outcome).await;
+                    timeline.push(timeline::decision_line(*outcome));
                 }
-                let outcome = self
-                    .execute(id, &plan, &persisted.machine, (seq, why), &action)
-                    .await;
+            }
+            // Dials of one group go out together: a parallel step rings everyone at once.
+            let dials = batch
+                .iter()
+                .filter(|(_, action, _)| matches!(action, Action::DialA { .. }))
+                .map(|(seq, action, why)| {
+                    self.execute(id, &plan, &persisted.machine, (*seq, *why), action)
+                });
+            let mut results = futures_util::future::join_all(dials).await;
+            for (seq, action, why) in &batch {
+                let outcome = match action {
+                    Action::DialA { .. } => results.remove(0),
+                    Action::Finish(_) | Action::CallEnded { .. } => continue,
+                    _ => {
+                        self.execute(id, &plan, &persisted.machine, (*seq, *why), action)
+                            .await
+                    }
+                };
                 if matches!(
                     action,
                     Action::Speak { leg: Leg::A, .. } | Action::Menu { .. }
@@ -524,6 +589,7 @@ impl EngineHandle {
             }
         }
         if matches!(persisted.machine.phase, Phase::Done { .. })
+            && !persisted.machine.has_live_legs()
             && let Ok(mut locks) = self.shared.locks.lock()
         {
             // Nothing will drive it again (later inputs are ignored once done): forget its
@@ -593,23 +659,27 @@ impl EngineHandle {
         }
     }
 
-    /// For a Merge ticket or deal: the durable job that writes the outcome back to it.
+    /// For a Merge ticket or deal: the durable job that writes `stage` back to it.
     fn write_back_job(
         &self,
         id: EscalationId,
         event_id: &str,
         plan: &Plan,
         (state, history): (&State, &[TimelineEntry]),
-        outcome: Outcome,
+        stage: Stage,
     ) -> Option<NewDelivery> {
         if plan.merge_ticket.is_none() && plan.merge_deal.is_none() {
             return None;
         }
         self.shared.writebacks.as_ref()?;
         let event = event_id.parse().ok()?;
+        let taker = state
+            .taken()
+            .or_else(|| state.calls.iter().max_by_key(|c| c.attempt))
+            .map_or(state.attempt, |c| c.attempt);
         let who = plan
             .slots
-            .get(state.attempt.saturating_sub(1) as usize)
+            .get(taker.saturating_sub(1) as usize)
             .map(|s| s.name.clone().unwrap_or_else(|| s.number.clone()))
             .unwrap_or_else(|| "nobody".into());
         let other = if plan.merge_deal.is_some() {
@@ -617,30 +687,47 @@ impl EngineHandle {
         } else {
             "the customer"
         };
-        let what = match outcome {
-            Outcome::Connected => format!("{who} answered and was connected to {other}"),
-            Outcome::Acknowledged => format!("{who} answered and acknowledged"),
-            Outcome::Unreached => "nobody on the escalation policy could be reached".to_owned(),
-            Outcome::Cancelled => "the escalation was cancelled".to_owned(),
-            Outcome::Failed => "the escalation failed".to_owned(),
+        let (outcome, marker, what) = match stage {
+            Stage::Outcome(outcome) => (
+                outcome.as_str(),
+                writeback::marker(&id.to_string()),
+                match outcome {
+                    Outcome::Connected => format!("{who} answered and is connected to {other}"),
+                    Outcome::Acknowledged => format!("{who} answered and acknowledged"),
+                    Outcome::Unreached => {
+                        "nobody on the escalation policy could be reached".to_owned()
+                    }
+                    Outcome::Cancelled => "the escalation was cancelled".to_owned(),
+                    Outcome::Failed => "the escalation failed".to_owned(),
+                },
+            ),
+            Stage::CallEnded => (
+                writeback::CALL_ENDED,
+                writeback::call_ended_marker(&id.to_string()),
+                match conversation_secs(history) {
+                    Some(secs) => format!("the call between {who} and {other} ended after {secs} s"),
+                    None => format!("the call between {who} and {other} ended"),
+                },
+            ),
         };
-        let briefing = state
-            .briefing
-            .clone()
-            .unwrap_or_else(|| plan.briefing.template());
+        let briefing = match state.heard {
+            Some(Heard::Model) => state.briefing.clone(),
+            Some(Heard::Template) => Some(plan.briefing.template()),
+            None => None,
+        };
+        let briefing = briefing.map_or_else(String::new, |b| format!(" Briefing heard: {b}"));
         let text = format!(
-            "{} {what} ({} attempt(s), {}). Briefing: {briefing}\nTimeline:\n{}",
-            writeback::marker(&id.to_string()),
+            "{marker} {what} ({} call(s), {}).{briefing}\nTimeline:\n{}",
             state.attempt,
             clock::now_rfc3339(),
-            timeline_summary(history)
+            timeline::summary(history)
         );
         let job = match (&plan.merge_ticket, &plan.merge_deal) {
             (Some(ticket), _) => writeback::Job::Ticket(TicketWriteback {
                 linked_account_id: ticket.linked_account_id.clone(),
                 ticket_id: ticket.ticket_id.clone(),
                 escalation_id: id.to_string(),
-                outcome: outcome.as_str().to_owned(),
+                outcome: outcome.to_owned(),
                 comment: text,
             }),
             (None, Some(deal)) => writeback::Job::Note(DealNote {
@@ -649,7 +736,7 @@ impl EngineHandle {
                 account_id: deal.account_id.clone(),
                 integration: deal.integration.clone(),
                 escalation_id: id.to_string(),
-                outcome: outcome.as_str().to_owned(),
+                outcome: outcome.to_owned(),
                 content: text,
             }),
             (None, None) => return None,
@@ -697,10 +784,6 @@ impl EngineHandle {
     ) -> Executed {
         let carrier = &self.shared.carrier;
         let escalation = id.to_string();
-        let leg_id = |leg: Leg| match leg {
-            Leg::A => state.a_leg.clone(),
-            Leg::B => state.b_leg.clone(),
-        };
         match action {
             Action::DialA { attempt, slot } => {
                 let command = CommandRef::new(&escalation, *attempt, None, "dial_a", Leg::A);
@@ -708,129 +791,99 @@ impl EngineHandle {
                 if let Err(refused) = claim.await {
                     return refused;
                 }
-                match carrier
-                    .dial(&command, &slot.number, slot.ring_timeout_secs, None)
-                    .await
-                {
-                    Ok(call_control_id) => Executed {
-                        timeline: Some(dial_line(&command, &slot.number, Ok(()))),
-                        leg: Some(new_leg(&command, *attempt, &call_control_id)),
-                        feedback: vec![Input::Dialed {
-                            attempt: *attempt,
-                            leg: Leg::A,
-                            call_control_id,
-                        }],
-                    },
-                    Err(error) => Executed {
-                        timeline: Some(dial_line(&command, &slot.number, Err(&error))),
-                        leg: None,
-                        feedback: vec![Input::DialFailed {
-                            attempt: *attempt,
-                            leg: Leg::A,
-                            reason: error.to_string(),
-                        }],
-                    },
-                }
+                let amd = match plan.rules.voicemail {
+                    Voicemail::HangUp => Detection::Verdict,
+                    Voicemail::LeaveMessage => Detection::VerdictAndBeep,
+                };
+                let dialled = carrier
+                    .dial(&command, &slot.number, slot.ring_timeout_secs, None, amd)
+                    .await;
+                self.dialled(action, &command, &slot.number, dialled, (*attempt, Leg::A))
             }
-            Action::DialB { attempt, connect } => {
+            Action::DialB {
+                attempt,
+                connect,
+                link_to,
+            } => {
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), "dial_b", Leg::B);
                 let target = plan.connect_to.as_deref().or(state.connect_to.as_deref());
-                let (Some(to), Some(a_leg)) = (target, state.a_leg.as_deref()) else {
+                let Some(to) = target else {
                     return Executed::feedback(Input::DialFailed {
                         attempt: *attempt,
                         leg: Leg::B,
-                        reason: "no connect target or no live call".into(),
+                        reason: "no connect target".into(),
                     });
                 };
                 let claim = self.claim(id, (*attempt, Leg::B, *connect), &command, why);
                 if let Err(refused) = claim.await {
                     return refused;
                 }
-                match carrier.dial(&command, to, 30, Some(a_leg)).await {
-                    Ok(call_control_id) => Executed {
-                        timeline: Some(dial_line(&command, to, Ok(()))),
-                        leg: Some(new_leg(&command, *attempt, &call_control_id)),
-                        feedback: vec![Input::Dialed {
-                            attempt: *attempt,
-                            leg: Leg::B,
-                            call_control_id,
-                        }],
-                    },
-                    Err(error) => Executed {
-                        timeline: Some(dial_line(&command, to, Err(&error))),
-                        leg: None,
-                        feedback: vec![Input::DialFailed {
-                            attempt: *attempt,
-                            leg: Leg::B,
-                            reason: error.to_string(),
-                        }],
-                    },
-                }
+                let dialled = carrier
+                    .dial(&command, to, 30, Some(link_to), Detection::Verdict)
+                    .await;
+                self.dialled(action, &command, to, dialled, (*attempt, Leg::B))
             }
             Action::Speak {
                 attempt,
                 leg,
+                call,
                 tag,
                 text,
             } => {
-                let Some(call) = leg_id(*leg) else {
-                    return Executed::none();
-                };
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), tag, *leg);
-                let headline = plan
+                let subject = plan
                     .briefing
                     .title
                     .clone()
                     .unwrap_or_else(|| plan.briefing.template());
-                let words = script::speech(*text, &headline);
-                let result = carrier.speak(&command, &call, &words).await;
-                self.after_command("speak", &command, result, *attempt, *leg)
-            }
-            Action::Menu { attempt, round } => {
-                let Some(call) = state.a_leg.clone() else {
-                    return Executed::none();
+                let words = script::Words {
+                    role: &plan.rules.role,
+                    subject: &subject,
                 };
+                let result = carrier
+                    .speak(&command, call, &script::speech(*text, words))
+                    .await;
+                self.after_command(action, &command, result, *attempt, *leg)
+            }
+            Action::Menu {
+                attempt,
+                call,
+                round,
+                briefing,
+            } => {
                 if *round == 1 {
                     // Listen for "connect me" while the menu plays; keypad works regardless.
                     let command =
                         CommandRef::new(&escalation, *attempt, Some(seq), "listen", Leg::A);
-                    if let Err(error) = carrier.listen(&command, &call).await {
+                    if let Err(error) = carrier.listen(&command, call).await {
                         tracing::warn!(%error, escalation = %id, "speech recognition could not start; keypad only");
                     }
                 }
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), "menu", Leg::A);
-                let briefing = state
-                    .briefing
-                    .clone()
-                    .unwrap_or_else(|| plan.briefing.template());
-                let words = script::menu(
-                    &briefing,
-                    plan.connect_to.is_some() || state.connect_to.is_some(),
-                );
-                let result = carrier.menu(&command, &call, &words).await;
-                self.after_command("gather_using_speak", &command, result, *attempt, Leg::A)
-            }
-            Action::Bridge { attempt } => {
-                let (Some(a), Some(b)) = (state.a_leg.clone(), state.b_leg.clone()) else {
-                    return Executed::none();
+                let briefing = match (briefing, &state.briefing) {
+                    (Heard::Model, Some(text)) => text.clone(),
+                    _ => plan.briefing.template(),
                 };
+                let can_connect = plan.connect_to.is_some() || state.connect_to.is_some();
+                let words = script::menu(&briefing, can_connect);
+                let result = carrier.menu(&command, call, &words).await;
+                self.after_command(action, &command, result, *attempt, Leg::A)
+            }
+            Action::Bridge { attempt, a, b } => {
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), "bridge", Leg::A);
-                let result = carrier.bridge(&command, &a, &b).await;
-                self.after_command("bridge", &command, result, *attempt, Leg::A)
+                let result = carrier.bridge(&command, a, b).await;
+                self.after_command(action, &command, result, *attempt, Leg::A)
             }
-            Action::Hangup { attempt, leg } => {
-                let Some(call) = leg_id(*leg) else {
-                    return Executed::none();
-                };
+            Action::Hangup { attempt, leg, call } => {
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), "hangup", *leg);
-                let result = match carrier.hangup(&command, &call).await {
+                let result = match carrier.hangup(&command, call).await {
                     // Already gone is what a hang-up wants.
                     Err(CarrierError::Gone) => Ok(()),
                     other => other,
                 };
                 Executed {
-                    timeline: Some(command_line(
-                        "hangup",
+                    timeline: Some(timeline::action_line(
+                        action,
                         &command,
                         result.as_ref().map(|_| ()),
                     )),
@@ -838,10 +891,38 @@ impl EngineHandle {
                     feedback: Vec::new(),
                 }
             }
-            Action::Finish(outcome) => Executed {
-                timeline: Some(entry("decision", json!({ "outcome": outcome }))),
+            // Recorded when decided, in `step_held`.
+            Action::Finish(_) | Action::CallEnded { .. } => Executed::none(),
+        }
+    }
+
+    /// What a dial produced: the leg it placed, or the failure fed back to the machine.
+    fn dialled(
+        &self,
+        action: &Action,
+        command: &CommandRef,
+        to: &str,
+        result: Result<String, CarrierError>,
+        (attempt, leg): (u32, Leg),
+    ) -> Executed {
+        match result {
+            Ok(call_control_id) => Executed {
+                timeline: Some(timeline::dial_line(action, command, to, Ok(()))),
+                leg: Some(new_leg(command, attempt, &call_control_id)),
+                feedback: vec![Input::Dialed {
+                    attempt,
+                    leg,
+                    call_control_id,
+                }],
+            },
+            Err(error) => Executed {
+                timeline: Some(timeline::dial_line(action, command, to, Err(&error))),
                 leg: None,
-                feedback: Vec::new(),
+                feedback: vec![Input::DialFailed {
+                    attempt,
+                    leg,
+                    reason: error.to_string(),
+                }],
             },
         }
     }
@@ -859,25 +940,13 @@ impl EngineHandle {
         let dial = NewDial {
             escalation: id,
             attempt,
-            leg: leg_name(leg),
+            leg: timeline::leg_name(leg),
             n,
             command_id: command.command_id.clone(),
             why,
         };
         let note = |event: &str, detail: serde_json::Value| {
-            let mut line = entry(
-                "note",
-                json!({
-                    "event": event,
-                    "leg": format!("{leg:?}"),
-                    "attempt": attempt,
-                    "command_id": command.command_id,
-                }),
-            );
-            if let (Some(line), Some(extra)) = (line.detail.as_object_mut(), detail.as_object()) {
-                line.extend(extra.clone());
-            }
-            line
+            timeline::dial_note(event, leg, attempt, command, detail)
         };
         let refused = match self.shared.store.claim_dial(dial).await {
             Ok(DialClaim::Claimed | DialClaim::Resend) => return Ok(()),
@@ -927,7 +996,7 @@ impl EngineHandle {
     /// may be late or lost.
     fn after_command(
         &self,
-        name: &str,
+        action: &Action,
         command: &CommandRef,
         result: Result<(), CarrierError>,
         attempt: u32,
@@ -935,7 +1004,11 @@ impl EngineHandle {
     ) -> Executed {
         let gone = matches!(result, Err(CarrierError::Gone));
         Executed {
-            timeline: Some(command_line(name, command, result.as_ref().map(|_| ()))),
+            timeline: Some(timeline::action_line(
+                action,
+                command,
+                result.as_ref().map(|_| ()),
+            )),
             leg: None,
             feedback: if gone {
                 vec![Input::HungUp {
@@ -984,69 +1057,23 @@ impl Executed {
     }
 }
 
-fn entry(kind: &str, detail: serde_json::Value) -> TimelineEntry {
-    TimelineEntry {
-        at: clock::now_rfc3339(),
-        kind: kind.to_owned(),
-        detail,
-    }
+/// Which write-back a transition asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The outcome is decided (for a connection: the bridge is made).
+    Outcome(Outcome),
+    /// The bridged conversation ended.
+    CallEnded,
 }
 
-fn command_line(
-    name: &str,
-    command: &CommandRef,
-    result: Result<(), &CarrierError>,
-) -> TimelineEntry {
-    let mut detail = json!({
-        "command": name,
-        "leg": format!("{:?}", command.leg),
-        "command_id": command.command_id,
-    });
-    if let Err(error) = result {
-        detail["error"] = json!(error.to_string());
-    }
-    entry("command", detail)
-}
-
-/// The timeline as short lines for a ticket comment or CRM note: time, leg, what happened.
-fn timeline_summary(history: &[TimelineEntry]) -> String {
-    const MAX_LINES: usize = 30;
-    let mut lines: Vec<String> = history
+/// Seconds from the bridge to the conversation's end, from the timeline.
+fn conversation_secs(history: &[TimelineEntry]) -> Option<u64> {
+    let bridged = history
         .iter()
-        .filter(|e| e.kind != "note")
-        .map(|e| {
-            let time = e.at.get(11..19).unwrap_or(&e.at);
-            let detail = &e.detail;
-            let what = detail["event"]
-                .as_str()
-                .or(detail["command"].as_str())
-                .unwrap_or(&e.kind);
-            let mut line = format!("{time} UTC {what}");
-            if let Some(leg) = detail["leg"].as_str() {
-                line.push_str(&format!(" (leg {leg})"));
-            }
-            for field in ["to", "digits", "result", "reason", "error"] {
-                if let Some(value) = detail[field].as_str() {
-                    line.push_str(&format!(" {field}: {value}"));
-                }
-            }
-            line
-        })
-        .collect();
-    if lines.len() > MAX_LINES {
-        let cut = lines.len() - MAX_LINES;
-        lines.drain(..cut);
-        lines.insert(0, format!("… {cut} earlier line(s)"));
-    }
-    lines.join("\n")
-}
-
-/// A leg as `call_legs` names it.
-fn leg_name(leg: Leg) -> &'static str {
-    match leg {
-        Leg::A => "A",
-        Leg::B => "B",
-    }
+        .find(|e| e.detail["event"] == "bridged")?;
+    let start = clock::rfc3339_to_ms(&bridged.at)?;
+    let secs = (clock::now_ms() - start).max(0) / 1000;
+    u64::try_from(secs).ok()
 }
 
 /// The leg a dial placed, tied to the command (and so the claim) that placed it.
@@ -1054,70 +1081,7 @@ fn new_leg(command: &CommandRef, attempt: u32, call_control_id: &str) -> NewLeg 
     NewLeg {
         call_control_id: call_control_id.to_owned(),
         attempt,
-        leg: leg_name(command.leg),
+        leg: timeline::leg_name(command.leg),
         command_id: command.command_id.clone(),
-    }
-}
-
-/// A dial's line says who was rung.
-fn dial_line(command: &CommandRef, to: &str, result: Result<(), &CarrierError>) -> TimelineEntry {
-    let mut line = command_line("dial", command, result);
-    line.detail["to"] = json!(to);
-    line
-}
-
-fn input_kind(input: &Input) -> &'static str {
-    match input {
-        Input::Start | Input::Cancel => "note",
-        Input::BriefingReady(_) => "briefing",
-        Input::ConnectTargetKnown(_) => "note",
-        Input::Dialed { .. } | Input::DialFailed { .. } => "command",
-        _ => "webhook",
-    }
-}
-
-/// A timeline line for an input; the briefing text is summarised, not copied.
-fn describe(input: &Input) -> serde_json::Value {
-    match input {
-        Input::Start => json!({ "event": "started" }),
-        Input::Cancel => json!({ "event": "cancel requested" }),
-        Input::ConnectTargetKnown(_) => json!({ "event": "connect target found" }),
-        Input::BriefingReady(text) => {
-            json!({ "event": "briefing ready", "chars": text.chars().count() })
-        }
-        Input::Dialed { attempt, leg, .. } => {
-            json!({ "event": "dialled", "attempt": attempt, "leg": format!("{leg:?}") })
-        }
-        Input::DialFailed {
-            attempt,
-            leg,
-            reason,
-        } => {
-            json!({ "event": "dial failed", "attempt": attempt, "leg": format!("{leg:?}"), "reason": reason })
-        }
-        Input::Answered { attempt, leg } => {
-            json!({ "event": "answered", "attempt": attempt, "leg": format!("{leg:?}") })
-        }
-        Input::MachineDetection {
-            attempt,
-            leg,
-            result,
-        } => {
-            json!({ "event": "machine detection", "attempt": attempt, "leg": format!("{leg:?}"), "result": format!("{result:?}").to_lowercase() })
-        }
-        Input::HungUp {
-            attempt,
-            leg,
-            cause,
-        } => {
-            json!({ "event": "hung up", "attempt": attempt, "leg": format!("{leg:?}"), "cause": cause })
-        }
-        Input::Chose { attempt, choice } => {
-            json!({ "event": "chose", "attempt": attempt, "choice": choice })
-        }
-        Input::MenuTimedOut { attempt } => json!({ "event": "no choice", "attempt": attempt }),
-        Input::WhisperDone { attempt } => json!({ "event": "whisper done", "attempt": attempt }),
-        Input::Bridged { attempt } => json!({ "event": "bridged", "attempt": attempt }),
-        Input::GoodbyeDone { attempt } => json!({ "event": "goodbye done", "attempt": attempt }),
     }
 }

@@ -6,6 +6,7 @@
 //! - [`carrier`]: the call operations the engine needs, as Telnyx commands.
 //! - [`telnyx`]: the Telnyx Call Control client and webhook events.
 //! - [`script`]: the words said on a call.
+//! - [`timeline`]: what happened on the calls, in words a person reads.
 //! - [`webhook`]: call events → escalation inputs.
 
 pub mod carrier;
@@ -14,6 +15,7 @@ pub mod escalation;
 pub mod script;
 pub mod settings;
 pub mod telnyx;
+pub mod timeline;
 pub mod webhook;
 
 pub use engine::EngineHandle;

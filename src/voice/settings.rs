@@ -59,20 +59,67 @@ impl fmt::Debug for TelnyxAccount {
     }
 }
 
-/// Who to ring, in order.
+/// Who to ring, in order, and how their calls go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub steps: Vec<PolicyStep>,
     /// How many times the whole chain runs again after the first pass.
     pub repeat: u32,
+    /// Who the policy rings, as the calls say it: "the on-call engineer", "the VP of Sales".
+    pub role: String,
+    /// What to do when a voicemail box answers.
+    pub voicemail: Voicemail,
+    /// Menu rounds offered on one call (repeats included) before Klaxon says goodbye.
+    pub max_menu_rounds: u32,
 }
 
-/// One step: its targets are rung one after another, each `attempts` times.
+impl Policy {
+    /// A policy with the default role and call rules.
+    pub fn new(steps: Vec<PolicyStep>, repeat: u32) -> Policy {
+        Policy {
+            steps,
+            repeat,
+            role: DEFAULT_ROLE.to_owned(),
+            voicemail: Voicemail::HangUp,
+            max_menu_rounds: DEFAULT_MAX_MENU_ROUNDS,
+        }
+    }
+}
+
+/// The role a policy names when it does not say.
+pub const DEFAULT_ROLE: &str = "the on-call engineer";
+/// Menu rounds per call when a policy does not say.
+pub const DEFAULT_MAX_MENU_ROUNDS: u32 = 3;
+
+/// What a call answered by a voicemail box gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Voicemail {
+    /// Hang up the moment detection says "machine" (nothing is recorded).
+    #[default]
+    HangUp,
+    /// Wait for the greeting to end, leave a short message naming only the subject, hang up.
+    LeaveMessage,
+}
+
+/// How the targets of one step are rung.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ring {
+    /// One after another, each `attempts` times.
+    #[default]
+    Sequential,
+    /// All at once; the first person to answer gets the briefing, the others are hung up.
+    Parallel,
+}
+
+/// One step: its targets, rung one after another (or all at once), each `attempts` times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyStep {
     pub targets: Vec<Target>,
     pub ring_timeout_secs: u32,
     pub attempts: u32,
+    pub ring: Ring,
 }
 
 /// A resolved target: a number, with the person's name when it came from `[people]`.

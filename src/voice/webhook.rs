@@ -4,7 +4,7 @@
 //! else from the legs table by `call_control_id`: a webhook can arrive before the dial's
 //! response, and `client_state` can be missing on some events.
 
-use super::escalation::machine::{Amd, Choice, Input, Leg};
+use super::escalation::machine::{Amd, Choice, ChoiceBy, Input, Leg};
 use super::telnyx::LegRole;
 use super::telnyx::events::{CallEvent, CallEventKind, GatherStatus, SpeakStatus};
 use crate::store::{EscalationId, Store};
@@ -53,13 +53,20 @@ pub fn input(kind: &CallEventKind, attempt: u32, leg: Leg) -> Option<Input> {
             leg,
             cause: cause.as_str().to_owned(),
         },
-        CallEventKind::SpeakEnded { status } if *status == SpeakStatus::Completed => match leg {
-            Leg::B => Input::WhisperDone { attempt },
-            Leg::A => Input::GoodbyeDone { attempt },
-        },
+        // Heard to the end or cut short by detection: either way nothing more will play, so
+        // a goodbye may hang up. A hang-up ends speeches too; its own event decides.
+        CallEventKind::SpeakEnded { status } if *status != SpeakStatus::CallHangup => {
+            Input::SpeechEnded { attempt, leg }
+        }
+        CallEventKind::GreetingEnded { .. } if leg == Leg::A => Input::GreetingEnded { attempt },
         CallEventKind::GatherEnded { digits, status } if leg == Leg::A => {
-            match Choice::from_digit(digits.get(..1).unwrap_or("")) {
-                Some(choice) => Input::Chose { attempt, choice },
+            let key = digits.get(..1).unwrap_or("");
+            match Choice::from_digit(key) {
+                Some(choice) => Input::Chose {
+                    attempt,
+                    choice,
+                    by: ChoiceBy::Key(key.to_owned()),
+                },
                 // A hang-up ends the gather too; the hang-up event decides, not this one.
                 None if *status == GatherStatus::CallHangup => return None,
                 None => Input::MenuTimedOut { attempt },
@@ -72,6 +79,7 @@ pub fn input(kind: &CallEventKind, attempt: u32, leg: Leg) -> Option<Input> {
         } if leg == Leg::A => Input::Chose {
             attempt,
             choice: Choice::from_speech(text)?,
+            by: ChoiceBy::Speech(text.clone()),
         },
         CallEventKind::Bridged => Input::Bridged { attempt },
         _ => return None,

@@ -2,16 +2,15 @@
 //! me" reaches, and what the briefing talks about.
 //!
 //! The policy is flattened into call slots: for each pass (1 + `repeat`), each step in order,
-//! each target of the step in order, `attempts` calls. Targets of one step are rung one after
-//! another, not at once: simultaneous ringing needs a "first to accept wins" race that this
-//! version does not have.
+//! each target of the step in order, `attempts` calls. The targets of a parallel step are
+//! rung at once, `attempts` times: each round is one group of slots.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::machine::Slot;
+use super::machine::{CallRules, Slot};
 use crate::pipeline::spec::{ConnectTo, VoiceSpec};
-use crate::voice::settings::{Policy, is_e164};
+use crate::voice::settings::{Policy, Ring, is_e164};
 
 /// The built-in briefing instructions.
 pub const DEFAULT_BRIEFING_PROMPT: &str = "You brief an on-call engineer on the phone. In at most two short sentences, say what is wrong and who is affected, using only the facts given. No greeting, no markdown, no phone numbers.";
@@ -29,6 +28,9 @@ pub struct Plan {
     /// The Merge deal behind the event, which gets a CRM note with the outcome.
     #[serde(default)]
     pub merge_deal: Option<MergeDealRef>,
+    /// The policy's role, voicemail rule and menu bound.
+    #[serde(default)]
+    pub rules: CallRules,
 }
 
 /// A ticket in a Merge linked account.
@@ -69,15 +71,30 @@ const MAX_FACT_CHARS: usize = 300;
 
 pub fn slots(policy: &Policy) -> Vec<Slot> {
     let mut slots = Vec::new();
+    let mut groups = 0;
+    let slot = |target: &crate::voice::settings::Target, step: &crate::voice::settings::PolicyStep, group| Slot {
+        number: target.number.clone(),
+        name: target.name.clone(),
+        ring_timeout_secs: step.ring_timeout_secs,
+        group,
+    };
     for _pass in 0..=policy.repeat {
         for step in &policy.steps {
-            for target in &step.targets {
-                for _ in 0..step.attempts {
-                    slots.push(Slot {
-                        number: target.number.clone(),
-                        name: target.name.clone(),
-                        ring_timeout_secs: step.ring_timeout_secs,
-                    });
+            match step.ring {
+                Ring::Sequential => {
+                    for target in &step.targets {
+                        for _ in 0..step.attempts {
+                            slots.push(slot(target, step, None));
+                        }
+                    }
+                }
+                Ring::Parallel => {
+                    for _ in 0..step.attempts {
+                        groups += 1;
+                        for target in &step.targets {
+                            slots.push(slot(target, step, Some(groups)));
+                        }
+                    }
                 }
             }
         }
@@ -161,6 +178,11 @@ pub fn plan(
     }
     Plan {
         slots: slots(policy),
+        rules: CallRules {
+            role: policy.role.clone(),
+            voicemail: policy.voicemail,
+            max_menu_rounds: policy.max_menu_rounds,
+        },
         merge_ticket,
         merge_deal,
         connect_to,
@@ -260,33 +282,53 @@ mod tests {
 
     #[test]
     fn policies_flatten_in_order_with_attempts_and_repeats() {
-        let policy = Policy {
-            steps: vec![
-                PolicyStep {
-                    targets: vec![target("+1555001"), target("+1555002")],
-                    ring_timeout_secs: 20,
-                    attempts: 2,
-                },
-                PolicyStep {
-                    targets: vec![target("+1555003")],
-                    ring_timeout_secs: 30,
-                    attempts: 1,
-                },
-            ],
-            repeat: 1,
+        let step = |targets: &[&str], attempts, ring| PolicyStep {
+            targets: targets.iter().map(|n| target(n)).collect(),
+            ring_timeout_secs: 20,
+            attempts,
+            ring,
         };
+        let policy = Policy::new(
+            vec![
+                step(&["+1555001", "+1555002"], 2, Ring::Sequential),
+                step(&["+1555003"], 1, Ring::Sequential),
+            ],
+            1,
+        );
         let numbers: Vec<String> = slots(&policy).into_iter().map(|s| s.number).collect();
         let pass = ["+1555001", "+1555001", "+1555002", "+1555002", "+1555003"];
         let expected: Vec<&str> = pass.iter().chain(pass.iter()).copied().collect();
         assert_eq!(numbers, expected);
+        assert!(slots(&policy).iter().all(|s| s.group.is_none()));
+
+        // A parallel step: each attempt is one group of all its targets.
+        let policy = Policy::new(
+            vec![
+                step(&["+1555001", "+1555002"], 2, Ring::Parallel),
+                step(&["+1555003"], 1, Ring::Sequential),
+            ],
+            0,
+        );
+        let groups: Vec<(String, Option<u32>)> = slots(&policy)
+            .into_iter()
+            .map(|s| (s.number, s.group))
+            .collect();
+        let expected = [
+            ("+1555001", Some(1)),
+            ("+1555002", Some(1)),
+            ("+1555001", Some(2)),
+            ("+1555002", Some(2)),
+            ("+1555003", None),
+        ];
+        assert_eq!(
+            groups,
+            expected.map(|(n, g)| (n.to_owned(), g)).to_vec()
+        );
     }
 
     #[test]
     fn the_connect_target_is_read_from_the_original_payload_and_must_be_e164() {
-        let policy = Policy {
-            steps: vec![],
-            repeat: 0,
-        };
+        let policy = Policy::new(vec![], 0);
         let spec = |field: &str| VoiceSpec {
             policy: "oncall".into(),
             connect_to: Some(ConnectTo::Field(field.into())),
@@ -319,10 +361,7 @@ mod tests {
             connect_to: None,
             briefing_prompt: None,
         };
-        let policy = Policy {
-            steps: vec![],
-            repeat: 0,
-        };
+        let policy = Policy::new(vec![], 0);
         let plan = plan(
             &policy,
             &spec,
@@ -360,10 +399,7 @@ mod tests {
             connect_to: None,
             briefing_prompt: None,
         };
-        let policy = Policy {
-            steps: vec![],
-            repeat: 0,
-        };
+        let policy = Policy::new(vec![], 0);
         let plan = plan(
             &policy,
             &spec,

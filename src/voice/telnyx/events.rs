@@ -67,6 +67,12 @@ pub enum CallEventKind {
     MachinePremiumDetectionEnded {
         result: MachineDetection,
     },
+    /// `call.machine.greeting.ended` / `call.machine.premium.greeting.ended`: a voicemail
+    /// box's greeting is over (`result`: `beep_detected`, `ended`, `not_sure`,
+    /// `no_beep_detected`): a message left now is recorded.
+    GreetingEnded {
+        result: String,
+    },
     SpeakStarted,
     /// `call.speak.ended`; `completed` is the cue to bridge after a whisper (doc §7).
     SpeakEnded {
@@ -95,7 +101,7 @@ pub enum CallEventKind {
     },
     /// `call.bridged`: sent once for each leg.
     Bridged,
-    /// Any other event type, e.g. `call.machine.greeting.ended`, `call.recording.saved`.
+    /// Any other event type, e.g. `call.recording.saved`.
     Other(String),
 }
 
@@ -281,6 +287,11 @@ fn kind(event_type: &str, payload: &Value) -> CallEventKind {
         "call.machine.premium.detection.ended" => CallEventKind::MachinePremiumDetectionEnded {
             result: MachineDetection::from_wire(field("result")),
         },
+        "call.machine.greeting.ended" | "call.machine.premium.greeting.ended" => {
+            CallEventKind::GreetingEnded {
+                result: field("result").to_owned(),
+            }
+        }
         "call.speak.started" => CallEventKind::SpeakStarted,
         "call.speak.ended" => CallEventKind::SpeakEnded {
             status: SpeakStatus::from_wire(field("status")),
@@ -434,7 +445,9 @@ mod tests {
         assert_eq!(fixture!("call_bridged").kind, CallEventKind::Bridged);
         assert_eq!(
             fixture!("call_machine_greeting_ended").kind,
-            CallEventKind::Other("call.machine.greeting.ended".to_owned())
+            CallEventKind::GreetingEnded {
+                result: "beep_detected".to_owned()
+            }
         );
     }
 
