@@ -1,6 +1,6 @@
 //! Turns an escalation's timeline entries (`GET /v1/escalations/{id}`, `timeline[]`) into the
 //! short lines the demo prints: "dialled Riley Park, on-call (+15551000000)", "voicemail
-//! detected", "pressed 2: acknowledge", "bridged".
+//! detected", "pressed 2 → acknowledge", "bridged: they are talking".
 //!
 //! Pure functions over JSON, so the wording is unit-tested without a server. Entries that add
 //! nothing for a watcher (command ids, the carrier's "dialled" echo) give no line.
@@ -36,15 +36,10 @@ pub struct Described {
     pub tone: Tone,
 }
 
-/// Reads one timeline at a time, remembering who leg A of the current attempt is, so a
-/// choice can be told as what that person did ("pressed 2", "said \"connect me\"").
+/// Reads one timeline at a time, telling each entry's own words (`detail.event`), with the
+/// people's names put to the numbers dialled and the noise left out.
 #[derive(Debug, Default)]
 pub struct Narrator {
-    /// The number leg A last dialled.
-    callee: Option<String>,
-    /// The legs are bridged: menu input after this is conversation, which Klaxon records
-    /// but ignores, and so does the narrator.
-    bridged: bool,
     /// The last line told, so a repeat (both legs report the bridge) is told once.
     last: Option<Described>,
 }
@@ -68,30 +63,10 @@ impl Narrator {
             _ => None,
         };
         let line = |text: String, tone| Some(Described { leg, text, tone });
+        let event = detail["event"].as_str().unwrap_or("");
         if let Some(error) = detail["error"].as_str() {
-            let what = detail["command"]
-                .as_str()
-                .or(detail["event"].as_str())
-                .unwrap_or("command");
+            let what = detail["command"].as_str().unwrap_or(event);
             return line(format!("{what} failed: {error}"), Tone::Bad);
-        }
-        if let Some(command) = detail["command"].as_str() {
-            return match command {
-                "dial" => {
-                    let to = detail["to"].as_str().unwrap_or("?");
-                    if leg == Some(Leg::A) {
-                        self.callee = Some(to.to_owned());
-                        line(format!("dialled {}", who(to)), Tone::Plain)
-                    } else {
-                        line(format!("dialled {} to connect", who(to)), Tone::Plain)
-                    }
-                }
-                "speak" => None,
-                "gather_using_speak" => line("briefing read, menu offered".into(), Tone::Plain),
-                "bridge" => line("bridging the two calls".into(), Tone::Plain),
-                "hangup" => line("hung up".into(), Tone::Plain),
-                _ => None,
-            };
         }
         if let Some(outcome) = detail["outcome"].as_str() {
             let tone = match outcome {
@@ -100,57 +75,39 @@ impl Narrator {
             };
             return line(format!("outcome: {outcome}"), tone);
         }
-        let text = match detail["event"].as_str()? {
+        if detail["command"] == "dial" {
+            let to = detail["to"].as_str().unwrap_or("?");
+            return match leg {
+                Some(Leg::B) => line(format!("dialled {} to connect", who(to)), Tone::Plain),
+                _ => line(format!("dialled {}", who(to)), Tone::Plain),
+            };
+        }
+        let text = match event {
+            ""
+            | "opening spoken"
+            | "call placed"
+            | "connect target's call placed"
+            | "speech heard"
+            | "whisper heard" => return None,
+            ignored if ignored.contains("(ignored") => return None,
             "started" => "escalation started".to_owned(),
-            "briefing ready" => format!(
+            "briefing written by the model" => format!(
                 "briefing written by the model ({} characters)",
                 detail["chars"].as_u64().unwrap_or(0)
             ),
-            "connect target found" => "found who to connect to".to_owned(),
-            "answered" if leg == Some(Leg::B) => "answered: context whispered".to_owned(),
-            "answered" => "answered".to_owned(),
-            "dialled" => return None,
-            "machine detection" => match detail["result"].as_str() {
-                Some("machine") => return line("voicemail detected".into(), Tone::Bad),
-                Some("human") => "a human is on the line".to_owned(),
-                Some(other) => format!("answering machine detection: {other}"),
-                None => return None,
-            },
-            "hung up" => format!("hung up ({})", detail["cause"].as_str().unwrap_or("?")),
-            "chose" | "no choice" if self.bridged => return None,
-            "chose" => self.choice(detail["choice"].as_str().unwrap_or("?")),
-            "no choice" => "no choice made".to_owned(),
-            "bridged" => {
-                self.bridged = true;
-                return line("bridged: they are talking".into(), Tone::Good);
+            "voicemail detected" | "no answer" | "busy" | "declined" => {
+                return line(event.to_owned(), Tone::Bad);
             }
+            "bridged" => return line("bridged: they are talking".into(), Tone::Good),
             "dial failed" => {
                 return line(
                     format!("dial failed: {}", detail["reason"].as_str().unwrap_or("?")),
                     Tone::Bad,
                 );
             }
-            _ => return None,
+            words => words.to_owned(),
         };
         line(text, Tone::Plain)
-    }
-
-    /// "pressed 2: acknowledge" or "said \"connect me\": connect", from the sandbox callee's
-    /// script; just the choice for anyone else.
-    fn choice(&self, choice: &str) -> String {
-        let how = self
-            .callee
-            .as_deref()
-            .and_then(|number| number.chars().last())
-            .and_then(|digit| match digit {
-                '0' => Some("said \"connect me\"".to_owned()),
-                '1' | '2' | '3' => Some(format!("pressed {digit}")),
-                _ => None,
-            });
-        match how {
-            Some(how) => format!("{how}: {}", choice.replace('_', " ")),
-            None => format!("chose {}", choice.replace('_', " ")),
-        }
     }
 }
 
@@ -194,7 +151,7 @@ mod tests {
         let dial = narrator
             .describe(&entry(
                 "command",
-                json!({"command": "dial", "leg": "A", "to": "+15551000002", "command_id": "x"}),
+                json!({"event": "rang", "command": "dial", "leg": "A", "to": "+15551000002", "command_id": "x"}),
             ))
             .unwrap();
         assert_eq!(dial.leg, Some(Leg::A));
@@ -204,28 +161,28 @@ mod tests {
         );
         let chose = narrator
             .describe(&entry(
-                "webhook",
-                json!({"event": "chose", "attempt": 2, "choice": "acknowledge"}),
+                "call",
+                json!({"event": "pressed 2 → acknowledge", "attempt": 2, "choice": "acknowledge", "key": "2"}),
             ))
             .unwrap();
-        assert_eq!(chose.text, "pressed 2: acknowledge");
+        assert_eq!(chose.text, "pressed 2 → acknowledge");
     }
 
     #[test]
     fn repeats_and_menu_input_after_the_bridge_are_not_told() {
         let mut narrator = Narrator::default();
-        let bridged = entry("webhook", json!({"event": "bridged", "attempt": 1}));
+        let bridged = entry("call", json!({"event": "bridged", "attempt": 1}));
         assert!(narrator.describe(&bridged).is_some());
         assert_eq!(narrator.describe(&bridged), None);
         let chose = entry(
-            "webhook",
-            json!({"event": "chose", "attempt": 1, "choice": "connect"}),
+            "call",
+            json!({"event": "said \"connect me\" (ignored: no menu is open)", "attempt": 1}),
         );
         assert_eq!(narrator.describe(&chose), None);
         let contact = narrator
             .describe(&entry(
                 "command",
-                json!({"command": "dial", "leg": "B", "to": "+15552000001"}),
+                json!({"event": "rang the connect target", "command": "dial", "leg": "B", "to": "+15552000001"}),
             ))
             .unwrap();
         assert_eq!(
@@ -240,7 +197,7 @@ mod tests {
         let machine = narrator
             .describe(&entry(
                 "webhook",
-                json!({"event": "machine detection", "attempt": 1, "leg": "A", "result": "machine"}),
+                json!({"event": "voicemail detected", "attempt": 1, "leg": "A"}),
             ))
             .unwrap();
         assert_eq!(
@@ -248,7 +205,10 @@ mod tests {
             ("voicemail detected", Tone::Bad)
         );
         let outcome = narrator
-            .describe(&entry("decision", json!({"outcome": "connected"})))
+            .describe(&entry(
+                "decision",
+                json!({"event": "outcome: connected", "outcome": "connected"}),
+            ))
             .unwrap();
         assert_eq!(
             (outcome.text.as_str(), outcome.tone),
@@ -275,12 +235,12 @@ mod tests {
         let mut narrator = Narrator::default();
         let speak = entry(
             "command",
-            json!({"command": "speak", "leg": "A", "command_id": "x"}),
+            json!({"event": "opening spoken", "command": "speak", "leg": "A", "command_id": "x"}),
         );
         assert_eq!(narrator.describe(&speak), None);
         let failed = entry(
             "command",
-            json!({"command": "speak", "leg": "A", "command_id": "x", "error": "call ended"}),
+            json!({"event": "opening spoken", "command": "speak", "leg": "A", "command_id": "x", "error": "call ended"}),
         );
         assert_eq!(
             narrator.describe(&failed).unwrap().text,

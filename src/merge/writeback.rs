@@ -19,6 +19,10 @@ use super::{MergeClient, MergeError, Problem, TicketStatus};
 pub const DESTINATION: &str = "merge.ticket-writeback";
 /// The reserved destination name of deal note jobs.
 pub const NOTE_DESTINATION: &str = "merge.opportunity-note";
+/// The destinations of the second write-back of a connected call, when it ends: a job is
+/// unique per event and destination, and these are a second job of the same event.
+pub const CALL_ENDED_DESTINATION: &str = "merge.ticket-writeback.call-ended";
+pub const CALL_ENDED_NOTE_DESTINATION: &str = "merge.opportunity-note.call-ended";
 
 /// Integrations whose notes Merge can create (doc §3.3), by slug or display name.
 const NOTE_INTEGRATIONS: [&str; 3] = ["hubspot", "pipedrive", "salesforce"];
@@ -64,8 +68,12 @@ impl Job {
     /// destination (an outbound webhook, say).
     pub fn parse(destination: &str, body: &str) -> Option<Result<Job, serde_json::Error>> {
         match destination {
-            DESTINATION => Some(serde_json::from_str(body).map(Job::Ticket)),
-            NOTE_DESTINATION => Some(serde_json::from_str(body).map(Job::Note)),
+            DESTINATION | CALL_ENDED_DESTINATION => {
+                Some(serde_json::from_str(body).map(Job::Ticket))
+            }
+            NOTE_DESTINATION | CALL_ENDED_NOTE_DESTINATION => {
+                Some(serde_json::from_str(body).map(Job::Note))
+            }
             _ => None,
         }
     }
@@ -73,7 +81,9 @@ impl Job {
     /// The destination it is stored under.
     pub fn destination(&self) -> &'static str {
         match self {
+            Job::Ticket(job) if job.outcome == CALL_ENDED => CALL_ENDED_DESTINATION,
             Job::Ticket(_) => DESTINATION,
+            Job::Note(job) if job.outcome == CALL_ENDED => CALL_ENDED_NOTE_DESTINATION,
             Job::Note(_) => NOTE_DESTINATION,
         }
     }
@@ -113,6 +123,15 @@ pub fn call_ended_marker(escalation_id: &str) -> String {
     format!("Klaxon escalation {escalation_id} call ended:")
 }
 
+/// The marker of a job's comment or note: the call-ended one has its own.
+fn marker_of(outcome: &str, escalation_id: &str) -> String {
+    if outcome == CALL_ENDED {
+        call_ended_marker(escalation_id)
+    } else {
+        marker(escalation_id)
+    }
+}
+
 /// The text every comment and note of an escalation starts with, unique to it.
 pub fn marker(escalation_id: &str) -> String {
     format!("Klaxon escalation {escalation_id}:")
@@ -133,11 +152,12 @@ async fn write_ticket(
     }
     if matches!(
         job.outcome.as_str(),
-        "acknowledged" | "connected" | "unreached"
+        "acknowledged" | "connected" | "unreached" | CALL_ENDED
     ) {
+        let marker = marker_of(&job.outcome, &job.escalation_id);
         let posted = retrying
             && client
-                .ticket_has_comment_with(account, &job.ticket_id, &marker(&job.escalation_id))
+                .ticket_has_comment_with(account, &job.ticket_id, &marker)
                 .await?;
         if posted {
             done.push("private comment (already posted by an earlier attempt)".to_owned());
@@ -177,7 +197,7 @@ async fn write_note(
             .opportunity_has_note_with(
                 &job.linked_account_id,
                 &job.opportunity_id,
-                &marker(&job.escalation_id),
+                &marker_of(&job.outcome, &job.escalation_id),
             )
             .await?
     {

@@ -21,16 +21,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::carrier::{Carrier, CarrierError, CommandRef};
 use super::carrier::Detection;
+use super::carrier::{Carrier, CarrierError, CommandRef};
 use super::escalation::machine::{
     Action, CallStatus, Heard, Input, Leg, Machine, Outcome, Phase, State,
 };
 use super::escalation::plan::{Plan, normalise_phone};
 use super::script;
 use super::settings::Voicemail;
-use super::timeline;
 use super::telnyx::events::{self, CallEvent};
+use super::timeline;
 use super::webhook;
 use crate::clock;
 use crate::delivery::WorkerHandle;
@@ -705,7 +705,9 @@ impl EngineHandle {
                 writeback::CALL_ENDED,
                 writeback::call_ended_marker(&id.to_string()),
                 match conversation_secs(history) {
-                    Some(secs) => format!("the call between {who} and {other} ended after {secs} s"),
+                    Some(secs) => {
+                        format!("the call between {who} and {other} ended after {secs} s")
+                    }
                     None => format!("the call between {who} and {other} ended"),
                 },
             ),
@@ -1068,9 +1070,7 @@ enum Stage {
 
 /// Seconds from the bridge to the conversation's end, from the timeline.
 fn conversation_secs(history: &[TimelineEntry]) -> Option<u64> {
-    let bridged = history
-        .iter()
-        .find(|e| e.detail["event"] == "bridged")?;
+    let bridged = history.iter().find(|e| e.detail["event"] == "bridged")?;
     let start = clock::rfc3339_to_ms(&bridged.at)?;
     let secs = (clock::now_ms() - start).max(0) / 1000;
     u64::try_from(secs).ok()

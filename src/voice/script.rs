@@ -33,7 +33,10 @@ pub fn speech(speech: Speech, words: Words<'_>) -> String {
         Speech::Opening => format!("Hello, this is Klaxon with an urgent escalation for {role}."),
         Speech::Connecting => "Connecting you now, please hold.".to_owned(),
         Speech::Whisper => {
-            format!("This is Klaxon. {} is joining you about: {subject}", capitalised(role))
+            format!(
+                "This is Klaxon. {} is joining you about: {subject}",
+                capitalised(role)
+            )
         }
         Speech::ConnectFailed => "We could not reach them.".to_owned(),
         Speech::NoConnectTarget => "There is no one to connect you to for this alert.".to_owned(),

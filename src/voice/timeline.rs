@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::carrier::{CarrierError, CommandRef};
 use super::escalation::machine::{
-    Action, Amd, CallStatus, ChoiceBy, Heard, Input, Leg, Outcome, State,
+    Action, Amd, CallStatus, ChoiceBy, Heard, Input, Leg, Outcome, Phase, State,
 };
 use crate::clock;
 use crate::store::TimelineEntry;
@@ -96,10 +96,13 @@ fn input_words(input: &Input, state: &State) -> String {
                 other => format!("call ended ({other})"),
             }
         }
-        Input::Chose { choice, by, .. } => match by {
-            ChoiceBy::Key(key) => format!("pressed {key} → {}", choice.as_str()),
-            ChoiceBy::Speech(said) => format!("said \"{said}\" → {}", choice.as_str()),
-        },
+        Input::Chose { .. } | Input::MenuTimedOut { .. } if !on_the_menu(status, state) => {
+            match input {
+                Input::Chose { by, .. } => format!("{} (ignored: no menu is open)", by_words(by)),
+                _ => "menu input ended (ignored: no menu is open)".into(),
+            }
+        }
+        Input::Chose { choice, by, .. } => format!("{} → {}", by_words(by), choice.as_str()),
         Input::MenuTimedOut { .. } => format!("no choice (round {})", state.menus),
         Input::SpeechEnded { leg: Leg::B, .. } => "whisper heard".into(),
         Input::SpeechEnded { .. } => match status {
@@ -108,6 +111,23 @@ fn input_words(input: &Input, state: &State) -> String {
             _ => "speech heard".into(),
         },
         Input::Bridged { .. } => "bridged".into(),
+    }
+}
+
+/// Whether a call's choice counts: it is answering, or it took the escalation and the menu
+/// is open.
+fn on_the_menu(status: Option<CallStatus>, state: &State) -> bool {
+    match status {
+        Some(CallStatus::Answered) => true,
+        Some(CallStatus::Taken) => state.phase == Phase::Menu,
+        _ => false,
+    }
+}
+
+fn by_words(by: &ChoiceBy) -> String {
+    match by {
+        ChoiceBy::Key(key) => format!("pressed {key}"),
+        ChoiceBy::Speech(said) => format!("said \"{said}\""),
     }
 }
 
@@ -179,7 +199,13 @@ pub fn call_ended_line(seconds: Option<u64>) -> TimelineEntry {
 }
 
 /// A note about a dial that was not sent.
-pub fn dial_note(event: &str, leg: Leg, attempt: u32, command: &CommandRef, extra: Value) -> TimelineEntry {
+pub fn dial_note(
+    event: &str,
+    leg: Leg,
+    attempt: u32,
+    command: &CommandRef,
+    extra: Value,
+) -> TimelineEntry {
     let mut detail = json!({
         "event": event,
         "leg": leg_name(leg),

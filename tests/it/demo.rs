@@ -63,9 +63,10 @@ fn the_demo_plays_every_scenario_to_its_expected_outcome() {
 
     // The timelines were printed as they happened.
     for line in [
-        "said \"connect me\": connect",
+        "said \"connect me\" → connect",
         "voicemail detected",
-        "pressed 2: acknowledge",
+        "hung up by us",
+        "pressed 2 → acknowledge",
         "bridged",
         "write-back: ticket status → IN_PROGRESS",
         "CRM note added to the deal",

@@ -16,7 +16,7 @@ use klaxon::store::{
 use klaxon::voice::EngineHandle;
 use klaxon::voice::carrier::Carrier;
 use klaxon::voice::engine::Persisted;
-use klaxon::voice::escalation::machine::{Input, Slot, State};
+use klaxon::voice::escalation::machine::{Call, CallRules, CallStatus, Input, Slot, State};
 use klaxon::voice::escalation::plan::{BriefingContext, Plan};
 use klaxon::voice::telnyx::{ApiKey, TelnyxClient, TelnyxConfig};
 
@@ -110,7 +110,9 @@ async fn escalation(store: &Store, state: &Persisted) -> EscalationId {
             number: NEVER_ANSWERS.into(),
             name: None,
             ring_timeout_secs: 30,
+            group: None,
         }],
+        rules: CallRules::default(),
         connect_to: None,
         briefing: BriefingContext {
             event_type: "support.ticket.created".into(),
@@ -181,6 +183,12 @@ async fn a_recovery_resends_an_unplaced_dial_once_and_never_a_placed_one() {
     let ringing = Persisted {
         machine: State {
             attempt: 1,
+            calls: vec![Call {
+                attempt: 1,
+                call: None,
+                status: CallStatus::Ringing,
+                speaking: 0,
+            }],
             ..State::new()
         },
         commands: 1,
@@ -199,7 +207,10 @@ async fn a_recovery_resends_an_unplaced_dial_once_and_never_a_placed_one() {
 
     let engine = rig.engine(&store);
     engine.resume_all().await.unwrap();
-    let leg = eventually(WAIT, || async { state_of(&store, id).await.machine.a_leg }).await;
+    let leg = eventually(WAIT, || async {
+        placed_leg(&state_of(&store, id).await.machine)
+    })
+    .await;
     assert_eq!(rig.dials(), 1, "the claimed dial is re-sent, once");
     let sent = &rig.carrier.requests()[0];
     assert_eq!(sent.body["command_id"], command_id.as_str());
@@ -222,9 +233,12 @@ async fn a_recovery_resends_an_unplaced_dial_once_and_never_a_placed_one() {
         lease_until: 0,
     };
     store.save_escalation(update).await.unwrap();
-    assert_eq!(state_of(&store, id).await.machine.a_leg, None);
+    assert_eq!(placed_leg(&state_of(&store, id).await.machine), None);
     engine.resume_all().await.unwrap();
-    let recovered = eventually(WAIT, || async { state_of(&store, id).await.machine.a_leg }).await;
+    let recovered = eventually(WAIT, || async {
+        placed_leg(&state_of(&store, id).await.machine)
+    })
+    .await;
     assert_eq!(recovered, leg);
     assert_eq!(
         rig.dials(),
@@ -233,4 +247,9 @@ async fn a_recovery_resends_an_unplaced_dial_once_and_never_a_placed_one() {
         rig.carrier.requests()
     );
     store.close().await;
+}
+
+/// The call id the first call's dial placed, as the state knows it.
+fn placed_leg(state: &State) -> Option<String> {
+    state.call(1)?.call.clone()
 }

@@ -218,21 +218,37 @@ async fn an_urgent_merge_ticket_rings_once_and_connects_to_its_contact() {
                 .filter(|r| r.method != "GET")
                 .cloned()
                 .collect();
-            (writes.len() >= 2).then_some(writes)
+            (writes.len() >= 3).then_some(writes)
         })
         .await
         .expect("the write-back reaches Merge");
+    // When the bridge is made: in progress, with a private comment.
     assert_eq!(writes[0].method, "PATCH");
     assert_eq!(writes[0].body["model"]["status"], "IN_PROGRESS");
     assert_eq!(writes[1].body["model"]["is_private"], true);
     let comment = writes[1].body["model"]["body"].as_str().unwrap();
-    assert!(comment.contains("connected"), "{comment}");
     assert!(
-        comment.contains("Timeline:") && comment.contains("dial (leg A) to: +15551000000"),
+        comment.contains("is connected to the customer"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("Timeline:") && comment.contains("rang (leg A)"),
         "the comment tells the call's time line: {comment}"
+    );
+    // When the call ends: one more comment with its length, and no other status change.
+    let last = writes[2].body["model"]["body"].as_str().unwrap();
+    assert!(
+        last.contains("call ended:") && last.contains("ended after"),
+        "{last}"
+    );
+    assert_eq!(
+        writes.iter().filter(|w| w.method == "PATCH").count(),
+        1,
+        "{writes:?}"
     );
     crate::support::merge_spec::assert_valid("PatchedTicketEndpointRequest", &writes[0].body);
     crate::support::merge_spec::assert_valid("CommentEndpointRequest", &writes[1].body);
+    crate::support::merge_spec::assert_valid("CommentEndpointRequest", &writes[2].body);
 }
 
 #[tokio::test]

@@ -756,7 +756,7 @@ fn webhook_fixtures_match_the_spec_and_parse() {
             "Transcription",
         ),
         ("call_bridged", Some("CallBridgedEvent"), "Bridged"),
-        ("call_machine_greeting_ended", None, "Other"),
+        ("call_machine_greeting_ended", None, "GreetingEnded"),
     ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/telnyx/events");
     let files = std::fs::read_dir(dir).expect("fixture dir").count();

@@ -359,9 +359,7 @@ impl Input {
             | Input::MenuTimedOut { attempt }
             | Input::SpeechEnded { attempt, .. }
             | Input::Bridged { attempt } => Some(*attempt),
-            Input::Start | Input::BriefingReady(_) | Input::Enriched { .. } | Input::Cancel => {
-                None
-            }
+            Input::Start | Input::BriefingReady(_) | Input::Enriched { .. } | Input::Cancel => None,
         }
     }
 
@@ -384,7 +382,10 @@ impl Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Dial leg A of `attempt` to the slot's number.
-    DialA { attempt: u32, slot: Slot },
+    DialA {
+        attempt: u32,
+        slot: Slot,
+    },
     /// Dial the connect target, linked to leg A; `connect` counts the tries on this call.
     DialB {
         attempt: u32,
@@ -407,12 +408,22 @@ pub enum Action {
         round: u32,
         briefing: Heard,
     },
-    Bridge { attempt: u32, a: String, b: String },
-    Hangup { attempt: u32, leg: Leg, call: String },
+    Bridge {
+        attempt: u32,
+        a: String,
+        b: String,
+    },
+    Hangup {
+        attempt: u32,
+        leg: Leg,
+        call: String,
+    },
     /// The outcome is decided.
     Finish(Outcome),
     /// The bridged conversation ended (its length goes into the write-back).
-    CallEnded { attempt: u32 },
+    CallEnded {
+        attempt: u32,
+    },
 }
 
 /// What to say; the executor renders the words (names and numbers stay out of the machine).
@@ -513,9 +524,12 @@ impl Machine<'_> {
     fn on_call(&self, state: &mut State, index: usize, input: Input) -> Vec<Action> {
         let status = state.calls[index].status;
         match (status, input) {
-            (_, Input::Dialed {
-                call_control_id, ..
-            }) => {
+            (
+                _,
+                Input::Dialed {
+                    call_control_id, ..
+                },
+            ) => {
                 state.calls[index].call = Some(call_control_id);
                 Vec::new()
             }
@@ -592,9 +606,12 @@ impl Machine<'_> {
         }
         let attempt = state.calls[index].attempt;
         match (&state.phase, input) {
-            (Phase::Connecting { .. }, Input::Dialed {
-                call_control_id, ..
-            }) => {
+            (
+                Phase::Connecting { .. },
+                Input::Dialed {
+                    call_control_id, ..
+                },
+            ) => {
                 state.b_leg = Some(call_control_id);
                 Vec::new()
             }

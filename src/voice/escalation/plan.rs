@@ -72,7 +72,9 @@ const MAX_FACT_CHARS: usize = 300;
 pub fn slots(policy: &Policy) -> Vec<Slot> {
     let mut slots = Vec::new();
     let mut groups = 0;
-    let slot = |target: &crate::voice::settings::Target, step: &crate::voice::settings::PolicyStep, group| Slot {
+    let slot = |target: &crate::voice::settings::Target,
+                step: &crate::voice::settings::PolicyStep,
+                group| Slot {
         number: target.number.clone(),
         name: target.name.clone(),
         ring_timeout_secs: step.ring_timeout_secs,
@@ -320,10 +322,7 @@ mod tests {
             ("+1555002", Some(2)),
             ("+1555003", None),
         ];
-        assert_eq!(
-            groups,
-            expected.map(|(n, g)| (n.to_owned(), g)).to_vec()
-        );
+        assert_eq!(groups, expected.map(|(n, g)| (n.to_owned(), g)).to_vec());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod raw_http;
 pub mod receiver;
 pub mod telnyx_spec;
+pub mod voice_rig;
 
 use std::net::SocketAddr;
 

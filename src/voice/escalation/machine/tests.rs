@@ -165,7 +165,11 @@ fn menu_round(attempt: u32, round: u32, briefing: Heard) -> Action {
 fn start_dials_the_first_slot_once() {
     let mut run = Run::new(&["+15550001", "+15550002"]);
     assert_eq!(run.send(Input::Start), vec![dial(1, "+15550001")]);
-    assert_eq!(run.send(Input::Start), vec![], "a repeated start does nothing");
+    assert_eq!(
+        run.send(Input::Start),
+        vec![],
+        "a repeated start does nothing"
+    );
 }
 
 #[test]
@@ -394,7 +398,11 @@ fn without_a_connect_target_pressing_one_is_explained_once_and_the_loop_ends() {
             Action::Finish(Outcome::Unreached),
         ]
     );
-    assert_eq!(run.speech_ended(1), vec![], "\"no one to connect\" was heard");
+    assert_eq!(
+        run.speech_ended(1),
+        vec![],
+        "\"no one to connect\" was heard"
+    );
     assert_eq!(run.speech_ended(1), vec![hangup(1)], "then the goodbye");
     run.assert_nothing_left_up();
 }
@@ -423,7 +431,11 @@ fn a_voicemail_gets_a_message_after_its_greeting_when_the_policy_says_so() {
         vec![dial(2, "+15550002")],
         "the chain moves on at once; the box is not hung up yet"
     );
-    assert_eq!(run.speech_ended(1), vec![], "the opening ended; still waiting");
+    assert_eq!(
+        run.speech_ended(1),
+        vec![],
+        "the opening ended; still waiting"
+    );
     assert_eq!(
         run.send(Input::GreetingEnded { attempt: 1 }),
         vec![speak(1, "voicemail", Speech::VoicemailMessage)]
@@ -557,7 +569,11 @@ fn a_parallel_step_rings_everyone_and_the_first_person_takes_it() {
             menu_round(2, 1, Heard::Template),
         ]
     );
-    assert_eq!(run.human(1), vec![], "the loser is saying goodbye, not briefed");
+    assert_eq!(
+        run.human(1),
+        vec![],
+        "the loser is saying goodbye, not briefed"
+    );
     assert_eq!(run.press(1, "1"), vec![], "and cannot choose");
     // The loser's opening ends first, then its goodbye: hung up after the goodbye.
     assert_eq!(run.speech_ended(1), vec![]);
