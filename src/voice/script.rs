@@ -40,11 +40,12 @@ pub fn speech(speech: Speech, words: Words<'_>) -> String {
         }
         Speech::ConnectFailed => "We could not reach them.".to_owned(),
         Speech::NoConnectTarget => "There is no one to connect you to for this alert.".to_owned(),
-        Speech::AcknowledgedGoodbye => "Thank you, it is acknowledged. Goodbye.".to_owned(),
-        Speech::PassGoodbye => "Passing this to the next person. Goodbye.".to_owned(),
-        Speech::NoChoiceGoodbye => "No choice heard. Trying the next person. Goodbye.".to_owned(),
+        // Goodbyes are a few words: the line stays up while they play.
+        Speech::AcknowledgedGoodbye => "Acknowledged. Goodbye.".to_owned(),
+        Speech::PassGoodbye => "Passing it on. Goodbye.".to_owned(),
+        Speech::NoChoiceGoodbye => "No choice heard. Goodbye.".to_owned(),
         Speech::TakenElsewhere => "Someone else has it. Goodbye.".to_owned(),
-        Speech::CancelledGoodbye => "This alert was cancelled. Goodbye.".to_owned(),
+        Speech::CancelledGoodbye => "Alert cancelled. Goodbye.".to_owned(),
         Speech::VoicemailMessage => format!(
             "This is Klaxon with an urgent escalation for {role} about: {subject}. Please check your alerts. Goodbye."
         ),

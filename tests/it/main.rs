@@ -4,6 +4,7 @@
 //! build and the helpers in `support`.
 
 mod auth;
+mod call_endings;
 mod cross_site;
 mod delivery;
 mod demo;
