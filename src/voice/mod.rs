@@ -13,6 +13,7 @@ pub mod engine;
 pub mod escalation;
 pub mod script;
 pub mod settings;
+pub mod spoken;
 pub mod telnyx;
 pub mod webhook;
 
