@@ -10,6 +10,7 @@
 
 pub mod carrier;
 pub mod engine;
+pub mod enrich;
 pub mod escalation;
 pub mod script;
 pub mod settings;
