@@ -180,15 +180,15 @@ const KEY_FACTS: &[&str] = &[
     "status",
 ];
 
-/// The first of `names` in the payload whose text can be said aloud as it is: a field
-/// holding an id, an e-mail address or a phone number is passed over, not read out.
+/// The first of `names` in the payload with something to say once ids, addresses and phone
+/// numbers are taken out: a field that *is* an id (Merge's `account`) is passed over, a
+/// subject that merely mentions an address is said without it.
 fn spoken_field(payload: &Value, names: &[&str]) -> Option<String> {
     names
         .iter()
         .filter_map(|name| payload.get(*name).and_then(Value::as_str))
-        .map(str::trim)
-        .find(|text| !text.is_empty() && spoken::contains_id(text).is_none())
-        .map(|text| truncate(text, MAX_FACT_CHARS))
+        .map(|text| truncate(&spoken::speakable(text), MAX_FACT_CHARS))
+        .find(|text| !text.is_empty())
 }
 
 /// Labels, then the key payload fields, then the rest, bounded by [`MAX_FACTS`]. Values are
@@ -216,7 +216,7 @@ fn facts(labels: &Map<String, Value>, payload: &Value) -> Vec<(String, String)> 
 /// A scalar as a fact's text; `None` for objects, lists, null and text that was all ids.
 fn fact_text(value: &Value) -> Option<String> {
     let text = match value {
-        Value::String(s) => spoken::speakable(&truncate(s, MAX_FACT_CHARS)),
+        Value::String(s) => truncate(&spoken::speakable(s), MAX_FACT_CHARS),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         _ => return None,
@@ -632,6 +632,15 @@ mod tests {
         });
         let briefing = briefing_of("support.ticket.created", &payload);
         assert_eq!(briefing.title.as_deref(), Some("Checkout down"));
+        let mentions = briefing_of(
+            "support.ticket.created",
+            &json!({"subject": "Login fails for bob@acme.example since 09:00"}),
+        );
+        assert_eq!(
+            mentions.title.as_deref(),
+            Some("Login fails for since 09:00"),
+            "said without the address"
+        );
         assert_eq!(briefing.customer.as_deref(), Some("Acme Retail"));
         assert_eq!(
             briefing.template(),
