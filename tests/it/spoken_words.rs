@@ -149,6 +149,15 @@ async fn both_write_back_stages_post_their_comment_once_however_often_retried() 
         .await
         .expect("retry answered");
     assert!(again.contains("already posted"), "{again}");
+    let status_writes = merge
+        .writes()
+        .iter()
+        .filter(|w| w.method == "PATCH")
+        .count();
+    assert_eq!(
+        status_writes, 1,
+        "the call-ended stage leaves the status alone"
+    );
     let again = writeback::perform(&client, &outcome, true)
         .await
         .expect("retry answered");
@@ -163,15 +172,6 @@ async fn both_write_back_stages_post_their_comment_once_however_often_retried() 
     assert!(bodies[0].starts_with("Klaxon escalation esc_16: Riley"));
     assert!(
         bodies[1].starts_with("Klaxon escalation esc_16 call ended: the call lasted 4 min 12 s")
-    );
-    let status_writes = merge
-        .writes()
-        .iter()
-        .filter(|w| w.method == "PATCH")
-        .count();
-    assert_eq!(
-        status_writes, 1,
-        "the call-ended stage leaves the status alone"
     );
 }
 
@@ -220,7 +220,8 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start() -> Rig {
+    /// `env`: more variables, e.g. a model's `AI_BASE_URL`.
+    async fn start(env: &[(&str, &str)]) -> Rig {
         let merge = sandbox_merge().await;
         let seed = SigningSeed::generate();
         let key = seed.public_key_base64();
@@ -249,27 +250,26 @@ impl Rig {
         let dir = tempfile::tempdir().expect("temp dir");
         let server = TestServer::start_knowing_address(dir, "127.0.0.1:0", |settings, addr| {
             let public_url = format!("http://{addr}");
-            apply_toml(
-                settings,
-                &format!(
-                    "[people.alex]\nname = \"Alex Evans\"\nphone = \"{AE}\"\nemail = \"ae@example.com\"\n"
-                ),
-                &[
-                    ("TELNYX_API_KEY", "KEY_TEST"),
-                    ("TELNYX_API_BASE", &api_base),
-                    ("TELNYX_CONNECTION_ID", "1494404757140276705"),
-                    ("TELNYX_PHONE_NUMBER", "+15550100000"),
-                    ("TELNYX_PUBLIC_KEY", &key),
-                    ("PUBLIC_URL", &public_url),
-                    ("ONCALL_NUMBER", ONCALL),
-                    ("VP_SALES_NUMBER", VP_SALES),
-                    ("MERGE_API_KEY", "sandbox"),
-                    ("MERGE_API_BASE", &merge_base),
-                    ("MERGE_ACCOUNT_TOKENS", &tokens),
-                    ("MERGE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-                    ("MERGE_POLL_INTERVAL", "0"),
-                ],
+            let people = format!(
+                "[people.alex]\nname = \"Alex Evans\"\nphone = \"{AE}\"\nemail = \"ae@example.com\"\n"
             );
+            let mut vars: Vec<(&str, &str)> = vec![
+                ("TELNYX_API_KEY", "KEY_TEST"),
+                ("TELNYX_API_BASE", &api_base),
+                ("TELNYX_CONNECTION_ID", "1494404757140276705"),
+                ("TELNYX_PHONE_NUMBER", "+15550100000"),
+                ("TELNYX_PUBLIC_KEY", &key),
+                ("PUBLIC_URL", &public_url),
+                ("ONCALL_NUMBER", ONCALL),
+                ("VP_SALES_NUMBER", VP_SALES),
+                ("MERGE_API_KEY", "sandbox"),
+                ("MERGE_API_BASE", &merge_base),
+                ("MERGE_ACCOUNT_TOKENS", &tokens),
+                ("MERGE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+                ("MERGE_POLL_INTERVAL", "0"),
+            ];
+            vars.extend_from_slice(env);
+            apply_toml(settings, &people, &vars);
         })
         .await;
         Rig {
@@ -337,7 +337,7 @@ fn ids_in(spoken: &[String]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn no_id_or_address_is_spoken_in_a_merge_ticket_or_deal_escalation() {
-    let rig = Rig::start().await;
+    let rig = Rig::start(&[]).await;
     // The kind of ticket the issue reported: ids and addresses in the text fields too.
     rig.merge
         .update_ticket(sample::TICKET_URGENT, |ticket| {
@@ -399,4 +399,72 @@ async fn no_id_or_address_is_spoken_in_a_merge_ticket_or_deal_escalation() {
         assert!(!briefing.is_empty(), "a briefing in {text:?}");
         assert_eq!(contains_id(briefing), None, "in {text:?}");
     }
+}
+
+#[tokio::test]
+async fn the_ticket_briefing_names_the_account_and_contact_merge_found() {
+    // The webhook carries only the contact's and the account's ids; the enrichment looks
+    // their names up while the phone rings, and the template says them.
+    let rig = Rig::start(&[]).await;
+    rig.escalate(
+        "Ticket.changed",
+        sample::TICKET_URGENT,
+        sample::LINKED_ZENDESK,
+    )
+    .await;
+    let spoken = rig.spoken();
+    assert!(
+        spoken.iter().any(|text| text.starts_with(
+            "Urgent support ticket: Checkout API returns 500 for all EU customers, for Acme GmbH (Anna Schmidt)."
+        )),
+        "{spoken:#?}"
+    );
+}
+
+/// What a careless model might answer: everything it was not supposed to say.
+const CARELESS_BRIEFING: &str = "Dana Customer (dana@acme.example, customer 67700e7a-ce5f-4c62-8654-356618b655c1) reports checkout down; call her on +1 415 555 0123 or see https://status.acme.example/4821.";
+
+/// A model on loopback that answers every chat completion with [`CARELESS_BRIEFING`].
+async fn careless_model() -> String {
+    use axum::routing::post;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind model");
+    let addr = listener.local_addr().expect("model address");
+    let answer = || async {
+        axum::Json(serde_json::json!({
+            "id": "chatcmpl-careless",
+            "object": "chat.completion",
+            "model": "careless",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": CARELESS_BRIEFING}}],
+        }))
+    };
+    let app = axum::Router::new().route("/v1/chat/completions", post(answer));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test]
+async fn a_model_briefing_full_of_ids_is_spoken_without_them() {
+    let model = careless_model().await;
+    let rig = Rig::start(&[("AI_BASE_URL", &model), ("AI_API_KEY", "test-key")]).await;
+    let ticket = rig
+        .escalate(
+            "Ticket.changed",
+            sample::TICKET_URGENT,
+            sample::LINKED_ZENDESK,
+        )
+        .await;
+    assert_eq!(ticket["status"], "connected", "{ticket:#}");
+    let spoken = rig.spoken();
+    assert!(
+        spoken
+            .iter()
+            .any(|text| text.contains("reports checkout down")),
+        "the model's briefing was said: {spoken:#?}"
+    );
+    assert_eq!(ids_in(&spoken), [], "spoken: {spoken:#?}");
 }
