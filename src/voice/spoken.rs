@@ -17,6 +17,11 @@
 //! - kept: amounts ("80000", "80,000", "$1200000", "1.5M", "120,000 dollars"), short numbers,
 //!   times and dates, ordinary words, hyphenated words ("COVID-19", "follow-up").
 //!
+//! Shape is all there is to go on, so the rules err towards silence: a bare amount of seven
+//! digits or more ("1200000" with no currency) reads as a phone number, and a standard named
+//! like a ticket key ("ISO-9001") as a record id. Klaxon's own templates group amounts in
+//! thousands, so only a model's wording can lose one.
+//!
 //! This module decides nothing about *what* to say; it only guarantees what is never said.
 
 use std::ops::Range;
@@ -123,17 +128,16 @@ fn phone_spans(text: &str) -> Vec<Range<usize>> {
 /// Whether the digit run at `span` is part of a number people say as an amount: after a
 /// currency sign, before a currency word, or with a decimal part ("3.14159265").
 fn is_amount(text: &str, span: &Range<usize>) -> bool {
-    let before = text[..span.start].trim_end_matches(' ');
-    let after = &text[span.end..];
-    let decimal = |c: Option<char>, next: Option<char>| {
-        matches!(c, Some('.' | ',')) && next.is_some_and(|n| n.is_ascii_digit())
-    };
-    let mut back = text[..span.start].chars().rev();
-    let mut ahead = after.chars();
-    before.ends_with(['$', '€', '£'])
-        || CURRENCY_AFTER.is_match(after)
-        || decimal(back.next(), back.next())
-        || decimal(ahead.next(), ahead.next())
+    let (before, after) = (&text[..span.start], &text[span.end..]);
+    let after_currency_sign = before.trim_end_matches(' ').ends_with(['$', '€', '£']);
+    let decimal = starts_with_decimal(before.chars().rev()) || starts_with_decimal(after.chars());
+    after_currency_sign || CURRENCY_AFTER.is_match(after) || decimal
+}
+
+/// Whether `chars` open with a decimal separator and a digit (".5"; read backwards for the
+/// digits before a number).
+fn starts_with_decimal(mut chars: impl Iterator<Item = char>) -> bool {
+    matches!(chars.next(), Some('.' | ',')) && chars.next().is_some_and(|c| c.is_ascii_digit())
 }
 
 /// Whitespace-separated tokens that are record ids, by their shape alone.
@@ -144,9 +148,9 @@ fn id_token_spans(text: &str) -> Vec<Range<usize>> {
         let start = offset;
         offset += token.len();
         let trimmed = token.trim_end();
-        let core = trimmed.trim_start_matches(is_wrapping);
+        let core = trimmed.trim_start_matches(WRAPPING);
         let lead = trimmed.len() - core.len();
-        let core = core.trim_end_matches(is_wrapping);
+        let core = core.trim_end_matches(WRAPPING);
         if is_id_token(core) {
             spans.push(start + lead..start + lead + core.len());
         }
@@ -155,27 +159,9 @@ fn id_token_spans(text: &str) -> Vec<Range<usize>> {
 }
 
 /// Punctuation around a token that is not part of it.
-fn is_wrapping(c: char) -> bool {
-    matches!(
-        c,
-        '.' | ','
-            | ';'
-            | ':'
-            | '!'
-            | '?'
-            | '('
-            | ')'
-            | '['
-            | ']'
-            | '{'
-            | '}'
-            | '"'
-            | '\''
-            | '<'
-            | '>'
-            | '#'
-    )
-}
+const WRAPPING: &[char] = &[
+    '.', ',', ';', ':', '!', '?', '(', ')', '[', ']', '{', '}', '"', '\'', '<', '>', '#',
+];
 
 /// Whether a token, punctuation removed, looks like an id rather than a word or a number.
 fn is_id_token(token: &str) -> bool {

@@ -111,7 +111,7 @@ pub fn plan(
             })
             .filter(|n| is_e164(n)),
     });
-    let facts = facts(labels, outgoing);
+    let facts = briefing_facts(labels, outgoing);
     // Events stored from Merge webhooks and polls carry the linked account next to the object.
     let field = |name: &str| original.get(name).and_then(Value::as_str);
     let (mut merge_ticket, mut merge_deal) = (None, None);
@@ -193,7 +193,7 @@ fn spoken_field(payload: &Value, names: &[&str]) -> Option<String> {
 
 /// Labels, then the key payload fields, then the rest, bounded by [`MAX_FACTS`]. Values are
 /// made [`spoken::speakable`]: what the model is never shown, it cannot read aloud.
-fn facts(labels: &Map<String, Value>, payload: &Value) -> Vec<(String, String)> {
+fn briefing_facts(labels: &Map<String, Value>, payload: &Value) -> Vec<(String, String)> {
     let fields = payload.as_object();
     let key_fields = KEY_FACTS
         .iter()
