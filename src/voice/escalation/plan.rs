@@ -16,7 +16,7 @@ use crate::voice::settings::{Policy, is_e164};
 use crate::voice::spoken;
 
 /// The built-in briefing instructions.
-pub const DEFAULT_BRIEFING_PROMPT: &str = "You brief an on-call engineer on the phone. In at most two short sentences, say what is wrong and who is affected, using only the facts given. No greeting, no markdown, no phone numbers.";
+pub const DEFAULT_BRIEFING_PROMPT: &str = "You brief an on-call engineer on the phone. In at most two short sentences, say what is wrong and who is affected, using only the facts given. Name people, companies, amounts and stages; never read out ids, e-mail addresses, links or phone numbers. No greeting, no markdown.";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
