@@ -8,6 +8,13 @@
 //!   HubSpot, Pipedrive and Salesforce (doc §3.3); for another known integration the job is
 //!   recorded as skipped rather than sent to fail, and Merge's own refusal (an `errors[]`, a
 //!   404) is recorded as the job's final error, not retried.
+//!
+//! An escalation writes back in two stages: once when its outcome is known, and, for a
+//! connected call, once more when the call ends ([`CALL_ENDED`]: a comment or note only,
+//! the status is left alone). Each stage has its own marker, so a retry looking for "already
+//! posted?" finds its own stage's text and never mistakes the first comment for the last.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -33,9 +40,11 @@ pub struct TicketWriteback {
     pub linked_account_id: String,
     pub ticket_id: String,
     pub escalation_id: String,
-    /// `connected`, `acknowledged`, `unreached`, …
+    /// `connected`, `acknowledged`, `unreached`, …, or [`CALL_ENDED`] for the last comment
+    /// of a connected call.
     pub outcome: String,
-    /// The comment's text: outcome, who, when, the briefing.
+    /// The comment's text: outcome, who, when, the briefing. Posted with the stage's marker
+    /// in front, unless it already carries it.
     pub comment: String,
 }
 
@@ -52,7 +61,9 @@ pub struct DealNote {
     #[serde(default)]
     pub integration: Option<String>,
     pub escalation_id: String,
+    /// As [`TicketWriteback::outcome`].
     pub outcome: String,
+    /// As [`TicketWriteback::comment`].
     pub content: String,
 }
 
@@ -113,18 +124,23 @@ pub async fn perform(
     }
 }
 
-/// The `outcome` of the job written when a connected call ends: a comment (or note) with the
-/// call's length, never a status change.
+/// The outcome of the write-back made when a connected call ends (stored job bodies from
+/// before it existed have one of the call's outcomes, and still parse).
 pub const CALL_ENDED: &str = "call_ended";
 
-/// The text the call-ended comment of an escalation starts with; not a substring of
-/// [`marker`]'s, so a retry of either finds its own.
+/// The text the outcome comment or note of an escalation starts with, unique to it.
+pub fn marker(escalation_id: &str) -> String {
+    format!("Klaxon escalation {escalation_id}:")
+}
+
+/// The text the call-ended comment or note starts with. Neither marker is part of the other
+/// ("…{id}:" against "…{id} call ended:"), so each stage's retry finds only its own text.
 pub fn call_ended_marker(escalation_id: &str) -> String {
     format!("Klaxon escalation {escalation_id} call ended:")
 }
 
-/// The marker of a job's comment or note: the call-ended one has its own.
-fn marker_of(outcome: &str, escalation_id: &str) -> String {
+/// The marker of the stage `outcome` belongs to.
+pub fn marker_for(escalation_id: &str, outcome: &str) -> String {
     if outcome == CALL_ENDED {
         call_ended_marker(escalation_id)
     } else {
@@ -132,9 +148,28 @@ fn marker_of(outcome: &str, escalation_id: &str) -> String {
     }
 }
 
-/// The text every comment and note of an escalation starts with, unique to it.
-pub fn marker(escalation_id: &str) -> String {
-    format!("Klaxon escalation {escalation_id}:")
+/// The call-ended comment: "Klaxon escalation {id} call ended: the call lasted 4 min 12 s."
+pub fn call_ended_text(escalation_id: &str, talked: Duration) -> String {
+    let seconds = talked.as_secs();
+    let length = match (seconds / 60, seconds % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    };
+    format!(
+        "{} the call lasted {length}.",
+        call_ended_marker(escalation_id)
+    )
+}
+
+/// `text` with `marker` in front, unless it already carries it: a retry can only find
+/// what was posted with its marker.
+fn marked(text: &str, marker: &str) -> String {
+    if text.contains(marker) {
+        text.to_owned()
+    } else {
+        format!("{marker} {text}")
+    }
 }
 
 async fn write_ticket(
@@ -143,6 +178,7 @@ async fn write_ticket(
     retrying: bool,
 ) -> Result<String, MergeError> {
     let account = &job.linked_account_id;
+    let marker = marker_for(&job.escalation_id, &job.outcome);
     let mut done = Vec::new();
     if matches!(job.outcome.as_str(), "acknowledged" | "connected") {
         let written = client
@@ -154,7 +190,6 @@ async fn write_ticket(
         job.outcome.as_str(),
         "acknowledged" | "connected" | "unreached" | CALL_ENDED
     ) {
-        let marker = marker_of(&job.outcome, &job.escalation_id);
         let posted = retrying
             && client
                 .ticket_has_comment_with(account, &job.ticket_id, &marker)
@@ -162,9 +197,10 @@ async fn write_ticket(
         if posted {
             done.push("private comment (already posted by an earlier attempt)".to_owned());
         } else {
-            let html = format!("<p>{}</p>", escape_html(&job.comment).replace('\n', "<br>"));
+            let comment = marked(&job.comment, &marker);
+            let html = format!("<p>{}</p>", escape_html(&comment).replace('\n', "<br>"));
             let written = client
-                .add_ticket_comment(account, &job.ticket_id, &job.comment, &html)
+                .add_ticket_comment(account, &job.ticket_id, &comment, &html)
                 .await?;
             done.push(format!("private comment{}", warnings(&written.warnings)));
         }
@@ -192,18 +228,16 @@ async fn write_note(
             job.integration.as_deref().unwrap_or_default()
         ));
     }
+    let marker = marker_for(&job.escalation_id, &job.outcome);
     if retrying
         && client
-            .opportunity_has_note_with(
-                &job.linked_account_id,
-                &job.opportunity_id,
-                &marker_of(&job.outcome, &job.escalation_id),
-            )
+            .opportunity_has_note_with(&job.linked_account_id, &job.opportunity_id, &marker)
             .await?
     {
         return Ok("CRM note (already posted by an earlier attempt)".to_owned());
     }
-    let mut model = json!({"content": job.content, "opportunity": job.opportunity_id});
+    let content = marked(&job.content, &marker);
+    let mut model = json!({"content": content, "opportunity": job.opportunity_id});
     if let Some(account) = &job.account_id {
         model["account"] = Value::String(account.clone());
     }
@@ -230,4 +264,61 @@ fn escape_html(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neither_stage_marker_is_part_of_the_other() {
+        for id in ["esc_7", "0190c3a2-7d1e-7000-8000-000000000001"] {
+            let (outcome, ended) = (marker(id), call_ended_marker(id));
+            assert!(!ended.contains(&outcome), "{ended:?} holds {outcome:?}");
+            assert!(!outcome.contains(&ended), "{outcome:?} holds {ended:?}");
+            let final_comment = call_ended_text(id, Duration::from_secs(252));
+            assert!(final_comment.contains(&ended));
+            assert!(!final_comment.contains(&outcome), "{final_comment}");
+        }
+        assert_eq!(marker_for("esc_7", CALL_ENDED), call_ended_marker("esc_7"));
+        assert_eq!(marker_for("esc_7", "connected"), marker("esc_7"));
+    }
+
+    #[test]
+    fn the_call_ended_text_says_how_long_the_call_lasted() {
+        let text = |secs| call_ended_text("esc_7", Duration::from_secs(secs));
+        assert_eq!(
+            text(252),
+            "Klaxon escalation esc_7 call ended: the call lasted 4 min 12 s."
+        );
+        assert!(text(42).ends_with("lasted 42 s."));
+        assert!(text(120).ends_with("lasted 2 min."));
+    }
+
+    #[test]
+    fn a_text_is_posted_with_its_marker_once() {
+        let marker = call_ended_marker("esc_7");
+        assert_eq!(
+            marked("the call lasted 2 min.", &marker),
+            "Klaxon escalation esc_7 call ended: the call lasted 2 min."
+        );
+        let already = call_ended_text("esc_7", Duration::from_secs(120));
+        assert_eq!(marked(&already, &marker), already);
+    }
+
+    #[test]
+    fn job_bodies_stored_before_the_call_ended_stage_still_parse() {
+        let old = r#"{"linked_account_id":"9c","ticket_id":"1c","escalation_id":"esc_7","outcome":"connected","comment":"Klaxon escalation esc_7: done"}"#;
+        let Some(Ok(Job::Ticket(job))) = Job::parse(DESTINATION, old) else {
+            panic!("an old ticket job parses");
+        };
+        assert_eq!(job.outcome, "connected");
+        let ended = Job::Ticket(TicketWriteback {
+            outcome: CALL_ENDED.into(),
+            ..job
+        });
+        let stored = ended.body();
+        assert!(stored.contains(r#""outcome":"call_ended""#), "{stored}");
+        assert!(matches!(Job::parse(DESTINATION, &stored), Some(Ok(parsed)) if parsed == ended));
+    }
 }

@@ -23,12 +23,14 @@ use serde_json::json;
 
 use super::carrier::Detection;
 use super::carrier::{Carrier, CarrierError, CommandRef};
+use super::enrich;
 use super::escalation::machine::{
     Action, CallStatus, Heard, Input, Leg, Machine, Outcome, Phase, State,
 };
-use super::escalation::plan::{Plan, normalise_phone};
+use super::escalation::plan::Plan;
 use super::script;
 use super::settings::Voicemail;
+use super::spoken;
 use super::telnyx::events::{self, CallEvent};
 use super::timeline;
 use super::webhook;
@@ -158,29 +160,17 @@ impl EngineHandle {
             let (Some(ticket), Some(merge)) = (&plan.merge_ticket, &engine.shared.merge) else {
                 return;
             };
-            let (phone, customer) = match merge
-                .get_ticket(&ticket.linked_account_id, &ticket.ticket_id)
-                .await
-            {
-                Ok(found) => {
-                    let contact = found.contact.as_ref().and_then(|c| c.object());
-                    let phone = contact
-                        .and_then(|c| c.phone_number.as_deref())
-                        .and_then(normalise_phone);
-                    (phone, None)
-                }
+            let found = match enrich::ticket(merge, ticket).await {
+                Ok(found) => Some(found),
                 Err(error) => {
                     tracing::warn!(%error, escalation = %id, "could not look up the ticket's contact");
-                    (None, None)
+                    None
                 }
             };
+            let phone = found.as_ref().and_then(|f| f.phone.clone());
             let connect_to = phone.or_else(|| engine.shared.bridge_number.clone());
-            if connect_to.is_some() || customer.is_some() {
-                let input = Input::Enriched {
-                    connect_to,
-                    customer,
-                };
-                engine.feed(id, input).await;
+            if connect_to.is_some() || found.is_some() {
+                engine.feed(id, Input::Enriched { connect_to, found }).await;
             }
         });
     }
@@ -410,7 +400,11 @@ impl EngineHandle {
                 .model_calls
                 .inc(&["briefing", result]);
             match written {
-                Ok(text) => engine.feed(id, Input::BriefingReady(text)).await,
+                // Whatever the model wrote, no id, address or number is read aloud.
+                Ok(text) => {
+                    let text = spoken::speakable(&text);
+                    engine.feed(id, Input::BriefingReady(text)).await;
+                }
                 Err(error) => {
                     tracing::warn!(%error, escalation = %id, "briefing model failed; the template is used");
                 }
@@ -714,7 +708,7 @@ impl EngineHandle {
         };
         let briefing = match state.heard {
             Some(Heard::Model) => state.briefing.clone(),
-            Some(Heard::Template) => Some(plan.briefing.template()),
+            Some(Heard::Template) => Some(plan.briefing.template_with(state.found.as_ref())),
             None => None,
         };
         let briefing = briefing.map_or_else(String::new, |b| format!(" Briefing heard: {b}"));
@@ -724,32 +718,7 @@ impl EngineHandle {
             clock::now_rfc3339(),
             timeline::summary(history)
         );
-        let job = match (&plan.merge_ticket, &plan.merge_deal) {
-            (Some(ticket), _) => writeback::Job::Ticket(TicketWriteback {
-                linked_account_id: ticket.linked_account_id.clone(),
-                ticket_id: ticket.ticket_id.clone(),
-                escalation_id: id.to_string(),
-                outcome: outcome.to_owned(),
-                comment: text,
-            }),
-            (None, Some(deal)) => writeback::Job::Note(DealNote {
-                linked_account_id: deal.linked_account_id.clone(),
-                opportunity_id: deal.opportunity_id.clone(),
-                account_id: deal.account_id.clone(),
-                integration: deal.integration.clone(),
-                escalation_id: id.to_string(),
-                outcome: outcome.to_owned(),
-                content: text,
-            }),
-            (None, None) => return None,
-        };
-        Some(NewDelivery {
-            id: DeliveryId::new(),
-            event_id: event,
-            pipeline: "escalation".into(),
-            destination: job.destination().into(),
-            body: job.body(),
-        })
+        write_back(id, event, plan, outcome, text)
     }
 
     async fn publish(&self, id: EscalationId, event_id: &str, outcome: Outcome) {
@@ -833,18 +802,13 @@ impl EngineHandle {
                 text,
             } => {
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), tag, *leg);
-                let subject = plan
-                    .briefing
-                    .title
-                    .clone()
-                    .unwrap_or_else(|| plan.briefing.template());
+                let subject = plan.briefing.headline();
                 let words = script::Words {
                     role: &plan.rules.role,
                     subject: &subject,
                 };
-                let result = carrier
-                    .speak(&command, call, &script::speech(*text, words))
-                    .await;
+                let words = spoken::speakable(&script::speech(*text, words));
+                let result = carrier.speak(&command, call, &words).await;
                 self.after_command(action, &command, result, *attempt, *leg)
             }
             Action::Menu {
@@ -864,10 +828,10 @@ impl EngineHandle {
                 let command = CommandRef::new(&escalation, *attempt, Some(seq), "menu", Leg::A);
                 let briefing = match (briefing, &state.briefing) {
                     (Heard::Model, Some(text)) => text.clone(),
-                    _ => plan.briefing.template(),
+                    _ => plan.briefing.template_with(state.found.as_ref()),
                 };
                 let can_connect = plan.connect_to.is_some() || state.connect_to.is_some();
-                let words = script::menu(&briefing, can_connect);
+                let words = spoken::speakable(&script::menu(&briefing, can_connect));
                 let result = carrier.menu(&command, call, &words).await;
                 self.after_command(action, &command, result, *attempt, Leg::A)
             }
@@ -1066,6 +1030,42 @@ enum Stage {
     Outcome(Outcome),
     /// The bridged conversation ended.
     CallEnded,
+}
+
+/// The job that writes `text` to the plan's ticket or deal, if it has one.
+fn write_back(
+    id: EscalationId,
+    event: crate::store::EventId,
+    plan: &Plan,
+    outcome: &str,
+    text: String,
+) -> Option<NewDelivery> {
+    let job = match (&plan.merge_ticket, &plan.merge_deal) {
+        (Some(ticket), _) => writeback::Job::Ticket(TicketWriteback {
+            linked_account_id: ticket.linked_account_id.clone(),
+            ticket_id: ticket.ticket_id.clone(),
+            escalation_id: id.to_string(),
+            outcome: outcome.to_owned(),
+            comment: text,
+        }),
+        (None, Some(deal)) => writeback::Job::Note(DealNote {
+            linked_account_id: deal.linked_account_id.clone(),
+            opportunity_id: deal.opportunity_id.clone(),
+            account_id: deal.account_id.clone(),
+            integration: deal.integration.clone(),
+            escalation_id: id.to_string(),
+            outcome: outcome.to_owned(),
+            content: text,
+        }),
+        (None, None) => return None,
+    };
+    Some(NewDelivery {
+        id: DeliveryId::new(),
+        event_id: event,
+        pipeline: "escalation".into(),
+        destination: job.destination().into(),
+        body: job.body(),
+    })
 }
 
 /// Seconds from the bridge to the conversation's end, from the timeline.

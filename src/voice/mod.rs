@@ -5,15 +5,19 @@
 //! - [`engine`]: runs escalations, persisting each transition before acting on it.
 //! - [`carrier`]: the call operations the engine needs, as Telnyx commands.
 //! - [`telnyx`]: the Telnyx Call Control client and webhook events.
+//! - [`enrich`]: what is looked up while the phone rings (the contact to connect, names).
 //! - [`script`]: the words said on a call.
+//! - [`spoken`]: the last check on every spoken text: no ids, addresses or numbers.
 //! - [`timeline`]: what happened on the calls, in words a person reads.
 //! - [`webhook`]: call events → escalation inputs.
 
 pub mod carrier;
 pub mod engine;
+pub mod enrich;
 pub mod escalation;
 pub mod script;
 pub mod settings;
+pub mod spoken;
 pub mod telnyx;
 pub mod timeline;
 pub mod webhook;

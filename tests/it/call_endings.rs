@@ -57,11 +57,17 @@ async fn no_call_is_left_up_by_us_in_any_scenario() {
         let leg = ended.iter().find(|e| e.to == first).expect("first leg");
         assert_eq!(leg.by_us, ours, "{what}: {leg:?}");
         let second = ended.iter().find(|e| e.to == ACKNOWLEDGES).unwrap();
-        assert!(second.by_us, "the acknowledged call is hung up after its goodbye");
+        assert!(
+            second.by_us,
+            "the acknowledged call is hung up after its goodbye"
+        );
         if what == "voicemail" {
             let detected = event_at(&rig, first, "call.machine.detection.ended");
             let up = line_time_after(detected, leg.ended_at);
-            assert!(up < Duration::from_millis(500), "voicemail up {up:?} after detection");
+            assert!(
+                up < Duration::from_millis(500),
+                "voicemail up {up:?} after detection"
+            );
             let spoken = rig.spoken();
             assert_eq!(
                 spoken.iter().filter(|s| s.contains("Press 2")).count(),
@@ -83,7 +89,11 @@ async fn a_call_given_up_on_hears_one_goodbye_and_is_hung_up() {
         .iter()
         .filter(|r| r.path.contains("/calls/"))
         .filter(|r| {
-            let first = rig.carrier.legs().into_iter().find(|l| l.to == "+15551000009");
+            let first = rig
+                .carrier
+                .legs()
+                .into_iter()
+                .find(|l| l.to == "+15551000009");
             first.is_some_and(|l| r.path.contains(&l.call_control_id))
         })
         .map(crate::support::voice_rig::action)
@@ -116,15 +126,14 @@ async fn escalate_without_a_customer_offers_no_connect_and_the_menu_ends() {
         ..RigConfig::default()
     })
     .await;
-    let (status, accepted) = rig
-        .server
-        .send(
-            rig.server
-                .http
-                .post(rig.server.url("/escalate"))
-                .json(&json!({"subject": "Checkout down", "description": "All EU orders fail"})),
-        )
-        .await;
+    let (status, accepted) =
+        rig.server
+            .send(
+                rig.server.http.post(rig.server.url("/escalate")).json(
+                    &json!({"subject": "Checkout down", "description": "All EU orders fail"}),
+                ),
+            )
+            .await;
     assert_eq!(status, 202, "{accepted}");
     let escalation = crate::support::eventually(Duration::from_secs(15), || async {
         let (_, all) = rig.server.get("/v1/escalations").await;
@@ -140,7 +149,10 @@ async fn escalate_without_a_customer_offers_no_connect_and_the_menu_ends() {
     assert_eq!(menus.len(), 3, "bounded: {spoken:#?}");
     assert!(menus.iter().all(|m| !m.contains("connect")), "{menus:#?}");
     assert_eq!(
-        spoken.iter().filter(|s| s.contains("no one to connect")).count(),
+        spoken
+            .iter()
+            .filter(|s| s.contains("no one to connect"))
+            .count(),
         1,
         "said once: {spoken:#?}"
     );
@@ -161,7 +173,10 @@ async fn a_connected_call_ends_both_sides_and_the_timeline_tells_it() {
     let engineer = legs.iter().find(|e| e.to == "+15551000000").unwrap();
     let customer = legs.iter().find(|e| e.to != "+15551000000").unwrap();
     assert!(!customer.by_us, "the customer ended the conversation");
-    assert!(engineer.by_us, "and the engineer's leg was hung up by us: {legs:?}");
+    assert!(
+        engineer.by_us,
+        "and the engineer's leg was hung up by us: {legs:?}"
+    );
     let words = timeline_words(&escalation);
     for line in [
         "opening spoken",
@@ -176,7 +191,9 @@ async fn a_connected_call_ends_both_sides_and_the_timeline_tells_it() {
         assert!(words.iter().any(|w| w == line), "{line:?} in {words:#?}");
     }
     assert!(
-        words.iter().any(|w| w.starts_with("conversation ended after")),
+        words
+            .iter()
+            .any(|w| w.starts_with("conversation ended after")),
         "{words:#?}"
     );
     assert!(
@@ -222,7 +239,9 @@ targets = ["+15551000000"]
         .find(|s| s.contains("is joining you"))
         .expect("a whisper");
     assert!(
-        whisper.starts_with("This is Klaxon. The VP of Sales is joining you about: Globex platform renewal"),
+        whisper.starts_with(
+            "This is Klaxon. The VP of Sales is joining you about: Globex platform renewal"
+        ),
         "{whisper}"
     );
     assert!(
@@ -257,7 +276,10 @@ targets = ["+15551000007", "+15551000012"]
     let id = escalation["id"].as_str().unwrap();
     let escalation = rig.settled(id).await;
     let spoken = rig.spoken();
-    assert!(spoken[0].ends_with("for the database on-call."), "{spoken:?}");
+    assert!(
+        spoken[0].ends_with("for the database on-call."),
+        "{spoken:?}"
+    );
     let message = spoken
         .iter()
         .find(|s| s.contains("Please check your alerts"))
@@ -276,7 +298,10 @@ targets = ["+15551000007", "+15551000012"]
     );
     // The chain did not wait for the box: the second person was rung before the beep.
     let requests = actions(&rig.requests());
-    let second = requests.iter().position(|a| a == "dial +15551000012").unwrap();
+    let second = requests
+        .iter()
+        .position(|a| a == "dial +15551000012")
+        .unwrap();
     let message_at = requests
         .iter()
         .enumerate()
@@ -324,7 +349,11 @@ ring = "parallel"
             .filter(|l| l.commands.iter().any(|c| c == "gather_using_speak"))
             .map(|l| l.to.as_str())
             .collect();
-        assert_eq!(briefed.len(), 1, "never two people on the menu: {briefed:?}");
+        assert_eq!(
+            briefed.len(),
+            1,
+            "never two people on the menu: {briefed:?}"
+        );
         let loser = if briefed[0] == "+15551000002" {
             "+15551000022"
         } else {
@@ -336,7 +365,9 @@ ring = "parallel"
             "the other person is hung up: {loser_leg:?}"
         );
         assert!(
-            rig.spoken().iter().any(|s| s.contains("Someone else has it")),
+            rig.spoken()
+                .iter()
+                .any(|s| s.contains("Someone else has it")),
             "and told why"
         );
         for ending in endings(&legs) {

@@ -31,6 +31,7 @@ mod sandbox_carrier;
 mod sandbox_merge;
 mod settings;
 mod spec_check;
+mod spoken_words;
 mod store;
 mod support;
 mod telnyx_client;

@@ -23,6 +23,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::voice::enrich::Found;
 use crate::voice::settings::Voicemail;
 
 /// A call slot: who to ring, for how long, and with whom at once.
@@ -151,9 +152,9 @@ pub struct State {
     /// A connect target found after the escalation started (a Merge contact's phone).
     #[serde(default)]
     pub connect_to: Option<String>,
-    /// Who the customer is, as the enrichment found it (a contact's and account's names).
+    /// What the enrichment found about the customer (names for the briefing).
     #[serde(default)]
-    pub customer: Option<String>,
+    pub found: Option<Found>,
     /// Connect tries (leg B dials) on the call that took it: numbers each B dial's claim.
     #[serde(default)]
     pub connects: u32,
@@ -174,7 +175,7 @@ impl State {
             b_leg: None,
             menus: 0,
             connect_to: None,
-            customer: None,
+            found: None,
             connects: 0,
             heard: None,
             told_no_target: false,
@@ -291,7 +292,7 @@ pub enum Input {
     /// The event's enrichment found who "connect me" reaches and who the customer is.
     Enriched {
         connect_to: Option<String>,
-        customer: Option<String>,
+        found: Option<Found>,
     },
     /// The dial request for `attempt` succeeded; this is the leg's call control id.
     Dialed {
@@ -504,15 +505,12 @@ impl Machine<'_> {
                 state.briefing = Some(text);
                 Vec::new()
             }
-            Input::Enriched {
-                connect_to,
-                customer,
-            } => {
+            Input::Enriched { connect_to, found } => {
                 if state.connect_to.is_none() {
                     state.connect_to = connect_to;
                 }
-                if state.customer.is_none() {
-                    state.customer = customer;
+                if state.found.is_none() {
+                    state.found = found;
                 }
                 Vec::new()
             }
