@@ -392,7 +392,7 @@ async fn no_id_or_address_is_spoken_in_a_merge_ticket_or_deal_escalation() {
         );
     for text in texts {
         let briefing = text
-            .split("Briefing: ")
+            .split("Briefing heard: ")
             .nth(1)
             .and_then(|rest| rest.split("\nTimeline").next())
             .unwrap_or_default();

@@ -210,7 +210,6 @@ pub fn actions(requests: &[RecordedRequest]) -> Vec<String> {
 #[derive(Debug)]
 pub struct Ending {
     pub to: String,
-    pub answered: bool,
     /// Klaxon's hang-up command ended it.
     pub by_us: bool,
     pub cause: String,
@@ -221,7 +220,6 @@ pub fn endings(legs: &[LegSnapshot]) -> Vec<Ending> {
     legs.iter()
         .map(|leg| Ending {
             to: leg.to.clone(),
-            answered: leg.answered_at.is_some(),
             by_us: leg.commands.iter().any(|c| c == "hangup"),
             cause: leg
                 .hangup_cause
