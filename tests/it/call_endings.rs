@@ -401,3 +401,57 @@ fn timeline_words(escalation: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A model on loopback that answers every chat completion with `text`, after `delay`.
+async fn slow_model(text: &'static str, delay: Duration) -> String {
+    use axum::routing::post;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answer = move || async move {
+        tokio::time::sleep(delay).await;
+        axum::Json(json!({
+            "id": "chatcmpl-slow",
+            "object": "chat.completion",
+            "model": "slow",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+        }))
+    };
+    let app = axum::Router::new().route("/v1/chat/completions", post(answer));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test]
+async fn a_briefing_that_arrives_after_the_menu_started_is_spoken_on_the_next_round() {
+    const BRIEFING: &str = "Checkout fails for every EU customer since ten.";
+    let model = slow_model(BRIEFING, Duration::from_millis(400)).await;
+    let rig = Rig::start_with(RigConfig {
+        oncall: &["+15551000009"],
+        env: &[("AI_BASE_URL", &model), ("AI_API_KEY", "test-key")],
+        ..RigConfig::default()
+    })
+    .await;
+    let escalation = rig.escalate().await;
+    assert_eq!(escalation["status"], "unreached", "{escalation:#}");
+    let menus: Vec<String> = rig
+        .spoken()
+        .into_iter()
+        .filter(|s| s.contains("Press 2"))
+        .collect();
+    assert!(
+        !menus[0].contains(BRIEFING),
+        "round 1 had only the template"
+    );
+    assert!(
+        menus.last().unwrap().starts_with(BRIEFING),
+        "a later round speaks the model's briefing: {menus:#?}"
+    );
+    let words = timeline_words(&escalation);
+    assert!(
+        words.iter().any(|w| w.ends_with("model's briefing)")),
+        "{words:#?}"
+    );
+}

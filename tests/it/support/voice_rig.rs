@@ -43,6 +43,8 @@ pub struct RigConfig<'a> {
     /// Callees by number, instead of the default plan.
     pub scripts: HashMap<String, Script>,
     pub timing: Timing,
+    /// More environment, e.g. a model's `AI_BASE_URL`.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl Default for RigConfig<'_> {
@@ -53,6 +55,7 @@ impl Default for RigConfig<'_> {
             toml: TICKETS,
             scripts: HashMap::new(),
             timing: Timing::fast(),
+            env: &[],
         }
     }
 }
@@ -86,21 +89,20 @@ impl Rig {
         let oncall = config.oncall.join(",");
         let dir = tempfile::tempdir().unwrap();
         let toml = config.toml;
+        let extra = config.env;
         let server = TestServer::start_knowing_address(dir, "127.0.0.1:0", |settings, addr| {
             let public_url = format!("http://{addr}");
-            apply_toml(
-                settings,
-                toml,
-                &[
-                    ("TELNYX_API_KEY", "KEY_TEST"),
-                    ("TELNYX_API_BASE", &api_base),
-                    ("TELNYX_CONNECTION_ID", "1494404757140276705"),
-                    ("TELNYX_PHONE_NUMBER", "+15550100000"),
-                    ("TELNYX_PUBLIC_KEY", &key),
-                    ("PUBLIC_URL", &public_url),
-                    ("ONCALL_NUMBER", &oncall),
-                ],
-            );
+            let mut env = vec![
+                ("TELNYX_API_KEY", "KEY_TEST"),
+                ("TELNYX_API_BASE", api_base.as_str()),
+                ("TELNYX_CONNECTION_ID", "1494404757140276705"),
+                ("TELNYX_PHONE_NUMBER", "+15550100000"),
+                ("TELNYX_PUBLIC_KEY", key.as_str()),
+                ("PUBLIC_URL", public_url.as_str()),
+                ("ONCALL_NUMBER", oncall.as_str()),
+            ];
+            env.extend_from_slice(extra);
+            apply_toml(settings, toml, &env);
         })
         .await;
         Rig { server, carrier }
