@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use klaxon::sandbox::carrier::{
-    CarrierConfig, Delivery, HangupCause, LegState, SandboxCarrier, Script, SigningSeed, Timing,
+    CarrierConfig, Delivery, HangupCause, HangupSource, LegState, SandboxCarrier, Script,
+    SigningSeed, Timing, VOICEMAIL_GREETING,
 };
 use klaxon::signing::telnyx::{PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use serde_json::{Value, json};
@@ -1075,4 +1076,306 @@ async fn the_default_url_the_state_update_and_the_request_log() {
             .iter()
             .all(|w| w.url == phone.receiver.url())
     );
+}
+
+/// A voicemail box greets, beeps, records what follows the beep and hangs up by itself; what
+/// was spoken over its greeting is lost.
+#[tokio::test]
+async fn a_voicemail_box_records_after_the_beep_then_hangs_up() {
+    const BOX: &str = "+15551110007";
+    // 60 words: 600 ms of greeting, so the first speak surely starts during it.
+    let long_greeting = "Hello, this is my voicemail. ".repeat(12);
+    let phone = Phone::start_with(|config| {
+        let greeting_box = Script {
+            says: Some(long_greeting.trim().to_owned()),
+            ..Script::voicemail()
+        };
+        config.scripts.insert(BOX.to_owned(), greeting_box);
+    })
+    .await;
+    let leg = phone
+        .dial(BOX, json!({"answering_machine_detection": "detect_beep"}))
+        .await;
+    phone.until(&leg, "call.machine.detection.ended").await;
+    phone.ok(&leg, "speak", speak("Spoken too early.")).await;
+    phone.until(&leg, "call.machine.greeting.ended").await;
+    let message = "<speak>Klaxon here: ticket 42 <break time=\"1s\"/>is critical.</speak>";
+    phone.ok(&leg, "speak", speak(message)).await;
+    let events = phone.until(&leg, "call.hangup").await;
+    assert_eq!(
+        kinds(&events),
+        [
+            "call.initiated",
+            "call.answered",
+            "call.machine.detection.ended",
+            "call.speak.started",
+            "call.speak.ended",
+            "call.machine.greeting.ended",
+            "call.speak.started",
+            "call.speak.ended",
+            "call.hangup"
+        ]
+    );
+    assert_eq!(payload(&events[2])["result"], "machine");
+    assert_eq!(payload(&events[5])["result"], "beep_detected");
+    assert_eq!(payload(&events[7])["status"], "completed");
+    assert_eq!(payload(&events[8])["hangup_cause"], "normal_clearing");
+    assert_eq!(payload(&events[8])["hangup_source"], "callee");
+
+    let snapshot = phone.carrier.leg(&leg).expect("the leg is known");
+    assert_eq!(
+        snapshot.voicemail_message.as_deref(),
+        Some("Klaxon here: ticket 42 is critical.")
+    );
+    assert_eq!(snapshot.hangup_source, Some(HangupSource::Callee));
+    assert!(!snapshot.ended_by_command);
+    // The greeting lasts its 60 words, the recording 40 Telnyx seconds (400 ms).
+    let answered = snapshot.answered_at.expect("answered");
+    let beep = phone
+        .carrier
+        .first_event_at(&leg, "call.machine.greeting.ended")
+        .expect("the beep was reported");
+    let greeting = beep.duration_since(answered).expect("beep after answer");
+    assert!(greeting >= Duration::from_millis(600), "{greeting:?}");
+    let recording = snapshot.line_time_after(beep).expect("ended");
+    assert!(
+        recording >= Duration::from_millis(390) && recording < Duration::from_secs(3),
+        "{recording:?}"
+    );
+}
+
+/// Every AMD mode meets the same box; only the events differ. A box nobody speaks to records
+/// nothing and still hangs up.
+#[tokio::test]
+async fn the_box_hangs_up_by_itself_whatever_the_amd_mode() {
+    let phone = Phone::start().await;
+    let cases = [
+        ("detect", vec!["call.machine.detection.ended"]),
+        (
+            "greeting_end",
+            vec![
+                "call.machine.detection.ended",
+                "call.machine.greeting.ended",
+            ],
+        ),
+        (
+            "premium",
+            vec![
+                "call.machine.premium.detection.ended",
+                "call.machine.premium.greeting.ended",
+            ],
+        ),
+        ("disabled", vec![]),
+    ];
+    for (mode, amd_events) in cases {
+        let leg = phone
+            .dial("+15551230007", json!({"answering_machine_detection": mode}))
+            .await;
+        let events = phone.until(&leg, "call.hangup").await;
+        let reported = amd_events.len();
+        let mut expected = vec!["call.initiated", "call.answered"];
+        expected.extend(amd_events);
+        expected.push("call.hangup");
+        assert_eq!(kinds(&events), expected, "{mode}");
+        if reported > 0 {
+            assert_eq!(payload(&events[2])["result"], "machine", "{mode}");
+        }
+        if reported > 1 {
+            assert_eq!(payload(&events[3])["result"], "beep_detected", "{mode}");
+        }
+        let hangup = payload(events.last().expect("a hangup"));
+        assert_eq!(hangup["hangup_cause"], "normal_clearing", "{mode}");
+        assert_eq!(hangup["hangup_source"], "callee", "{mode}");
+        let snapshot = phone.carrier.leg(&leg).expect("the leg is known");
+        assert_eq!(snapshot.voicemail_message, None, "{mode}");
+        // 13 words of greeting (130 ms) and 400 ms of recording.
+        let up = snapshot
+            .line_time_after(snapshot.answered_at.expect("answered"))
+            .expect("ended");
+        let greeting = Duration::from_millis(10) * 13;
+        assert!(
+            up >= greeting + Duration::from_millis(390),
+            "{mode}: {up:?}"
+        );
+        assert_eq!(VOICEMAIL_GREETING.split_whitespace().count(), 13);
+    }
+}
+
+/// What a test measures: how long a leg stayed up after the event that decided its fate,
+/// and whether the client's hangup ended it.
+#[tokio::test]
+async fn line_time_after_the_verdict_and_who_ended_the_leg() {
+    let phone = Phone::start().await;
+    let leg = phone.dial("+15551230007", json!({})).await;
+    phone.until(&leg, "call.machine.detection.ended").await;
+    phone.ok(&leg, "hangup", json!({})).await;
+    let hangup = phone.last(&leg, "call.hangup").await;
+    assert_eq!(payload(&hangup)["hangup_cause"], "normal_clearing");
+    assert_eq!(payload(&hangup)["hangup_source"], "caller");
+    let observed = phone.carrier.observe();
+    let verdict = observed
+        .first_event_at(&leg, "call.machine.detection.ended")
+        .expect("the verdict was sent");
+    let snapshot = observed.leg(&leg).expect("the leg is known");
+    let lingered = snapshot.line_time_after(verdict).expect("ended");
+    assert!(lingered < Duration::from_secs(2), "{lingered:?}");
+    assert!(snapshot.ended_by_command);
+    assert_eq!(snapshot.hangup_source, Some(HangupSource::Caller));
+    assert_eq!(snapshot.hangup_cause, Some(HangupCause::NormalClearing));
+    assert_eq!(snapshot.voicemail_message, None);
+    assert_eq!(observed.first_event_at(&leg, "call.bridged"), None);
+
+    // Hung up while ringing: cancelled by the caller's command.
+    let ringing = phone.dial("+15551230004", json!({})).await;
+    phone.until(&ringing, "call.initiated").await;
+    phone.ok(&ringing, "hangup", json!({})).await;
+    let hangup = phone.last(&ringing, "call.hangup").await;
+    assert_eq!(payload(&hangup)["hangup_cause"], "originator_cancel");
+    assert_eq!(payload(&hangup)["hangup_source"], "caller");
+    assert_eq!(payload(&hangup)["sip_hangup_cause"], "487");
+    let snapshot = phone.carrier.leg(&ringing).expect("the leg is known");
+    assert!(snapshot.ended_by_command);
+    assert_eq!(snapshot.hangup_cause, Some(HangupCause::OriginatorCancel));
+    assert_eq!(snapshot.hangup_source, Some(HangupSource::Caller));
+    assert_eq!(snapshot.answered_at, None);
+
+    // A ring-out is the caller's too, but no command ended it; a busy line is the callee's.
+    for (number, cause, source) in [
+        ("+15551230004", HangupCause::Timeout, HangupSource::Caller),
+        ("+15551230005", HangupCause::UserBusy, HangupSource::Callee),
+        (
+            "+15551230008",
+            HangupCause::NormalClearing,
+            HangupSource::Callee,
+        ),
+    ] {
+        let leg = phone
+            .dial(
+                number,
+                json!({"timeout_secs": if number.ends_with('4') { 5 } else { 30 },
+                       "answering_machine_detection": "disabled"}),
+            )
+            .await;
+        if number.ends_with('8') {
+            phone.until(&leg, "call.answered").await;
+            phone
+                .ok(&leg, "speak", speak("A long briefing follows now."))
+                .await;
+        }
+        phone.until(&leg, "call.hangup").await;
+        let snapshot = phone.carrier.leg(&leg).expect("the leg is known");
+        assert_eq!(snapshot.hangup_cause, Some(cause), "{number}");
+        assert_eq!(snapshot.hangup_source, Some(source), "{number}");
+        assert!(!snapshot.ended_by_command, "{number}");
+        assert_eq!(
+            source.as_str(),
+            payload(&phone.last(&leg, "call.hangup").await)["hangup_source"]
+        );
+    }
+    assert_eq!(HangupSource::Unknown.as_str(), "unknown");
+}
+
+/// Per-callee ring times make races: two callees given the same instant answer together,
+/// one given a longer ring answers later.
+#[tokio::test]
+async fn ring_times_can_be_set_per_callee() {
+    let together = std::time::Instant::now() + Duration::from_millis(300);
+    let phone = Phone::start_with(|config| {
+        for (number, script) in [
+            ("+15551110001", Script::presses("2").answering_at(together)),
+            ("+15551110002", Script::presses("2").answering_at(together)),
+            (
+                "+15551110003",
+                Script::silent().answering_after(Duration::from_millis(20)),
+            ),
+            (
+                "+15551110004",
+                Script::busy().answering_after(Duration::from_millis(400)),
+            ),
+        ] {
+            config.scripts.insert(number.to_owned(), script);
+        }
+    })
+    .await;
+    let first = phone.dial("+15551110001", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = phone.dial("+15551110002", json!({})).await;
+    let quick = phone.dial("+15551110003", json!({})).await;
+    // 400 ms is 40 fast Telnyx seconds: longer than the default 30 s ring-out.
+    let busy = phone
+        .dial("+15551110004", json!({"timeout_secs": 60}))
+        .await;
+    for leg in [&first, &second, &quick] {
+        phone.until(leg, "call.answered").await;
+    }
+    phone.until(&busy, "call.hangup").await;
+    let at = |leg: &str| {
+        phone
+            .carrier
+            .leg(leg)
+            .and_then(|l| l.answered_at.or(l.ended_at))
+            .expect("answered or ended")
+    };
+    let gap = match at(&second).duration_since(at(&first)) {
+        Ok(later) => later,
+        Err(earlier) => earlier.duration(),
+    };
+    assert!(
+        gap < Duration::from_millis(20),
+        "dialled 50 ms apart: {gap:?}"
+    );
+    assert!(at(&quick) < at(&first), "20 ms of ring beat 300 ms");
+    assert!(at(&busy) > at(&second), "busy after 400 ms");
+    let snapshot = phone.carrier.leg(&busy).expect("the leg is known");
+    assert_eq!(snapshot.hangup_cause, Some(HangupCause::UserBusy));
+    // A ring longer than the dial's timeout rings out.
+    let phone = Phone::start_with(|config| {
+        config.scripts.insert(
+            "+15551110005".to_owned(),
+            Script::presses("2").answering_after(Duration::from_secs(5)),
+        );
+    })
+    .await;
+    let leg = phone.dial("+15551110005", json!({"timeout_secs": 5})).await;
+    let hangup = phone.last(&leg, "call.hangup").await;
+    assert_eq!(payload(&hangup)["hangup_cause"], "timeout");
+}
+
+/// The plan's digit 1 keeps pressing 1 even where connect is not offered: every try of every
+/// menu is refused.
+#[tokio::test]
+async fn the_callee_who_presses_1_keeps_pressing_it_where_it_is_not_offered() {
+    let phone = Phone::start().await;
+    let leg = phone.dial("+15551230001", json!({})).await;
+    phone.until(&leg, "call.machine.detection.ended").await;
+    for menu in 1..=2 {
+        phone
+            .ok(&leg, "gather_using_speak", keypad_menu("2*"))
+            .await;
+        let events = phone
+            .events_until(&leg, |events| {
+                events
+                    .iter()
+                    .filter(|e| kind(e) == "call.gather.ended")
+                    .count()
+                    == menu
+            })
+            .await;
+        let tail = &events[events.len() - 3..];
+        assert_eq!(
+            kinds(tail),
+            [
+                "call.dtmf.received",
+                "call.dtmf.received",
+                "call.gather.ended"
+            ],
+            "menu {menu}"
+        );
+        assert_eq!(payload(&tail[0])["digit"], "1");
+        assert_eq!(payload(&tail[1])["digit"], "1");
+        assert_eq!(payload(&tail[2])["status"], "invalid");
+        assert_eq!(payload(&tail[2])["digits"], "1");
+    }
+    phone.ok(&leg, "hangup", json!({})).await;
+    phone.until(&leg, "call.hangup").await;
 }

@@ -276,7 +276,7 @@ fn command(
     }
     leg.commands.push(action.to_owned());
     let input = match command {
-        Command::Speak { words } => Some(LegInput::Media(Media::Speak { words })),
+        Command::Speak { text } => Some(LegInput::Media(Media::Speak { text })),
         Command::Gather(gather) => Some(LegInput::Media(Media::Gather(gather))),
         Command::AiGather(ai) => {
             leg.ai_gathering = true;

@@ -23,11 +23,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::script::{AnsweredBy, Pickup, Script, ai_gather_result};
-use super::state::{HangupSource, Inner, Leg, LegInput, Media, State};
+use super::script::{
+    AnsweredBy, Pickup, Ring, Script, VOICEMAIL_GREETING, VOICEMAIL_RECORDING_SECS,
+    ai_gather_result,
+};
+use super::state::{Inner, Leg, LegInput, Media, State};
 use super::validate::{AiGather, Amd, Dial, DigitGather, Transcription, word_count};
 use super::webhooks::{self, Outgoing};
-use super::{HangupCause, LegState, Timing};
+use super::{HangupCause, HangupSource, LegState, Timing};
 use crate::clock;
 
 /// A leg to create: the validated dial plus what the handler resolved around it.
@@ -76,6 +79,9 @@ pub(crate) fn spawn(inner: &Arc<Inner>, state: &mut State, new: NewLeg) -> Value
         bridge_on_answer,
         park_after_unbridge: dial.park_after_unbridge,
         hangup_cause: None,
+        hangup_source: None,
+        ended_by_command: false,
+        voicemail_message: Vec::new(),
         commands: vec!["dial".to_owned()],
         command_ids: HashMap::new(),
         transcribing: false,
@@ -109,6 +115,10 @@ pub(crate) fn spawn(inner: &Arc<Inner>, state: &mut State, new: NewLeg) -> Value
         time_limit_at: None,
         callee_hangup_at: None,
         conversation_end_at: None,
+        greeting_ends_at: None,
+        greeting_report: None,
+        recording_ends_at: None,
+        hung_up_by_command: false,
     };
     tracing::debug!(call_control_id, to = %dial.to, "sandbox leg dialled");
     let answer = dial_answer(&leg);
@@ -192,6 +202,15 @@ struct LegTask {
     time_limit_at: Option<Instant>,
     callee_hangup_at: Option<Instant>,
     conversation_end_at: Option<Instant>,
+    /// A voicemail box: when its greeting ends (the beep); speech that starts later is
+    /// recorded.
+    greeting_ends_at: Option<Instant>,
+    /// The greeting-ended event to send and when, armed once AMD has given its verdict.
+    greeting_report: Option<(&'static str, Instant)>,
+    /// A voicemail box: when it stops recording and hangs up.
+    recording_ends_at: Option<Instant>,
+    /// The client's `hangup` command ended the leg.
+    hung_up_by_command: bool,
 }
 
 impl LegTask {
@@ -221,7 +240,7 @@ impl LegTask {
         loop {
             let media = self.next_media().await?;
             match media {
-                Media::Speak { words } => self.speak(words).await?,
+                Media::Speak { text } => self.speak(text).await?,
                 Media::Gather(gather) => self.gather(gather).await?,
                 Media::AiGather(ai) => self.ai_gather(ai).await?,
             }
@@ -239,7 +258,11 @@ impl LegTask {
             },
             HangupSource::Caller,
         );
-        let picks_up = started + self.timing.ring;
+        let picks_up = match self.script.ring {
+            None => started + self.timing.ring,
+            Some(Ring::For(ring)) => started + ring,
+            Some(Ring::Until(at)) => Instant::from_std(at),
+        };
         if self.script.pickup == Pickup::NoAnswer || picks_up >= gives_up {
             self.pause_until(gives_up).await?;
             return Err(ring_out);
@@ -257,6 +280,13 @@ impl LegTask {
         let now = Instant::now();
         self.answered_at = Some(now);
         self.time_limit_at = Some(now + self.timing.secs(self.plan.time_limit_secs));
+        if self.script.answered_by == AnsweredBy::Machine {
+            // The box greets from the moment it picks up, whether or not AMD listens.
+            let greeting = self.script.says.as_deref().unwrap_or(VOICEMAIL_GREETING);
+            let beep = now + self.timing.speech(word_count(greeting));
+            self.greeting_ends_at = Some(beep);
+            self.recording_ends_at = Some(beep + self.timing.secs(VOICEMAIL_RECORDING_SECS));
+        }
         self.transcription = self.plan.transcription.clone();
         {
             let mut state = self.inner.lock();
@@ -304,21 +334,31 @@ impl LegTask {
             )
         };
         self.emit(detection, fields([("result", json!(result))]));
-        if self.script.answered_by == AnsweredBy::Machine && self.plan.amd != Amd::Detect {
-            self.pause(self.timing.amd).await?;
-            self.emit(greeting, fields([("result", json!("beep_detected"))]));
+        if self.plan.amd != Amd::Detect
+            && let Some(beep) = self.greeting_ends_at
+        {
+            // Sent from `wait` at the greeting's end, while commands play: the client may
+            // speak over the greeting (and lose it) or wait for the beep.
+            self.greeting_report = Some((greeting, beep.max(Instant::now())));
         }
         Ok(())
     }
 
-    async fn speak(&mut self, words: usize) -> Result<(), Stop> {
+    async fn speak(&mut self, text: String) -> Result<(), Stop> {
         self.emit("call.speak.started", Map::new());
-        let played = self.play_prompt(words).await;
+        let started = Instant::now();
+        let played = self.play_prompt(word_count(&text)).await;
         let status = match played {
             Ok(()) => "completed",
             Err(Stop::Hangup { .. }) => "call_hangup",
             Err(Stop::Shutdown) => return played,
         };
+        if played.is_ok() && self.greeting_ends_at.is_some_and(|beep| started >= beep) {
+            if let Some(leg) = self.inner.lock().legs.get_mut(&self.id) {
+                leg.voicemail_message.push(text);
+            }
+            self.inner.touch();
+        }
         self.emit("call.speak.ended", fields([("status", json!(status))]));
         played
     }
@@ -525,7 +565,11 @@ impl LegTask {
             if self.time_limit_at.is_some_and(|t| now >= t) {
                 return Err(hangup(HangupCause::TimeLimit, HangupSource::Caller));
             }
-            let callee_leaves = [self.callee_hangup_at, self.conversation_end_at];
+            let callee_leaves = [
+                self.callee_hangup_at,
+                self.conversation_end_at,
+                self.recording_ends_at,
+            ];
             if callee_leaves.iter().flatten().any(|t| now >= *t) {
                 return Err(hangup(HangupCause::NormalClearing, HangupSource::Callee));
             }
@@ -534,12 +578,21 @@ impl LegTask {
                 self.utter();
                 continue;
             }
+            if let Some((event_type, at)) = self.greeting_report
+                && now >= at
+            {
+                self.greeting_report = None;
+                self.emit(event_type, fields([("result", json!("beep_detected"))]));
+                continue;
+            }
             let wake = [
                 until,
                 self.time_limit_at,
                 self.callee_hangup_at,
                 self.conversation_end_at,
+                self.recording_ends_at,
                 self.utterance_at,
+                self.greeting_report.map(|(_, at)| at),
             ]
             .into_iter()
             .flatten()
@@ -558,6 +611,7 @@ impl LegTask {
                         return Ok(false);
                     }
                     Some(LegInput::Hangup) => {
+                        self.hung_up_by_command = true;
                         let cause = if self.answered_at.is_some() {
                             HangupCause::NormalClearing
                         } else {
@@ -597,6 +651,8 @@ impl LegTask {
             if let Some(leg) = state.legs.get_mut(&self.id) {
                 leg.state = LegState::Ended;
                 leg.hangup_cause = Some(cause);
+                leg.hangup_source = Some(source);
+                leg.ended_by_command = self.hung_up_by_command;
                 leg.ended_at = Some(SystemTime::now());
                 leg.transcribing = false;
                 leg.ai_gathering = false;

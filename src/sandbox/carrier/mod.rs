@@ -31,14 +31,26 @@
 //! # Event order
 //!
 //! `call.initiated` → `call.answered` (or `call.hangup` with `timeout`, `no_answer`,
-//! `user_busy`, `call_rejected` or `originator_cancel`) → `call.machine.detection.ended` (and
-//! `call.machine.greeting.ended` for a machine under `detect_beep`/`greeting_end`; the
-//! `premium` variants under `premium`) when the dial asked for AMD → per command:
+//! `user_busy`, `call_rejected` or `originator_cancel`) → `call.machine.detection.ended` (the
+//! `premium` variant under `premium`) when the dial asked for AMD → per command:
 //! `speak`: `call.speak.started`, `call.speak.ended`; `gather_using_speak`/`gather`:
 //! `call.dtmf.received` per key, then `call.gather.ended`; `gather_using_ai`:
 //! `call.ai_gather.ended`; a transcription: `call.transcription` after each prompt the callee
 //! hears → `call.bridged` on both legs when bridged → `call.hangup`, always last.
-//! Commands queue: a speak sent during another one plays after it.
+//! Commands queue: a speak sent during another one plays after it. A voicemail box's
+//! `call.machine.greeting.ended` (premium: `call.machine.premium.greeting.ended`), under
+//! `detect_beep`, `greeting_end` or `premium`, comes when its greeting really ends, after the
+//! detection event and possibly between the events of commands already playing.
+//!
+//! # Voicemail boxes
+//!
+//! A callee whose script says [`AnsweredBy::Machine`] (the plan's digit 7) greets from the
+//! moment it answers: [`Script::says`] (default [`VOICEMAIL_GREETING`]) for its words times
+//! [`Timing::per_word`]. AMD's verdict comes after [`Timing::amd`], while it greets. At the
+//! greeting's end it beeps (`result: beep_detected`), records for at most
+//! [`VOICEMAIL_RECORDING_SECS`] and hangs up by itself (`normal_clearing`, source `callee`).
+//! A `speak` that starts after the beep and finishes before the box hangs up is recorded
+//! ([`LegSnapshot::voicemail_message`]); one that starts during the greeting is lost.
 //!
 //! A `transfer` or a dial with `link_to` rings a second leg in the same `call_session_id`,
 //! which follows the script of its own number. After a bridge the second leg's callee talks
@@ -53,18 +65,20 @@
 //! | Last digit | Callee | What the client sees |
 //! |---|---|---|
 //! | 0 | answers and says "connect me" | AMD `human`; `gather_using_ai` → `valid` with the enum value "connect"; a transcription → "connect me"; keypad menus time out |
-//! | 1 | answers and presses 1 | AMD `human`; keypad menus → `call.dtmf.received` 1, `call.gather.ended` digits `1`; `gather_using_ai` → `invalid` |
+//! | 1 | answers and presses 1 | AMD `human`; keypad menus → `call.dtmf.received` 1, `call.gather.ended` digits `1`; where 1 is not among `valid_digits`, every try is refused and every menu ends `invalid` with digits `1` (the callee who keeps pressing an unavailable key); `gather_using_ai` → `invalid` |
 //! | 2 | answers and presses 2 (acknowledge) | as 1, with `2` |
 //! | 3 | answers and presses 3 (pass) | as 1, with `3` (`invalid` unless `3` is among `valid_digits`) |
 //! | 4 | never answers | rings until `timeout_secs`, then `call.hangup` `timeout` (`no_answer` with `retry_on_timeout: false`) |
 //! | 5 | busy | `call.hangup` `user_busy`, SIP 486 |
 //! | 6 | declines | `call.hangup` `call_rejected`, SIP 603 |
-//! | 7 | voicemail | answered; AMD `machine` (plus `beep_detected` where asked); presses nothing; its greeting is what a transcription or `gather_using_ai` hears (→ `invalid`) |
+//! | 7 | voicemail | answered; AMD `machine`; a box (see above): greets for 13 words, `beep_detected` where asked, records up to 40 s, hangs up; presses nothing; its greeting is what a transcription or `gather_using_ai` hears (→ `invalid`) |
 //! | 8 | hangs up mid-briefing | answered; halfway through the first prompt: `call.speak.ended` `call_hangup` (or `call.gather.ended` `call_hangup`), then `call.hangup` `normal_clearing` from the callee |
 //! | 9 | answers and stays silent | keypad menus replay `maximum_tries` times then end with `timeout`; `gather_using_ai` → `invalid` after `user_response_timeout_ms` |
 //!
-//! Every callee that answers stays on the line until the client hangs up, the dial's
+//! Every other callee that answers stays on the line until the client hangs up, the dial's
 //! `time_limit_secs` passes (`time_limit`) or, once bridged, the conversation ends.
+//! [`Script::answering_after`] and [`Script::answering_at`] change one callee's ring time,
+//! to stage races between legs rung in parallel.
 //! Duplicated or shuffled webhooks are chosen per callee ([`Script::with_delivery`]) or for
 //! the whole carrier ([`CarrierConfig::delivery`]).
 //!
@@ -72,14 +86,17 @@
 //!
 //! Telnyx durations in requests (`timeout_secs`, `timeout_millis`, `user_response_timeout_ms`,
 //! `time_limit_secs`…) are scaled by [`Timing::second`], so a 30 s ring-out takes 30 s with
-//! [`Timing::realistic`] and 300 ms with [`Timing::fast`]. Speech lasts
-//! [`Timing::per_word`] per spoken word.
+//! [`Timing::realistic`] and 300 ms with [`Timing::fast`]; so is a voicemail's
+//! [`VOICEMAIL_RECORDING_SECS`]. Speech lasts [`Timing::per_word`] per spoken word.
 //!
 //! # Observing it
 //!
 //! [`SandboxCarrier::requests`], [`SandboxCarrier::webhooks_sent`] and
 //! [`SandboxCarrier::legs`] show what happened, and [`SandboxCarrier::wait_until`] waits for
-//! a condition without sleeping. All state is in memory, behind one `std::sync::Mutex`: no
+//! a condition without sleeping. A leg's [`LegSnapshot::hangup_source`] and
+//! [`LegSnapshot::ended_by_command`] tell who ended it; "line time after the outcome was
+//! known" is [`LegSnapshot::line_time_after`] the [`Observed::first_event_at`] of the
+//! deciding event. All state is in memory, behind one `std::sync::Mutex`: no
 //! lock is held across an `.await`, and every critical section is a few map operations.
 
 mod api;
@@ -102,7 +119,10 @@ use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-pub use script::{AnsweredBy, CONNECT_ME, Delivery, Pickup, Script, VOICEMAIL_GREETING};
+pub use script::{
+    AnsweredBy, CONNECT_ME, Delivery, Pickup, Ring, Script, VOICEMAIL_GREETING,
+    VOICEMAIL_RECORDING_SECS,
+};
 
 use state::Inner;
 
@@ -278,6 +298,9 @@ pub struct SentWebhook {
     /// The receiver's status, or `None` when no answer came back (see `error`).
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// When the POST started: from then on the receiver could know of the event.
+    pub sent_at: SystemTime,
+    /// When the attempt ended (the answer came back, or the POST failed).
     pub at: SystemTime,
 }
 
@@ -302,6 +325,7 @@ pub enum HangupCause {
 }
 
 impl HangupCause {
+    /// The `hangup_cause` text of `call.hangup`.
     pub fn as_str(self) -> &'static str {
         match self {
             HangupCause::CallRejected => "call_rejected",
@@ -311,6 +335,30 @@ impl HangupCause {
             HangupCause::TimeLimit => "time_limit",
             HangupCause::UserBusy => "user_busy",
             HangupCause::NoAnswer => "no_answer",
+        }
+    }
+}
+
+/// Who ended a leg, as `call.hangup` reports it in `hangup_source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HangupSource {
+    /// The calling side: the client's `hangup` command, a ring-out (`timeout`, `no_answer`),
+    /// the dial's `time_limit_secs`. See [`LegSnapshot::ended_by_command`] to tell them apart.
+    Caller,
+    /// The person or machine called: busy, declined, hung up, or a voicemail box that
+    /// finished recording.
+    Callee,
+    /// Telnyx's third value; the sandbox never reports it.
+    Unknown,
+}
+
+impl HangupSource {
+    /// The `hangup_source` text of `call.hangup`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupSource::Caller => "caller",
+            HangupSource::Callee => "callee",
+            HangupSource::Unknown => "unknown",
         }
     }
 }
@@ -332,11 +380,30 @@ pub struct LegSnapshot {
     pub link_to: Option<String>,
     pub bridged_with: Option<String>,
     pub hangup_cause: Option<HangupCause>,
+    /// Who ended the leg; `None` while it is up.
+    pub hangup_source: Option<HangupSource>,
+    /// Whether the client's `hangup` command ended the leg (ring-outs and the time limit are
+    /// also [`HangupSource::Caller`], but not commands).
+    pub ended_by_command: bool,
+    /// What a voicemail box recorded: the text of every `speak` that played entirely after
+    /// its greeting ended and before it hung up, SSML tags removed, joined with a space.
+    /// `None` when nothing was recorded (or the callee is not a voicemail).
+    pub voicemail_message: Option<String>,
     /// Accepted commands in order: `dial`, `speak`, `hangup`… (ignored duplicates excluded).
     pub commands: Vec<String>,
     pub started_at: SystemTime,
     pub answered_at: Option<SystemTime>,
     pub ended_at: Option<SystemTime>,
+}
+
+impl LegSnapshot {
+    /// How long the leg stayed up after `known`, typically the moment the event that decided
+    /// its outcome was sent ([`Observed::first_event_at`]): zero when it ended before, `None`
+    /// while it is still up.
+    pub fn line_time_after(&self, known: SystemTime) -> Option<Duration> {
+        let ended = self.ended_at?;
+        Some(ended.duration_since(known).unwrap_or(Duration::ZERO))
+    }
 }
 
 /// Everything observable at one moment, handed to [`SandboxCarrier::wait_until`].
@@ -345,6 +412,31 @@ pub struct Observed {
     pub requests: Vec<RecordedRequest>,
     pub webhooks: Vec<SentWebhook>,
     pub legs: Vec<LegSnapshot>,
+}
+
+impl Observed {
+    /// When the first delivery of the first `event_type` event of leg `call_control_id`
+    /// started ([`SentWebhook::sent_at`]): the earliest moment the client could know of it.
+    pub fn first_event_at(&self, call_control_id: &str, event_type: &str) -> Option<SystemTime> {
+        first_event_at(&self.webhooks, call_control_id, event_type)
+    }
+
+    pub fn leg(&self, call_control_id: &str) -> Option<&LegSnapshot> {
+        self.legs
+            .iter()
+            .find(|leg| leg.call_control_id == call_control_id)
+    }
+}
+
+fn first_event_at(
+    webhooks: &[SentWebhook],
+    call_control_id: &str,
+    event_type: &str,
+) -> Option<SystemTime> {
+    webhooks
+        .iter()
+        .find(|w| w.call_control_id == call_control_id && w.event_type == event_type)
+        .map(|w| w.sent_at)
 }
 
 /// The running carrier. Dropping it stops the server and every call simulation.
@@ -402,6 +494,11 @@ impl SandboxCarrier {
             .legs
             .get(call_control_id)
             .map(state::Leg::snapshot)
+    }
+
+    /// See [`Observed::first_event_at`].
+    pub fn first_event_at(&self, call_control_id: &str, event_type: &str) -> Option<SystemTime> {
+        first_event_at(&self.inner.lock().webhooks, call_control_id, event_type)
     }
 
     /// Everything observable now.

@@ -5,6 +5,8 @@
 //! voicemail), what the person says when something listens and which keys they press when a
 //! keypad menu runs. The leg simulation in `call.rs` reads it; nothing here touches time or I/O.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Map, Value};
 
 /// How the callee's phone reacts to the ring.
@@ -30,6 +32,18 @@ pub enum AnsweredBy {
     NotSure,
 }
 
+/// When the callee's phone stops ringing and they react (answer, busy or decline), instead of
+/// [`Timing::ring`](super::Timing::ring) after the dial. Still cut short by the dial's
+/// `timeout_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ring {
+    /// This long after the dial.
+    For(Duration),
+    /// At this moment (at once if it has passed when the leg is dialled): two callees given
+    /// the same instant answer in the same timer tick, however far apart they were dialled.
+    Until(Instant),
+}
+
 /// How the webhooks of a leg reach the receiver. Real Telnyx guarantees no order and may
 /// deliver twice (docs/telnyx.md §4.3); these modes let a client prove it copes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,7 +63,12 @@ pub enum Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
     pub pickup: Pickup,
-    /// The AMD verdict, reported only when the dial asked for detection.
+    /// How long the phone rings; `None`: [`Timing::ring`](super::Timing::ring).
+    pub ring: Option<Ring>,
+    /// The AMD verdict, reported only when the dial asked for detection. A
+    /// [`AnsweredBy::Machine`] is a voicemail box: it plays [`says`](Script::says) as its
+    /// greeting from the moment it answers, beeps, records for at most
+    /// [`VOICEMAIL_RECORDING_SECS`] and hangs up by itself.
     pub answered_by: AnsweredBy,
     /// Said after each prompt while `gather_using_ai` or a transcription listens.
     pub says: Option<String>,
@@ -67,13 +86,21 @@ pub struct Script {
 pub const CONNECT_ME: &str = "connect me";
 
 /// What the voicemail of the default plan says; a transcription hears it like any speech.
+/// It lasts its 13 words times [`Timing::per_word`](super::Timing::per_word).
 pub const VOICEMAIL_GREETING: &str =
     "Hi, you have reached my voicemail. Please leave a message after the tone.";
+
+/// How long a voicemail box records after its beep before hanging up by itself (hangup
+/// cause `normal_clearing`, source `callee`), in Telnyx seconds: 40 s with
+/// [`Timing::realistic`](super::Timing::realistic), 400 ms with
+/// [`Timing::fast`](super::Timing::fast).
+pub const VOICEMAIL_RECORDING_SECS: u32 = 40;
 
 impl Script {
     fn answering() -> Script {
         Script {
             pickup: Pickup::Answers,
+            ring: None,
             answered_by: AnsweredBy::Human,
             says: None,
             presses: None,
@@ -97,7 +124,10 @@ impl Script {
         }
     }
 
-    /// A person who answers and presses `keys` at every keypad menu.
+    /// A person who answers and presses `keys` at every keypad menu, at every try of it,
+    /// whatever the menu offers: with a key that is not among `valid_digits` (pressing 1 when
+    /// connect is not offered) each try is refused, and the gather ends `invalid` with those
+    /// digits after `maximum_tries` (the "keeps pressing an unavailable key" callee).
     pub fn presses(keys: impl Into<String>) -> Script {
         Script {
             presses: Some(keys.into()),
@@ -122,7 +152,10 @@ impl Script {
         Script::unanswered(Pickup::Rejects)
     }
 
-    /// A voicemail: answers, AMD says `machine`, it plays its greeting and presses nothing.
+    /// A voicemail box: answers, AMD says `machine`, it plays [`VOICEMAIL_GREETING`], beeps
+    /// (`call.machine.greeting.ended` `beep_detected` where the dial's AMD mode reports it),
+    /// records what is spoken for up to [`VOICEMAIL_RECORDING_SECS`] and hangs up. It
+    /// presses nothing.
     pub fn voicemail() -> Script {
         Script {
             answered_by: AnsweredBy::Machine,
@@ -136,6 +169,25 @@ impl Script {
         Script {
             hangs_up_during_first_prompt: true,
             ..Script::answering()
+        }
+    }
+
+    /// The same callee, whose phone rings for `ring` instead of
+    /// [`Timing::ring`](super::Timing::ring) (then answers, or is busy or declines, as
+    /// scripted).
+    pub fn answering_after(self, ring: Duration) -> Script {
+        Script {
+            ring: Some(Ring::For(ring)),
+            ..self
+        }
+    }
+
+    /// The same callee, whose phone rings until `at`: give two callees the same instant to
+    /// make them answer together.
+    pub fn answering_at(self, at: Instant) -> Script {
+        Script {
+            ring: Some(Ring::Until(at)),
+            ..self
         }
     }
 

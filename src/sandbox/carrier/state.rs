@@ -15,7 +15,9 @@ use tokio::task::AbortHandle;
 
 use super::script::Script;
 use super::validate::{AiGather, DigitGather, Transcription};
-use super::{CarrierConfig, HangupCause, LegSnapshot, LegState, RecordedRequest, SentWebhook};
+use super::{
+    CarrierConfig, HangupCause, HangupSource, LegSnapshot, LegState, RecordedRequest, SentWebhook,
+};
 use super::{Delivery, SigningSeed, Timing};
 
 /// How long a `command_id` is remembered: Telnyx ignores a repeat within 60 s (§2).
@@ -124,28 +126,13 @@ impl State {
     }
 }
 
-/// Who ended a leg, as `hangup_source` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HangupSource {
-    /// Our side: a hangup command, a ring timeout, the time limit.
-    Caller,
-    /// The person (or machine) called.
-    Callee,
-}
-
-impl HangupSource {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            HangupSource::Caller => "caller",
-            HangupSource::Callee => "callee",
-        }
-    }
-}
-
 /// Something played to the callee, in queue order.
 #[derive(Debug, Clone)]
 pub(crate) enum Media {
-    Speak { words: usize },
+    /// The spoken text, SSML tags removed.
+    Speak {
+        text: String,
+    },
     Gather(DigitGather),
     AiGather(AiGather),
 }
@@ -190,6 +177,10 @@ pub(crate) struct Leg {
     /// Stays up when the bridged peer hangs up.
     pub park_after_unbridge: bool,
     pub hangup_cause: Option<HangupCause>,
+    pub hangup_source: Option<HangupSource>,
+    pub ended_by_command: bool,
+    /// What a voicemail box recorded so far, one entry per speak.
+    pub voicemail_message: Vec<String>,
     pub commands: Vec<String>,
     /// Accepted `command_id`s and when; a repeat within [`COMMAND_ID_WINDOW`] is ignored.
     pub command_ids: HashMap<String, Instant>,
@@ -217,6 +208,10 @@ impl Leg {
             link_to: self.link_to.clone(),
             bridged_with: self.bridged_with.clone(),
             hangup_cause: self.hangup_cause,
+            hangup_source: self.hangup_source,
+            ended_by_command: self.ended_by_command,
+            voicemail_message: (!self.voicemail_message.is_empty())
+                .then(|| self.voicemail_message.join(" ")),
             commands: self.commands.clone(),
             started_at: self.started_at,
             answered_at: self.answered_at,

@@ -150,7 +150,10 @@ pub(crate) struct Bridge {
 /// A command addressed to one leg, after validation.
 #[derive(Debug, Clone)]
 pub(crate) enum Command {
-    Speak { words: usize },
+    /// The spoken text of the payload ([`spoken_text`]).
+    Speak {
+        text: String,
+    },
     Gather(DigitGather),
     AiGather(AiGather),
     TranscriptionStart(Transcription),
@@ -274,7 +277,7 @@ pub(crate) fn dial(body: &Value) -> Result<Dial, Rejection> {
 
 fn speak(body: &Value) -> Result<(Fields<'_>, Command), Rejection> {
     let f = Fields::new(body, SPEAK_FIELDS)?;
-    let words = f.speech()?;
+    let text = f.speech()?;
     f.one_of("target_legs", &["self", "opposite", "both"])?;
     f.one_of("stop", &["current", "all"])?;
     match f.get("loop") {
@@ -288,7 +291,7 @@ fn speak(body: &Value) -> Result<(Fields<'_>, Command), Rejection> {
             ));
         }
     }
-    Ok((f, Command::Speak { words }))
+    Ok((f, Command::Speak { text }))
 }
 
 fn gather(body: &Value, with_prompt: bool) -> Result<(Fields<'_>, Command), Rejection> {
@@ -298,7 +301,11 @@ fn gather(body: &Value, with_prompt: bool) -> Result<(Fields<'_>, Command), Reje
         GATHER_FIELDS
     };
     let f = Fields::new(body, known)?;
-    let prompt_words = if with_prompt { Some(f.speech()?) } else { None };
+    let prompt_words = if with_prompt {
+        Some(word_count(&f.speech()?))
+    } else {
+        None
+    };
     let invalid_prompt_words = match f.str("invalid_payload")? {
         Some(text) if text.chars().count() > MAX_SPEECH_CHARS => {
             return Err(Rejection::out_of_range(
@@ -631,8 +638,8 @@ impl<'a> Fields<'a> {
         Ok(self.one_of("park_after_unbridge", &["self"])?.is_some())
     }
 
-    /// `payload` + `voice` of speak and gather_using_speak; returns the payload's words.
-    fn speech(&self) -> Result<usize, Rejection> {
+    /// `payload` + `voice` of speak and gather_using_speak; returns the payload's spoken text.
+    fn speech(&self) -> Result<String, Rejection> {
         let payload = self.required_str("payload")?;
         if payload.chars().count() > MAX_SPEECH_CHARS {
             return Err(Rejection::out_of_range(
@@ -658,7 +665,7 @@ impl<'a> Fields<'a> {
                 "must be <Provider>.<Model>.<VoiceId>, for example Telnyx.KokoroTTS.af",
             ));
         }
-        Ok(word_count(payload))
+        Ok(spoken_text(payload))
     }
 
     fn transcription(&self) -> Result<Transcription, Rejection> {
@@ -750,6 +757,11 @@ fn is_dtmf(c: char) -> bool {
 /// Spoken words of a text or SSML payload: SSML tags are not spoken. At least one, so that
 /// every prompt takes some time.
 pub(crate) fn word_count(payload: &str) -> usize {
+    spoken_text(payload).split_whitespace().count().max(1)
+}
+
+/// What a text or SSML payload says: tags removed, words separated by single spaces.
+pub(crate) fn spoken_text(payload: &str) -> String {
     let mut text = String::with_capacity(payload.len());
     let mut in_tag = false;
     for c in payload.chars() {
@@ -763,7 +775,7 @@ pub(crate) fn word_count(payload: &str) -> usize {
             _ => {}
         }
     }
-    text.split_whitespace().count().max(1)
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -970,6 +982,10 @@ mod tests {
         assert_eq!(
             word_count("<speak>Hello <break time=\"1s\"/>world</speak>"),
             2
+        );
+        assert_eq!(
+            spoken_text("<speak>Hello <break time=\"1s\"/>world,\n  bye</speak>"),
+            "Hello world, bye"
         );
         assert_eq!(word_count(""), 1);
     }

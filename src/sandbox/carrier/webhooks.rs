@@ -154,6 +154,7 @@ async fn run_outbox(
 /// Sends one event copy, retrying on failure.
 async fn deliver(inner: &Inner, event: &Outgoing) {
     for attempt in 1..=ATTEMPTS {
+        let sent_at = SystemTime::now();
         let outcome = post(inner, event).await;
         let delivered = matches!(outcome, Ok(status) if (200..300).contains(&status));
         {
@@ -167,6 +168,7 @@ async fn deliver(inner: &Inner, event: &Outgoing) {
                 attempt,
                 status: outcome.as_ref().ok().copied(),
                 error: outcome.as_ref().err().cloned(),
+                sent_at,
                 at: SystemTime::now(),
             });
         }
@@ -233,6 +235,9 @@ mod tests {
             bridge_on_answer: None,
             park_after_unbridge: false,
             hangup_cause: None,
+            hangup_source: None,
+            ended_by_command: false,
+            voicemail_message: Vec::new(),
             commands: Vec::new(),
             command_ids: HashMap::new(),
             transcribing: false,
