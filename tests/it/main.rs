@@ -23,6 +23,7 @@ mod merge_webhooks;
 mod metrics;
 mod multinode;
 mod openapi_doc;
+mod parallel_ring;
 mod pipelines;
 mod postgres_server;
 mod process;
