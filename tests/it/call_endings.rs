@@ -301,6 +301,18 @@ targets = ["+15551000007", "+15551000012"]
     let boxes = endings(&rig.carrier.legs());
     let voicemail = boxes.iter().find(|e| e.to == "+15551000007").unwrap();
     assert!(voicemail.by_us, "hung up after the message: {boxes:?}");
+    // The box recorded it: the message started after the beep, not during the greeting.
+    let recorded = rig
+        .carrier
+        .legs()
+        .into_iter()
+        .find(|l| l.to == "+15551000007")
+        .and_then(|l| l.voicemail_message)
+        .unwrap_or_default();
+    assert!(
+        recorded.contains("Checkout down for EU customers"),
+        "recorded: {recorded:?}"
+    );
     let words = timeline_words(&escalation);
     assert!(
         words.iter().any(|w| w == "voicemail message left"),
