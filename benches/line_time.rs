@@ -13,14 +13,9 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use klaxon::Settings;
-use klaxon::config::{DatabaseUrl, Raw};
-use klaxon::sandbox::carrier::{
-    CarrierConfig, LegSnapshot, LegState, SandboxCarrier, SigningSeed, Timing,
-};
+use klaxon::sandbox::carrier::{LegSnapshot, LegState, Timing};
 use serde_json::{Value, json};
 
 /// Runs per scenario.
@@ -84,11 +79,12 @@ const SCENARIOS: [Scenario; 7] = [
         event: "call.gather.ended",
         last: false,
     },
+    // Both answer at once: the one who got the menu won; the other is the leg we end.
     Scenario {
         name: "parallel: the other person, answered",
         policy: "targets = [\"+15551000002\", \"+15551000022\"]\nring = \"parallel\"",
-        ended: "+15551000022",
-        decided_by: "+15551000002",
+        ended: RACE_LOSER,
+        decided_by: RACE_WINNER,
         event: "call.machine.detection.ended",
         last: false,
     },
@@ -123,7 +119,7 @@ fn main() {
         for scenario in &SCENARIOS {
             let mut seconds = Vec::new();
             for _ in 0..RUNS {
-                let rig = Rig::start(scenario.policy, "hang_up").await;
+                let rig = Rig::ring(scenario.policy, "hang_up").await;
                 rig.run_ticket().await;
                 let legs = rig.carrier.legs();
                 let ended = leg(&legs, scenario.ended);
@@ -135,7 +131,7 @@ fn main() {
         // Left a message by policy: the line is up for the message by design.
         let mut seconds = Vec::new();
         for _ in 0..RUNS {
-            let rig = Rig::start(r#"targets = ["+15551000007", "+15551000012"]"#, "leave_message").await;
+            let rig = Rig::ring(r#"targets = ["+15551000007", "+15551000012"]"#, "leave_message").await;
             rig.run_ticket().await;
             let legs = rig.carrier.legs();
             let voicemail = leg(&legs, "+15551000007");
@@ -146,7 +142,17 @@ fn main() {
     });
 }
 
+/// Stand-ins for the numbers of a parallel race, known only once it ran.
+const RACE_WINNER: &str = "the leg that got the menu";
+const RACE_LOSER: &str = "the leg that did not";
+
 fn leg<'a>(legs: &'a [LegSnapshot], to: &str) -> &'a LegSnapshot {
+    let got_menu = |l: &&LegSnapshot| l.commands.iter().any(|c| c == "gather_using_speak");
+    match to {
+        RACE_WINNER => return legs.iter().find(got_menu).expect("a winner"),
+        RACE_LOSER => return legs.iter().find(|l| !got_menu(l)).expect("a loser"),
+        _ => {}
+    }
     legs.iter()
         .find(|l| l.to == to)
         .unwrap_or_else(|| panic!("a leg to {to}: {legs:#?}"))
@@ -168,26 +174,12 @@ fn report(name: &str, seconds: &mut [f64], goal: &str) {
     common::record("line_time", name, max, "s", goal);
 }
 
-struct Rig {
-    url: String,
-    http: reqwest::Client,
-    carrier: SandboxCarrier,
-    _dir: tempfile::TempDir,
-}
+/// Klaxon in process with its own sandbox carrier at [`timing`].
+type Rig = common::in_process::InProcess;
 
 impl Rig {
-    async fn start(steps: &str, voicemail: &str) -> Rig {
-        let seed = SigningSeed::generate();
-        let key = seed.public_key_base64();
-        let carrier = SandboxCarrier::start(
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            CarrierConfig {
-                signing_seed: seed,
-                timing: timing(),
-                ..CarrierConfig::default()
-            },
-        )
-        .expect("carrier");
+    /// Klaxon whose ticket pipeline rings policy `team`: `steps` and its voicemail rule.
+    async fn ring(steps: &str, voicemail: &str) -> Rig {
         let toml = format!(
             r#"
 [[pipelines]]
@@ -203,37 +195,7 @@ voicemail = "{voicemail}"
 {steps}
 "#
         );
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let raw = Raw::from_toml(std::path::Path::new("bench.toml"), &toml).unwrap();
-        let env: HashMap<&str, String> = HashMap::from([
-            ("TELNYX_API_KEY", "KEY_BENCH".to_owned()),
-            ("TELNYX_API_BASE", carrier.base_url()),
-            ("TELNYX_CONNECTION_ID", "1494404757140276705".to_owned()),
-            ("TELNYX_PHONE_NUMBER", "+15550100000".to_owned()),
-            ("TELNYX_PUBLIC_KEY", key),
-            ("PUBLIC_URL", format!("http://{addr}")),
-        ]);
-        let mut settings =
-            Settings::resolve(raw, |var| env.get(var).cloned()).expect("bench settings");
-        settings.database = DatabaseUrl::Sqlite(dir.path().join("klaxon.db"));
-        settings.listen = addr;
-        tokio::spawn(klaxon::serve(settings, listener, std::future::pending()));
-        let rig = Rig {
-            url: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            carrier,
-            _dir: dir,
-        };
-        for _ in 0..100 {
-            let up = rig.http.get(format!("{}/health", rig.url)).send().await;
-            if up.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        rig
+        Rig::start(&toml, timing(), &[]).await
     }
 
     /// Sends a ticket and waits until its escalation ended and every leg is down.

@@ -8,7 +8,7 @@
 //!      carrier.
 //! 2. Parallel ring: 100 critical tickets at 5/s to a policy whose first step rings three
 //!    people at once (`ring = "parallel"`; all three press 2, the first human takes it and
-//!    the others hear "someone else has it"). For each escalation it measures event committed
+//!    the others hear "someone answered"). For each escalation it measures event committed
 //!    → all parallel dials sent: from the 202 of the ticket to the arrival at the carrier of
 //!    the last of its three dials. Dead air is measured on every answered leg too.
 //! 3. Merge: 100 signed `Ticket.changed` webhooks (each a different ticket turning URGENT)
@@ -30,9 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
-use klaxon::Settings;
-use klaxon::config::{DatabaseUrl, Raw};
-use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use klaxon::sandbox::carrier::Timing;
 use klaxon::sandbox::merge::{MergeSandboxConfig, SandboxMerge, sample};
 use klaxon::signing::Secret;
 use serde_json::{Value, json};
@@ -66,7 +64,7 @@ fn main() {
         let model = start_slow_model().await;
         println!("klaxon voice benchmark (sandbox carrier, fast timing; model answers after {MODEL_DELAY:?})");
 
-        let steady = Klaxon::start(&model, 10.0).await;
+        let steady = Klaxon::oncall(&model, 10.0).await;
         let started = Instant::now();
         let mut accepted = Vec::new();
         let mut ticks = tokio::time::interval(Duration::from_millis(200));
@@ -85,7 +83,7 @@ fn main() {
         common::record("voice", "event committed → dial p99", common::percentile(&to_dial, 0.99), "ms", "≤ 10 ms");
 
         // 3 dials per ticket at 5 tickets/s: 15 dials/s, under the 25/s pace (burst 25).
-        let parallel = Klaxon::start_with(&model, 25.0, PARALLEL, &[]).await;
+        let parallel = Klaxon::configured(&model, 25.0, PARALLEL, &[]).await;
         let started = Instant::now();
         let mut accepted = Vec::new();
         let mut ticks = tokio::time::interval(Duration::from_millis(200));
@@ -124,7 +122,7 @@ fn main() {
         common::record("voice", "signed Merge webhook → dial p99", common::percentile(&to_dial, 0.99), "ms", "≤ 10 ms");
         assert_eq!(to_dial.len(), 100, "every webhook rang once");
 
-        let burst = Klaxon::start(&model, 25.0).await;
+        let burst = Klaxon::oncall(&model, 25.0).await;
         let started = Instant::now();
         let mut sends = tokio::task::JoinSet::new();
         for n in 0..200 {
@@ -149,12 +147,8 @@ fn main() {
     });
 }
 
-struct Klaxon {
-    url: String,
-    http: reqwest::Client,
-    carrier: SandboxCarrier,
-    _dir: tempfile::TempDir,
-}
+/// Klaxon in process with its own sandbox carrier at fast timing.
+type Klaxon = common::in_process::InProcess;
 
 struct Accepted {
     event_id: String,
@@ -162,7 +156,8 @@ struct Accepted {
 }
 
 impl Klaxon {
-    async fn start(model: &str, dials_per_second: f64) -> Klaxon {
+    /// The default `oncall` policy: one person, who presses 2.
+    async fn oncall(model: &str, dials_per_second: f64) -> Klaxon {
         let toml = r#"
 [[pipelines]]
 name = "tickets"
@@ -170,65 +165,24 @@ on = "support.ticket.*"
 [[pipelines.destinations]]
 voice = { policy = "oncall" }
 "#;
-        Klaxon::start_with(model, dials_per_second, toml, &[]).await
+        Klaxon::configured(model, dials_per_second, toml, &[]).await
     }
 
     /// Klaxon with these settings, its own sandbox carrier and a fresh database.
-    async fn start_with(
+    async fn configured(
         model: &str,
         dials_per_second: f64,
         toml: &str,
         extra_env: &[(&'static str, String)],
     ) -> Klaxon {
-        let seed = SigningSeed::generate();
-        let key = seed.public_key_base64();
-        let carrier = SandboxCarrier::start(
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            CarrierConfig {
-                signing_seed: seed,
-                timing: Timing::fast(),
-                ..CarrierConfig::default()
-            },
-        )
-        .expect("carrier");
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let raw = Raw::from_toml(std::path::Path::new("bench.toml"), toml).unwrap();
-        let mut env: HashMap<&str, String> = HashMap::from([
-            ("TELNYX_API_KEY", "KEY_BENCH".to_owned()),
-            ("TELNYX_API_BASE", carrier.base_url()),
-            ("TELNYX_CONNECTION_ID", "1494404757140276705".to_owned()),
-            ("TELNYX_PHONE_NUMBER", "+15550100000".to_owned()),
-            ("TELNYX_PUBLIC_KEY", key),
-            ("PUBLIC_URL", format!("http://{addr}")),
+        let mut env = vec![
             // Presses 2: acknowledged.
             ("ONCALL_NUMBER", "+15551000002".to_owned()),
             ("AI_BASE_URL", model.to_owned()),
             ("KLAXON_DIALS_PER_SECOND", dials_per_second.to_string()),
-        ]);
-        env.extend(extra_env.iter().cloned());
-        let mut settings =
-            Settings::resolve(raw, |var| env.get(var).cloned()).expect("bench settings");
-        settings.database = DatabaseUrl::Sqlite(dir.path().join("klaxon.db"));
-        settings.listen = addr;
-        tokio::spawn(klaxon::serve(settings, listener, std::future::pending()));
-        let klaxon = Klaxon {
-            url: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            carrier,
-            _dir: dir,
-        };
-        let health = klaxon
-            .http
-            .get(format!("{}/health", klaxon.url))
-            .send()
-            .await;
-        assert!(
-            health.is_ok_and(|r| r.status().is_success()),
-            "Klaxon is up"
-        );
-        klaxon
+        ];
+        env.extend_from_slice(extra_env);
+        Klaxon::start(toml, Timing::fast(), &env).await
     }
 
     async fn send_ticket(&self, n: u32) -> Accepted {
@@ -388,7 +342,7 @@ impl MergeRig {
                 sample::ZENDESK_ACCOUNT_TOKEN.to_owned(),
             ),
         ];
-        let klaxon = Klaxon::start_with(model, 25.0, "", &env).await;
+        let klaxon = Klaxon::configured(model, 25.0, "", &env).await;
         MergeRig { klaxon, merge }
     }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each benchmark uses a different part
 
+pub mod in_process;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

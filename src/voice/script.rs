@@ -40,11 +40,12 @@ pub fn speech(speech: Speech, words: Words<'_>) -> String {
         }
         Speech::ConnectFailed => "We could not reach them.".to_owned(),
         Speech::NoConnectTarget => "There is no one to connect you to for this alert.".to_owned(),
-        // Goodbyes are a few words: the line stays up while they play.
+        // Goodbyes are three words at most: the line stays up (and is paid for) while they
+        // play, and at a speaking pace three words take about a second.
         Speech::AcknowledgedGoodbye => "Acknowledged. Goodbye.".to_owned(),
-        Speech::PassGoodbye => "Passing it on. Goodbye.".to_owned(),
-        Speech::NoChoiceGoodbye => "No choice heard. Goodbye.".to_owned(),
-        Speech::TakenElsewhere => "Someone else has it. Goodbye.".to_owned(),
+        Speech::PassGoodbye => "Passed on. Goodbye.".to_owned(),
+        Speech::NoChoiceGoodbye => "Nothing heard. Goodbye.".to_owned(),
+        Speech::TakenElsewhere => "Someone answered. Goodbye.".to_owned(),
         Speech::CancelledGoodbye => "Alert cancelled. Goodbye.".to_owned(),
         Speech::VoicemailMessage => format!(
             "This is Klaxon with an urgent escalation for {role} about: {subject}. Please check your alerts. Goodbye."

@@ -228,7 +228,7 @@ fn speech_words(tag: &str) -> &'static str {
         "ack_goodbye" => "goodbye (acknowledged)",
         "pass_goodbye" => "goodbye (passed on)",
         "no_choice_goodbye" => "goodbye (no choice)",
-        "taken" => "told: someone else has it",
+        "taken" => "told: someone answered",
         "cancel_goodbye" => "goodbye (cancelled)",
         "voicemail" => "voicemail message spoken",
         _ => "spoke",

@@ -387,9 +387,7 @@ ring = "parallel"
             "the other person is hung up: {loser_leg:?}"
         );
         assert!(
-            rig.spoken()
-                .iter()
-                .any(|s| s.contains("Someone else has it")),
+            rig.spoken().iter().any(|s| s.contains("Someone answered")),
             "and told why"
         );
         for ending in endings(&legs) {

@@ -119,7 +119,7 @@ pub enum CallStatus {
     AwaitingBeep,
     /// Leaving the message on a voicemail box; hung up once it has been spoken.
     LeavingMessage,
-    /// Saying a last line (goodbye, "someone else has it", the voicemail message): hung up
+    /// Saying a last line (goodbye, "someone answered", the voicemail message): hung up
     /// as soon as it has been heard.
     SayingGoodbye,
 }
@@ -193,7 +193,14 @@ impl State {
 
     /// The call that took the escalation, if any.
     pub fn taken(&self) -> Option<&Call> {
-        self.calls.iter().find(|c| c.status == CallStatus::Taken)
+        self.taken_index().map(|index| &self.calls[index])
+    }
+
+    /// Where in `calls` the call that took the escalation is.
+    fn taken_index(&self) -> Option<usize> {
+        self.calls
+            .iter()
+            .position(|c| c.status == CallStatus::Taken)
     }
 
     /// A call of this escalation by attempt.
@@ -441,9 +448,9 @@ pub enum Speech {
     ConnectFailed,
     /// "There is no one to connect you to." (said once; "connect" is not offered)
     NoConnectTarget,
-    /// "Thank you, it is acknowledged. Goodbye."
+    /// "Acknowledged. Goodbye."
     AcknowledgedGoodbye,
-    /// "Passing this to the next person. Goodbye."
+    /// "Passed on. Goodbye."
     PassGoodbye,
     /// No choice after the last menu round.
     NoChoiceGoodbye,
@@ -734,11 +741,7 @@ impl Machine<'_> {
     }
 
     fn on_choice(&self, state: &mut State, choice: Choice) -> Vec<Action> {
-        let Some(index) = state
-            .calls
-            .iter()
-            .position(|c| c.status == CallStatus::Taken)
-        else {
+        let Some(index) = state.taken_index() else {
             return Vec::new();
         };
         let attempt = state.calls[index].attempt;
@@ -791,11 +794,7 @@ impl Machine<'_> {
         if state.menus < self.rules.max_menu_rounds {
             return self.offer_menu(state);
         }
-        let Some(index) = state
-            .calls
-            .iter()
-            .position(|c| c.status == CallStatus::Taken)
-        else {
+        let Some(index) = state.taken_index() else {
             return Vec::new();
         };
         let mut actions = self.give_up(state, index, "no_choice_goodbye", Speech::NoChoiceGoodbye);
@@ -831,11 +830,7 @@ impl Machine<'_> {
     fn connect_failed(&self, state: &mut State) -> Vec<Action> {
         state.b_leg = None;
         state.phase = Phase::Menu;
-        let Some(index) = state
-            .calls
-            .iter()
-            .position(|c| c.status == CallStatus::Taken)
-        else {
+        let Some(index) = state.taken_index() else {
             return Vec::new();
         };
         let mut actions = self.say(state, index, "connect_failed", Speech::ConnectFailed);

@@ -595,10 +595,7 @@ mod tests {
     }
 
     fn no_policy() -> Policy {
-        Policy {
-            steps: vec![],
-            repeat: 0,
-        }
+        Policy::new(vec![], 0)
     }
 
     fn briefing_of(event_type: &str, payload: &Value) -> BriefingContext {
