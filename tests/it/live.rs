@@ -336,7 +336,7 @@ async fn the_live_page_in_a_real_browser_shows_everything_and_replays_a_dead_let
         escalation["id"].as_str().unwrap()
     );
     let timeline = browser.wait_for_text(&card, "+15551000000", WAIT).await;
-    assert!(timeline.contains("dial"), "{timeline}");
+    assert!(timeline.contains("rang leg A"), "{timeline}");
     assert!(timeline.contains("connected"), "{timeline}");
 
     let dead_row = format!(r#"#dead-letters tr[data-delivery-id="{dead_id}"]"#);
