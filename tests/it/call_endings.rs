@@ -5,7 +5,7 @@
 //! person, and the timeline says all of it in words. Klaxon against the sandbox carrier over
 //! real HTTP; every request validated against the Telnyx spec.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use klaxon::sandbox::carrier::{Delivery, LegState};
 use serde_json::{Value, json};
@@ -14,28 +14,6 @@ use crate::support::voice_rig::{Rig, RigConfig, actions, endings};
 
 /// What the next person in every chain does: presses 2, acknowledged.
 const ACKNOWLEDGES: &str = "+15551000012";
-
-/// The line time of a leg Klaxon ended after `decided`: how long it stayed up after.
-fn line_time_after(decided: SystemTime, ended: Option<SystemTime>) -> Duration {
-    let ended = ended.expect("the leg ended");
-    ended.duration_since(decided).unwrap_or_default()
-}
-
-/// When the carrier sent `event_type` for the leg to `to` (its first delivery).
-fn event_at(rig: &Rig, to: &str, event_type: &str) -> SystemTime {
-    let leg = rig
-        .carrier
-        .legs()
-        .into_iter()
-        .find(|l| l.to == to)
-        .expect("the leg");
-    rig.carrier
-        .webhooks_sent()
-        .into_iter()
-        .find(|w| w.call_control_id == leg.call_control_id && w.event_type == event_type)
-        .unwrap_or_else(|| panic!("{event_type} for {to}"))
-        .at
-}
 
 #[tokio::test]
 async fn no_call_is_left_up_by_us_in_any_scenario() {
@@ -62,8 +40,19 @@ async fn no_call_is_left_up_by_us_in_any_scenario() {
             "the acknowledged call is hung up after its goodbye"
         );
         if what == "voicemail" {
-            let detected = event_at(&rig, first, "call.machine.detection.ended");
-            let up = line_time_after(detected, leg.ended_at);
+            let voicemail = rig
+                .carrier
+                .legs()
+                .into_iter()
+                .find(|l| l.to == first)
+                .expect("the voicemail leg");
+            let detected = rig
+                .carrier
+                .first_event_at(&voicemail.call_control_id, "call.machine.detection.ended")
+                .expect("the machine verdict");
+            let up = voicemail
+                .line_time_after(detected)
+                .expect("the voicemail leg ended");
             assert!(
                 up < Duration::from_millis(500),
                 "voicemail up {up:?} after detection"
@@ -170,23 +159,24 @@ async fn a_connected_call_ends_both_sides_and_the_timeline_tells_it() {
     let id = escalation["id"].as_str().unwrap();
     let escalation = rig.settled(id).await;
     let legs = endings(&rig.carrier.legs());
-    let engineer = legs.iter().find(|e| e.to == "+15551000000").unwrap();
     let customer = legs.iter().find(|e| e.to != "+15551000000").unwrap();
     assert!(!customer.by_us, "the customer ended the conversation");
     // Telnyx ends a bridged leg whose peer hangs up; Klaxon asks too, in case it does not.
-    let engineer_id = rig
+    let engineer_leg = rig
         .carrier
         .legs()
         .into_iter()
         .find(|l| l.to == "+15551000000")
-        .unwrap()
-        .call_control_id;
+        .unwrap();
+    let engineer_id = &engineer_leg.call_control_id;
     let asked = rig
         .requests()
         .iter()
-        .any(|r| r.path.contains(&engineer_id) && r.path.ends_with("/hangup"));
+        .any(|r| r.path.contains(engineer_id) && r.path.ends_with("/hangup"));
     assert!(asked, "the engineer's leg is hung up by us: {legs:?}");
-    let after = line_time_after(customer.ended_at.unwrap(), engineer.ended_at);
+    let after = engineer_leg
+        .line_time_after(customer.ended_at.unwrap())
+        .expect("the engineer's leg ended");
     assert!(after < Duration::from_millis(500), "{after:?}");
     let words = timeline_words(&escalation);
     for line in [
