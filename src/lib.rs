@@ -33,6 +33,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod destinations;
 pub mod demo;
 pub mod error_text;
 pub mod http;

@@ -1,0 +1,10 @@
+//! Destinations: where a routed event goes, one module per kind.
+//!
+//! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
+//! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send.
+
+pub mod message;
+pub mod report;
+
+pub use message::{Message, MessageField};
+pub use report::{Report, Verdict};
