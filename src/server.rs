@@ -16,7 +16,8 @@ use tokio::sync::watch;
 
 use crate::config::{AiSettings, DatabaseUrl, Settings, Severity};
 use crate::delivery::DeliveryWorker;
-use crate::delivery::webhook::WebhookSender;
+use crate::destinations::Outbox;
+use crate::destinations::webhook::WebhookSender;
 use crate::http::{self, AppState};
 use crate::llm::{ChatModel, LlmError, ModelConfig};
 use crate::merge::reconcile::DEFAULT_ACCOUNT;
@@ -90,22 +91,21 @@ pub async fn serve(
     );
 
     let (stop_workers, workers_stop) = watch::channel(false);
-    let webhooks = settings
+    let deliveries = settings
         .pipelines
         .iter()
         .flat_map(|p| &p.destinations)
         .filter_map(|d| match &d.kind {
-            DestinationKind::Webhook(spec) => Some((d.name.clone(), spec.clone())),
+            DestinationKind::Deliver(destination) => Some((d.name.clone(), destination.clone())),
             DestinationKind::Log | DestinationKind::Voice(_) => None,
         })
         .collect::<HashMap<_, _>>();
     let (merge, _sandbox_merge) = merge_client(&settings).await?;
     let merge_accounts = Arc::new(merge_accounts(&settings));
+    let outbox = Outbox::new(deliveries, WebhookSender::new()?, Some(merge.clone()));
     let worker = DeliveryWorker::start(
         store.clone(),
-        WebhookSender::new()?,
-        webhooks,
-        Some(merge.clone()),
+        outbox,
         &settings.delivery,
         workers_stop.clone(),
     )

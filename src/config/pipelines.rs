@@ -12,23 +12,19 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, Origin};
 use super::merge::MergeRules;
+use crate::destinations::{self, Destination};
 use crate::pipeline::condition::Condition;
 use crate::pipeline::merge_lookup::MergeModelKind;
 use crate::pipeline::redact::{CustomPattern, PiiKind, RedactSpec, Redactor};
 use crate::pipeline::spec::{
     ClassifySpec, ConnectTo, DestinationKind, DestinationSpec, PipelineSpec, Step, TransitionSpec,
-    TypePattern, VoiceSpec, WebhookSigning, WebhookSpec,
+    TypePattern, VoiceSpec,
 };
-use crate::signing::Secret;
 use crate::voice::settings::{VoiceSettings, is_e164};
 
 /// The pipelines Klaxon runs when the settings declare none (documented in the README).
 pub const BUILTIN_PIPELINES: &str = include_str!("builtin_pipelines.toml");
 
-/// Outbound webhook timeout unless a destination sets `timeout_secs`.
-pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
-/// Header of `signing = "stripe"` unless `header` is set.
-pub const DEFAULT_STRIPE_HEADER: &str = "X-Klaxon-Signature";
 pub const DEFAULT_CLASSIFY_PROMPT: &str =
     "You triage events for an on-call team. Classify the event below by {field}.";
 
@@ -99,14 +95,44 @@ pub struct RawPattern {
     pub regex: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[pipelines.destinations]]` table: `name`, `when`, and exactly one kind: `log = true`,
+/// `voice = { … }`, or a delivering kind's table (`webhook = { … }`, …), whose shape and
+/// validation belong to its module in [`crate::destinations`].
+#[derive(Debug)]
 pub struct RawDestination {
     pub name: Option<String>,
     pub when: Option<String>,
-    pub webhook: Option<RawWebhook>,
     pub voice: Option<RawVoiceDestination>,
     pub log: Option<bool>,
+    /// Every other key, in order: delivering kinds (an unknown key is reported as such).
+    pub kinds: Vec<(String, toml::Value)>,
+}
+
+impl<'de> Deserialize<'de> for RawDestination {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        fn take<T: serde::de::DeserializeOwned, E: Error>(
+            table: &mut toml::Table,
+            key: &str,
+        ) -> Result<Option<T>, E> {
+            table
+                .remove(key)
+                .map(|value| {
+                    value
+                        .try_into()
+                        .map_err(|e| E::custom(format!("{key}: {e}")))
+                })
+                .transpose()
+        }
+        Ok(RawDestination {
+            name: take(&mut table, "name")?,
+            when: take(&mut table, "when")?,
+            voice: take(&mut table, "voice")?,
+            log: take(&mut table, "log")?,
+            kinds: table.into_iter().collect(),
+        })
+    }
 }
 
 /// `voice = { policy = "oncall", connect_to = "customer_phone", briefing = { prompt = "…" } }`
@@ -126,27 +152,14 @@ pub struct RawBriefing {
 }
 
 impl RawDestination {
-    fn kind_name(&self) -> Option<&'static str> {
-        match (&self.webhook, &self.voice, self.log) {
-            (Some(_), _, _) => Some("webhook"),
+    fn kind_name(&self) -> Option<&str> {
+        match (self.kinds.first(), &self.voice, self.log) {
+            (Some((kind, _)), _, _) => Some(kind),
             (None, Some(_), _) => Some("voice"),
             (None, None, Some(true)) => Some("log"),
             _ => None,
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWebhook {
-    pub url: String,
-    pub signing: Option<String>,
-    /// The environment variable holding the secret(s); several separated by spaces or commas.
-    pub secret_env: Option<String>,
-    pub header: Option<String>,
-    #[serde(default)]
-    pub allow_private: bool,
-    pub timeout_secs: Option<u64>,
 }
 
 /// Validates the declared pipelines (or the built-in ones when none are declared).
@@ -506,19 +519,26 @@ impl Checker<'_> {
             .when
             .as_deref()
             .and_then(|w| self.condition(&format!("{key}.when"), w));
-        let kind = match (raw.webhook, raw.voice, raw.log) {
-            (Some(webhook), None, None | Some(false)) => self
-                .webhook(&format!("{key}.webhook"), webhook, env)
-                .map(|w| DestinationKind::Webhook(Arc::new(w))),
-            (None, Some(voice), None | Some(false)) => self
+        let mut kinds = raw.kinds;
+        let kind = match (kinds.pop(), kinds.is_empty(), raw.voice, raw.log) {
+            (Some((kind, value)), true, None, None | Some(false)) => {
+                self.delivering(&key, &kind, value, env)
+            }
+            (None, _, Some(voice), None | Some(false)) => self
                 .voice(&format!("{key}.voice"), voice)
                 .map(|v| DestinationKind::Voice(Arc::new(v))),
-            (None, None, Some(true)) => Some(DestinationKind::Log),
+            (None, _, None, Some(true)) => Some(DestinationKind::Log),
             _ => {
                 self.fail(
                     &key,
-                    "set exactly one of `webhook = { url = … }`, `voice = { policy = … }` or `log = true`"
-                        .into(),
+                    format!(
+                        "set exactly one of {}, `voice = {{ policy = … }}` or `log = true`",
+                        destinations::KINDS
+                            .iter()
+                            .map(|k| format!("`{k} = {{ … }}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 );
                 None
             }
@@ -573,123 +593,39 @@ impl Checker<'_> {
         })
     }
 
-    fn webhook(
+    /// A delivering kind's settings, validated by its module; its problems are reported
+    /// under `<destination>.<kind>.<key>`.
+    fn delivering(
         &mut self,
         key: &str,
-        raw: RawWebhook,
+        kind: &str,
+        value: toml::Value,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<WebhookSpec> {
-        let before = self.errors.len();
-        let url = match reqwest::Url::parse(&raw.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
+    ) -> Option<DestinationKind> {
+        match Destination::parse(kind, value, env) {
+            Some(Ok(destination)) => Some(DestinationKind::Deliver(destination)),
+            Some(Err(problems)) => {
+                for (sub, message) in problems.into_inner() {
+                    let at = if sub.is_empty() {
+                        format!("{key}.{kind}")
+                    } else {
+                        format!("{key}.{kind}.{sub}")
+                    };
+                    self.fail(&at, message);
+                }
+                None
             }
-            Ok(_) => {
+            None => {
                 self.fail(
-                    &format!("{key}.url"),
-                    format!("{:?} is not an http(s) URL", raw.url),
+                    &format!("{key}.{kind}"),
+                    format!(
+                        "unknown key {kind:?}: a destination takes name, when, and one of {}, voice or log",
+                        destinations::KINDS.join(", ")
+                    ),
                 );
                 None
             }
-            Err(e) => {
-                self.fail(&format!("{key}.url"), format!("{:?}: {e}", raw.url));
-                None
-            }
-        };
-        let scheme = raw.signing.as_deref().unwrap_or("standard");
-        let secrets: Vec<String> = match &raw.secret_env {
-            Some(var) => match env(var).filter(|v| !v.trim().is_empty()) {
-                Some(value) => value
-                    .split([',', ' '])
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect(),
-                None => {
-                    self.fail(
-                        &format!("{key}.secret_env"),
-                        format!("the environment variable {var} is not set"),
-                    );
-                    Vec::new()
-                }
-            },
-            None => Vec::new(),
-        };
-        if scheme != "none" && raw.secret_env.is_none() {
-            self.fail(
-                &format!("{key}.secret_env"),
-                format!(
-                    "signing = {scheme:?} needs a secret: name the environment variable that holds it, or set signing = \"none\""
-                ),
-            );
         }
-        if raw.header.is_some() && scheme != "stripe" {
-            self.fail(
-                &format!("{key}.header"),
-                "only signing = \"stripe\" takes a header name".into(),
-            );
-        }
-        let signing = match scheme {
-            "none" => Some(WebhookSigning::None),
-            "bearer" => Some(WebhookSigning::Bearer(
-                secrets.into_iter().map(Secret::new).collect(),
-            )),
-            "standard" => {
-                let mut parsed = Vec::with_capacity(secrets.len());
-                for secret in secrets {
-                    match secret.parse() {
-                        Ok(s) => parsed.push(s),
-                        Err(e) => self.fail(
-                            &format!("{key}.secret_env"),
-                            format!("a Standard Webhooks secret is `whsec_` + base64: {e}"),
-                        ),
-                    }
-                }
-                Some(WebhookSigning::Standard(parsed))
-            }
-            "stripe" => {
-                let header = raw.header.as_deref().unwrap_or(DEFAULT_STRIPE_HEADER);
-                match reqwest::header::HeaderName::from_bytes(header.as_bytes()) {
-                    Ok(header) => Some(WebhookSigning::Stripe {
-                        header,
-                        secrets: secrets.into_iter().map(Secret::new).collect(),
-                    }),
-                    Err(_) => {
-                        self.fail(
-                            &format!("{key}.header"),
-                            format!("{header:?} is not a valid header name"),
-                        );
-                        None
-                    }
-                }
-            }
-            other => {
-                self.fail(
-                    &format!("{key}.signing"),
-                    format!("{other:?}: expected \"standard\", \"stripe\", \"bearer\" or \"none\""),
-                );
-                None
-            }
-        };
-        let timeout = match raw.timeout_secs {
-            None => DEFAULT_WEBHOOK_TIMEOUT,
-            Some(s @ 1..=300) => Duration::from_secs(s),
-            Some(s) => {
-                self.fail(
-                    &format!("{key}.timeout_secs"),
-                    format!("must be between 1 and 300, got {s}"),
-                );
-                DEFAULT_WEBHOOK_TIMEOUT
-            }
-        };
-        if self.errors.len() != before {
-            return None;
-        }
-        Some(WebhookSpec {
-            url: url?,
-            signing: signing?,
-            allow_private: raw.allow_private,
-            timeout,
-        })
     }
 }
 

@@ -14,11 +14,9 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::schedule::next_attempt_at;
-use super::webhook::WebhookSender;
 use crate::clock;
 use crate::config::DeliverySettings;
-use crate::merge::{MergeClient, writeback};
-use crate::pipeline::spec::WebhookSpec;
+use crate::destinations::{Outbox, Verdict};
 use crate::store::{AfterAttempt, Attempt, DeliveryJob, Store};
 
 /// How long a claimed job is ours. Longer than any attempt (timeouts are ≤ 300 s) plus the
@@ -72,10 +70,8 @@ impl WorkerHandle {
 
 struct Shared {
     store: Store,
-    sender: WebhookSender,
-    /// Runs Merge write-back jobs (destination [`writeback::DESTINATION`]).
-    merge: Option<MergeClient>,
-    destinations: HashMap<String, Arc<WebhookSpec>>,
+    /// Every kind's way of sending, by the job's target.
+    outbox: Outbox,
     retry_schedule: Vec<Duration>,
     disabled: DisabledDestinations,
     poke: Arc<Notify>,
@@ -88,13 +84,11 @@ pub struct DeliveryWorker {
 }
 
 impl DeliveryWorker {
-    /// Starts the dispatcher and the poller. `destinations` are the webhook destinations by
-    /// name; jobs for other names are dead-lettered with a reason.
+    /// Starts the dispatcher and the poller. Jobs for destinations the `outbox` does not
+    /// know are dead-lettered with a reason.
     pub async fn start(
         store: Store,
-        sender: WebhookSender,
-        destinations: HashMap<String, Arc<WebhookSpec>>,
-        merge: Option<MergeClient>,
+        outbox: Outbox,
         settings: &DeliverySettings,
         shutdown: watch::Receiver<bool>,
     ) -> Result<DeliveryWorker, crate::store::StoreError> {
@@ -111,9 +105,7 @@ impl DeliveryWorker {
         let poke = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             store,
-            sender,
-            merge,
-            destinations,
+            outbox,
             retry_schedule: settings.retry_schedule.clone(),
             disabled: disabled.clone(),
             poke: poke.clone(),
@@ -241,17 +233,6 @@ async fn follow_disabled(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
 
 /// One attempt of one job, recorded whatever happens.
 async fn attempt(shared: &Shared, job: DeliveryJob) {
-    if let Some(parsed) = writeback::Job::parse(&job.destination, &job.body) {
-        return write_back(shared, &job, parsed).await;
-    }
-    let Some(spec) = shared.destinations.get(&job.destination) else {
-        let reason = format!(
-            "destination {:?} is not in the settings any more; replay after restoring it",
-            job.destination
-        );
-        bury(shared, &job, reason).await;
-        return;
-    };
     let disabled = shared
         .disabled
         .lock()
@@ -266,119 +247,43 @@ async fn attempt(shared: &Shared, job: DeliveryJob) {
         return;
     }
 
-    let number = job.attempts + 1;
-    let run_attempt = job.run_attempts + 1;
     let started_at = clock::now_rfc3339();
     let started = std::time::Instant::now();
-    let result = shared
-        .sender
-        .send(spec, job.id, &job.body, clock::now_secs())
-        .await;
-    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let retry = |retry_after| {
-        next_attempt_at(
-            &shared.retry_schedule,
-            run_attempt,
-            retry_after,
-            clock::now_ms(),
-        )
-        .map_or(AfterAttempt::Dead, AfterAttempt::RetryAt)
+    let report = match shared.outbox.send(&job).await {
+        Ok(report) => report,
+        Err(unroutable) => {
+            bury(shared, &job, unroutable.to_string()).await;
+            return;
+        }
     };
     let mut record = Attempt {
-        number,
+        number: job.attempts + 1,
         started_at,
-        duration_ms,
-        status: None,
-        error: None,
-        response: None,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        status: report.status,
+        error: report.error,
+        response: report.response,
     };
-    let after = match result {
-        Ok(answer) => {
-            record.status = Some(answer.status);
-            record.response = Some(answer.snippet).filter(|s| !s.is_empty());
-            match answer.status {
-                200..=299 => AfterAttempt::Succeeded,
-                410 => {
-                    let reason = format!("410 Gone from {} at {}", spec.url, clock::now_rfc3339());
-                    record.error = Some(format!("{reason}; destination disabled"));
-                    disable(shared, &job.destination, reason).await;
-                    AfterAttempt::Dead
-                }
-                status => {
-                    record.error = Some(format!("HTTP {status}"));
-                    retry(answer.retry_after)
-                }
-            }
-        }
-        Err(error) => {
-            record.error = Some(error.to_string());
-            if error.is_retryable() {
-                retry(None)
-            } else {
-                AfterAttempt::Dead
-            }
+    let after = match report.verdict {
+        Verdict::Delivered => AfterAttempt::Succeeded,
+        Verdict::Retry { after } => next_attempt_at(
+            &shared.retry_schedule,
+            job.run_attempts + 1,
+            after,
+            clock::now_ms(),
+        )
+        .map_or(AfterAttempt::Dead, AfterAttempt::RetryAt),
+        Verdict::Dead => AfterAttempt::Dead,
+        Verdict::Disable => {
+            let reason = record.error.clone().unwrap_or_else(|| "gone".into());
+            record.error = Some(format!("{reason}; destination disabled"));
+            disable(shared, &job.destination, reason).await;
+            AfterAttempt::Dead
         }
     };
     log_outcome(&job, &record, after);
     if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
         tracing::error!(%error, delivery = %job.id, "could not record a delivery attempt; it will be retried after its lease");
-    }
-    if matches!(after, AfterAttempt::RetryAt(_)) {
-        shared.poke.notify_one();
-    }
-}
-
-/// A Merge write-back job: same schedule, attempts and dead letters as a webhook.
-async fn write_back(
-    shared: &Shared,
-    job: &DeliveryJob,
-    parsed: Result<writeback::Job, serde_json::Error>,
-) {
-    let Some(merge) = &shared.merge else {
-        bury(shared, job, "no Merge client is configured".into()).await;
-        return;
-    };
-    let body = match parsed {
-        Ok(body) => body,
-        Err(error) => {
-            bury(shared, job, format!("unreadable write-back job: {error}")).await;
-            return;
-        }
-    };
-    let started_at = clock::now_rfc3339();
-    let started = std::time::Instant::now();
-    let result = writeback::perform(merge, &body, job.attempts > 0).await;
-    let mut record = Attempt {
-        number: job.attempts + 1,
-        started_at,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        status: None,
-        error: None,
-        response: None,
-    };
-    let after = match result {
-        Ok(done) => {
-            record.response = Some(done);
-            AfterAttempt::Succeeded
-        }
-        Err(error) => {
-            record.error = Some(error.to_string());
-            if error.is_retryable() {
-                next_attempt_at(
-                    &shared.retry_schedule,
-                    job.run_attempts + 1,
-                    None,
-                    clock::now_ms(),
-                )
-                .map_or(AfterAttempt::Dead, AfterAttempt::RetryAt)
-            } else {
-                AfterAttempt::Dead
-            }
-        }
-    };
-    log_outcome(job, &record, after);
-    if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
-        tracing::error!(%error, delivery = %job.id, "could not record a write-back attempt");
     }
     if matches!(after, AfterAttempt::RetryAt(_)) {
         shared.poke.notify_one();

@@ -1,10 +1,259 @@
 //! Destinations: where a routed event goes, one module per kind.
 //!
+//! Each kind's module holds everything about it: its settings and their validation, how an
+//! event becomes its request ([`Destination::render`], when the pipeline routes the event, so
+//! every retry sends the same thing), how that request is sent and how the answer is judged
+//! ([`Outbox::send`] → a [`Report`]), and its rate limit.
+//!
+//! - [`webhook`]: signed HTTP POST of the event document, with the SSRF guard.
+//! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
+//! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send.
+//!
+//! Adding a kind: its module, a variant of [`Target`] and of [`Destination`], and the arms
+//! the compiler then asks for in this file; the worker, the pipeline and the settings loader
+//! need no change.
 
+pub mod merge_writeback;
 pub mod message;
 pub mod report;
+pub mod target;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 pub use message::{Message, MessageField};
 pub use report::{Report, Verdict};
+pub use target::Target;
+
+use crate::merge::MergeClient;
+use crate::store::{DeliveryJob, EventId};
+
+/// Reads an environment variable (settings name variables; tests pass their own).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What is wrong with a destination's settings: (key below the kind, message) pairs, all of
+/// them, so `klaxon check` can list every problem at once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Problems(Vec<(String, String)>);
+
+impl Problems {
+    pub fn new() -> Problems {
+        Problems::default()
+    }
+
+    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push((key.into(), message.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_inner(self) -> Vec<(String, String)> {
+        self.0
+    }
+}
+
+impl From<Vec<(String, String)>> for Problems {
+    fn from(problems: Vec<(String, String)>) -> Problems {
+        Problems(problems)
+    }
+}
+
+/// A configured destination that receives deliveries: its kind and validated settings.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Webhook(Arc<webhook::WebhookSpec>),
+}
+
+/// The `[[pipelines.destinations]]` keys that choose a delivering kind.
+pub const KINDS: &[&str] = &["webhook"];
+
+impl Destination {
+    /// Validates `value` as the settings of the kind named by `key` (a key of
+    /// `[[pipelines.destinations]]`); `None` when `key` names no delivering kind.
+    pub fn parse(
+        key: &str,
+        value: toml::Value,
+        env: Env<'_>,
+    ) -> Option<Result<Destination, Problems>> {
+        fn shape<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, Problems> {
+            value.try_into().map_err(|e: toml::de::Error| {
+                Problems::from(vec![(String::new(), e.message().to_owned())])
+            })
+        }
+        Some(match key {
+            "webhook" => shape(value)
+                .and_then(|raw| webhook::settings(raw, env))
+                .map(|spec| Destination::Webhook(Arc::new(spec))),
+            _ => return None,
+        })
+    }
+
+    /// The kind, as stored on its deliveries.
+    pub fn target(&self) -> Target {
+        match self {
+            Destination::Webhook(_) => Target::Webhook,
+        }
+    }
+
+    /// Where it sends, for `/v1/destinations` and `klaxon check`: never a secret (no token,
+    /// no URL path or query).
+    pub fn summary(&self) -> String {
+        match self {
+            Destination::Webhook(spec) => spec.summary(),
+        }
+    }
+
+    /// The body of this destination's delivery of `event`, fixed when the event is routed.
+    pub fn render<S: Serialize>(&self, event: &Routed<'_, S>) -> String {
+        match self {
+            Destination::Webhook(_) => event.document().to_string(),
+        }
+    }
+}
+
+/// A routed event, as destinations render it: what the pipeline produced (the payload after
+/// redaction, the labels), never the raw event.
+pub struct Routed<'a, S> {
+    pub id: EventId,
+    pub event_type: &'a str,
+    pub occurred_at: &'a str,
+    pub payload: &'a Value,
+    pub labels: &'a Map<String, Value>,
+    /// The pipeline's trace (its name, steps and decisions), for templates.
+    pub trace: &'a S,
+    /// The JSON document a webhook receives, serialized once per run and shared.
+    pub document: std::cell::OnceCell<Arc<str>>,
+}
+
+impl<'a, S> Routed<'a, S> {
+    pub fn new(
+        id: EventId,
+        event_type: &'a str,
+        occurred_at: &'a str,
+        payload: &'a Value,
+        labels: &'a Map<String, Value>,
+        trace: &'a S,
+    ) -> Self {
+        Routed {
+            id,
+            event_type,
+            occurred_at,
+            payload,
+            labels,
+            trace,
+            document: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// `{"id","labels","occurred_at","payload","type"}`: what a webhook receives.
+    pub fn document(&self) -> Arc<str> {
+        self.document
+            .get_or_init(|| {
+                // Serializing JSON values and string-keyed maps cannot fail.
+                serde_json::to_string(&Document {
+                    id: self.id,
+                    labels: self.labels,
+                    occurred_at: self.occurred_at,
+                    payload: self.payload,
+                    event_type: self.event_type,
+                })
+                .unwrap_or_default()
+                .into()
+            })
+            .clone()
+    }
+}
+
+/// What a webhook receives. Serialized straight from borrowed parts: no copy of the payload.
+#[derive(Serialize)]
+struct Document<'a> {
+    id: EventId,
+    labels: &'a Map<String, Value>,
+    occurred_at: &'a str,
+    payload: &'a Value,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+}
+
+/// Why a delivery could not even be attempted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unroutable {
+    #[error("destination {0:?} is not in the settings any more; replay after restoring it")]
+    NotConfigured(String),
+    #[error(
+        "destination {name:?} is a {now} destination in the settings, but this delivery was made for a {stored} one; replay after restoring it"
+    )]
+    KindChanged {
+        name: String,
+        stored: Target,
+        now: Target,
+    },
+}
+
+/// Sends deliveries: every configured destination by name, and the clients the kinds share.
+pub struct Outbox {
+    destinations: HashMap<String, Destination>,
+    webhooks: webhook::WebhookSender,
+    merge: Option<MergeClient>,
+}
+
+impl Outbox {
+    pub fn new(
+        destinations: HashMap<String, Destination>,
+        webhooks: webhook::WebhookSender,
+        merge: Option<MergeClient>,
+    ) -> Outbox {
+        Outbox {
+            destinations,
+            webhooks,
+            merge,
+        }
+    }
+
+    /// Makes one attempt of `job` and judges the answer: the one place a delivery's kind
+    /// decides what happens.
+    pub async fn send(&self, job: &DeliveryJob) -> Result<Report, Unroutable> {
+        let retrying = job.attempts > 0;
+        let destination = match job.target {
+            Target::MergeTicket | Target::MergeNote => {
+                return Ok(merge_writeback::send(
+                    self.merge.as_ref(),
+                    job.target,
+                    &job.body,
+                    retrying,
+                )
+                .await);
+            }
+            Target::Webhook => self.configured(job)?,
+        };
+        Ok(match destination {
+            Destination::Webhook(spec) => {
+                webhook::send(&self.webhooks, spec, job.id, &job.body).await
+            }
+        })
+    }
+
+    /// The settings of the job's destination, when they are still of the job's kind.
+    fn configured(&self, job: &DeliveryJob) -> Result<&Destination, Unroutable> {
+        let destination = self
+            .destinations
+            .get(&job.destination)
+            .ok_or_else(|| Unroutable::NotConfigured(job.destination.clone()))?;
+        if destination.target() != job.target {
+            return Err(Unroutable::KindChanged {
+                name: job.destination.clone(),
+                stored: job.target,
+                now: destination.target(),
+            });
+        }
+        Ok(destination)
+    }
+}

@@ -24,7 +24,8 @@ struct DestinationView {
     name: String,
     pipeline: String,
     kind: &'static str,
-    /// The webhook URL's origin (never its path or query, which may hold tokens).
+    /// Where it sends, without secrets: a webhook URL's origin (never its path or query,
+    /// which may hold tokens), a channel, a table.
     #[serde(skip_serializing_if = "Option::is_none")]
     target: Option<String>,
     enabled: bool,
@@ -58,7 +59,7 @@ async fn list(
             pipeline: pipeline.name.clone(),
             kind: d.kind.as_str(),
             target: match &d.kind {
-                DestinationKind::Webhook(w) => Some(w.url.origin().ascii_serialization()),
+                DestinationKind::Deliver(destination) => Some(destination.summary()),
                 DestinationKind::Voice(v) => Some(format!("policy {}", v.policy)),
                 DestinationKind::Log => None,
             },

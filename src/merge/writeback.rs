@@ -21,8 +21,10 @@ use serde_json::{Value, json};
 
 use super::error::problem_types;
 use super::{MergeClient, MergeError, Problem, TicketStatus};
+use crate::destinations::Target;
 
-/// The reserved destination name of ticket write-back jobs in the deliveries table.
+/// The destination name of ticket write-back jobs in the deliveries table (a job is unique
+/// per event and destination name; the worker routes it by its target, not this name).
 pub const DESTINATION: &str = "merge.ticket-writeback";
 /// The reserved destination name of deal note jobs.
 pub const NOTE_DESTINATION: &str = "merge.opportunity-note";
@@ -75,16 +77,12 @@ pub enum Job {
 }
 
 impl Job {
-    /// The job stored under `destination`, or `None` when that is not a write-back
-    /// destination (an outbound webhook, say).
-    pub fn parse(destination: &str, body: &str) -> Option<Result<Job, serde_json::Error>> {
-        match destination {
-            DESTINATION | CALL_ENDED_DESTINATION => {
-                Some(serde_json::from_str(body).map(Job::Ticket))
-            }
-            NOTE_DESTINATION | CALL_ENDED_NOTE_DESTINATION => {
-                Some(serde_json::from_str(body).map(Job::Note))
-            }
+    /// The job stored as a delivery of `target`, or `None` when that is not a write-back
+    /// kind.
+    pub fn stored(target: Target, body: &str) -> Option<Result<Job, serde_json::Error>> {
+        match target {
+            Target::MergeTicket => Some(serde_json::from_str(body).map(Job::Ticket)),
+            Target::MergeNote => Some(serde_json::from_str(body).map(Job::Note)),
             _ => None,
         }
     }
@@ -96,6 +94,14 @@ impl Job {
             Job::Ticket(_) => DESTINATION,
             Job::Note(job) if job.outcome == CALL_ENDED => CALL_ENDED_NOTE_DESTINATION,
             Job::Note(_) => NOTE_DESTINATION,
+        }
+    }
+
+    /// How the delivery worker routes it.
+    pub fn target(&self) -> Target {
+        match self {
+            Job::Ticket(_) => Target::MergeTicket,
+            Job::Note(_) => Target::MergeNote,
         }
     }
 
@@ -309,7 +315,7 @@ mod tests {
     #[test]
     fn job_bodies_stored_before_the_call_ended_stage_still_parse() {
         let old = r#"{"linked_account_id":"9c","ticket_id":"1c","escalation_id":"esc_7","outcome":"connected","comment":"Klaxon escalation esc_7: done"}"#;
-        let Some(Ok(Job::Ticket(job))) = Job::parse(DESTINATION, old) else {
+        let Some(Ok(Job::Ticket(job))) = Job::stored(Target::MergeTicket, old) else {
             panic!("an old ticket job parses");
         };
         assert_eq!(job.outcome, "connected");
@@ -319,6 +325,8 @@ mod tests {
         });
         let stored = ended.body();
         assert!(stored.contains(r#""outcome":"call_ended""#), "{stored}");
-        assert!(matches!(Job::parse(DESTINATION, &stored), Some(Ok(parsed)) if parsed == ended));
+        assert!(
+            matches!(Job::stored(Target::MergeTicket, &stored), Some(Ok(parsed)) if parsed == ended)
+        );
     }
 }

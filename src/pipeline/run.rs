@@ -15,6 +15,7 @@ use super::condition::{Condition, ConditionInput};
 use super::merge_lookup::{self, LookupSource, MergeLookup, MergeModelKind};
 use super::spec::{DestinationKind, DestinationSpec, PipelineSpec, Step};
 use crate::clock;
+use crate::destinations::{Routed, Target};
 use crate::store::{DeliveryId, EscalationId, EventId, Store};
 use crate::voice::escalation::plan::{Plan, plan as escalation_plan};
 use crate::voice::settings::Policy;
@@ -49,8 +50,9 @@ impl StepServices {
 pub struct PlannedDelivery {
     pub id: DeliveryId,
     pub destination: Arc<DestinationSpec>,
-    /// Shared by every webhook of the run: the body is the same for all of them.
-    pub body: Arc<str>,
+    pub target: Target,
+    /// The request's body, rendered by the destination's kind.
+    pub body: String,
 }
 
 /// What one pipeline did with one event; recorded on the event
@@ -186,7 +188,9 @@ pub async fn run<'a>(
         match step {
             Step::MergeLookup(_) => {}
             Step::Classify(classify) => {
-                let decision = services.classifier.classify(classify, event.payload).await;
+                // The model sees what a redact step left: redaction comes before anything
+                // leaves Klaxon, the model endpoint included.
+                let decision = services.classifier.classify(classify, &outgoing).await;
                 labels.insert(
                     classify.field.clone(),
                     Value::String(decision.label.clone()),
@@ -268,8 +272,20 @@ pub async fn run<'a>(
     let mut deliveries = Vec::new();
     let mut escalations = Vec::new();
     if outcome == Outcome::Routed {
-        // Built on first use: a pipeline that only logs never serializes a body.
-        let mut body: Option<Arc<str>> = None;
+        let trace = TemplateTrace {
+            pipeline: &spec.name,
+            steps: &steps,
+        };
+        // The webhook document is built on first use and shared: a pipeline that only logs
+        // never serializes a body.
+        let routed = Routed::new(
+            event.id,
+            event.event_type,
+            event.occurred_at,
+            &outgoing,
+            &labels,
+            &trace,
+        );
         for destination in destinations {
             let when = destination
                 .when
@@ -297,16 +313,14 @@ pub async fn run<'a>(
                     ),
                 });
             }
-            if when && let DestinationKind::Webhook(_) = destination.kind {
+            if when && let DestinationKind::Deliver(kind) = &destination.kind {
                 let id = DeliveryId::new();
                 delivery_id = Some(id);
-                let body = body
-                    .get_or_insert_with(|| delivery_body(event, &labels, &outgoing))
-                    .clone();
                 deliveries.push(PlannedDelivery {
                     id,
                     destination: destination.clone(),
-                    body,
+                    target: kind.target(),
+                    body: kind.render(&routed),
                 });
             }
             chosen.push(DestinationTrace {
@@ -333,28 +347,11 @@ pub async fn run<'a>(
     }
 }
 
-fn delivery_body(event: EventView<'_>, labels: &Map<String, Value>, payload: &Value) -> Arc<str> {
-    // Serializing JSON values and string-keyed maps cannot fail.
-    serde_json::to_string(&DeliveryBody {
-        id: event.id,
-        labels,
-        occurred_at: event.occurred_at,
-        payload,
-        event_type: event.event_type,
-    })
-    .unwrap_or_default()
-    .into()
-}
-
-/// What a webhook receives. Serialized straight from borrowed parts: no copy of the payload.
+/// What templates see of the run as `trace`.
 #[derive(Serialize)]
-struct DeliveryBody<'a> {
-    id: EventId,
-    labels: &'a Map<String, Value>,
-    occurred_at: &'a str,
-    payload: &'a Value,
-    #[serde(rename = "type")]
-    event_type: &'a str,
+struct TemplateTrace<'s, 'a> {
+    pipeline: &'a str,
+    steps: &'s [StepTrace<'a>],
 }
 
 /// Evaluates a condition; an evaluation error is "no match", logged once per event.

@@ -380,7 +380,8 @@ async fn process(shared: &Shared, event: PendingEvent) {
             event_id: event.id,
             pipeline: spec.name.clone(),
             destination: planned.destination.name.clone(),
-            body: planned.body.to_string(),
+            target: planned.target,
+            body: planned.body,
         }));
     }
     let trace = EventTrace {
@@ -403,14 +404,7 @@ async fn complete(
     let lease_until = worker::lease_until(now);
     let jobs: Vec<DeliveryJob> = deliveries
         .iter()
-        .map(|d| DeliveryJob {
-            id: d.id,
-            event_id: d.event_id,
-            destination: d.destination.clone(),
-            body: d.body.clone(),
-            attempts: 0,
-            run_attempts: 0,
-        })
+        .map(|d| DeliveryJob::fresh(d.clone()))
         .collect();
     let created = shared
         .store

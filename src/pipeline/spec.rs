@@ -11,8 +11,7 @@ use std::time::Duration;
 use super::condition::Condition;
 use super::merge_lookup::MergeModelKind;
 use super::redact::Redactor;
-use crate::signing::Secret;
-use crate::signing::standard_webhooks::WebhookSecret;
+use crate::destinations::Destination;
 
 /// A declared pipeline.
 #[derive(Debug, Clone)]
@@ -134,17 +133,18 @@ pub struct DestinationSpec {
 pub enum DestinationKind {
     /// Records the decision on the event itself; sends nothing.
     Log,
-    Webhook(Arc<WebhookSpec>),
     /// Starts a phone escalation.
     Voice(Arc<VoiceSpec>),
+    /// A delivery (webhook, chat, e-mail, a table …), retried until it lands.
+    Deliver(Destination),
 }
 
 impl DestinationKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             DestinationKind::Log => "log",
-            DestinationKind::Webhook(_) => "webhook",
             DestinationKind::Voice(_) => "voice",
+            DestinationKind::Deliver(destination) => destination.target().as_str(),
         }
     }
 }
@@ -166,46 +166,6 @@ pub enum ConnectTo {
     Number(String),
     /// A payload field (dotted path) holding a +E.164 number.
     Field(String),
-}
-
-/// An outbound webhook.
-#[derive(Debug, Clone)]
-pub struct WebhookSpec {
-    pub url: reqwest::Url,
-    pub signing: WebhookSigning,
-    /// Allows loopback, private and link-local targets (refused by default: SSRF).
-    pub allow_private: bool,
-    pub timeout: Duration,
-}
-
-/// How outbound requests prove they come from Klaxon. Several secrets sign at once during a
-/// rotation.
-#[derive(Clone)]
-pub enum WebhookSigning {
-    None,
-    /// `Authorization: Bearer <secret>` (the first secret).
-    Bearer(Vec<Secret>),
-    /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<b64>`.
-    Standard(Vec<WebhookSecret>),
-    /// Stripe style: `t=<unix>,v1=<hex>` in the named header.
-    Stripe {
-        header: reqwest::header::HeaderName,
-        secrets: Vec<Secret>,
-    },
-}
-
-impl fmt::Debug for WebhookSigning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the secrets themselves: settings may be logged.
-        match self {
-            WebhookSigning::None => f.write_str("None"),
-            WebhookSigning::Bearer(s) => write!(f, "Bearer({} secrets)", s.len()),
-            WebhookSigning::Standard(s) => write!(f, "Standard({} secrets)", s.len()),
-            WebhookSigning::Stripe { header, secrets } => {
-                write!(f, "Stripe({header}, {} secrets)", secrets.len())
-            }
-        }
-    }
 }
 
 #[cfg(test)]

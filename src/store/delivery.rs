@@ -12,6 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Cursor, EventId};
+use crate::destinations::Target;
 
 /// A delivery's id, also sent as `webhook-id` so receivers can drop repeats. Shown as
 /// `msg_<32 hex>` everywhere (API, headers, logs).
@@ -99,7 +100,9 @@ pub struct NewDelivery {
     pub event_id: EventId,
     pub pipeline: String,
     pub destination: String,
-    /// The JSON body to send, final (labels added, PII redacted).
+    /// How the worker routes it.
+    pub target: Target,
+    /// The body to send, final (labels added, PII redacted, templates rendered).
     pub body: String,
 }
 
@@ -109,11 +112,27 @@ pub struct DeliveryJob {
     pub id: DeliveryId,
     pub event_id: EventId,
     pub destination: String,
+    pub target: Target,
     pub body: String,
     /// Attempts made so far, over the delivery's whole life; numbers the next attempt.
     pub attempts: u32,
     /// Attempts since creation or the last replay; indexes the retry schedule.
     pub run_attempts: u32,
+}
+
+impl DeliveryJob {
+    /// The first attempt of a delivery just created.
+    pub fn fresh(new: NewDelivery) -> DeliveryJob {
+        DeliveryJob {
+            id: new.id,
+            event_id: new.event_id,
+            destination: new.destination,
+            target: new.target,
+            body: new.body,
+            attempts: 0,
+            run_attempts: 0,
+        }
+    }
 }
 
 /// What one attempt saw.

@@ -68,6 +68,11 @@ pub const SQLITE: &[Migration] = &[
         name: "dials",
         sql: include_str!("migrations/sqlite/0010_dials.sql"),
     },
+    Migration {
+        version: 11,
+        name: "delivery targets",
+        sql: include_str!("migrations/sqlite/0011_delivery_targets.sql"),
+    },
 ];
 
 /// The PostgreSQL schema: the same versions and names as [`SQLITE`], in PostgreSQL's
@@ -122,6 +127,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "dials",
         sql: include_str!("migrations/postgres/0010_dials.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "delivery targets",
+        sql: include_str!("migrations/postgres/0011_delivery_targets.sql"),
     },
 ];
 

@@ -640,16 +640,7 @@ impl EngineHandle {
             return;
         };
         for job in jobs.into_iter().filter(|j| created.contains(&j.id)) {
-            worker
-                .dispatch(DeliveryJob {
-                    id: job.id,
-                    event_id: job.event_id,
-                    destination: job.destination,
-                    body: job.body,
-                    attempts: 0,
-                    run_attempts: 0,
-                })
-                .await;
+            worker.dispatch(DeliveryJob::fresh(job)).await;
         }
     }
 
@@ -1064,6 +1055,7 @@ fn write_back(
         event_id: event,
         pipeline: "escalation".into(),
         destination: job.destination().into(),
+        target: job.target(),
         body: job.body(),
     })
 }

@@ -86,6 +86,7 @@ async fn two_nodes_never_claim_the_same_delivery() {
             event_id: event,
             pipeline: "p".into(),
             destination: "d".into(),
+            target: klaxon::destinations::Target::Webhook,
             body: "{}".into(),
         });
     }
@@ -294,6 +295,7 @@ async fn a_live_node_keeps_its_deliveries_and_a_stopped_one_frees_them_at_once()
             event_id: event,
             pipeline: "p".into(),
             destination: "d".into(),
+            target: klaxon::destinations::Target::Webhook,
             body: "{}".into(),
         });
     }

@@ -86,7 +86,7 @@ fn events(out: &mut String, events: &[Event]) {
     for event in events {
         let _ = write!(
             out,
-            r#"<tr class="event" data-event-id="{id}"><td><time title="{at}">{time}</time></td><td><code>{kind}</code></td><td class="labels">"#,
+            r#"<tr class="event" id="{id}" data-event-id="{id}"><td><time title="{at}">{time}</time></td><td><code>{kind}</code></td><td class="labels">"#,
             id = Esc(&event.id),
             at = Esc(&event.received_at),
             time = Esc(clock_time(&event.received_at)),

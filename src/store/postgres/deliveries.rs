@@ -43,6 +43,7 @@ pub async fn insert(
     let pipelines: Vec<&str> = deliveries.iter().map(|d| d.pipeline.as_str()).collect();
     let destinations: Vec<&str> = deliveries.iter().map(|d| d.destination.as_str()).collect();
     let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
+    let targets: Vec<String> = deliveries.iter().map(|d| d.target.to_json()).collect();
     // Events are updated in id order, so two batches that share an event cannot deadlock.
     let mut completed: Vec<&(EventId, &str)> = completed.iter().collect();
     completed.sort_by_key(|(id, _)| id.to_string());
@@ -55,11 +56,11 @@ pub async fn insert(
                  FROM UNNEST($9::text[], $10::text[]) AS c(id, trace)
                  WHERE e.id = c.id)
              INSERT INTO deliveries
-                 (id, event_id, pipeline, destination, body, state, due_at, lease_owner,
-                  created_at, updated_at)
-             SELECT id, event_id, pipeline, destination, body, 'pending', $6, $7, $8, $8
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                  AS d(id, event_id, pipeline, destination, body)
+                 (id, event_id, pipeline, destination, target, body, state, due_at,
+                  lease_owner, created_at, updated_at)
+             SELECT id, event_id, pipeline, destination, target, body, 'pending', $6, $7, $8, $8
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $11::text[], $5::text[])
+                  AS d(id, event_id, pipeline, destination, target, body)
              ON CONFLICT (event_id, destination) DO NOTHING
              RETURNING id",
         )
@@ -78,6 +79,7 @@ pub async fn insert(
                 &now,
                 &done,
                 &traces,
+                &targets,
             ],
         )
         .await?;
@@ -109,7 +111,7 @@ pub async fn claim_due(
              WHERE state IN ('pending', 'failed') AND due_at <= $1 AND {FREE}
              ORDER BY due_at LIMIT $2
              FOR UPDATE SKIP LOCKED)
-         RETURNING id, event_id, destination, body, attempts, run_attempts"
+         RETURNING id, event_id, destination, body, attempts, run_attempts, target"
     );
     let statement = client.prepare_cached(&sql).await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -127,6 +129,10 @@ pub async fn claim_due(
                 body: row.try_get(3)?,
                 attempts: count(row.try_get(4)?),
                 run_attempts: count(row.try_get(5)?),
+                target: row
+                    .try_get::<_, String>(6)?
+                    .parse()
+                    .map_err(|e| corrupt("delivery target", e))?,
             })
         })
         .collect()

@@ -28,9 +28,9 @@ pub fn insert(
     let now = clock::ms_to_rfc3339(now_ms);
     let mut statement = tx.prepare_cached(
         "INSERT INTO deliveries
-             (id, event_id, pipeline, destination, body, state, due_at, lease_until,
+             (id, event_id, pipeline, destination, target, body, state, due_at, lease_until,
               created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?8)
+         VALUES (?1, ?2, ?3, ?4, ?9, ?5, 'pending', ?6, ?7, ?8, ?8)
          ON CONFLICT (event_id, destination) DO NOTHING",
     )?;
     let mut created = Vec::with_capacity(deliveries.len());
@@ -44,6 +44,7 @@ pub fn insert(
             now_ms,
             lease_until,
             &now,
+            d.target.to_json(),
         ))?;
         if n == 1 {
             created.push(d.id);
@@ -66,7 +67,7 @@ pub fn claim_due(
              WHERE state IN ('pending', 'failed') AND due_at <= ?1
                AND (lease_until IS NULL OR lease_until <= ?1)
              ORDER BY due_at LIMIT ?3)
-         RETURNING id, event_id, destination, body, attempts, run_attempts",
+         RETURNING id, event_id, destination, body, attempts, run_attempts, target",
     )?;
     let rows = statement.query_map(
         (
@@ -82,6 +83,7 @@ pub fn claim_due(
                 body: row.get(3)?,
                 attempts: row.get(4)?,
                 run_attempts: row.get(5)?,
+                target: row.get::<_, String>(6)?.parse().map_err(conversion_error)?,
             })
         },
     )?;

@@ -1,5 +1,5 @@
 //! Which IP addresses a webhook may reach without `allow_private = true`: the SSRF guard's
-//! one rule, applied by [`super::webhook`] to literal hosts and to every resolved address.
+//! one rule, applied by [`super::send`] to literal hosts and to every resolved address.
 //!
 //! An address is public unless it falls in a range below. IPv6 forms that carry an IPv4
 //! address are judged by that IPv4 address, since a gateway (NAT64, a 6to4 or Teredo relay,

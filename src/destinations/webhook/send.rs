@@ -16,7 +16,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 
 use super::public_address::is_public;
-use crate::pipeline::spec::{WebhookSigning, WebhookSpec};
+use super::{WebhookSigning, WebhookSpec};
 use crate::retry_timing;
 use crate::signing::{ingest, standard_webhooks};
 use crate::store::DeliveryId;
