@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, Origin};
 use super::merge::MergeRules;
-use crate::destinations::{self, Destination};
+use crate::destinations::{self, Destination, SettingsContext};
 use crate::pipeline::condition::Condition;
 use crate::pipeline::merge_lookup::MergeModelKind;
 use crate::pipeline::redact::{CustomPattern, PiiKind, RedactSpec, Redactor};
@@ -602,7 +602,12 @@ impl Checker<'_> {
         value: toml::Value,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<DestinationKind> {
-        match Destination::parse(kind, value, env) {
+        let context = SettingsContext {
+            env,
+            public_url: self.voice.public_url.as_deref(),
+            sandbox: self.voice.telnyx.is_none(),
+        };
+        match Destination::parse(kind, value, &context) {
             Some(Ok(destination)) => Some(DestinationKind::Deliver(destination)),
             Some(Err(problems)) => {
                 for (sub, message) in problems.into_inner() {

@@ -7,18 +7,23 @@
 //!
 //! - [`webhook`]: signed HTTP POST of the event document, with the SSRF guard.
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
+//! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
-//! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send.
+//! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
+//!   [`template`]: the MiniJinja templates it is rendered from.
 //!
 //! Adding a kind: its module, a variant of [`Target`] and of [`Destination`], and the arms
 //! the compiler then asks for in this file; the worker, the pipeline and the settings loader
 //! need no change.
 
+pub mod http_post;
 pub mod merge_writeback;
 pub mod message;
+pub mod rate_limit;
 pub mod report;
 pub mod target;
+pub mod template;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -36,6 +41,17 @@ use crate::store::{DeliveryJob, EventId};
 
 /// Reads an environment variable (settings name variables; tests pass their own).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What a kind's settings may depend on besides their own table.
+#[derive(Clone, Copy)]
+pub struct SettingsContext<'a> {
+    pub env: Env<'a>,
+    /// `PUBLIC_URL`, for links to the live page.
+    pub public_url: Option<&'a str>,
+    /// No `TELNYX_API_KEY`: Klaxon runs with its sandboxes, and a chat or Notion destination
+    /// without credentials goes to the sandbox instead of failing the settings.
+    pub sandbox: bool,
+}
 
 /// What is wrong with a destination's settings: (key below the kind, message) pairs, all of
 /// them, so `klaxon check` can list every problem at once.
@@ -81,7 +97,7 @@ impl Destination {
     pub fn parse(
         key: &str,
         value: toml::Value,
-        env: Env<'_>,
+        context: &SettingsContext<'_>,
     ) -> Option<Result<Destination, Problems>> {
         fn shape<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, Problems> {
             value.try_into().map_err(|e: toml::de::Error| {
@@ -90,7 +106,7 @@ impl Destination {
         }
         Some(match key {
             "webhook" => shape(value)
-                .and_then(|raw| webhook::settings(raw, env))
+                .and_then(|raw| webhook::settings(raw, context.env))
                 .map(|spec| Destination::Webhook(Arc::new(spec))),
             _ => return None,
         })

@@ -166,7 +166,7 @@ impl WebhookSender {
     }
 }
 
-fn classify_error(error: reqwest::Error, timeout: Duration) -> SendError {
+pub(crate) fn classify_error(error: reqwest::Error, timeout: Duration) -> SendError {
     if error.is_timeout() {
         return SendError::Timeout(timeout);
     }
