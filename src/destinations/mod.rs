@@ -8,6 +8,7 @@
 //! - [`webhook`]: signed HTTP POST of the event document, with the SSRF guard.
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
 //! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
+//! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
@@ -17,6 +18,7 @@
 //! the compiler then asks for in this file; the worker, the pipeline and the settings loader
 //! need no change.
 
+pub mod email;
 pub mod http_post;
 pub mod merge_writeback;
 pub mod message;

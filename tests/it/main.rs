@@ -10,6 +10,7 @@ mod delivery;
 mod demo;
 mod dials;
 mod doors;
+mod email;
 mod events;
 mod health;
 mod host_check;

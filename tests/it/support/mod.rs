@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod postgres;
 pub mod raw_http;
 pub mod receiver;
+pub mod smtp;
 pub mod telnyx_spec;
 pub mod voice_rig;
 
