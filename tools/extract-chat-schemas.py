@@ -92,6 +92,20 @@ def with_defs(schema, defs):
 
 # --- Slack ---------------------------------------------------------------------------------
 
+def tuple_items_to_any_of(node):
+    """Slack's document writes "one of these" as a draft-4 tuple, `items: [a, b]`, on values
+    that are not arrays (`bot_id`: a bot ID or null); JSON Schema 2020-12 no longer allows an
+    array there, so it becomes the `anyOf` it means."""
+    if isinstance(node, dict):
+        out = {k: tuple_items_to_any_of(v) for k, v in node.items()}
+        if isinstance(out.get("items"), list):
+            out["anyOf"] = out.pop("items")
+        return out
+    if isinstance(node, list):
+        return [tuple_items_to_any_of(v) for v in node]
+    return node
+
+
 SLACK_FORM_TYPES = {"string": {"type": "string"}, "boolean": {"type": "boolean"}}
 
 
@@ -134,8 +148,12 @@ def slack(path):
     return {
         "ChatPostMessageRequest": request,
         "IncomingWebhookRequest": webhook,
-        "ChatPostMessageResponse": resolve(responses["200"]["schema"], set()),
-        "ChatPostMessageError": resolve(responses["default"]["schema"], set()),
+        "ChatPostMessageResponse": tuple_items_to_any_of(
+            resolve(responses["200"]["schema"], set())
+        ),
+        "ChatPostMessageError": tuple_items_to_any_of(
+            resolve(responses["default"]["schema"], set())
+        ),
     }
 
 
@@ -256,7 +274,14 @@ def telegram(path):
 
 # --- Notion --------------------------------------------------------------------------------
 
-def notion_schemas():
+def notion_languages(directory):
+    """`LanguageRequest` in common.ts: the code block languages."""
+    text = open(os.path.join(directory, "common.ts")).read()
+    block = re.search(r"export type LanguageRequest =((?:\s*\|\s*\"[^\"]*\")+)", text)
+    return re.findall(r'"([^"]*)"', block.group(1))
+
+
+def notion_schemas(languages):
     """CreatePageParameters (pages.ts, API version 2025-09-03), hand-translated. Each union
     member is closed (`additionalProperties: false`): in TypeScript an object literal with
     extra keys does not type-check either."""
@@ -377,7 +402,7 @@ def notion_schemas():
         closed({
             "code": closed({
                 "rich_text": rich_text,
-                "language": {"type": "string"},
+                "language": {"enum": languages},
                 "caption": rich_text,
             }, ["rich_text", "language"]),
             "type": {"const": "code"},
@@ -468,7 +493,7 @@ def notion(directory):
         for fragment in fragments:
             if re.sub(r"\s+", " ", fragment) not in text:
                 sys.exit(f"{file} no longer declares `{fragment}`: update the translation")
-    return notion_schemas()
+    return notion_schemas(notion_languages(directory))
 
 
 def main():

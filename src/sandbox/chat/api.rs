@@ -115,27 +115,20 @@ async fn handle(
         )
             .into_response();
     };
-    let at = SystemTime::now();
     let scripted = inner.arrive(service);
-    let api = api_of(service, path);
-    let mut recorded = RecordedRequest {
+    let request = Received {
         service,
-        method: method.to_string(),
-        path: format!("/{}{}", service.as_str(), redacted(service, path)),
-        at,
-        status: None,
+        method,
+        path: path.to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+        at: SystemTime::now(),
         scripted,
     };
-    let incoming = Incoming {
-        method: &method,
-        path,
-        query: uri.query(),
-        headers: &headers,
-        body: &body,
-    };
-    let outcome = match scripted {
+    let reply = match scripted {
         Some(Failure::Drop) => {
-            inner.record(recorded, None);
+            inner.record(request.recorded(None), None);
             if let Some(Extension(severance)) = severance {
                 severance.sever();
                 // The connection's task drops this future with the connection.
@@ -144,35 +137,107 @@ async fn handle(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         Some(Failure::RateLimited { retry_after }) => {
-            Outcome::refused(failure::rate_limited(api, retry_after))
+            let api = api_of(service, &request.path);
+            finish(
+                &inner,
+                &request,
+                Outcome::refused(failure::rate_limited(api, retry_after)),
+            )
         }
         Some(Failure::ServerError { status }) => {
-            Outcome::refused(failure::server_error(api, status))
+            let api = api_of(service, &request.path);
+            finish(
+                &inner,
+                &request,
+                Outcome::refused(failure::server_error(api, status)),
+            )
         }
         Some(Failure::Hang { duration }) => {
-            tokio::select! {
-                () = tokio::time::sleep(duration) => {}
-                () = inner.stopped() => {}
+            // In a task of its own, so that a client giving up (and hyper dropping this
+            // handler with its connection) does not stop the request from being handled,
+            // as it would not stop a slow real service.
+            let inner = Arc::clone(&inner);
+            let handled = tokio::spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(duration) => {}
+                    () = inner.stopped() => {}
+                }
+                let outcome = dispatch(&inner, &request);
+                finish(&inner, &request, outcome)
+            });
+            match handled.await {
+                Ok(reply) => reply,
+                Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             }
-            dispatch(&inner, service, &incoming)
         }
-        None => dispatch(&inner, service, &incoming),
+        None => {
+            let outcome = dispatch(&inner, &request);
+            finish(&inner, &request, outcome)
+        }
     };
-    recorded.status = Some(outcome.reply.status.as_u16());
+    reply.into_response()
+}
+
+/// A request to a service, owned, so a scripted hang can finish it in a task of its own.
+struct Received {
+    service: Service,
+    method: Method,
+    /// After the service prefix.
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    at: SystemTime,
+    scripted: Option<Failure>,
+}
+
+impl Received {
+    fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            method: &self.method,
+            path: &self.path,
+            query: self.query.as_deref(),
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+
+    fn recorded(&self, status: Option<u16>) -> RecordedRequest {
+        RecordedRequest {
+            service: self.service,
+            method: self.method.to_string(),
+            path: format!(
+                "/{}{}",
+                self.service.as_str(),
+                redacted(self.service, &self.path)
+            ),
+            at: self.at,
+            status,
+            scripted: self.scripted,
+        }
+    }
+}
+
+/// Records the outcome (and the accepted message) and returns the reply.
+fn finish(inner: &Inner, request: &Received, outcome: Outcome) -> Reply {
     let accepted = outcome.accepted.map(|accepted| AcceptedMessage {
-        service,
+        service: request.service,
         endpoint: accepted.endpoint,
         target: accepted.target,
         body: accepted.body,
         id: accepted.id,
-        received_at: at,
+        received_at: request.at,
     });
-    inner.record(recorded, accepted);
-    outcome.reply.into_response()
+    inner.record(
+        request.recorded(Some(outcome.reply.status.as_u16())),
+        accepted,
+    );
+    outcome.reply
 }
 
-fn dispatch(inner: &Inner, service: Service, incoming: &Incoming<'_>) -> Outcome {
-    match service {
+fn dispatch(inner: &Inner, request: &Received) -> Outcome {
+    let incoming = &request.incoming();
+    match request.service {
         Service::Slack => slack::handle(inner, incoming),
         Service::Discord => discord::handle(inner, incoming),
         Service::Telegram => telegram::handle(inner, incoming),
