@@ -295,14 +295,12 @@ fn bad_request(message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// `?service=` parsed; `Ok(None)` when absent.
-fn service_param(query: &HashMap<String, String>) -> Result<Option<Service>, Response> {
+/// `?service=` parsed; `Ok(None)` when absent, `Err` with the reason when unknown.
+fn service_param(query: &HashMap<String, String>) -> Result<Option<Service>, String> {
     match query.get("service") {
         None => Ok(None),
         Some(name) => Service::parse(name).map(Some).ok_or_else(|| {
-            bad_request(format!(
-                "unknown service `{name}`: one of slack, discord, telegram, notion"
-            ))
+            format!("unknown service `{name}`: one of slack, discord, telegram, notion")
         }),
     }
 }
@@ -314,7 +312,7 @@ async fn messages(
     let services = match service_param(&query) {
         Ok(Some(service)) => vec![service],
         Ok(None) => Service::ALL.to_vec(),
-        Err(refused) => return refused,
+        Err(reason) => return bad_request(reason),
     };
     let state = inner.lock();
     let mut listed: Vec<&AcceptedMessage> = services
@@ -345,7 +343,7 @@ async fn requests(
     let service = match service_param(&query) {
         Ok(Some(service)) => service,
         Ok(None) => return bad_request("`service` is required"),
-        Err(refused) => return refused,
+        Err(reason) => return bad_request(reason),
     };
     let state = inner.lock();
     let log = state.log(service);

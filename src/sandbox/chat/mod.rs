@@ -35,8 +35,9 @@
 //!   with the text and entities as Telegram parses them; 401 `Unauthorized`; 400 `Bad
 //!   Request: chat not found`, `can't parse entities: …` (HTML, MarkdownV2 and Markdown),
 //!   `message is too long` (over 4096 characters after parsing), `message text is empty`.
-//! - **Notion** (`notion.rs`, the body in `notion_page.rs`): `POST /v1/pages` with
-//!   `Authorization: Bearer` and `Notion-Version: 2025-09-03`; the page object, or
+//! - **Notion** (`notion.rs`; the body in `notion_page.rs`, its blocks in
+//!   `notion_blocks.rs`): `POST /v1/pages` with `Authorization: Bearer` and
+//!   `Notion-Version: 2025-09-03`; the page object, or
 //!   `{"object":"error","status","code","message"}`: 401 `unauthorized`, 400
 //!   `missing_version`, 400 `validation_error` (`body failed validation: body.… should be …`,
 //!   rich text ≤ 2000 characters and ≤ 100 items), 404 `object_not_found`.
@@ -67,6 +68,7 @@ mod discord_embeds;
 mod failure;
 mod fields;
 mod notion;
+mod notion_blocks;
 mod notion_page;
 mod reply;
 mod serve;

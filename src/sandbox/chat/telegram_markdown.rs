@@ -64,9 +64,10 @@ pub(crate) fn parse_v2(markdown: &str) -> Result<Parsed, String> {
                     continue;
                 }
                 _ => {
-                    return Err(format!(
+                    return Err(
                         "Character '\\' is reserved and must be escaped with the preceding '\\'"
-                    ));
+                            .to_owned(),
+                    );
                 }
             },
             '*' | '~' => toggle(
