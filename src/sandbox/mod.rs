@@ -3,6 +3,8 @@
 //!
 //! - [`carrier`]: a Telnyx Call Control carrier with scripted callees (`klaxon sandbox
 //!   carrier`, and what `klaxon serve` uses when `TELNYX_API_KEY` is not set).
+//! - [`chat`]: Slack, Discord, Telegram and Notion message APIs in one server, for the chat
+//!   and Notion destinations (its own accept loop, so a scripted failure can drop a connection).
 //! - [`merge`]: a Merge.dev API with sample tickets, contacts, deals and users, recording
 //!   writes and sending signed webhooks (`klaxon sandbox merge`, and what `klaxon serve`
 //!   uses when `MERGE_API_KEY` is not set).
@@ -13,5 +15,6 @@
 
 pub(crate) mod background;
 pub mod carrier;
+pub mod chat;
 pub mod merge;
 pub mod model;

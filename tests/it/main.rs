@@ -30,6 +30,7 @@ mod postgres_server;
 mod process;
 mod reference;
 mod sandbox_carrier;
+mod sandbox_chat;
 mod sandbox_merge;
 mod settings;
 mod spec_check;

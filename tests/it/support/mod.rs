@@ -3,6 +3,7 @@
 
 pub mod binary;
 pub mod browser;
+pub mod chat_spec;
 pub mod merge_spec;
 pub mod model;
 pub mod openapi;
