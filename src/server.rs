@@ -16,8 +16,8 @@ use tokio::sync::watch;
 
 use crate::config::{AiSettings, DatabaseUrl, Settings, Severity};
 use crate::delivery::DeliveryWorker;
-use crate::destinations::Outbox;
 use crate::destinations::webhook::WebhookSender;
+use crate::destinations::{Destination, Outbox};
 use crate::http::{self, AppState};
 use crate::llm::{ChatModel, LlmError, ModelConfig};
 use crate::merge::reconcile::DEFAULT_ACCOUNT;
@@ -31,6 +31,7 @@ use crate::pipeline::merge_lookup::MergeLookup;
 use crate::pipeline::spec::DestinationKind;
 use crate::pipeline::{PipelineRunner, StepServices};
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use crate::sandbox::chat::{ChatConfig, SandboxChat};
 use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
 use crate::store::{Store, StoreError};
 use crate::voice::EngineHandle;
@@ -102,7 +103,7 @@ pub async fn serve(
         .collect::<HashMap<_, _>>();
     let (merge, _sandbox_merge) = merge_client(&settings).await?;
     let merge_accounts = Arc::new(merge_accounts(&settings));
-    let outbox = Outbox::new(deliveries, WebhookSender::new()?, Some(merge.clone()));
+    let (outbox, _sandbox_chat) = outbox(deliveries, merge.clone()).await?;
     let worker = DeliveryWorker::start(
         store.clone(),
         outbox,
@@ -304,6 +305,28 @@ async fn voice_carrier(
             Ok((Carrier::new(client, Some(webhook_url)), Some(sandbox)))
         }
     }
+}
+
+/// The outbox the delivery worker sends through; with the sandbox chat services on loopback
+/// when a chat or Notion destination has no credentials (sandbox mode only: settings refuse
+/// a missing token otherwise). The sandbox lives as long as the returned handle.
+async fn outbox(
+    deliveries: HashMap<String, Destination>,
+    merge: MergeClient,
+) -> Result<(Outbox, Option<SandboxChat>), ServeError> {
+    let outbox = Outbox::new(deliveries, WebhookSender::new()?, Some(merge))?;
+    if !outbox.needs_sandbox() {
+        return Ok((outbox, None));
+    }
+    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let sandbox = SandboxChat::start(listener, ChatConfig::default())
+        .map_err(|e| ServeError::Voice(format!("sandbox chat services: {e}")))?;
+    tracing::info!(
+        sandbox = %sandbox.base_url(),
+        "chat or Notion destinations without credentials send to the built-in sandbox services; see {}/_sandbox/messages",
+        sandbox.base_url()
+    );
+    Ok((outbox.with_sandbox(sandbox.base_url()), Some(sandbox)))
 }
 
 /// The Merge client: the account of `MERGE_API_KEY`, or the built-in sandbox Merge on

@@ -88,10 +88,63 @@ impl From<Vec<(String, String)>> for Problems {
 #[derive(Debug, Clone)]
 pub enum Destination {
     Webhook(Arc<webhook::WebhookSpec>),
+    Email(Arc<Messenger<email::EmailSender>>),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
-pub const KINDS: &[&str] = &["webhook"];
+pub const KINDS: &[&str] = &["webhook", "email"];
+
+/// A kind that sends people a [`Message`]: its own settings (and client), and the templates
+/// the message is rendered from (`template = { … }` in its table, else the defaults).
+#[derive(Debug)]
+pub struct Messenger<K> {
+    pub kind: K,
+    pub template: template::MessageTemplate,
+}
+
+/// Validates a message kind's table: `template` is taken out and compiled here, the rest is
+/// the kind's own shape, checked by `build`.
+fn messenger<R, K>(
+    value: toml::Value,
+    context: &SettingsContext<'_>,
+    build: impl FnOnce(R) -> Result<K, Problems>,
+) -> Result<Arc<Messenger<K>>, Problems>
+where
+    R: serde::de::DeserializeOwned,
+{
+    let mut problems = Problems::new();
+    let mut value = value;
+    let raw_template = match value.as_table_mut().and_then(|t| t.remove("template")) {
+        Some(raw) => match raw.try_into::<template::RawTemplate>() {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                problems.push("template", e.message().to_owned());
+                None
+            }
+        },
+        None => None,
+    };
+    let template = template::MessageTemplate::compile(raw_template, context.public_url)
+        .map_err(|p| problems.0.extend(p.0))
+        .ok();
+    let kind = shape::<R>(value)
+        .and_then(build)
+        .map_err(|p| problems.0.extend(p.0))
+        .ok();
+    match (kind, template) {
+        (Some(kind), Some(template)) if problems.is_empty() => {
+            Ok(Arc::new(Messenger { kind, template }))
+        }
+        _ => Err(problems),
+    }
+}
+
+/// Deserializes a kind's table; a wrong shape is one problem at the kind's key.
+fn shape<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, Problems> {
+    value
+        .try_into()
+        .map_err(|e: toml::de::Error| Problems::from(vec![(String::new(), e.message().to_owned())]))
+}
 
 impl Destination {
     /// Validates `value` as the settings of the kind named by `key` (a key of
@@ -101,23 +154,32 @@ impl Destination {
         value: toml::Value,
         context: &SettingsContext<'_>,
     ) -> Option<Result<Destination, Problems>> {
-        fn shape<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, Problems> {
-            value.try_into().map_err(|e: toml::de::Error| {
-                Problems::from(vec![(String::new(), e.message().to_owned())])
-            })
-        }
         Some(match key {
             "webhook" => shape(value)
                 .and_then(|raw| webhook::settings(raw, context.env))
                 .map(|spec| Destination::Webhook(Arc::new(spec))),
+            "email" => messenger(value, context, |raw| {
+                email::settings(raw, context.env)
+                    .map(|settings| email::EmailSender::new(Arc::new(settings)))
+                    .map_err(Problems::from)
+            })
+            .map(Destination::Email),
             _ => return None,
         })
+    }
+
+    /// True when it has no credentials of its own and sends to the sandbox services.
+    pub fn uses_sandbox(&self) -> bool {
+        match self {
+            Destination::Webhook(_) | Destination::Email(_) => false,
+        }
     }
 
     /// The kind, as stored on its deliveries.
     pub fn target(&self) -> Target {
         match self {
             Destination::Webhook(_) => Target::Webhook,
+            Destination::Email(_) => Target::Email,
         }
     }
 
@@ -126,6 +188,7 @@ impl Destination {
     pub fn summary(&self) -> String {
         match self {
             Destination::Webhook(spec) => spec.summary(),
+            Destination::Email(email) => email.kind.settings().summary(),
         }
     }
 
@@ -133,6 +196,9 @@ impl Destination {
     pub fn render<S: Serialize>(&self, event: &Routed<'_, S>) -> String {
         match self {
             Destination::Webhook(_) => event.document().to_string(),
+            Destination::Email(email) => {
+                email::render(email.kind.settings(), &email.template.render(event))
+            }
         }
     }
 }
@@ -221,6 +287,17 @@ pub struct Outbox {
     destinations: HashMap<String, Destination>,
     webhooks: webhook::WebhookSender,
     merge: Option<MergeClient>,
+    providers: Providers,
+}
+
+/// What the kinds that call a provider's API (Slack, Discord, Telegram, Notion) share.
+pub struct Providers {
+    pub http: reqwest::Client,
+    /// Per-channel / per-integration pacing.
+    pub pace: rate_limit::RateLimiter,
+    /// The sandbox chat services' root URL (`http://127.0.0.1:<port>`), where destinations
+    /// without credentials send in sandbox mode.
+    pub sandbox: Option<String>,
 }
 
 impl Outbox {
@@ -228,12 +305,28 @@ impl Outbox {
         destinations: HashMap<String, Destination>,
         webhooks: webhook::WebhookSender,
         merge: Option<MergeClient>,
-    ) -> Outbox {
-        Outbox {
+    ) -> Result<Outbox, reqwest::Error> {
+        Ok(Outbox {
             destinations,
             webhooks,
             merge,
-        }
+            providers: Providers {
+                http: http_post::client()?,
+                pace: rate_limit::RateLimiter::default(),
+                sandbox: None,
+            },
+        })
+    }
+
+    /// Sends destinations without credentials to the sandbox chat services at `base`.
+    pub fn with_sandbox(mut self, base: String) -> Outbox {
+        self.providers.sandbox = Some(base);
+        self
+    }
+
+    /// True when some destination has no credentials and needs the sandbox services.
+    pub fn needs_sandbox(&self) -> bool {
+        self.destinations.values().any(Destination::uses_sandbox)
     }
 
     /// Makes one attempt of `job` and judges the answer: the one place a delivery's kind
@@ -250,12 +343,13 @@ impl Outbox {
                 )
                 .await);
             }
-            Target::Webhook => self.configured(job)?,
+            Target::Webhook | Target::Email => self.configured(job)?,
         };
         Ok(match destination {
             Destination::Webhook(spec) => {
                 webhook::send(&self.webhooks, spec, job.id, &job.body).await
             }
+            Destination::Email(email) => email.kind.send(job.id, &job.body).await,
         })
     }
 

@@ -70,7 +70,10 @@ mod tests {
         // One send per 10 s: the first goes now, the second would wait 10 s > MAX_WAIT.
         limiter.wait("k", Some(0.1)).await.unwrap();
         let refused = limiter.wait("k", Some(0.1)).await;
-        assert!(matches!(refused, Err(wait) if wait > MAX_WAIT), "{refused:?}");
+        assert!(
+            matches!(refused, Err(wait) if wait > MAX_WAIT),
+            "{refused:?}"
+        );
         // Nothing was booked by the refusal: after the interval, the key is free again.
         tokio::time::sleep(Duration::from_secs(10)).await;
         let start = Instant::now();

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
     Webhook,
+    Email,
     /// A status change and comment on the Merge ticket an escalation came from.
     MergeTicket,
     /// A CRM note on the Merge deal an escalation came from.
@@ -26,6 +27,7 @@ impl Target {
     pub fn as_str(self) -> &'static str {
         match self {
             Target::Webhook => "webhook",
+            Target::Email => "email",
             Target::MergeTicket => "merge_ticket",
             Target::MergeNote => "merge_note",
         }
