@@ -9,6 +9,7 @@
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
 //! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
 //! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
+//! - [`slack`]: the [`Message`] as Block Kit, by bot token or incoming webhook.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
@@ -24,6 +25,7 @@ pub mod merge_writeback;
 pub mod message;
 pub mod rate_limit;
 pub mod report;
+pub mod slack;
 pub mod target;
 pub mod template;
 pub mod webhook;
@@ -89,10 +91,11 @@ impl From<Vec<(String, String)>> for Problems {
 pub enum Destination {
     Webhook(Arc<webhook::WebhookSpec>),
     Email(Arc<Messenger<email::EmailSender>>),
+    Slack(Arc<Messenger<slack::SlackSettings>>),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
-pub const KINDS: &[&str] = &["webhook", "email"];
+pub const KINDS: &[&str] = &["webhook", "email", "slack"];
 
 /// A kind that sends people a [`Message`]: its own settings (and client), and the templates
 /// the message is rendered from (`template = { … }` in its table, else the defaults).
@@ -164,6 +167,8 @@ impl Destination {
                     .map_err(Problems::from)
             })
             .map(Destination::Email),
+            "slack" => messenger(value, context, |raw| slack::settings(raw, context))
+                .map(Destination::Slack),
             _ => return None,
         })
     }
@@ -172,6 +177,7 @@ impl Destination {
     pub fn uses_sandbox(&self) -> bool {
         match self {
             Destination::Webhook(_) | Destination::Email(_) => false,
+            Destination::Slack(slack) => slack.kind.uses_sandbox(),
         }
     }
 
@@ -180,6 +186,7 @@ impl Destination {
         match self {
             Destination::Webhook(_) => Target::Webhook,
             Destination::Email(_) => Target::Email,
+            Destination::Slack(_) => Target::Slack,
         }
     }
 
@@ -189,6 +196,7 @@ impl Destination {
         match self {
             Destination::Webhook(spec) => spec.summary(),
             Destination::Email(email) => email.kind.settings().summary(),
+            Destination::Slack(slack) => slack.kind.summary(),
         }
     }
 
@@ -199,6 +207,7 @@ impl Destination {
             Destination::Email(email) => {
                 email::render(email.kind.settings(), &email.template.render(event))
             }
+            Destination::Slack(slack) => slack::render(&slack.kind, &slack.template.render(event)),
         }
     }
 }
@@ -343,13 +352,14 @@ impl Outbox {
                 )
                 .await);
             }
-            Target::Webhook | Target::Email => self.configured(job)?,
+            Target::Webhook | Target::Email | Target::Slack => self.configured(job)?,
         };
         Ok(match destination {
             Destination::Webhook(spec) => {
                 webhook::send(&self.webhooks, spec, job.id, &job.body).await
             }
             Destination::Email(email) => email.kind.send(job.id, &job.body).await,
+            Destination::Slack(slack) => slack::send(&slack.kind, &self.providers, &job.body).await,
         })
     }
 
