@@ -7,6 +7,7 @@
 //!
 //! - [`webhook`]: signed HTTP POST of the event document, with the SSRF guard.
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
+//! - [`postgres_table`]: each event as a row in a table of the user's PostgreSQL database.
 //! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
@@ -20,6 +21,7 @@
 pub mod http_post;
 pub mod merge_writeback;
 pub mod message;
+pub mod postgres_table;
 pub mod rate_limit;
 pub mod report;
 pub mod target;
