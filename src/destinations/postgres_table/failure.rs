@@ -108,6 +108,8 @@ fn hint(code: &str) -> Option<String> {
         match code {
             "42P10" => "the column mapped to \"id\" needs a primary key or unique index: it is the conflict key that keeps a retry from storing a row twice",
             "42P01" => "create the table, or set create_table = true",
+            // Rows are read as the table's row type, so a missing table is first a missing type.
+            "42704" => "if that is the table, it does not exist: create it, or set create_table = true",
             "22P05" | "22021" => "PostgreSQL cannot store NUL (\\u0000) in text or jsonb; a json column keeps it",
             _ => return None,
         }
