@@ -540,6 +540,45 @@ async fn concurrent_sends_share_statements() {
     db.drop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_that_times_out_is_retried() {
+    let Some(db) = Db::new().await else { return };
+    let s = &db.schema;
+    db.execute(&format!(
+        "CREATE TABLE {s}.locked (event_id text PRIMARY KEY)"
+    ))
+    .await;
+    let settings = db.settings(&format!(
+        "table = \"{s}.locked\"\ncolumns = {{ event_id = \"id\" }}\ntimeout_secs = 1"
+    ));
+    let sender = PostgresTableSender::new(&settings).expect("a sender");
+    let body = postgres_table::render(&settings, &document(&event_id(), json!({}), json!({})));
+    // Another session holds the table: the insert waits until its timeout.
+    let holder = postgres::connect(&db.url).await;
+    holder
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {s}.locked IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .expect("lock the table");
+    let started = Instant::now();
+    let report = sender.send(&body).await;
+    assert!(
+        matches!(report.verdict, Verdict::Retry { .. }),
+        "{report:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    holder.batch_execute("ROLLBACK").await.expect("unlock");
+    let again = sender.send(&body).await;
+    assert_eq!(again.verdict, Verdict::Delivered, "{again:?}");
+    assert_eq!(db.count("locked").await, 1);
+    db.drop().await;
+}
+
 /// Needs no PostgreSQL: nothing listens on port 1.
 #[tokio::test]
 async fn a_server_that_is_down_is_retried_without_showing_the_url() {
@@ -565,8 +604,8 @@ async fn a_server_that_is_down_is_retried_without_showing_the_url() {
     );
 }
 
-/// Rows per second through the batcher, for 10,000 rows sent all at once and 10,000 sent
-/// by 256 concurrent senders (as the delivery worker does).
+/// Rows per second through the batcher: 10,000 rows sent all at once, then 10,000 by 64,
+/// 256 and 1,024 senders that each wait for their answer (as the delivery worker does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: run with --ignored --nocapture"]
 async fn throughput() {
@@ -594,40 +633,47 @@ async fn throughput() {
     // Warm up: the table, the pool's connections, the prepared statements.
     send_all(&sender, bodies(2_000)).await;
 
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    let before = sender.stats();
     let all = bodies(rows);
     let started = Instant::now();
     let reports = send_all(&sender, all).await;
-    let at_once = started.elapsed();
+    let took = started.elapsed();
     assert!(reports.iter().all(|r| r.verdict == Verdict::Delivered));
-
-    let before = sender.stats();
-    let queue = Arc::new(tokio::sync::Mutex::new(bodies(rows)));
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..256 {
-        let (sender, queue) = (sender.clone(), queue.clone());
-        workers.spawn(async move {
-            loop {
-                let Some(body) = queue.lock().await.pop() else {
-                    break;
-                };
-                let report = sender.send(&body).await;
-                assert_eq!(report.verdict, Verdict::Delivered, "{report:?}");
-            }
-        });
-    }
-    workers.join_all().await;
-    let by_256 = started.elapsed();
-    let after = sender.stats();
-    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    let statements = sender.stats().statements - before.statements;
     println!(
-        "postgres_table throughput: {rows} rows at once in {at_once:?} = {:.0} rows/s; \
-         by 256 senders in {by_256:?} = {:.0} rows/s ({} statements, {:.0} rows each)",
-        rate(at_once),
-        rate(by_256),
-        after.statements - before.statements,
-        rows as f64 / (after.statements - before.statements) as f64
+        "postgres_table throughput: {rows} rows sent at once: {took:?} = {:.0} rows/s \
+         ({statements} statements)",
+        rate(took)
     );
-    assert_eq!(db.count("throughput").await, 2_000 + 2 * rows as i64);
+
+    // A closed loop, as the delivery worker sends: each sender waits for its answer.
+    for senders in [64, 256, 1024] {
+        let before = sender.stats();
+        let queue = Arc::new(std::sync::Mutex::new(bodies(rows)));
+        let started = Instant::now();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..senders {
+            let (sender, queue) = (sender.clone(), queue.clone());
+            workers.spawn(async move {
+                loop {
+                    let next = queue.lock().expect("no sender panicked").pop();
+                    let Some(body) = next else { break };
+                    let report = sender.send(&body).await;
+                    assert_eq!(report.verdict, Verdict::Delivered, "{report:?}");
+                }
+            });
+        }
+        workers.join_all().await;
+        let took = started.elapsed();
+        let statements = sender.stats().statements - before.statements;
+        println!(
+            "postgres_table throughput: {rows} rows by {senders} senders: {took:?} = {:.0} rows/s \
+             ({statements} statements, {:.0} rows each)",
+            rate(took),
+            rows as f64 / statements as f64
+        );
+    }
+    assert_eq!(db.count("throughput").await, 2_000 + 4 * rows as i64);
     db.drop().await;
 }

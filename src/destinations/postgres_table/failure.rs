@@ -110,7 +110,7 @@ fn hint(code: &str) -> Option<String> {
             "42P01" => "create the table, or set create_table = true",
             // Rows are read as the table's row type, so a missing table is first a missing type.
             "42704" => "if that is the table, it does not exist: create it, or set create_table = true",
-            "22P05" | "22021" => "PostgreSQL cannot store NUL (\\u0000) in text or jsonb; a json column keeps it",
+            "22P05" | "22021" => "PostgreSQL cannot store NUL (\\u0000) in text, json or jsonb values",
             _ => return None,
         }
         .to_owned(),

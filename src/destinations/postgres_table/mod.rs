@@ -21,9 +21,10 @@
 //!
 //! Table and column names are used exactly as written (case included) and always quoted;
 //! a name with a control character, an empty one or one longer than PostgreSQL keeps
-//! (63 bytes) is refused by [`settings`]. Text with NUL (`\u0000`) cannot be stored in
-//! `text` or `jsonb` columns: PostgreSQL refuses it and that row's delivery is dead with the
-//! server's reason (the event is not altered to fit); a `json` column keeps it.
+//! (63 bytes) is refused by [`settings`]. A value holding NUL (`\u0000`, anywhere in it)
+//! cannot be stored: PostgreSQL refuses it while reading the row (whatever the column's
+//! type), and that row's delivery is dead with the server's reason; the event is not
+//! altered to fit.
 //!
 //! `create_table = true` creates the table (not its schema) at first use if it is missing:
 //! the `id` column `text PRIMARY KEY`, a column mapping `type` `text`, `occurred_at`

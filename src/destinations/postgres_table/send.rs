@@ -15,6 +15,7 @@
 //! the same statement again at once (up to [`TRANSIENT_RERUNS`] times) before the batch is
 //! retried later; any other failure answers every row of the batch alike.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -224,7 +225,7 @@ async fn deliver(shared: &Shared, bodies: &[String]) -> Vec<Report> {
     }
     let mut reports: Vec<Option<Report>> = vec![None; bodies.len()];
     // Parts still to insert; the right half is pushed first so parts run left to right.
-    let mut parts = vec![0..bodies.len()];
+    let mut parts: Vec<Range<usize>> = std::iter::once(0..bodies.len()).collect();
     while let Some(part) = parts.pop() {
         match insert_with_reruns(shared, &bodies[part.clone()]).await {
             Ok(stored) => {
