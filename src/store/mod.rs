@@ -14,7 +14,7 @@ mod event;
 mod health;
 mod migrations;
 mod node;
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;
 mod write_health;
 

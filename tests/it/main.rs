@@ -27,6 +27,7 @@ mod openapi_doc;
 mod parallel_ring;
 mod pipelines;
 mod postgres_server;
+mod postgres_table;
 mod process;
 mod reference;
 mod sandbox_carrier;

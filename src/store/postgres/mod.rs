@@ -14,7 +14,7 @@
 //! takes its work over; a node that stops cleanly frees its work at once.
 
 mod batch;
-mod connect;
+pub(crate) mod connect;
 mod deliveries;
 mod dials;
 mod escalations;
