@@ -9,6 +9,7 @@
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
 //! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
 //! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
+//! - [`notion`]: the [`Message`] as a page in a Notion database, its properties templated.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
@@ -22,6 +23,7 @@ pub mod email;
 pub mod http_post;
 pub mod merge_writeback;
 pub mod message;
+pub mod notion;
 pub mod rate_limit;
 pub mod report;
 pub mod target;
@@ -89,10 +91,11 @@ impl From<Vec<(String, String)>> for Problems {
 pub enum Destination {
     Webhook(Arc<webhook::WebhookSpec>),
     Email(Arc<Messenger<email::EmailSender>>),
+    Notion(Arc<Messenger<notion::NotionSettings>>),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
-pub const KINDS: &[&str] = &["webhook", "email"];
+pub const KINDS: &[&str] = &["webhook", "email", "notion"];
 
 /// A kind that sends people a [`Message`]: its own settings (and client), and the templates
 /// the message is rendered from (`template = { … }` in its table, else the defaults).
@@ -164,6 +167,8 @@ impl Destination {
                     .map_err(Problems::from)
             })
             .map(Destination::Email),
+            "notion" => messenger(value, context, |raw| notion::settings(raw, context))
+                .map(Destination::Notion),
             _ => return None,
         })
     }
@@ -172,6 +177,7 @@ impl Destination {
     pub fn uses_sandbox(&self) -> bool {
         match self {
             Destination::Webhook(_) | Destination::Email(_) => false,
+            Destination::Notion(notion) => notion.kind.uses_sandbox(),
         }
     }
 
@@ -180,6 +186,7 @@ impl Destination {
         match self {
             Destination::Webhook(_) => Target::Webhook,
             Destination::Email(_) => Target::Email,
+            Destination::Notion(_) => Target::Notion,
         }
     }
 
@@ -189,6 +196,7 @@ impl Destination {
         match self {
             Destination::Webhook(spec) => spec.summary(),
             Destination::Email(email) => email.kind.settings().summary(),
+            Destination::Notion(notion) => notion.kind.summary(),
         }
     }
 
@@ -198,6 +206,9 @@ impl Destination {
             Destination::Webhook(_) => event.document().to_string(),
             Destination::Email(email) => {
                 email::render(email.kind.settings(), &email.template.render(event))
+            }
+            Destination::Notion(notion) => {
+                notion::render(&notion.kind, &notion.template.render(event), event)
             }
         }
     }
@@ -344,12 +355,16 @@ impl Outbox {
                 .await);
             }
             Target::Webhook | Target::Email => self.configured(job)?,
+            Target::Notion => self.configured(job)?,
         };
         Ok(match destination {
             Destination::Webhook(spec) => {
                 webhook::send(&self.webhooks, spec, job.id, &job.body).await
             }
             Destination::Email(email) => email.kind.send(job.id, &job.body).await,
+            Destination::Notion(notion) => {
+                notion::send(&notion.kind, &self.providers, &job.body).await
+            }
         })
     }
 

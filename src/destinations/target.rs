@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub enum Target {
     Webhook,
     Email,
+    Notion,
     /// A status change and comment on the Merge ticket an escalation came from.
     MergeTicket,
     /// A CRM note on the Merge deal an escalation came from.
@@ -28,6 +29,7 @@ impl Target {
         match self {
             Target::Webhook => "webhook",
             Target::Email => "email",
+            Target::Notion => "notion",
             Target::MergeTicket => "merge_ticket",
             Target::MergeNote => "merge_note",
         }
