@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
+use serde::Deserializer as _;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -71,6 +73,45 @@ pub async fn send(settings: &NotionSettings, providers: &Providers, body: &str) 
     }
 }
 
+/// The page object's top-level `id` and `url`, as far as the answer goes: only its start is
+/// read, and a page with long properties does not end in it (Notion puts `url` after them).
+fn page_ref(body: &str) -> (Option<String>, Option<String>) {
+    let (mut id, mut url) = (None, None);
+    let reader = PageRef {
+        id: &mut id,
+        url: &mut url,
+    };
+    // A cut-off answer ends in an error; what was read before it is kept.
+    let _ = serde_json::Deserializer::from_str(body).deserialize_map(reader);
+    (id, url)
+}
+
+struct PageRef<'a> {
+    id: &'a mut Option<String>,
+    url: &'a mut Option<String>,
+}
+
+impl<'de> Visitor<'de> for PageRef<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a page object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "id" => *self.id = map.next_value()?,
+                "url" => *self.url = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A pace key per integration that is not the token: the start of its SHA-256.
 fn fingerprint(token: &str) -> String {
     hex::encode(&Sha256::digest(token.as_bytes())[..8])
@@ -79,16 +120,17 @@ fn fingerprint(token: &str) -> String {
 /// What Notion's answer means.
 pub(super) fn judge(answer: Answer) -> Report {
     let status = Some(answer.status);
-    let json = answer.json().unwrap_or(Value::Null);
     if (200..300).contains(&answer.status) {
         // The page's id and URL are what anyone looking at the delivery wants; the rest of
         // the page object repeats the request.
-        let response = match (json["id"].as_str(), json["url"].as_str()) {
-            (Some(id), url) => json!({"id": id, "url": url}).to_string(),
+        let response = match page_ref(&answer.body) {
+            (Some(id), Some(url)) => json!({"id": id, "url": url}).to_string(),
+            (Some(id), None) => json!({"id": id}).to_string(),
             _ => answer.body.chars().take(512).collect(),
         };
         return Report::delivered(status, Some(response));
     }
+    let json = answer.json().unwrap_or(Value::Null);
     let snippet = Some(answer.body.chars().take(512).collect::<String>());
     let code = json["code"].as_str().unwrap_or_default();
     let reason = match json["message"].as_str() {

@@ -498,6 +498,15 @@ fn answers_are_judged_as_notion_means_them() {
         Some(r#"{"id":"p1","url":"https://www.notion.so/p1"}"#)
     );
 
+    // Only the start of an answer is read: the id comes first, the URL after the properties.
+    let page = json!({"object": "page", "id": "p2", "properties": {"Notes": "x".repeat(5000)}, "url": "https://www.notion.so/p2"});
+    let cut_off = send::judge(Answer {
+        status: 200,
+        retry_after: None,
+        body: page.to_string().chars().take(4096).collect(),
+    });
+    assert_eq!(cut_off.response.as_deref(), Some(r#"{"id":"p2"}"#));
+
     let limited = send::judge(Answer {
         retry_after: Some(Duration::from_secs(7)),
         ..error(429, "rate_limited", "You have been rate limited.")
