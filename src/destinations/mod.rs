@@ -11,6 +11,7 @@
 //! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
 //! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
 //! - [`slack`]: the [`Message`] as Block Kit, by bot token or incoming webhook.
+//! - [`notion`]: the [`Message`] as a page in a Notion database, its properties templated.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
@@ -24,6 +25,7 @@ pub mod email;
 pub mod http_post;
 pub mod merge_writeback;
 pub mod message;
+pub mod notion;
 pub mod postgres_table;
 pub mod rate_limit;
 pub mod report;
@@ -94,10 +96,11 @@ pub enum Destination {
     Webhook(Arc<webhook::WebhookSpec>),
     Email(Arc<Messenger<email::EmailSender>>),
     Slack(Arc<Messenger<slack::SlackSettings>>),
+    Notion(Arc<Messenger<notion::NotionSettings>>),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
-pub const KINDS: &[&str] = &["webhook", "email", "slack"];
+pub const KINDS: &[&str] = &["webhook", "email", "slack", "notion"];
 
 /// A kind that sends people a [`Message`]: its own settings (and client), and the templates
 /// the message is rendered from (`template = { … }` in its table, else the defaults).
@@ -171,6 +174,8 @@ impl Destination {
             .map(Destination::Email),
             "slack" => messenger(value, context, |raw| slack::settings(raw, context))
                 .map(Destination::Slack),
+            "notion" => messenger(value, context, |raw| notion::settings(raw, context))
+                .map(Destination::Notion),
             _ => return None,
         })
     }
@@ -180,6 +185,7 @@ impl Destination {
         match self {
             Destination::Webhook(_) | Destination::Email(_) => false,
             Destination::Slack(slack) => slack.kind.uses_sandbox(),
+            Destination::Notion(notion) => notion.kind.uses_sandbox(),
         }
     }
 
@@ -189,6 +195,7 @@ impl Destination {
             Destination::Webhook(_) => Target::Webhook,
             Destination::Email(_) => Target::Email,
             Destination::Slack(_) => Target::Slack,
+            Destination::Notion(_) => Target::Notion,
         }
     }
 
@@ -199,6 +206,7 @@ impl Destination {
             Destination::Webhook(spec) => spec.summary(),
             Destination::Email(email) => email.kind.settings().summary(),
             Destination::Slack(slack) => slack.kind.summary(),
+            Destination::Notion(notion) => notion.kind.summary(),
         }
     }
 
@@ -210,6 +218,9 @@ impl Destination {
                 email::render(email.kind.settings(), &email.template.render(event))
             }
             Destination::Slack(slack) => slack::render(&slack.kind, &slack.template.render(event)),
+            Destination::Notion(notion) => {
+                notion::render(&notion.kind, &notion.template.render(event), event)
+            }
         }
     }
 }
@@ -354,7 +365,9 @@ impl Outbox {
                 )
                 .await);
             }
-            Target::Webhook | Target::Email | Target::Slack => self.configured(job)?,
+            Target::Webhook | Target::Email | Target::Slack | Target::Notion => {
+                self.configured(job)?
+            }
         };
         Ok(match destination {
             Destination::Webhook(spec) => {
@@ -362,6 +375,9 @@ impl Outbox {
             }
             Destination::Email(email) => email.kind.send(job.id, &job.body).await,
             Destination::Slack(slack) => slack::send(&slack.kind, &self.providers, &job.body).await,
+            Destination::Notion(notion) => {
+                notion::send(&notion.kind, &self.providers, &job.body).await
+            }
         })
     }
 

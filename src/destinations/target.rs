@@ -17,6 +17,7 @@ pub enum Target {
     Webhook,
     Email,
     Slack,
+    Notion,
     /// A status change and comment on the Merge ticket an escalation came from.
     MergeTicket,
     /// A CRM note on the Merge deal an escalation came from.
@@ -30,6 +31,7 @@ impl Target {
             Target::Webhook => "webhook",
             Target::Email => "email",
             Target::Slack => "slack",
+            Target::Notion => "notion",
             Target::MergeTicket => "merge_ticket",
             Target::MergeNote => "merge_note",
         }

@@ -81,9 +81,7 @@ impl MessageTemplate {
         public_url: Option<&str>,
     ) -> Result<MessageTemplate, Problems> {
         let raw = raw.unwrap_or_default();
-        let mut env = Environment::new();
-        // Templates fill text into messages: a missing field is nothing, not an error.
-        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        let mut env = environment();
         let mut problems = Problems::new();
         let add = |env: &mut Environment<'static>,
                    problems: &mut Problems,
@@ -145,16 +143,7 @@ impl MessageTemplate {
     /// The message for `event`. A part that fails to render (a filter given the wrong type,
     /// say) is replaced by a note saying so, and logged: the event is still delivered.
     pub fn render<S: Serialize>(&self, event: &Routed<'_, S>) -> Message {
-        let context = minijinja::context! {
-            event => minijinja::context! {
-                id => event.id.to_string(),
-                type => event.event_type,
-                occurred_at => event.occurred_at,
-            },
-            payload => minijinja::Value::from_serialize(event.payload),
-            labels => minijinja::Value::from_serialize(event.labels),
-            trace => minijinja::Value::from_serialize(event.trace),
-        };
+        let context = context(event);
         let part = |name: &str| -> String {
             let rendered = self
                 .env
@@ -198,6 +187,29 @@ impl MessageTemplate {
             event_type: event.event_type.to_owned(),
             occurred_at: event.occurred_at.to_owned(),
         }
+    }
+}
+
+/// An environment for templates that fill text into messages: a missing field is nothing,
+/// not an error. Kinds with templates of their own (Notion's properties) compile them here.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env
+}
+
+/// What templates see of `event`: `event` (`id`, `type`, `occurred_at`), `payload`, `labels`
+/// and `trace`.
+pub fn context<S: Serialize>(event: &Routed<'_, S>) -> minijinja::Value {
+    minijinja::context! {
+        event => minijinja::context! {
+            id => event.id.to_string(),
+            type => event.event_type,
+            occurred_at => event.occurred_at,
+        },
+        payload => minijinja::Value::from_serialize(event.payload),
+        labels => minijinja::Value::from_serialize(event.labels),
+        trace => minijinja::Value::from_serialize(event.trace),
     }
 }
 

@@ -23,6 +23,7 @@ mod merge_reconcile;
 mod merge_webhooks;
 mod metrics;
 mod multinode;
+mod notion;
 mod openapi_doc;
 mod parallel_ring;
 mod pipelines;
