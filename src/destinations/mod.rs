@@ -9,6 +9,8 @@
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
 //! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
 //! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
+//! - [`discord`]: the [`Message`] as an embed, through a channel webhook.
+//! - [`telegram`]: the [`Message`] as HTML, through a bot's `sendMessage`.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
@@ -18,6 +20,7 @@
 //! the compiler then asks for in this file; the worker, the pipeline and the settings loader
 //! need no change.
 
+pub mod discord;
 pub mod email;
 pub mod http_post;
 pub mod merge_writeback;
@@ -25,6 +28,7 @@ pub mod message;
 pub mod rate_limit;
 pub mod report;
 pub mod target;
+pub mod telegram;
 pub mod template;
 pub mod webhook;
 
@@ -89,10 +93,12 @@ impl From<Vec<(String, String)>> for Problems {
 pub enum Destination {
     Webhook(Arc<webhook::WebhookSpec>),
     Email(Arc<Messenger<email::EmailSender>>),
+    Discord(Arc<Messenger<discord::DiscordSettings>>),
+    Telegram(Arc<Messenger<telegram::TelegramSettings>>),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
-pub const KINDS: &[&str] = &["webhook", "email"];
+pub const KINDS: &[&str] = &["webhook", "email", "discord", "telegram"];
 
 /// A kind that sends people a [`Message`]: its own settings (and client), and the templates
 /// the message is rendered from (`template = { … }` in its table, else the defaults).
@@ -164,6 +170,10 @@ impl Destination {
                     .map_err(Problems::from)
             })
             .map(Destination::Email),
+            "discord" => messenger(value, context, |raw| discord::settings(raw, context))
+                .map(Destination::Discord),
+            "telegram" => messenger(value, context, |raw| telegram::settings(raw, context))
+                .map(Destination::Telegram),
             _ => return None,
         })
     }
@@ -172,6 +182,8 @@ impl Destination {
     pub fn uses_sandbox(&self) -> bool {
         match self {
             Destination::Webhook(_) | Destination::Email(_) => false,
+            Destination::Discord(discord) => discord.kind.uses_sandbox(),
+            Destination::Telegram(telegram) => telegram.kind.uses_sandbox(),
         }
     }
 
@@ -180,6 +192,8 @@ impl Destination {
         match self {
             Destination::Webhook(_) => Target::Webhook,
             Destination::Email(_) => Target::Email,
+            Destination::Discord(_) => Target::Discord,
+            Destination::Telegram(_) => Target::Telegram,
         }
     }
 
@@ -189,6 +203,8 @@ impl Destination {
         match self {
             Destination::Webhook(spec) => spec.summary(),
             Destination::Email(email) => email.kind.settings().summary(),
+            Destination::Discord(discord) => discord.kind.summary(),
+            Destination::Telegram(telegram) => telegram.kind.summary(),
         }
     }
 
@@ -198,6 +214,12 @@ impl Destination {
             Destination::Webhook(_) => event.document().to_string(),
             Destination::Email(email) => {
                 email::render(email.kind.settings(), &email.template.render(event))
+            }
+            Destination::Discord(discord) => {
+                discord::render(&discord.kind, &discord.template.render(event))
+            }
+            Destination::Telegram(telegram) => {
+                telegram::render(&telegram.kind, &telegram.template.render(event))
             }
         }
     }
@@ -343,13 +365,21 @@ impl Outbox {
                 )
                 .await);
             }
-            Target::Webhook | Target::Email => self.configured(job)?,
+            Target::Webhook | Target::Email | Target::Discord | Target::Telegram => {
+                self.configured(job)?
+            }
         };
         Ok(match destination {
             Destination::Webhook(spec) => {
                 webhook::send(&self.webhooks, spec, job.id, &job.body).await
             }
             Destination::Email(email) => email.kind.send(job.id, &job.body).await,
+            Destination::Discord(discord) => {
+                discord::send(&discord.kind, &self.providers, &job.body).await
+            }
+            Destination::Telegram(telegram) => {
+                telegram::send(&telegram.kind, &self.providers, &job.body).await
+            }
         })
     }
 

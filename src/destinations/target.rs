@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 pub enum Target {
     Webhook,
     Email,
+    Discord,
+    Telegram,
     /// A status change and comment on the Merge ticket an escalation came from.
     MergeTicket,
     /// A CRM note on the Merge deal an escalation came from.
@@ -28,6 +30,8 @@ impl Target {
         match self {
             Target::Webhook => "webhook",
             Target::Email => "email",
+            Target::Discord => "discord",
+            Target::Telegram => "telegram",
             Target::MergeTicket => "merge_ticket",
             Target::MergeNote => "merge_note",
         }
