@@ -12,6 +12,8 @@
 //! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
 //! - [`slack`]: the [`Message`] as Block Kit, by bot token or incoming webhook.
 //! - [`notion`]: the [`Message`] as a page in a Notion database, its properties templated.
+//! - [`discord`]: the [`Message`] as an embed, through a channel webhook.
+//! - [`telegram`]: the [`Message`] as HTML, through a bot's `sendMessage`.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
@@ -21,6 +23,7 @@
 //! the compiler then asks for in this file; the worker, the pipeline and the settings loader
 //! need no change.
 
+pub mod discord;
 pub mod email;
 pub mod http_post;
 pub mod merge_writeback;
@@ -31,6 +34,7 @@ pub mod rate_limit;
 pub mod report;
 pub mod slack;
 pub mod target;
+pub mod telegram;
 pub mod template;
 pub mod webhook;
 
@@ -97,10 +101,12 @@ pub enum Destination {
     Email(Arc<Messenger<email::EmailSender>>),
     Slack(Arc<Messenger<slack::SlackSettings>>),
     Notion(Arc<Messenger<notion::NotionSettings>>),
+    Discord(Arc<Messenger<discord::DiscordSettings>>),
+    Telegram(Arc<Messenger<telegram::TelegramSettings>>),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
-pub const KINDS: &[&str] = &["webhook", "email", "slack", "notion"];
+pub const KINDS: &[&str] = &["webhook", "email", "slack", "discord", "telegram", "notion"];
 
 /// A kind that sends people a [`Message`]: its own settings (and client), and the templates
 /// the message is rendered from (`template = { … }` in its table, else the defaults).
@@ -176,6 +182,10 @@ impl Destination {
                 .map(Destination::Slack),
             "notion" => messenger(value, context, |raw| notion::settings(raw, context))
                 .map(Destination::Notion),
+            "discord" => messenger(value, context, |raw| discord::settings(raw, context))
+                .map(Destination::Discord),
+            "telegram" => messenger(value, context, |raw| telegram::settings(raw, context))
+                .map(Destination::Telegram),
             _ => return None,
         })
     }
@@ -186,6 +196,8 @@ impl Destination {
             Destination::Webhook(_) | Destination::Email(_) => false,
             Destination::Slack(slack) => slack.kind.uses_sandbox(),
             Destination::Notion(notion) => notion.kind.uses_sandbox(),
+            Destination::Discord(discord) => discord.kind.uses_sandbox(),
+            Destination::Telegram(telegram) => telegram.kind.uses_sandbox(),
         }
     }
 
@@ -196,6 +208,8 @@ impl Destination {
             Destination::Email(_) => Target::Email,
             Destination::Slack(_) => Target::Slack,
             Destination::Notion(_) => Target::Notion,
+            Destination::Discord(_) => Target::Discord,
+            Destination::Telegram(_) => Target::Telegram,
         }
     }
 
@@ -207,6 +221,8 @@ impl Destination {
             Destination::Email(email) => email.kind.settings().summary(),
             Destination::Slack(slack) => slack.kind.summary(),
             Destination::Notion(notion) => notion.kind.summary(),
+            Destination::Discord(discord) => discord.kind.summary(),
+            Destination::Telegram(telegram) => telegram.kind.summary(),
         }
     }
 
@@ -220,6 +236,12 @@ impl Destination {
             Destination::Slack(slack) => slack::render(&slack.kind, &slack.template.render(event)),
             Destination::Notion(notion) => {
                 notion::render(&notion.kind, &notion.template.render(event), event)
+            }
+            Destination::Discord(discord) => {
+                discord::render(&discord.kind, &discord.template.render(event))
+            }
+            Destination::Telegram(telegram) => {
+                telegram::render(&telegram.kind, &telegram.template.render(event))
             }
         }
     }
@@ -365,9 +387,12 @@ impl Outbox {
                 )
                 .await);
             }
-            Target::Webhook | Target::Email | Target::Slack | Target::Notion => {
-                self.configured(job)?
-            }
+            Target::Webhook
+            | Target::Email
+            | Target::Slack
+            | Target::Discord
+            | Target::Telegram
+            | Target::Notion => self.configured(job)?,
         };
         Ok(match destination {
             Destination::Webhook(spec) => {
@@ -377,6 +402,12 @@ impl Outbox {
             Destination::Slack(slack) => slack::send(&slack.kind, &self.providers, &job.body).await,
             Destination::Notion(notion) => {
                 notion::send(&notion.kind, &self.providers, &job.body).await
+            }
+            Destination::Discord(discord) => {
+                discord::send(&discord.kind, &self.providers, &job.body).await
+            }
+            Destination::Telegram(telegram) => {
+                telegram::send(&telegram.kind, &self.providers, &job.body).await
             }
         })
     }

@@ -172,7 +172,7 @@ pub fn settings(raw: RawSlack, context: &SettingsContext<'_>) -> Result<SlackSet
     };
     let pace = match raw.max_per_second {
         None => Some(DEFAULT_PER_SECOND),
-        Some(p) if p == 0.0 => None,
+        Some(0.0) => None,
         Some(p) if p > 0.0 && p <= 100.0 => Some(p),
         Some(p) => {
             problems.push(

@@ -18,6 +18,8 @@ pub enum Target {
     Email,
     Slack,
     Notion,
+    Discord,
+    Telegram,
     /// A status change and comment on the Merge ticket an escalation came from.
     MergeTicket,
     /// A CRM note on the Merge deal an escalation came from.
@@ -32,6 +34,8 @@ impl Target {
             Target::Email => "email",
             Target::Slack => "slack",
             Target::Notion => "notion",
+            Target::Discord => "discord",
+            Target::Telegram => "telegram",
             Target::MergeTicket => "merge_ticket",
             Target::MergeNote => "merge_note",
         }
