@@ -8,7 +8,8 @@
 //! - [`webhook`]: signed HTTP POST of the event document, with the SSRF guard.
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
 //! - [`postgres_table`]: each event as a row in a table of the user's PostgreSQL database.
-//! - [`http_post`] and [`rate_limit`]: what the kinds that call a provider's API share.
+//! - [`http_post`], [`rate_limit`] and [`provider_settings`]: what the kinds that call a
+//!   provider's API share.
 //! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
 //! - [`slack`]: the [`Message`] as Block Kit, by bot token or incoming webhook.
 //! - [`notion`]: the [`Message`] as a page in a Notion database, its properties templated.
@@ -30,6 +31,7 @@ pub mod merge_writeback;
 pub mod message;
 pub mod notion;
 pub mod postgres_table;
+pub mod provider_settings;
 pub mod rate_limit;
 pub mod report;
 pub mod slack;

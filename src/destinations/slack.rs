@@ -24,7 +24,7 @@ use super::message::Message;
 use super::rate_limit::Pace;
 use super::report::{Report, Verdict};
 use super::template::truncated;
-use super::{Problems, Providers, SettingsContext};
+use super::{Problems, Providers, SettingsContext, provider_settings};
 use crate::sandbox::chat as sandbox;
 
 /// Slack's origin.
@@ -170,34 +170,10 @@ pub fn settings(raw: RawSlack, context: &SettingsContext<'_>) -> Result<SlackSet
             channel.map(|channel| Route::Bot { channel, token })
         }
     };
-    let pace = match raw.max_per_second {
-        None => Some(DEFAULT_PER_SECOND),
-        Some(0.0) => None,
-        Some(p) if p > 0.0 && p <= 100.0 => Some(p),
-        Some(p) => {
-            problems.push(
-                "max_per_second",
-                format!("{p} is not between 0 (off) and 100"),
-            );
-            None
-        }
-    };
-    let timeout = match raw.timeout_secs {
-        None => DEFAULT_TIMEOUT,
-        Some(s @ 1..=60) => Duration::from_secs(s),
-        Some(s) => {
-            problems.push("timeout_secs", format!("must be between 1 and 60, got {s}"));
-            DEFAULT_TIMEOUT
-        }
-    };
-    let api_base = raw
-        .api_base
-        .unwrap_or_else(|| DEFAULT_API_BASE.to_owned())
-        .trim_end_matches('/')
-        .to_owned();
-    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-        problems.push("api_base", format!("{api_base:?} is not an http(s) URL"));
-    }
+    let pace =
+        provider_settings::pace(raw.max_per_second, DEFAULT_PER_SECOND, 100.0, &mut problems);
+    let timeout = provider_settings::timeout(raw.timeout_secs, DEFAULT_TIMEOUT, &mut problems);
+    let api_base = provider_settings::api_base(raw.api_base, DEFAULT_API_BASE, &mut problems);
     match route {
         Some(route) if problems.is_empty() => Ok(SlackSettings {
             route,
