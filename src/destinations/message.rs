@@ -24,6 +24,13 @@ pub struct Message {
     pub occurred_at: String,
 }
 
+/// True when `link` is an http(s) URL with a host: the only links a kind may make clickable
+/// (a `javascript:` or `data:` one stays text).
+pub fn is_web_link(link: &str) -> bool {
+    reqwest::Url::parse(link)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageField {
     pub name: String,

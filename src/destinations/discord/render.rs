@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::DiscordSettings;
-use crate::destinations::message::Message;
+use crate::destinations::message::{self, Message};
 
 /// Embed limits (Discord docs, "Embed Limits"), in characters as Discord counts them.
 const MAX_TITLE: usize = 256;
@@ -157,9 +157,7 @@ pub fn render(settings: &DiscordSettings, message: &Message) -> String {
 
 /// An http(s) URL Discord accepts as an embed's link.
 fn is_web_link(link: &str) -> bool {
-    link.len() <= 2048
-        && reqwest::Url::parse(link)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+    link.len() <= 2048 && message::is_web_link(link)
 }
 #[cfg(test)]
 mod tests {

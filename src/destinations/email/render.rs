@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EmailSettings;
 use crate::destinations::Message;
+use crate::destinations::message;
 
 /// Longest subject, in characters, ellipsis included: mail clients cut long ones anyway, and
 /// a subject is read at a glance.
@@ -162,10 +163,10 @@ fn html_part(message: &Message) -> String {
     out
 }
 
-/// Only http(s) links go in an `href`: a `javascript:` or `data:` one stays text.
+/// Only http(s) links go in an `href`, and only without spaces (the plain-text part shows
+/// the link bare): a `javascript:` or `data:` one stays text.
 fn is_web_link(link: &str) -> bool {
-    let lower = link.get(..8).unwrap_or(link).to_ascii_lowercase();
-    (lower.starts_with("https://") || lower.starts_with("http://")) && !link.contains(' ')
+    message::is_web_link(link) && !link.contains(' ')
 }
 
 /// Escapes text for an HTML element or a quoted attribute value.

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::TelegramSettings;
-use crate::destinations::message::Message;
+use crate::destinations::message::{Message, is_web_link};
 
 /// `sendMessage`'s text: 1-4096 characters after entity parsing.
 const MAX_TEXT: usize = 4096;
@@ -181,12 +181,6 @@ pub fn render(settings: &TelegramSettings, message: &Message) -> String {
         "link_preview_options": {"is_disabled": true},
     })
     .to_string()
-}
-
-/// An http(s) URL: nothing else becomes a link.
-fn is_web_link(link: &str) -> bool {
-    reqwest::Url::parse(link)
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
 #[cfg(test)]
