@@ -5,9 +5,10 @@
 //! person, and the timeline says all of it in words. Klaxon against the sandbox carrier over
 //! real HTTP; every request validated against the Telnyx spec.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use klaxon::sandbox::carrier::{Delivery, LegState};
+use klaxon::sandbox::carrier::{Delivery, LegState, Script};
 use serde_json::{Value, json};
 
 use crate::support::voice_rig::{Rig, RigConfig, actions, endings};
@@ -339,9 +340,21 @@ name = "team"
 targets = ["+15551000002", "+15551000022", "+15551000007", "+15551000005"]
 ring = "parallel"
 "#;
+    // The box's greeting runs long, so under load it is still open when someone acknowledges
+    // and Klaxon hangs up on it (a default box records for 0.4 s of test time, then ends
+    // the call itself).
+    let long_greeting = "Please leave a message after the tone. ".repeat(40);
+    let scripts = HashMap::from([(
+        "+15551000007".to_owned(),
+        Script {
+            says: Some(long_greeting),
+            ..Script::voicemail()
+        },
+    )]);
     for _ in 0..3 {
         let rig = Rig::start_with(RigConfig {
             toml,
+            scripts: scripts.clone(),
             ..RigConfig::default()
         })
         .await;
