@@ -7,7 +7,7 @@
 //!
 //! - [`webhook`]: signed HTTP POST of the event document, with the SSRF guard.
 //! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
-//! - [`postgres_table`]: each event as a row in a table of the user's PostgreSQL database.
+//! - [`postgres_table`] (`postgres = { … }`): each event as a row in a table of the user's PostgreSQL database.
 //! - [`http_post`], [`rate_limit`] and [`provider_settings`]: what the kinds that call a
 //!   provider's API share.
 //! - [`email`]: the [`Message`] as a multipart e-mail, over SMTP.
@@ -105,10 +105,13 @@ pub enum Destination {
     Notion(Arc<Messenger<notion::NotionSettings>>),
     Discord(Arc<Messenger<discord::DiscordSettings>>),
     Telegram(Arc<Messenger<telegram::TelegramSettings>>),
+    PostgresTable(Arc<postgres_table::PostgresTable>),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
-pub const KINDS: &[&str] = &["webhook", "email", "slack", "discord", "telegram", "notion"];
+pub const KINDS: &[&str] = &[
+    "webhook", "email", "slack", "discord", "telegram", "notion", "postgres",
+];
 
 /// A kind that sends people a [`Message`]: its own settings (and client), and the templates
 /// the message is rendered from (`template = { … }` in its table, else the defaults).
@@ -188,6 +191,13 @@ impl Destination {
                 .map(Destination::Discord),
             "telegram" => messenger(value, context, |raw| telegram::settings(raw, context))
                 .map(Destination::Telegram),
+            "postgres" => shape(value)
+                .and_then(|raw| postgres_table::settings(raw, context.env).map_err(Problems::from))
+                .map(|settings| {
+                    Destination::PostgresTable(Arc::new(postgres_table::PostgresTable::new(
+                        settings,
+                    )))
+                }),
             _ => return None,
         })
     }
@@ -195,7 +205,9 @@ impl Destination {
     /// True when it has no credentials of its own and sends to the sandbox services.
     pub fn uses_sandbox(&self) -> bool {
         match self {
-            Destination::Webhook(_) | Destination::Email(_) => false,
+            Destination::Webhook(_) | Destination::Email(_) | Destination::PostgresTable(_) => {
+                false
+            }
             Destination::Slack(slack) => slack.kind.uses_sandbox(),
             Destination::Notion(notion) => notion.kind.uses_sandbox(),
             Destination::Discord(discord) => discord.kind.uses_sandbox(),
@@ -212,6 +224,7 @@ impl Destination {
             Destination::Notion(_) => Target::Notion,
             Destination::Discord(_) => Target::Discord,
             Destination::Telegram(_) => Target::Telegram,
+            Destination::PostgresTable(_) => Target::PostgresTable,
         }
     }
 
@@ -225,6 +238,7 @@ impl Destination {
             Destination::Notion(notion) => notion.kind.summary(),
             Destination::Discord(discord) => discord.kind.summary(),
             Destination::Telegram(telegram) => telegram.kind.summary(),
+            Destination::PostgresTable(table) => table.settings.summary().to_owned(),
         }
     }
 
@@ -244,6 +258,9 @@ impl Destination {
             }
             Destination::Telegram(telegram) => {
                 telegram::render(&telegram.kind, &telegram.template.render(event))
+            }
+            Destination::PostgresTable(table) => {
+                postgres_table::render(&table.settings, &event.document_value())
             }
         }
     }
@@ -281,6 +298,17 @@ impl<'a, S> Routed<'a, S> {
             trace,
             document: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The same document as a JSON value, for kinds that pick fields out of it.
+    pub fn document_value(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "labels": self.labels,
+            "occurred_at": self.occurred_at,
+            "payload": self.payload,
+            "type": self.event_type,
+        })
     }
 
     /// `{"id","labels","occurred_at","payload","type"}`: what a webhook receives.
@@ -394,7 +422,8 @@ impl Outbox {
             | Target::Slack
             | Target::Discord
             | Target::Telegram
-            | Target::Notion => self.configured(job)?,
+            | Target::Notion
+            | Target::PostgresTable => self.configured(job)?,
         };
         Ok(match destination {
             Destination::Webhook(spec) => {
@@ -411,6 +440,7 @@ impl Outbox {
             Destination::Telegram(telegram) => {
                 telegram::send(&telegram.kind, &self.providers, &job.body).await
             }
+            Destination::PostgresTable(table) => table.send(&job.body).await,
         })
     }
 

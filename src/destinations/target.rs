@@ -20,6 +20,9 @@ pub enum Target {
     Notion,
     Discord,
     Telegram,
+    /// A row in a PostgreSQL table (`postgres = { … }` in the settings).
+    #[serde(rename = "postgres")]
+    PostgresTable,
     /// A status change and comment on the Merge ticket an escalation came from.
     MergeTicket,
     /// A CRM note on the Merge deal an escalation came from.
@@ -36,6 +39,7 @@ impl Target {
             Target::Notion => "notion",
             Target::Discord => "discord",
             Target::Telegram => "telegram",
+            Target::PostgresTable => "postgres",
             Target::MergeTicket => "merge_ticket",
             Target::MergeNote => "merge_note",
         }
@@ -71,7 +75,13 @@ mod tests {
     fn the_stored_form_is_a_tagged_object_and_round_trips() {
         assert_eq!(Target::Webhook.to_json(), r#"{"kind":"webhook"}"#);
         assert_eq!(Target::MergeTicket.to_json(), r#"{"kind":"merge_ticket"}"#);
-        for target in [Target::Webhook, Target::MergeTicket, Target::MergeNote] {
+        assert_eq!(Target::PostgresTable.to_json(), r#"{"kind":"postgres"}"#);
+        for target in [
+            Target::Webhook,
+            Target::PostgresTable,
+            Target::MergeTicket,
+            Target::MergeNote,
+        ] {
             assert_eq!(target.to_json().parse::<Target>().unwrap(), target);
         }
         assert!("{\"kind\":\"pager\"}".parse::<Target>().is_err());

@@ -34,6 +34,7 @@ impl Db {
     /// A fresh schema, or `None` (with the suite's notice) when there is no test server.
     async fn new() -> Option<Db> {
         let url = postgres::server()?;
+        postgres::drop_old_schemas_once(&url);
         let client = postgres::connect(&url).await;
         let schema = format!(
             "klaxon_test_pgtable_{}",
@@ -675,5 +676,155 @@ async fn throughput() {
         );
     }
     assert_eq!(db.count("throughput").await, 2_000 + 4 * rows as i64);
+    db.drop().await;
+}
+
+/// Klaxon in process with one pipeline for `ticket.*` that redacts `payload.body` and
+/// delivers to `table` in `db`'s schema through a `postgres` destination; `extra` is added to
+/// its table.
+async fn klaxon_for(db: &Db, table: &str, extra: &str) -> crate::support::TestServer {
+    let toml = format!(
+        r#"
+[delivery]
+retry_schedule = ["100ms", "200ms"]
+
+[[pipelines]]
+name = "analytics"
+on = "ticket.*"
+steps = [{{ redact = {{ fields = ["body"] }} }}]
+[[pipelines.destinations]]
+name = "events-log"
+postgres = {{ url_env = "{URL_ENV}", table = "{}.{table}", columns = {{ event_id = "id", kind = "type", subject = "payload.subject", body = "payload.body" }}{extra} }}
+"#,
+        db.schema
+    );
+    crate::support::TestServer::start_with_toml(&toml, &[(URL_ENV, db.url.connection_string())])
+        .await
+}
+
+/// Ingests a ticket event and returns its id.
+async fn ingest(server: &crate::support::TestServer, subject: &str) -> String {
+    let (status, body) = server
+        .post_event(&json!({
+            "type": "ticket.created",
+            "payload": {"subject": subject, "body": "card 4242 4242 4242 4242"},
+        }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().expect("an event id").to_owned()
+}
+
+/// The event's one delivery, once it reached `state`.
+async fn delivery_in_state(server: &crate::support::TestServer, event: &str, state: &str) -> Value {
+    crate::support::eventually(Duration::from_secs(15), || async {
+        let (_, detail) = server.get(&format!("/v1/events/{event}")).await;
+        let delivery = detail["deliveries"].get(0)?.clone();
+        (delivery["state"] == state).then_some(delivery)
+    })
+    .await
+}
+
+async fn replay(server: &crate::support::TestServer, delivery: &Value) {
+    let id = delivery["id"].as_str().expect("a delivery id");
+    let path = format!("/v1/deliveries/{id}/replay");
+    let (status, body) = server.send(server.http.post(server.url(&path))).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test]
+async fn routed_events_become_one_redacted_row_each_and_a_replay_adds_none() {
+    let Some(db) = Db::new().await else { return };
+    let server = klaxon_for(&db, "tickets", ", create_table = true").await;
+    let (_, destinations) = server.get("/v1/destinations").await;
+    let listed = destinations.to_string();
+    assert!(listed.contains("\"postgres\""), "{listed}");
+    assert!(listed.contains("tickets"), "{listed}");
+
+    let mut events = Vec::new();
+    for subject in [
+        "Checkout down",
+        "Refund stuck",
+        "<script>alert(1)</script> '; DROP",
+    ] {
+        events.push(ingest(&server, subject).await);
+    }
+    let mut delivered = Vec::new();
+    for event in &events {
+        delivered.push(delivery_in_state(&server, event, "succeeded").await);
+    }
+    assert_eq!(db.count("tickets").await, 3);
+    let rows = db
+        .client
+        .query(
+            &format!(
+                "SELECT event_id, kind, subject::text, body::text FROM {}.tickets",
+                db.schema
+            ),
+            &[],
+        )
+        .await
+        .expect("read the rows");
+    let mut subjects: Vec<String> = rows.iter().map(|r| r.get::<_, String>(2)).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "<script>alert(1)</script> '; DROP",
+            "Checkout down",
+            "Refund stuck"
+        ]
+        .map(|s| format!("\"{s}\""))
+    );
+    for row in &rows {
+        let id: String = row.get(0);
+        assert!(events.contains(&id), "{id} is one of the events");
+        assert_eq!(row.get::<_, String>(1), "ticket.created");
+        let body: String = row.get(3);
+        assert!(
+            !body.contains("4242"),
+            "the pipeline's redacted payload: {body}"
+        );
+    }
+
+    // A replay sends the same row again: it is already there, so it is delivered and the
+    // table still holds one row per event.
+    replay(&server, &delivered[0]).await;
+    crate::support::eventually(Duration::from_secs(15), || async {
+        let (_, detail) = server.get(&format!("/v1/events/{}", events[0])).await;
+        let delivery = detail["deliveries"].get(0)?.clone();
+        (delivery["state"] == "succeeded" && delivery["attempts"] == 2).then_some(())
+    })
+    .await;
+    assert_eq!(db.count("tickets").await, 3);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_missing_table_is_dead_with_the_servers_reason_until_created_and_replayed() {
+    let Some(db) = Db::new().await else { return };
+    let server = klaxon_for(&db, "later", "").await;
+    let event = ingest(&server, "Checkout down").await;
+
+    let dead = delivery_in_state(&server, &event, "dead").await;
+    assert_eq!(dead["attempts"], 1, "dead at once, not retried: {dead}");
+    let id = dead["id"].as_str().expect("a delivery id");
+    let (_, detail) = server.get(&format!("/v1/deliveries/{id}")).await;
+    let error = detail["attempt_log"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("does not exist"), "{detail}");
+    assert!(
+        !detail.to_string().contains(db.url.connection_string()),
+        "never the URL: {detail}"
+    );
+
+    db.execute(&format!(
+        "CREATE TABLE {}.later (event_id text PRIMARY KEY, kind text, subject text, body jsonb)",
+        db.schema
+    ))
+    .await;
+    replay(&server, &dead).await;
+    delivery_in_state(&server, &event, "succeeded").await;
+    assert_eq!(db.count("later").await, 1);
     db.drop().await;
 }

@@ -36,13 +36,61 @@ pub mod send;
 pub mod settings;
 mod sql;
 
+use std::sync::OnceLock;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
+
+use crate::destinations::Report;
 
 pub use send::{PostgresTableSender, SenderError, SenderStats};
 pub use settings::{
     Column, DocumentPath, PostgresTableSettings, RawPostgresTable, TableName, settings,
 };
+
+/// A configured PostgreSQL table destination: its settings, and its sender, set up at the
+/// first delivery (the sender's batcher needs the Tokio runtime, which `klaxon check` and
+/// the settings loader do not run in).
+pub struct PostgresTable {
+    pub settings: PostgresTableSettings,
+    sender: OnceLock<Result<PostgresTableSender, String>>,
+}
+
+impl std::fmt::Debug for PostgresTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.settings.fmt(f)
+    }
+}
+
+impl PostgresTable {
+    pub fn new(settings: PostgresTableSettings) -> PostgresTable {
+        PostgresTable {
+            settings,
+            sender: OnceLock::new(),
+        }
+    }
+
+    /// Stores one rendered row (see [`PostgresTableSender::send`]). Must be called within a
+    /// Tokio runtime. A sender that cannot be set up (a URL or TLS setting the pool refuses)
+    /// makes every delivery dead with the reason: retrying cannot change the settings.
+    pub async fn send(&self, body: &str) -> Report {
+        let sender = self
+            .sender
+            .get_or_init(|| PostgresTableSender::new(&self.settings).map_err(|e| e.to_string()));
+        match sender {
+            Ok(sender) => sender.send(body).await,
+            Err(reason) => failure::Failure::dead(reason.clone()).report(),
+        }
+    }
+
+    /// What its sender has done so far (zero before the first delivery).
+    pub fn stats(&self) -> SenderStats {
+        match self.sender.get() {
+            Some(Ok(sender)) => sender.stats(),
+            _ => SenderStats::default(),
+        }
+    }
+}
 
 /// The row for `document` (the JSON a webhook receives): a JSON object of column → value,
 /// in the order of the columns. This is the delivery's stored body.

@@ -44,11 +44,7 @@ pub fn database_for(db_file: &Path) -> DatabaseUrl {
         return DatabaseUrl::Sqlite(db_file.to_owned());
     };
     let schema = schema_name(db_file);
-    static CLEAN: Once = Once::new();
-    CLEAN.call_once(|| {
-        let server = server.clone();
-        run_blocking(async move { drop_old_schemas(&server).await });
-    });
+    drop_old_schemas_once(&server);
     run_blocking({
         let (server, schema) = (server.clone(), schema.clone());
         async move {
@@ -60,6 +56,17 @@ pub fn database_for(db_file: &Path) -> DatabaseUrl {
         }
     });
     DatabaseUrl::Postgres(server.with_options(&format!("-csearch_path={schema}")))
+}
+
+/// Drops the earlier runs' schemas, once per run, before this run's first schema is made:
+/// every test that makes a `klaxon_test_…` schema calls it first, so the clean-up never
+/// drops a schema of this run.
+pub fn drop_old_schemas_once(server: &PostgresUrl) {
+    static CLEAN: Once = Once::new();
+    CLEAN.call_once(|| {
+        let server = server.clone();
+        run_blocking(async move { drop_old_schemas(&server).await });
+    });
 }
 
 /// Drops the schemas left by earlier runs of the suite (they are kept after a run so a
