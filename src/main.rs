@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use klaxon::client::{self, Client};
 use klaxon::config::{CONFIG_ENV, LogFormat, Settings};
+use klaxon::destinations::Verdict;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,11 @@ enum Command {
         remote: Remote,
         #[command(subcommand)]
         action: DlqAction,
+    },
+    /// Configured destinations.
+    Destinations {
+        #[command(subcommand)]
+        action: DestinationsAction,
     },
     /// Play four scenarios against Klaxon in sandbox mode (no accounts, no settings, a
     /// temporary database) and print what happens; exit 0 only if every scenario reached its
@@ -120,6 +126,18 @@ impl Remote {
 }
 
 #[derive(Subcommand)]
+enum DestinationsAction {
+    /// Send a test message to one destination, as a delivery would, and print the answer;
+    /// exit 0 only if it was delivered. Nothing is stored.
+    Test {
+        /// `<pipeline>.<destination>`, or the destination's name alone when it is unique.
+        name: String,
+        #[arg(long, env = CONFIG_ENV)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum DlqAction {
     /// List dead deliveries, newest first.
     List {
@@ -179,6 +197,9 @@ fn main() -> ExitCode {
         Command::Events { remote, action } => events(remote.client(), action),
         Command::Dlq { remote, action } => dlq(remote.client(), action),
         Command::Sandbox { service } => sandbox(service),
+        Command::Destinations {
+            action: DestinationsAction::Test { name, config },
+        } => return test_destination(config, &name),
         Command::Demo {
             fast,
             port,
@@ -220,6 +241,54 @@ fn serve(config: Option<PathBuf>, log_format: Option<String>) -> anyhow::Result<
         klaxon::serve(settings, listener, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+fn test_destination(config: Option<PathBuf>, name: &str) -> ExitCode {
+    let trial = load_settings(config)
+        .context("invalid settings (run `klaxon check` for details)")
+        .and_then(|settings| {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            Ok(
+                runtime.block_on(klaxon::destinations::trial::send_test_message(
+                    &settings, name,
+                ))?,
+            )
+        });
+    let trial = match trial {
+        Ok(trial) => trial,
+        Err(error) => {
+            eprintln!("error: {}", klaxon::error_text::with_causes(error.as_ref()));
+            return ExitCode::from(2);
+        }
+    };
+    let report = &trial.report;
+    println!("{} ({}, {})", trial.name, trial.kind, trial.summary);
+    let verdict = match report.verdict {
+        Verdict::Delivered => "delivered".to_owned(),
+        Verdict::Retry { after: Some(after) } => {
+            format!("not delivered; a delivery would be retried (after {after:?})")
+        }
+        Verdict::Retry { after: None } => "not delivered; a delivery would be retried".to_owned(),
+        Verdict::Dead => "refused; a delivery would be dead-lettered".to_owned(),
+        Verdict::Disable => {
+            "refused; a delivery would be dead-lettered and the destination disabled".to_owned()
+        }
+    };
+    println!("  result:   {verdict}");
+    if let Some(status) = report.status {
+        println!("  status:   {status}");
+    }
+    if let Some(error) = &report.error {
+        println!("  error:    {error}");
+    }
+    if let Some(response) = report.response.as_deref().filter(|r| !r.is_empty()) {
+        println!("  answer:   {response}");
+    }
+    if report.verdict == Verdict::Delivered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn check(config: Option<PathBuf>) -> ExitCode {

@@ -103,7 +103,7 @@ pub async fn serve(
         .collect::<HashMap<_, _>>();
     let (merge, _sandbox_merge) = merge_client(&settings).await?;
     let merge_accounts = Arc::new(merge_accounts(&settings));
-    let (outbox, _sandbox_chat) = outbox(deliveries, merge.clone()).await?;
+    let (outbox, _sandbox_chat) = outbox(deliveries, Some(merge.clone())).await?;
     let worker = DeliveryWorker::start(
         store.clone(),
         outbox,
@@ -310,11 +310,11 @@ async fn voice_carrier(
 /// The outbox the delivery worker sends through; with the sandbox chat services on loopback
 /// when a chat or Notion destination has no credentials (sandbox mode only: settings refuse
 /// a missing token otherwise). The sandbox lives as long as the returned handle.
-async fn outbox(
+pub(crate) async fn outbox(
     deliveries: HashMap<String, Destination>,
-    merge: MergeClient,
+    merge: Option<MergeClient>,
 ) -> Result<(Outbox, Option<SandboxChat>), ServeError> {
-    let outbox = Outbox::new(deliveries, WebhookSender::new()?, Some(merge))?;
+    let outbox = Outbox::new(deliveries, WebhookSender::new()?, merge)?;
     if !outbox.needs_sandbox() {
         return Ok((outbox, None));
     }

@@ -17,6 +17,7 @@
 //! - [`telegram`]: the [`Message`] as HTML, through a bot's `sendMessage`.
 //! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
+//! - [`trial`]: `klaxon destinations test`, one test message through a destination.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
 //!   [`template`]: the MiniJinja templates it is rendered from.
 //!
@@ -38,6 +39,7 @@ pub mod slack;
 pub mod target;
 pub mod telegram;
 pub mod template;
+pub mod trial;
 pub mod webhook;
 
 use std::collections::HashMap;

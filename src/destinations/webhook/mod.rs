@@ -211,7 +211,12 @@ pub async fn send(
                 410 => Report::failed(
                     Verdict::Disable,
                     status,
-                    format!("410 Gone from {} at {}", spec.url, clock::now_rfc3339()),
+                    // The origin only: a path or query may hold a token.
+                    format!(
+                        "410 Gone from {} at {}",
+                        spec.summary(),
+                        clock::now_rfc3339()
+                    ),
                 )
                 .with_response(snippet),
                 code => Report::failed(
