@@ -656,3 +656,111 @@ async fn the_sandbox_merge_runs_on_its_own() {
         "sample tickets: {tickets:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_event_reaches_slack_discord_and_telegram_after_sigkill() {
+    use klaxon::sandbox::chat::{ChatConfig, Failure, SandboxChat, Service};
+    use std::time::Duration;
+
+    const EVENTS: usize = 60;
+    let mut chat_config = ChatConfig::default();
+    chat_config.log_capacity = 4 * EVENTS;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let chat = SandboxChat::start(listener, chat_config).expect("sandbox chat starts");
+    let services = [Service::Slack, Service::Discord, Service::Telegram];
+    for service in services {
+        chat.script(service, Failure::ServerError { status: 503 }, 100_000)
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("klaxon.db");
+    let config = dir.path().join("klaxon.toml");
+    // Retries every 200 ms for 20 s: none may run out before the kill.
+    let retries = vec!["\"200ms\""; 100].join(", ");
+    let base = |service| chat.service_base(service);
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[delivery]
+retry_schedule = [{retries}]
+[[pipelines]]
+name = "orders"
+on = "order.*"
+[[pipelines.destinations]]
+name = "slack"
+slack = {{ token_env = "SLACK_BOT_TOKEN", channel = "C0SANDBOX", max_per_second = 0, api_base = "{}" }}
+[[pipelines.destinations]]
+name = "discord"
+discord = {{ webhook_url_env = "DISCORD_WEBHOOK_URL", max_per_second = 0, api_base = "{}" }}
+[[pipelines.destinations]]
+name = "telegram"
+telegram = {{ token_env = "TELEGRAM_BOT_TOKEN", chat_id = -1001, max_per_second = 0, api_base = "{}" }}
+"#,
+            base(Service::Slack),
+            base(Service::Discord),
+            base(Service::Telegram),
+        ),
+    )
+    .expect("write settings");
+    let config = config.display().to_string();
+    let env = [
+        ("KLAXON_CONFIG", config.as_str()),
+        ("SLACK_BOT_TOKEN", "xoxb-sandbox"),
+        (
+            "DISCORD_WEBHOOK_URL",
+            "https://discord.com/api/webhooks/1/sandbox",
+        ),
+        ("TELEGRAM_BOT_TOKEN", "123456:sandbox"),
+    ];
+    let mut server = KlaxonProcess::start(&db, &env);
+    let http = reqwest::Client::new();
+    for n in 0..EVENTS {
+        let body =
+            json!({"type": "order.created", "payload": {"subject": format!("order {n} end")}});
+        let response = http
+            .post(format!("{}/v1/events", server.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    // Every service is failing: the deliveries are waiting for retries when Klaxon dies.
+    chat.wait_until(Duration::from_secs(20), |observed| {
+        services
+            .iter()
+            .all(|s| observed.requests(*s).len() >= 3)
+            .then_some(())
+    })
+    .await
+    .expect("each service was tried before the kill");
+    server.kill_hard();
+
+    // Only what arrives from now on counts, all of it accepted.
+    chat.reset();
+    let _server = KlaxonProcess::start(&db, &env);
+    let arrived = |service| -> HashSet<usize> {
+        chat.messages(service)
+            .iter()
+            .filter_map(|m| {
+                let text = m.body.to_string();
+                let at = text.find("order ")?;
+                let rest = &text[at + 6..];
+                rest[..rest.find(" end")?].parse().ok()
+            })
+            .collect()
+    };
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while services.iter().any(|s| arrived(*s).len() < EVENTS) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "every accepted event reaches every service after the restart: {:?}",
+            services.map(|s| arrived(s).len())
+        )
+    });
+}
