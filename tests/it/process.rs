@@ -663,8 +663,10 @@ async fn every_accepted_event_reaches_slack_discord_and_telegram_after_sigkill()
     use std::time::Duration;
 
     const EVENTS: usize = 60;
-    let mut chat_config = ChatConfig::default();
-    chat_config.log_capacity = 4 * EVENTS;
+    let chat_config = ChatConfig {
+        log_capacity: 4 * EVENTS,
+        ..ChatConfig::default()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let chat = SandboxChat::start(listener, chat_config).expect("sandbox chat starts");
     let services = [Service::Slack, Service::Discord, Service::Telegram];
