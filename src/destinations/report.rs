@@ -33,6 +33,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report with `secret` taken out of everything it says: a transport error may quote
+    /// the URL that holds it, and an answer could echo it.
+    pub fn without_secret(mut self, secret: &str) -> Report {
+        if secret.is_empty() {
+            return self;
+        }
+        let scrub = |text: String| text.replace(secret, "[redacted]");
+        self.error = self.error.map(scrub);
+        self.response = self.response.map(scrub);
+        self
+    }
+
     pub fn delivered(status: Option<u16>, response: Option<String>) -> Report {
         Report {
             verdict: Verdict::Delivered,

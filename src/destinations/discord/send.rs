@@ -52,18 +52,9 @@ pub async fn send(settings: &DiscordSettings, providers: &Providers, body: &str)
         };
     // The sandbox's token is no secret (and a common word): only a real one is scrubbed.
     match &settings.webhook {
-        Some(webhook) => redacted(report, webhook.token.expose()),
+        Some(webhook) => report.without_secret(webhook.token.expose()),
         None => report,
     }
-}
-
-/// The report with the token taken out of everything it says: a transport error may quote
-/// the URL, and an answer could echo it.
-fn redacted(mut report: Report, token: &str) -> Report {
-    let scrub = |text: String| text.replace(token, "[redacted]");
-    report.error = report.error.map(scrub);
-    report.response = report.response.map(scrub);
-    report
 }
 
 /// What the answer means.
@@ -251,7 +242,7 @@ mod tests {
             "error sending request for url (https://discord.com/api/v10/webhooks/1/tok-en?wait=true)",
         )
         .with_response(Some("echo tok-en".into()));
-        let report = redacted(report, "tok-en");
+        let report = report.without_secret("tok-en");
         assert_eq!(
             report.error.as_deref(),
             Some(

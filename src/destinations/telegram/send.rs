@@ -45,16 +45,7 @@ pub async fn send(settings: &TelegramSettings, providers: &Providers, body: &str
             Ok(answer) => judge(answer),
             Err(error) => Report::failed(Verdict::Retry { after: None }, None, error.to_string()),
         };
-    redacted(report, token)
-}
-
-/// The report with the token taken out of everything it says: a transport error may quote
-/// the URL, and an answer could echo it.
-fn redacted(mut report: Report, token: &str) -> Report {
-    let scrub = |text: String| text.replace(token, "[redacted]");
-    report.error = report.error.map(scrub);
-    report.response = report.response.map(scrub);
-    report
+    report.without_secret(token)
 }
 
 /// What the answer means.
@@ -201,7 +192,7 @@ mod tests {
                 "error sending request for url (https://api.telegram.org/bot{TOKEN}/sendMessage)"
             ),
         );
-        let report = redacted(report, TOKEN);
+        let report = report.without_secret(TOKEN);
         assert_eq!(
             report.error.as_deref(),
             Some(
