@@ -37,6 +37,7 @@ mod sandbox_carrier;
 mod sandbox_chat;
 mod sandbox_merge;
 mod settings;
+mod slack;
 mod spec_check;
 mod spoken_words;
 mod store;
