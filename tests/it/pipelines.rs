@@ -361,3 +361,80 @@ webhook = {{ url = "{}", signing = "none", allow_private = true }}
     receiver.wait_for(4, WAIT).await;
     assert_eq!(receiver.received().len(), 4);
 }
+
+#[tokio::test]
+async fn the_model_sees_the_redacted_payload_when_redact_comes_first() {
+    // The same ticket through two pipelines: redact then classify, and classify then redact.
+    // The model is shown the customer's e-mail and card only by the second.
+    let model = ModelServer::start("critical").await;
+    let env = [
+        ("AI_BASE_URL", model.base_url()),
+        ("AI_API_KEY", "test-key".into()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let receiver = Receiver::start().await;
+    let toml = format!(
+        r#"
+[[pipelines]]
+name = "private"
+on = "support.ticket.private"
+steps = [
+  {{ redact = {{ fields = ["subject", "body"], kinds = ["email", "card"] }} }},
+  {{ classify = {{ field = "urgency", labels = ["low", "critical"], input = ["subject", "body"] }} }},
+]
+[[pipelines.destinations]]
+webhook = {{ url = "{url}", signing = "none", allow_private = true }}
+
+[[pipelines]]
+name = "late"
+on = "support.ticket.late"
+steps = [
+  {{ classify = {{ field = "urgency", labels = ["low", "critical"], input = ["subject", "body"] }} }},
+  {{ redact = {{ fields = ["subject", "body"], kinds = ["email", "card"] }} }},
+]
+[[pipelines.destinations]]
+log = true
+"#,
+        url = receiver.url()
+    );
+    let server = TestServer::start_with_toml(&toml, &env).await;
+    let pii = |event_type: &str| {
+        json!({
+            "type": event_type,
+            "payload": {
+                "subject": "Refund for jane.doe@example.com",
+                "body": "Card 4111 1111 1111 1111 was charged twice",
+            },
+        })
+    };
+    let private = send(&server, &pii("support.ticket.private")).await;
+    let event = processed(&server, &private).await;
+    assert_eq!(
+        event["pipeline"]["runs"][0]["steps"][1]["label"],
+        "critical"
+    );
+    let shown = model.requests();
+    assert_eq!(shown.len(), 1);
+    let prompt = shown[0].to_string();
+    assert!(
+        !prompt.contains("jane.doe@example.com") && !prompt.contains("4111 1111"),
+        "the model saw the original: {prompt}"
+    );
+    assert!(prompt.contains("[REDACTED:email]"), "{prompt}");
+    // The destination receives what the pipeline produced, never the raw event.
+    let delivered = eventually(WAIT, || async {
+        receiver.received().first().map(|r| r.json())
+    })
+    .await;
+    assert_eq!(
+        delivered["payload"]["subject"],
+        "Refund for [REDACTED:email]"
+    );
+
+    // Classified before redaction: the model is shown the original (the order is the user's).
+    let late = send(&server, &pii("support.ticket.late")).await;
+    processed(&server, &late).await;
+    let shown = model.requests();
+    assert_eq!(shown.len(), 2);
+    assert!(shown[1].to_string().contains("jane.doe@example.com"));
+}

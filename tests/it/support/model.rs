@@ -1,5 +1,6 @@
 //! A real OpenAI-compatible model server on loopback that counts its calls, so tests can
-//! prove the classification cache and the fallback when the model fails.
+//! prove the classification cache and the fallback when the model fails, and that keeps what
+//! it was shown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ struct Shared {
     /// 200 answers with `label`; anything else fails with that status.
     status: Arc<AtomicU16>,
     label: Arc<std::sync::Mutex<String>>,
+    /// Every request body, in arrival order.
+    requests: Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 pub struct ModelServer {
@@ -32,6 +35,7 @@ impl ModelServer {
             calls: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
             label: Arc::new(std::sync::Mutex::new(label.to_owned())),
+            requests: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -55,6 +59,11 @@ impl ModelServer {
         self.shared.calls.load(Ordering::SeqCst)
     }
 
+    /// Every request body received so far: what the model was shown.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
     /// Every later call fails with `status`.
     pub fn fail_with(&self, status: u16) {
         self.shared.status.store(status, Ordering::SeqCst);
@@ -63,6 +72,7 @@ impl ModelServer {
 
 async fn complete(State(shared): State<Shared>, Json(request): Json<Value>) -> Response {
     shared.calls.fetch_add(1, Ordering::SeqCst);
+    shared.requests.lock().unwrap().push(request.clone());
     let status = shared.status.load(Ordering::SeqCst);
     if status != 200 {
         return (StatusCode::from_u16(status).unwrap(), "model unavailable").into_response();
