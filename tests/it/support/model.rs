@@ -1,5 +1,6 @@
-//! A real OpenAI-compatible model server on loopback that counts its calls, so tests can
-//! prove the classification cache and the fallback when the model fails.
+//! A real OpenAI-compatible model server on loopback that counts its calls and keeps their
+//! bodies, so tests can prove the classification cache, the fallback when the model fails,
+//! and what the model was shown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 struct Shared {
     calls: Arc<AtomicUsize>,
+    /// Every request body, in arrival order.
+    requests: Arc<std::sync::Mutex<Vec<Value>>>,
     /// 200 answers with `label`; anything else fails with that status.
     status: Arc<AtomicU16>,
     label: Arc<std::sync::Mutex<String>>,
@@ -30,6 +33,7 @@ impl ModelServer {
     pub async fn start(label: &str) -> ModelServer {
         let shared = Shared {
             calls: Arc::default(),
+            requests: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
             label: Arc::new(std::sync::Mutex::new(label.to_owned())),
         };
@@ -55,6 +59,11 @@ impl ModelServer {
         self.shared.calls.load(Ordering::SeqCst)
     }
 
+    /// The body of every call so far, oldest first.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
     /// Every later call fails with `status`.
     pub fn fail_with(&self, status: u16) {
         self.shared.status.store(status, Ordering::SeqCst);
@@ -63,6 +72,7 @@ impl ModelServer {
 
 async fn complete(State(shared): State<Shared>, Json(request): Json<Value>) -> Response {
     shared.calls.fetch_add(1, Ordering::SeqCst);
+    shared.requests.lock().unwrap().push(request.clone());
     let status = shared.status.load(Ordering::SeqCst);
     if status != 200 {
         return (StatusCode::from_u16(status).unwrap(), "model unavailable").into_response();
