@@ -120,9 +120,9 @@ async fn assert_token_never_shown(server: &TestServer, event: &str, token: &str)
         );
     }
     if let DatabaseUrl::Sqlite(path) = &server.database {
-        let wal = format!("{}-wal", path.display());
-        for file in [path.display().to_string(), wal] {
-            let bytes = std::fs::read(&file).unwrap_or_default();
+        let main = std::fs::read(path).expect("the SQLite file");
+        let wal = std::fs::read(format!("{}-wal", path.display())).unwrap_or_default();
+        for (file, bytes) in [("the database", main), ("its WAL", wal)] {
             let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
             assert!(!found, "token stored in {file}");
         }
