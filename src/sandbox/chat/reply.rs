@@ -1,7 +1,6 @@
 //! An answer of a simulated service, decided without awaiting and turned into a response at
 //! the end: a status, extra headers, and a JSON, plain-text or empty body.
 
-use axum::Json;
 use axum::http::header::{CONTENT_TYPE, HeaderName};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -62,7 +61,12 @@ impl Reply {
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let mut response = match self.body {
-            Body::Json(value) => (self.status, Json(value)).into_response(),
+            Body::Json(value) => (
+                self.status,
+                [(CONTENT_TYPE, "application/json")],
+                ok_first(&value),
+            )
+                .into_response(),
             Body::Text(text) => (
                 self.status,
                 [(CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -80,6 +84,25 @@ impl IntoResponse for Reply {
     }
 }
 
+/// `value` as JSON text with `ok` first, as Slack and Telegram write it: a client that reads
+/// only the start of a long answer (one repeating a long message) still learns whether the
+/// call worked. serde_json alone would order the keys alphabetically.
+fn ok_first(value: &Value) -> String {
+    let Value::Object(map) = value else {
+        return value.to_string();
+    };
+    let Some(ok) = map.get("ok") else {
+        return value.to_string();
+    };
+    let mut rest = map.clone();
+    rest.remove("ok");
+    if rest.is_empty() {
+        return format!("{{\"ok\":{ok}}}");
+    }
+    let rest = Value::Object(rest).to_string();
+    format!("{{\"ok\":{ok},{}", rest.strip_prefix('{').unwrap_or(&rest))
+}
+
 /// Whole seconds for a `Retry-After` header or an integer `retry_after`: rounded up, so a
 /// client that waits exactly that long is never early.
 pub(crate) fn whole_seconds(duration: std::time::Duration) -> u64 {
@@ -95,6 +118,19 @@ pub(crate) fn whole_seconds(duration: std::time::Duration) -> u64 {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn ok_comes_first_as_slack_and_telegram_write_it() {
+        let answer = serde_json::json!({"channel": "C1", "message": {"ok": 1}, "ok": true});
+        let text = ok_first(&answer);
+        assert_eq!(text, r#"{"ok":true,"channel":"C1","message":{"ok":1}}"#);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), answer);
+        assert_eq!(
+            ok_first(&serde_json::json!({"ok": false})),
+            r#"{"ok":false}"#
+        );
+        assert_eq!(ok_first(&serde_json::json!({"id": 1})), r#"{"id":1}"#);
+    }
 
     #[test]
     fn retry_seconds_round_up() {

@@ -1,6 +1,6 @@
-//! A real OpenAI-compatible model server on loopback that counts its calls, so tests can
-//! prove the classification cache and the fallback when the model fails, and that keeps what
-//! it was shown.
+//! A real OpenAI-compatible model server on loopback that counts its calls and keeps their
+//! bodies, so tests can prove the classification cache, the fallback when the model fails,
+//! and what the model was shown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 struct Shared {
     calls: Arc<AtomicUsize>,
+    /// Every request body, in arrival order.
+    requests: Arc<std::sync::Mutex<Vec<Value>>>,
     /// 200 answers with `label`; anything else fails with that status.
     status: Arc<AtomicU16>,
     label: Arc<std::sync::Mutex<String>>,
-    /// Every request body, in arrival order.
-    requests: Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 pub struct ModelServer {
@@ -33,9 +33,9 @@ impl ModelServer {
     pub async fn start(label: &str) -> ModelServer {
         let shared = Shared {
             calls: Arc::default(),
+            requests: Arc::default(),
             status: Arc::new(AtomicU16::new(200)),
             label: Arc::new(std::sync::Mutex::new(label.to_owned())),
-            requests: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -59,7 +59,7 @@ impl ModelServer {
         self.shared.calls.load(Ordering::SeqCst)
     }
 
-    /// Every request body received so far: what the model was shown.
+    /// The body of every call so far, oldest first.
     pub fn requests(&self) -> Vec<Value> {
         self.shared.requests.lock().unwrap().clone()
     }
