@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use klaxon::sandbox::carrier::{Delivery, LegState, Script};
+use klaxon::sandbox::carrier::{Delivery, LegState, Script, Timing};
 use serde_json::{Value, json};
 
 use crate::support::voice_rig::{Rig, RigConfig, actions, endings};
@@ -267,8 +267,15 @@ voicemail = "leave_message"
 [[policies.steps]]
 targets = ["+15551000007", "+15551000012"]
 "#;
+    // A box records for 40 carrier seconds; at the fast 10 ms each that is 0.4 s, about as
+    // long as the message takes to speak, so under load the box could end the call before
+    // Klaxon hangs up. 50 ms seconds give it 2 s; nothing in this call waits on a timeout.
     let rig = Rig::start_with(RigConfig {
         toml,
+        timing: Timing {
+            second: Duration::from_millis(50),
+            ..Timing::fast()
+        },
         ..RigConfig::default()
     })
     .await;
