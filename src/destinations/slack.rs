@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http_post::{self, Answer};
-use super::message::Message;
+use super::message::{Message, replace_ascii};
 use super::rate_limit::Pace;
 use super::report::{Report, Verdict};
 use super::template::truncated;
@@ -206,16 +206,12 @@ fn is_channel(channel: &str) -> bool {
 /// `&`, `<` and `>` as Slack wants them in `mrkdwn` text: nothing else is markup that can
 /// mention or link without them.
 fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    replace_ascii(text, |byte| match byte {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        _ => None,
+    })
 }
 
 /// Escaped and cut to `max` characters, never in the middle of an entity.
@@ -235,21 +231,28 @@ fn mrkdwn(text: &str, max: usize) -> String {
 }
 
 /// The Block Kit message; `channel` for `chat.postMessage`, none for a webhook.
+///
+/// Built from owned parts moved into place (`json!` would copy every value it is given,
+/// and the text can be long): this runs for every event routed to Slack.
 pub fn render(settings: &SlackSettings, message: &Message) -> String {
     let title = if message.title.is_empty() {
-        message.event_type.clone()
+        &message.event_type
     } else {
-        message.title.clone()
+        &message.title
     };
-    let mut blocks = vec![json!({
-        "type": "header",
-        "text": {"type": "plain_text", "text": truncated(title.clone(), MAX_HEADER), "emoji": false},
-    })];
+    let mrkdwn_object = |text: String| {
+        let mut object = json!({"type": "mrkdwn", "verbatim": true});
+        object["text"] = Value::String(text);
+        object
+    };
+    let mut header = json!({"type": "header"});
+    header["text"] = json!({"type": "plain_text", "emoji": false});
+    header["text"]["text"] = Value::String(truncated(title.clone(), MAX_HEADER));
+    let mut blocks = vec![header];
     if !message.text.is_empty() {
-        blocks.push(json!({
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": mrkdwn(&message.text, MAX_SECTION), "verbatim": true},
-        }));
+        let mut section = json!({"type": "section"});
+        section["text"] = mrkdwn_object(mrkdwn(&message.text, MAX_SECTION));
+        blocks.push(section);
     }
     let fields: Vec<Value> = message
         .fields
@@ -258,11 +261,13 @@ pub fn render(settings: &SlackSettings, message: &Message) -> String {
         .map(|f| {
             let name = mrkdwn(&f.name, 100);
             let budget = MAX_FIELD.saturating_sub(name.chars().count() + 3);
-            json!({"type": "mrkdwn", "text": format!("*{name}*\n{}", mrkdwn(&f.value, budget)), "verbatim": true})
+            mrkdwn_object(format!("*{name}*\n{}", mrkdwn(&f.value, budget)))
         })
         .collect();
     if !fields.is_empty() {
-        blocks.push(json!({"type": "section", "fields": fields}));
+        let mut section = json!({"type": "section"});
+        section["fields"] = Value::Array(fields);
+        blocks.push(section);
     }
     let mut context = Vec::new();
     if let Some(urgency) = &message.urgency {
@@ -273,16 +278,14 @@ pub fn render(settings: &SlackSettings, message: &Message) -> String {
         // The link is ours (PUBLIC_URL + an event id): `|` and `>` cannot occur in it.
         context.push(format!("<{}|Open in Klaxon>", escaped(link)));
     }
-    blocks.push(json!({
-        "type": "context",
-        "elements": [{"type": "mrkdwn", "text": context.join(" · ")}],
-    }));
-    let mut body = json!({
-        "text": mrkdwn(&title, MAX_FALLBACK),
-        "blocks": blocks,
-        "unfurl_links": false,
-        "unfurl_media": false,
-    });
+    let mut element = json!({"type": "mrkdwn"});
+    element["text"] = Value::String(context.join(" · "));
+    let mut context_block = json!({"type": "context"});
+    context_block["elements"] = Value::Array(vec![element]);
+    blocks.push(context_block);
+    let mut body = json!({"unfurl_links": false, "unfurl_media": false});
+    body["text"] = Value::String(mrkdwn(title, MAX_FALLBACK));
+    body["blocks"] = Value::Array(blocks);
     if let Route::Bot { channel, token } = &settings.route {
         // Without a token the message goes to the sandbox, which knows only its own channel.
         let channel = match token {

@@ -150,6 +150,7 @@ impl MessageTemplate {
                 .get_template(name)
                 .and_then(|template| template.render(&context));
             match rendered {
+                Ok(text) if text.trim().len() == text.len() => text,
                 Ok(text) => text.trim().to_owned(),
                 Err(error) => {
                     tracing::warn!(%error, template = name, event = %event.id, "a message template failed to render");

@@ -6,12 +6,14 @@
 //! A URL in event text is escaped like the rest: Discord shows it, but may not make it a
 //! working link (a masked link would be worse). The event's own link is the title's `url`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::DiscordSettings;
-use crate::destinations::message::{self, Message};
+use crate::destinations::message::{self, Message, replace_ascii};
 
 /// Embed limits (Discord docs, "Embed Limits"), in characters as Discord counts them.
 const MAX_TITLE: usize = 256;
@@ -31,26 +33,49 @@ const DESCRIPTION_RESERVE: usize = 2048;
 const MIN_FIELD: usize = 16;
 
 /// Characters Discord's markdown gives a meaning to (emphasis, code, spoilers, quotes,
-/// headings, lists, masked links, mentions). A backslash before any of them shows it as
-/// typed; `@` is escaped too so `@everyone` reads as text even where mentions render.
+/// headings, lists, masked links, mentions), each with its escape. A backslash before any
+/// of them shows it as typed; `@` is escaped too so `@everyone` reads as text even where
+/// mentions render.
+fn backslashed(byte: u8) -> Option<&'static str> {
+    Some(match byte {
+        b'\\' => "\\\\",
+        b'*' => "\\*",
+        b'_' => "\\_",
+        b'~' => "\\~",
+        b'`' => "\\`",
+        b'|' => "\\|",
+        b'<' => "\\<",
+        b'>' => "\\>",
+        b'[' => "\\[",
+        b']' => "\\]",
+        b'(' => "\\(",
+        b')' => "\\)",
+        b'#' => "\\#",
+        b'-' => "\\-",
+        b'@' => "\\@",
+        _ => return None,
+    })
+}
+
 fn is_markdown(c: char) -> bool {
-    matches!(
-        c,
-        '\\' | '*' | '_' | '~' | '`' | '|' | '<' | '>' | '[' | ']' | '(' | ')' | '#' | '-' | '@'
-    )
+    c.is_ascii() && backslashed(c as u8).is_some()
 }
 
 /// `text` escaped for Discord's markdown, in at most `max` characters: when it does not
 /// fit, it is cut (never between a backslash and what it escapes) and ends with `…`.
 fn markdown(text: &str, max: usize) -> String {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    let cost = |c: char| if is_markdown(c) { 2 } else { 1 };
-    let whole: usize = text.chars().map(cost).sum();
-    let limit = if whole <= max {
-        max
+    let text: Cow<str> = if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
     } else {
-        max.saturating_sub(1)
+        Cow::Borrowed(text)
     };
+    let escapes = text.bytes().filter(|b| backslashed(*b).is_some()).count();
+    let whole = text.chars().count() + escapes;
+    if whole <= max {
+        return replace_ascii(&text, backslashed);
+    }
+    let cost = |c: char| if is_markdown(c) { 2 } else { 1 };
+    let limit = max.saturating_sub(1);
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     let mut used = 0;
     for c in text.chars() {
@@ -63,7 +88,7 @@ fn markdown(text: &str, max: usize) -> String {
         out.push(c);
         used += cost(c);
     }
-    if whole > max && max > 0 {
+    if max > 0 {
         out.push('…');
     }
     out

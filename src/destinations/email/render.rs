@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EmailSettings;
 use crate::destinations::Message;
-use crate::destinations::message;
+use crate::destinations::message::{self, replace_ascii};
 
 /// Longest subject, in characters, ellipsis included: mail clients cut long ones anyway, and
 /// a subject is read at a glance.
@@ -171,18 +171,14 @@ fn is_web_link(link: &str) -> bool {
 
 /// Escapes text for an HTML element or a quoted attribute value.
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    replace_ascii(s, |byte| match byte {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'"' => Some("&quot;"),
+        b'\'' => Some("&#39;"),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

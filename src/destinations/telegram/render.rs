@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::TelegramSettings;
-use crate::destinations::message::{Message, is_web_link};
+use crate::destinations::message::{Message, is_web_link, replace_ascii};
 
 /// `sendMessage`'s text: 1-4096 characters after entity parsing.
 const MAX_TEXT: usize = 4096;
@@ -51,17 +51,13 @@ fn fit(text: &str, max: usize) -> String {
 /// Escaped for Telegram's HTML, text and attribute values alike: the four characters it
 /// gives a meaning to, as the entities it supports.
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
+    replace_ascii(text, |byte| match byte {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'"' => Some("&quot;"),
+        _ => None,
+    })
 }
 
 /// Line breaks as `\n`, and the text without leading or trailing blank space (Telegram
