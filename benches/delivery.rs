@@ -28,20 +28,13 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
+use common::load::{closed_loop, fixed_rate, ingest, sorted_micros};
+use common::receiver::Receiver;
 use common::{
-    BenchDb, connect, count_rows, database, describe, env_number, percentile, post, record,
-    start_server,
+    BenchDb, count_rows, database, describe, env_number, percentile, record, start_server,
 };
-use hyper::StatusCode;
 
 const SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
 
@@ -90,7 +83,9 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     // 1. Throughput.
     let db = database(dir.path(), "throughput");
     let (server, _) = start_server(&db, &env, &event("probe-1"));
-    let throughput = runtime.block_on(closed_loop(server.addr, &receiver, 64, duration));
+    let throughput = runtime.block_on(closed_loop(server.addr, 64, duration, event, 1, || async {
+        receiver.count() as u64
+    }));
     check_all_delivered(&db);
     drop(server);
 
@@ -98,10 +93,9 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     receiver.reset();
     let db = database(dir.path(), "latency");
     let (server, _) = start_server(&db, &env, &event("probe-2"));
-    let mut latencies = runtime.block_on(fixed_rate(server.addr, &receiver, 1_000, duration));
+    let latencies = runtime.block_on(latencies(server.addr, &receiver, duration));
     check_all_delivered(&db);
     drop(server);
-    latencies.sort_unstable();
 
     // 3. Backlog drain after a crash.
     let backlog: u64 = env_number("KLAXON_BENCH_BACKLOG", 50_000);
@@ -109,7 +103,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     receiver.set_delay(Duration::from_secs(1));
     let db = database(dir.path(), "backlog");
     let (server, _) = start_server(&db, &env, &event("probe-3"));
-    runtime.block_on(ingest(server.addr, backlog));
+    runtime.block_on(ingest(server.addr, backlog, event));
     drop(server); // SIGKILL
     receiver.set_delay(Duration::ZERO);
     receiver.reset();
@@ -155,7 +149,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
             }
         });
         receiver.set_delay(Duration::from_secs(3600));
-        runtime.block_on(ingest(doomed.addr, 500));
+        runtime.block_on(ingest(doomed.addr, 500, event));
         std::thread::sleep(Duration::from_millis(500));
         let held = count_rows(
             &db,
@@ -257,27 +251,6 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     }
 }
 
-/// Ingests `n` events over 64 connections as fast as possible.
-async fn ingest(addr: SocketAddr, n: u64) {
-    let connections = 64;
-    let clients: Vec<_> = (0..connections)
-        .map(|c| {
-            tokio::spawn(async move {
-                let mut sender = connect(addr).await.expect("connect");
-                for i in (c..n).step_by(connections as usize) {
-                    let (status, body) = post(&mut sender, event(&format!("b{i}")))
-                        .await
-                        .expect("ingest");
-                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-                }
-            })
-        })
-        .collect();
-    for client in clients {
-        client.await.expect("client");
-    }
-}
-
 fn event(key: &str) -> String {
     format!(
         r#"{{"type":"bench.event","idempotency_key":"{key}","payload":{{"ticket_id":"{key}","subject":"Checkout returns 500 for EU customers","customer_tier":"enterprise"}}}}"#
@@ -301,99 +274,14 @@ fn check_all_delivered(db: &BenchDb) {
     }
 }
 
-struct Throughput {
-    ingested: f64,
-    delivered: f64,
-    drain: Duration,
-}
-
-async fn closed_loop(
-    addr: SocketAddr,
+/// Events at a fixed 1,000/s; microseconds from each 202 to its delivery, sorted.
+async fn latencies(
+    addr: std::net::SocketAddr,
     receiver: &Receiver,
-    connections: usize,
-    duration: Duration,
-) -> Throughput {
-    let warm_up = Duration::from_secs(1);
-    let begin = Instant::now();
-    let end = begin + warm_up + duration;
-    let clients: Vec<_> = (0..connections)
-        .map(|c| {
-            tokio::spawn(async move {
-                let mut sender = connect(addr).await.expect("connect");
-                let mut sent = 0u64;
-                while Instant::now() < end {
-                    let (status, body) = post(&mut sender, event(&format!("t{c}-{sent}")))
-                        .await
-                        .expect("ingest");
-                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-                    sent += 1;
-                }
-                sent
-            })
-        })
-        .collect();
-    tokio::time::sleep(warm_up).await;
-    let delivered_before = receiver.count();
-    tokio::time::sleep(duration).await;
-    let delivered_during = receiver.count() - delivered_before;
-    let mut total = 1; // the probe
-    for client in clients {
-        total += client.await.expect("client");
-    }
-    let ingested = total as f64 / (warm_up + duration).as_secs_f64();
-    let drain_from = Instant::now();
-    while receiver.count() < total as usize {
-        assert!(
-            drain_from.elapsed() < Duration::from_secs(120),
-            "deliveries stalled"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Throughput {
-        ingested,
-        delivered: delivered_during as f64 / duration.as_secs_f64(),
-        drain: drain_from.elapsed(),
-    }
-}
-
-/// Sends `rate` events per second over 16 connections; returns per-event microseconds from
-/// the 202 to the delivery's arrival.
-async fn fixed_rate(
-    addr: SocketAddr,
-    receiver: &Receiver,
-    rate: u64,
     duration: Duration,
 ) -> Vec<u32> {
-    let connections = 16u64;
-    let per_connection = Duration::from_micros(1_000_000 * connections / rate);
-    let total = rate * duration.as_secs() / connections;
-    let acked: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let clients: Vec<_> = (0..connections)
-        .map(|c| {
-            let acked = acked.clone();
-            tokio::spawn(async move {
-                let mut sender = connect(addr).await.expect("connect");
-                // Staggered so the connections together send one event per 1/rate.
-                tokio::time::sleep(per_connection / connections as u32 * c as u32).await;
-                let mut ticks = tokio::time::interval(per_connection);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                for n in 0..total {
-                    ticks.tick().await;
-                    let (status, body) = post(&mut sender, event(&format!("l{c}-{n}")))
-                        .await
-                        .expect("ingest");
-                    let at = Instant::now();
-                    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-                    let id = body.split('"').nth(3).expect("id in the answer").to_owned();
-                    acked.lock().unwrap().insert(id, at);
-                }
-            })
-        })
-        .collect();
-    for client in clients {
-        client.await.expect("client");
-    }
-    let expected = (total * connections) as usize + 1;
+    let acked = fixed_rate(addr, 1_000, duration, event).await;
+    let expected = acked.len() + 1; // + the probe
     let drain_from = Instant::now();
     while receiver.count() < expected {
         assert!(
@@ -403,77 +291,8 @@ async fn fixed_rate(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let arrived = receiver.arrivals.lock().unwrap();
-    let acked = acked.lock().unwrap();
-    acked
-        .iter()
-        .map(|(id, at)| {
-            let seen = arrived.get(id).expect("every event delivered");
-            // A delivery can beat the 202 to the client; that counts as zero.
-            seen.saturating_duration_since(*at)
-                .as_micros()
-                .min(u32::MAX as u128) as u32
-        })
-        .collect()
-}
-
-/// The receiving end: answers 200 and notes when each event's delivery arrived.
-struct Receiver {
-    addr: SocketAddr,
-    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
-    delay: Arc<AtomicU64>,
-}
-
-#[derive(Clone)]
-struct ReceiverState {
-    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
-    /// Milliseconds to wait before answering.
-    delay: Arc<AtomicU64>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let state = ReceiverState {
-            arrivals: Arc::default(),
-            delay: Arc::default(),
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let app = Router::new().fallback(receive).with_state(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver {
-            addr,
-            arrivals: state.arrivals,
-            delay: state.delay,
-        }
-    }
-
-    fn set_delay(&self, delay: Duration) {
-        self.delay.store(delay.as_millis() as u64, Ordering::SeqCst);
-    }
-
-    fn count(&self) -> usize {
-        self.arrivals.lock().unwrap().len()
-    }
-
-    fn reset(&self) {
-        self.arrivals.lock().unwrap().clear();
-    }
-}
-
-async fn receive(State(state): State<ReceiverState>, body: Bytes) -> &'static str {
-    let delay = state.delay.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    let at = Instant::now();
-    // The body starts `{"id":"<event id>",…` (`id` is the first field).
-    let id = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|text| text.split('"').nth(3))
-        .unwrap_or_default()
-        .to_owned();
-    state.arrivals.lock().unwrap().entry(id).or_insert(at);
-    "ok"
+    sorted_micros(acked.iter().map(|acked| {
+        let seen = arrived.get(&acked.id).expect("every event delivered");
+        seen.saturating_duration_since(acked.at)
+    }))
 }

@@ -5,7 +5,9 @@
 //! every measured run is then a cache hit, as it is for repeated tickets in production. The
 //! run includes building the delivery body, so the figure is everything between "event
 //! stored" and "deliveries planned". Prints µs per event for the whole pipeline and for
-//! each step alone.
+//! each step alone, then for the whole pipeline delivering a message (Slack, Discord,
+//! Telegram, e-mail, Notion), whose body is rendered from the default templates when the
+//! event is routed.
 //!
 //! Run: `cargo bench --bench pipeline` (KLAXON_BENCH_ITERATIONS, default 200,000).
 
@@ -32,6 +34,31 @@ const FILTER_ON_PAYLOAD: &str =
     r#"{ filter = 'priority == "urgent" && customer_tier == "enterprise"' }"#;
 const REDACT: &str = r#"{ redact = { fields = ["body"] } }"#;
 
+const WEBHOOK: &str = r#"webhook = { url = "https://hooks.example.com/in", signing = "none" }"#;
+/// The message kinds, each with its default template; credentials come from [`bench_env`].
+const MESSAGE_KINDS: [(&str, &str); 5] = [
+    (
+        "Slack",
+        r##"slack = { channel = "#alerts", token_env = "SLACK_BOT_TOKEN" }"##,
+    ),
+    (
+        "Discord",
+        r#"discord = { webhook_url_env = "DISCORD_WEBHOOK_URL" }"#,
+    ),
+    (
+        "Telegram",
+        r#"telegram = { token_env = "TELEGRAM_BOT_TOKEN", chat_id = -1001 }"#,
+    ),
+    (
+        "e-mail",
+        r#"email = { host = "smtp.example.com", from = "alerts@example.com", to = ["oncall@example.com"] }"#,
+    ),
+    (
+        "Notion",
+        r#"notion = { token_env = "NOTION_TOKEN", database_id = "00000000000000000000000000000001" }"#,
+    ),
+];
+
 fn main() {
     let iterations: u32 = std::env::var("KLAXON_BENCH_ITERATIONS")
         .ok()
@@ -46,28 +73,54 @@ fn main() {
         let payload = ticket();
         let size = payload.to_string().len();
         println!("klaxon pipeline overhead ({size}-byte payload, {iterations} runs, one core)");
-        for (name, steps, model) in [
-            (
-                "classify (cache) + filter + redact",
-                vec![CLASSIFY, FILTER, REDACT],
-                true,
-            ),
-            ("classify from cache alone", vec![CLASSIFY], true),
-            ("classify by the built-in rules", vec![CLASSIFY], false),
-            ("filter alone", vec![FILTER_ON_PAYLOAD], true),
-            ("redact alone", vec![REDACT], true),
-            ("no steps (delivery body only)", vec![], true),
-        ] {
-            let model_url = model.then_some(model_url.as_str());
-            let per_event = measure(model_url, &steps, &payload, iterations).await;
+        if std::env::var("ONLY").is_err() {
+            for (name, steps, model) in [
+                (
+                    "classify (cache) + filter + redact",
+                    vec![CLASSIFY, FILTER, REDACT],
+                    true,
+                ),
+                ("classify from cache alone", vec![CLASSIFY], true),
+                ("classify by the built-in rules", vec![CLASSIFY], false),
+                ("filter alone", vec![FILTER_ON_PAYLOAD], true),
+                ("redact alone", vec![REDACT], true),
+                ("no steps (delivery body only)", vec![], true),
+            ] {
+                let model_url = model.then_some(model_url.as_str());
+                let per_event = measure(model_url, &steps, WEBHOOK, &payload, iterations).await;
+                println!(
+                    "  {name:<44} {:>8.2} µs/event",
+                    per_event.as_secs_f64() * 1e6
+                );
+                if steps.len() == 3 {
+                    common::record(
+                        "pipeline",
+                        "pipeline overhead: classify (cache) + filter + redact",
+                        per_event.as_secs_f64() * 1e6,
+                        "µs/event",
+                        "≤ 20 µs",
+                    );
+                }
+            }
+        }
+        println!("  the same three steps, then a message rendered from the default templates:");
+        let only = std::env::var("ONLY").ok();
+        for (kind, destination) in MESSAGE_KINDS {
+            if only.as_deref().is_some_and(|o| o != kind) {
+                continue;
+            }
+            let steps = [CLASSIFY, FILTER, REDACT];
+            let per_event =
+                measure(Some(&model_url), &steps, destination, &payload, iterations).await;
             println!(
-                "  {name:<36} {:>8.2} µs/event",
+                "  {:<44} {:>8.2} µs/event",
+                format!("  → {kind}"),
                 per_event.as_secs_f64() * 1e6
             );
-            if steps.len() == 3 {
+            if kind == "Slack" {
                 common::record(
                     "pipeline",
-                    "pipeline overhead: classify (cache) + filter + redact",
+                    "pipeline overhead with a Slack message (templates)",
                     per_event.as_secs_f64() * 1e6,
                     "µs/event",
                     "≤ 20 µs",
@@ -81,10 +134,11 @@ fn main() {
 async fn measure(
     model_url: Option<&str>,
     steps: &[&str],
+    destination: &str,
     payload: &Value,
     iterations: u32,
 ) -> Duration {
-    let pipeline = pipeline(steps);
+    let pipeline = pipeline(steps, destination);
     let destinations: Vec<_> = pipeline
         .destinations
         .iter()
@@ -145,7 +199,7 @@ async fn measure(
     elapsed / iterations
 }
 
-fn pipeline(steps: &[&str]) -> PipelineSpec {
+fn pipeline(steps: &[&str], destination: &str) -> PipelineSpec {
     let toml = format!(
         r#"
 [[pipelines]]
@@ -153,13 +207,25 @@ name = "bench"
 on = "support.ticket.*"
 steps = [{}]
 [[pipelines.destinations]]
-webhook = {{ url = "https://hooks.example.com/in", signing = "none" }}
+{destination}
 "#,
         steps.join(", ")
     );
     let raw = Raw::from_toml(Path::new("bench.toml"), &toml).expect("bench settings parse");
-    let settings = Settings::resolve(raw, |_| None).expect("bench settings are valid");
+    let settings = Settings::resolve(raw, bench_env).expect("bench settings are valid");
     settings.pipelines.into_iter().next().expect("one pipeline")
+}
+
+/// Credentials for the message kinds (nothing is sent).
+fn bench_env(var: &str) -> Option<String> {
+    let value = match var {
+        "SLACK_BOT_TOKEN" => "xoxb-bench",
+        "DISCORD_WEBHOOK_URL" => "https://discord.com/api/webhooks/1/bench",
+        "TELEGRAM_BOT_TOKEN" => "123456:bench",
+        "NOTION_TOKEN" => "secret_bench",
+        _ => return None,
+    };
+    Some(value.to_owned())
 }
 
 /// A realistic ticket of about 2 KB, with an e-mail address and a phone number in its body.

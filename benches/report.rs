@@ -1,6 +1,6 @@
 //! Every figure in one table: `cargo bench --bench report`.
 //!
-//! Runs the four benchmarks (`ingest`, `delivery`, `pipeline`, `voice`) one after another
+//! Runs the five benchmarks (`ingest`, `delivery`, `destinations`, `pipeline`, `voice`) one after another
 //! with `cargo bench`, each appending its headline figures to a file named by
 //! `KLAXON_BENCH_FIGURES`, then prints them as one Markdown table (the README's). Each
 //! benchmark's own detail scrolls by first. Takes about four minutes on two cores.
@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const BENCHES: [&str; 4] = ["ingest", "delivery", "pipeline", "voice"];
+const BENCHES: [&str; 5] = ["ingest", "delivery", "destinations", "pipeline", "voice"];
 
 fn main() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");

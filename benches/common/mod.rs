@@ -5,6 +5,8 @@
 #![allow(dead_code)] // each benchmark uses a different part
 
 pub mod in_process;
+pub mod load;
+pub mod receiver;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
