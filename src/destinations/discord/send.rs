@@ -38,11 +38,7 @@ pub async fn send(settings: &DiscordSettings, providers: &Providers, body: &str)
         .wait(&format!("discord:{id}"), settings.pace)
         .await
     {
-        return Report::failed(
-            Verdict::Retry { after: Some(wait) },
-            None,
-            format!("paced: the webhook's queue is {} s long", wait.as_secs()),
-        );
+        return Report::postponed(wait, "webhook");
     }
     let url = format!("{origin}/api/v10/webhooks/{id}/{token}?wait=true");
     let report =

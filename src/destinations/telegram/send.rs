@@ -33,11 +33,7 @@ pub async fn send(settings: &TelegramSettings, providers: &Providers, body: &str
     let bot = token.split(':').next().unwrap_or_default();
     let key = format!("telegram:{bot}:{}", settings.chat);
     if let Err(wait) = providers.pace.wait(&key, settings.pace).await {
-        return Report::failed(
-            Verdict::Retry { after: Some(wait) },
-            None,
-            format!("paced: the chat's queue is {} s long", wait.as_secs()),
-        );
+        return Report::postponed(wait, "chat");
     }
     let url = format!("{origin}/bot{token}/sendMessage");
     let report =
