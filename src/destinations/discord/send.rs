@@ -247,4 +247,29 @@ mod tests {
         );
         assert_eq!(report.response.as_deref(), Some("echo [redacted]"));
     }
+
+    #[tokio::test]
+    async fn a_send_whose_turn_is_far_off_is_postponed_before_anything_is_sent() {
+        // Nothing listens on port 1: the first send books the webhook's slot and fails to
+        // connect; the second would wait 10 s in line, so it is held back unsent.
+        let providers = Providers {
+            http: reqwest::Client::new(),
+            pace: crate::destinations::rate_limit::RateLimiter::default(),
+            sandbox: Some("http://127.0.0.1:1".into()),
+        };
+        let settings = DiscordSettings {
+            webhook: None,
+            username: None,
+            pace: Some(0.1),
+            timeout: Duration::from_secs(1),
+            api_base: String::new(),
+        };
+        let first = send(&settings, &providers, "{}").await;
+        assert_eq!(first.verdict, Verdict::Retry { after: None }, "{first:?}");
+        let second = send(&settings, &providers, "{}").await;
+        assert!(
+            matches!(second.verdict, Verdict::Postpone { after } if after > Duration::from_secs(5)),
+            "{second:?}"
+        );
+    }
 }
