@@ -273,6 +273,9 @@ fn test_destination(config: Option<PathBuf>, name: &str) -> ExitCode {
         Verdict::Disable => {
             "refused; a delivery would be dead-lettered and the destination disabled".to_owned()
         }
+        Verdict::Postpone { after } => format!(
+            "not sent: held back by the destination's pace; a delivery would wait {after:?} for its turn, without using an attempt"
+        ),
     };
     println!("  result:   {verdict}");
     if let Some(status) = report.status {

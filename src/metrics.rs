@@ -29,6 +29,7 @@ pub struct Metrics {
     pub events_ingested: Counters,
     pub pipeline_decisions: Counters,
     pub deliveries: Counters,
+    pub delivery_postponements: Counters,
     pub delivery_seconds: Histogram,
     pub escalations: Counters,
     pub dead_air_seconds: Histogram,
@@ -51,6 +52,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         "klaxon_delivery_attempts_total",
         "Delivery attempts (webhooks and Merge write-backs), by destination and outcome (succeeded, retry, dead).",
         &["destination", "outcome"],
+    ),
+    delivery_postponements: Counters::new(
+        "klaxon_delivery_postponements_total",
+        "Sends held back by a destination's own pace (max_per_second) and postponed without an attempt, by destination.",
+        &["destination"],
     ),
     delivery_seconds: Histogram::new(
         "klaxon_delivery_attempt_seconds",
@@ -100,6 +106,7 @@ impl Metrics {
         self.events_ingested.render(&mut out);
         self.pipeline_decisions.render(&mut out);
         self.deliveries.render(&mut out);
+        self.delivery_postponements.render(&mut out);
         self.delivery_seconds.render(&mut out);
         self.escalations.render(&mut out);
         self.dead_air_seconds.render(&mut out);

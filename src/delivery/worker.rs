@@ -5,6 +5,9 @@
 //! starts without another database round trip. Retries, replays and anything left behind by
 //! a crash are found by the poller, which claims due rows under a lease and sleeps until the
 //! next one falls due (or until it is poked because a retry or replay was just scheduled).
+//!
+//! A send that a destination's own pace held back never left Klaxon: it is postponed to its
+//! turn without an attempt, so pacing alone can never use up a delivery's retry schedule.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -280,6 +283,11 @@ async fn attempt(shared: &Shared, job: DeliveryJob) {
             disable(shared, &job.destination, reason).await;
             AfterAttempt::Dead
         }
+        // Nothing was sent: there is no attempt to record.
+        Verdict::Postpone { after } => {
+            postpone(shared, &job, after).await;
+            return;
+        }
     };
     log_outcome(&job, &record, after);
     if let Err(error) = shared.store.record_attempt(job.id, record, after).await {
@@ -311,6 +319,25 @@ fn log_outcome(job: &DeliveryJob, record: &Attempt, after: AfterAttempt) {
         }
         AfterAttempt::Dead => {
             tracing::error!(delivery = %job.id, destination = %job.destination, attempt = record.number, error, "delivery dead-lettered")
+        }
+    }
+}
+
+/// Puts a job our own pacing held back (nothing was sent) back in the store, due when its
+/// turn comes: no attempt is used or recorded, and its retry schedule stays where it was, so
+/// a burst to one slow channel waits its turn instead of dead-lettering deliveries that
+/// never failed.
+async fn postpone(shared: &Shared, job: &DeliveryJob, after: Duration) {
+    let until =
+        clock::now_ms().saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+    crate::metrics::metrics()
+        .delivery_postponements
+        .inc(&[&job.destination]);
+    tracing::debug!(delivery = %job.id, destination = %job.destination, due_at = %clock::ms_to_rfc3339(until), "paced; postponed without an attempt");
+    match shared.store.postpone(job.id, until).await {
+        Ok(()) => shared.poke.notify_one(),
+        Err(error) => {
+            tracing::error!(%error, delivery = %job.id, "could not postpone a delivery; it will be tried again after its lease")
         }
     }
 }

@@ -2,7 +2,8 @@
 //! channel; Notion: about three requests per second per integration): each send reserves
 //! the next free slot of its key and waits for it, so a burst goes out evenly instead of
 //! earning 429s. A wait longer than [`MAX_WAIT`] is not slept through (it would hold one of
-//! the worker's slots): the attempt is retried later instead.
+//! the worker's slots): the send is postponed instead ([`super::Verdict::Postpone`]), which
+//! uses none of the delivery's attempts.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The longest a send waits in line before it is put back on the retry schedule.
+/// The longest a send waits in line before it is postponed to when its turn comes.
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// Sends per second per key; `None` means no pacing (rate limits off).

@@ -1,6 +1,8 @@
 //! What one attempt at a destination came to: the kind's judgement ([`Verdict`]) and what is
 //! kept on the attempt record ([`Report`]). Every kind answers with a `Report`, so the worker
-//! records, retries, dead-letters and disables them all the same way.
+//! records, retries, dead-letters and disables them all the same way. A send that our own
+//! pacing held back before anything left Klaxon says so ([`Verdict::Postpone`]): that was no
+//! attempt, and the worker neither records nor counts it.
 
 use std::time::Duration;
 
@@ -18,6 +20,10 @@ pub enum Verdict {
     /// The destination itself is gone (`410 Gone`, a revoked Slack webhook): dead-letter and
     /// switch the destination off until someone enables it.
     Disable,
+    /// Not attempted: the destination's pace (`max_per_second`) holds the send back for
+    /// `after`, longer than a worker slot should wait. Nothing was sent, so no attempt is
+    /// used: the delivery comes due again after `after`, its retry schedule where it was.
+    Postpone { after: Duration },
 }
 
 /// One attempt, as recorded.
@@ -61,6 +67,19 @@ impl Report {
             status,
             response: None,
             error: Some(error.into()),
+        }
+    }
+
+    /// Held back by our own pacing: `line` (the channel, chat …) has `wait` of sends ahead.
+    pub fn postponed(wait: Duration, line: &str) -> Report {
+        Report {
+            verdict: Verdict::Postpone { after: wait },
+            status: None,
+            response: None,
+            error: Some(format!(
+                "paced: the {line}'s queue is {} s long",
+                wait.as_secs()
+            )),
         }
     }
 

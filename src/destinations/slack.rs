@@ -364,11 +364,7 @@ pub async fn send(settings: &SlackSettings, providers: &Providers, body: &str) -
         }
     };
     if let Err(wait) = providers.pace.wait(&pace_key, settings.pace).await {
-        return Report::failed(
-            Verdict::Retry { after: Some(wait) },
-            None,
-            format!("paced: the channel's queue is {} s long", wait.as_secs()),
-        );
+        return Report::postponed(wait, "channel");
     }
     match http_post::post_json(&providers.http, &url, &headers, body, settings.timeout).await {
         Ok(answer) => judge(&settings.route, answer),
@@ -679,5 +675,36 @@ timeout_secs = 0"#),
             judge(&hook, answer(503, "")).verdict,
             Verdict::Retry { after: None }
         );
+    }
+
+    #[tokio::test]
+    async fn a_send_whose_turn_is_far_off_is_postponed_before_anything_is_sent() {
+        // Nothing listens on port 1: a send that went out would come back as a retry.
+        let providers = Providers {
+            http: reqwest::Client::new(),
+            pace: crate::destinations::rate_limit::RateLimiter::default(),
+            sandbox: Some("http://127.0.0.1:1".into()),
+        };
+        let settings = SlackSettings {
+            route: Route::Bot {
+                channel: "#alerts".into(),
+                token: None,
+            },
+            // One message per 10 s: after the first, the next turn is 10 s away.
+            pace: Some(0.1),
+            timeout: Duration::from_secs(1),
+            api_base: String::new(),
+        };
+        providers
+            .pace
+            .wait("slack:#alerts", settings.pace)
+            .await
+            .unwrap();
+        let report = send(&settings, &providers, "{}").await;
+        assert!(
+            matches!(report.verdict, Verdict::Postpone { after } if after > crate::destinations::rate_limit::MAX_WAIT),
+            "{report:?}"
+        );
+        assert_eq!(report.status, None);
     }
 }

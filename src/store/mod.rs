@@ -503,6 +503,12 @@ impl Store {
         dispatch_write!(self, b => b.record_attempt(id, attempt, after).await)
     }
 
+    /// Puts a leased delivery back without an attempt, due at `until` (unix ms): our own
+    /// pacing held it back. Its attempts, retry schedule position and state are unchanged.
+    pub async fn postpone(&self, id: DeliveryId, until: i64) -> Result<(), StoreError> {
+        dispatch_write!(self, b => b.postpone(id, until).await)
+    }
+
     /// Dead-letters a delivery without attempting it.
     pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
         dispatch_write!(self, b => b.bury(id, reason).await)

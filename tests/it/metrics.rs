@@ -53,6 +53,7 @@ webhook = {{ url = "{}", signing = "none", allow_private = true }}
     let before = scrape(&server).await;
     for name in [
         "klaxon_delivery_attempt_seconds",
+        "klaxon_delivery_postponements_total",
         "klaxon_escalations_total",
         "klaxon_dead_air_seconds",
         "klaxon_model_calls_total",

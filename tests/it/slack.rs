@@ -385,3 +385,76 @@ slack = { webhook_url_env = "SLACK_WEBHOOK_URL" }
     assert_eq!(statuses(&log), [json!(200)]);
     assert_eq!(log["attempt_log"][0]["response"], "ok", "the hook's answer");
 }
+
+/// A burst to one channel paced at Klaxon's own 1 message/s: most sends would wait longer in
+/// line than a worker may hold a slot, so they are postponed to their turn. A postponement
+/// is no attempt: with a single retry in the schedule, every message still arrives on its
+/// first attempt, and none is dead-lettered for having waited.
+#[tokio::test]
+async fn a_burst_to_a_paced_channel_waits_its_turn_without_using_attempts() {
+    const BURST: usize = 15;
+    const DESTINATION: &str = "paced-burst.slack";
+    let chat = sandbox().await;
+    let toml = format!(
+        r#"
+[delivery]
+retry_schedule = ["100ms"]
+
+[[pipelines]]
+name = "paced-burst"
+on = "ticket.*"
+[[pipelines.destinations]]
+name = "slack"
+slack = {{ token_env = "SLACK_BOT_TOKEN", channel = "{CHANNEL}", api_base = "{}", max_per_second = 1 }}
+"#,
+        chat.service_base(Service::Slack)
+    );
+    let server = TestServer::start_with_toml(&toml, &[("SLACK_BOT_TOKEN", TOKEN)]).await;
+    for n in 0..BURST {
+        send_ticket(&server, json!({"subject": format!("Alert {n}")})).await;
+    }
+    let listing = format!("/v1/deliveries?destination={DESTINATION}&limit=100");
+
+    // While it waits its turn, a postponed delivery is shown pending, unattempted, with the
+    // time its turn comes.
+    let waiting = eventually(WAIT, || async {
+        let (_, page) = server.get(&listing).await;
+        page["data"].as_array()?.iter().find_map(|d| {
+            let created = klaxon::clock::rfc3339_to_ms(d["created_at"].as_str()?)?;
+            let due = klaxon::clock::rfc3339_to_ms(d["next_attempt_at"].as_str()?)?;
+            (d["state"] == "pending" && due - created >= 1_000).then(|| d.clone())
+        })
+    })
+    .await;
+    assert_eq!(waiting["attempts"], 0, "{waiting}");
+    assert_eq!(waiting["last_error"], Value::Null, "{waiting}");
+
+    // 15 messages at 1/s take 14 s; the deadline leaves room for a loaded machine.
+    let finished = eventually(Duration::from_secs(120), || async {
+        let (_, page) = server.get(&listing).await;
+        let data = page["data"].as_array()?.clone();
+        let done = data.len() == BURST
+            && data
+                .iter()
+                .all(|d| d["state"] == "succeeded" || d["state"] == "dead");
+        done.then_some(data)
+    })
+    .await;
+    for delivery in &finished {
+        assert_eq!(delivery["state"], "succeeded", "{delivery}");
+        assert_eq!(
+            delivery["attempts"], 1,
+            "no attempt used up waiting: {delivery}"
+        );
+        let log = detail(&server, delivery).await;
+        assert_eq!(statuses(&log), [json!(200)], "{log}");
+    }
+    assert_eq!(chat.messages(Service::Slack).len(), BURST);
+    assert!(
+        klaxon::metrics::metrics()
+            .delivery_postponements
+            .get(&[DESTINATION])
+            > 0,
+        "the pace postponed some sends"
+    );
+}

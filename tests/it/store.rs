@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use klaxon::Settings;
 use klaxon::store::{
-    DialClaim, Dialling, EscalationId, EscalationUpdate, EventId, Inserted, NewDelivery, NewDial,
-    NewEvent, NewLeg, Source, Store,
+    AfterAttempt, Attempt, DeliveryId, DeliveryState, DialClaim, Dialling, EscalationId,
+    EscalationUpdate, EventId, Inserted, NewDelivery, NewDial, NewEvent, NewLeg, Source, Store,
 };
 
 use crate::support::postgres;
@@ -310,4 +310,95 @@ async fn a_live_node_keeps_its_deliveries_and_a_stopped_one_frees_them_at_once()
     let now = klaxon::clock::now_ms();
     assert_eq!(b.claim_due(now, now, 100).await.unwrap().len(), 20);
     b.close().await;
+}
+
+/// A delivery whose send our own pacing held back (see `Store::postpone`): due again at its
+/// turn, lease freed, and nothing about its attempts changed, whether it was never attempted
+/// or had failed before. The two settle together, as a postponement and an attempt share the
+/// attempt batches on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postponed_delivery_keeps_its_attempts_and_falls_due_at_its_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = node(&dir).await;
+    let now = klaxon::clock::now_ms();
+    let turn = now + 3_600_000;
+    let mut ids = Vec::new();
+    for key in ["paced-fresh", "paced-failed"] {
+        let Inserted::Created(event) = store.insert_event(event(key, "{}")).await.unwrap() else {
+            panic!("a fresh key is stored");
+        };
+        let id = DeliveryId::new();
+        let new = NewDelivery {
+            id,
+            event_id: event,
+            pipeline: "p".into(),
+            destination: "d".into(),
+            target: klaxon::destinations::Target::Slack,
+            body: "{}".into(),
+        };
+        // Created leased, as the pipeline runner hands them to the worker.
+        let created = store
+            .insert_deliveries(vec![new], now, now + 60_000)
+            .await
+            .unwrap();
+        assert_eq!(created, [id]);
+        ids.push(id);
+    }
+    let (fresh, failed) = (ids[0], ids[1]);
+    let attempt = Attempt {
+        number: 1,
+        started_at: klaxon::clock::now_rfc3339(),
+        duration_ms: 3,
+        status: Some(503),
+        error: Some("HTTP 503".into()),
+        response: None,
+    };
+    let (postponed, recorded) = tokio::join!(
+        store.postpone(fresh, turn),
+        store.record_attempt(failed, attempt, AfterAttempt::RetryAt(now))
+    );
+    postponed.unwrap();
+    recorded.unwrap();
+
+    let shown = store.get_delivery(fresh).await.unwrap().unwrap();
+    assert_eq!(shown.state, DeliveryState::Pending);
+    assert_eq!(shown.attempts, 0);
+    assert_eq!(shown.last_error, None);
+    assert_eq!(shown.attempt_log.unwrap().len(), 0);
+    assert_eq!(
+        shown.next_attempt_at,
+        Some(klaxon::clock::ms_to_rfc3339(turn))
+    );
+
+    // The failed one is due for its retry; its retry is postponed in turn.
+    let claimed = store.claim_due(now + 1, now + 60_000, 10).await.unwrap();
+    let ids: Vec<DeliveryId> = claimed.iter().map(|j| j.id).collect();
+    assert_eq!(
+        ids,
+        [failed],
+        "the postponed one is not due before its turn"
+    );
+    store.postpone(failed, turn).await.unwrap();
+    let shown = store.get_delivery(failed).await.unwrap().unwrap();
+    assert_eq!(shown.state, DeliveryState::Failed);
+    assert_eq!(shown.attempts, 1);
+    assert_eq!(shown.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(shown.attempt_log.unwrap().len(), 1);
+    assert!(
+        store
+            .claim_due(now + 2, now + 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // At their turn both come back, their attempt counts and schedule where they were.
+    let mut claimed = store.claim_due(turn, turn + 60_000, 10).await.unwrap();
+    claimed.sort_by_key(|j| j.attempts);
+    let counts: Vec<(DeliveryId, u32, u32)> = claimed
+        .iter()
+        .map(|j| (j.id, j.attempts, j.run_attempts))
+        .collect();
+    assert_eq!(counts, [(fresh, 0, 0), (failed, 1, 1)]);
+    store.close().await;
 }

@@ -38,11 +38,7 @@ pub async fn send(settings: &DiscordSettings, providers: &Providers, body: &str)
         .wait(&format!("discord:{id}"), settings.pace)
         .await
     {
-        return Report::failed(
-            Verdict::Retry { after: Some(wait) },
-            None,
-            format!("paced: the webhook's queue is {} s long", wait.as_secs()),
-        );
+        return Report::postponed(wait, "webhook");
     }
     let url = format!("{origin}/api/v10/webhooks/{id}/{token}?wait=true");
     let report =
@@ -250,5 +246,30 @@ mod tests {
             )
         );
         assert_eq!(report.response.as_deref(), Some("echo [redacted]"));
+    }
+
+    #[tokio::test]
+    async fn a_send_whose_turn_is_far_off_is_postponed_before_anything_is_sent() {
+        // Nothing listens on port 1: the first send books the webhook's slot and fails to
+        // connect; the second would wait 10 s in line, so it is held back unsent.
+        let providers = Providers {
+            http: reqwest::Client::new(),
+            pace: crate::destinations::rate_limit::RateLimiter::default(),
+            sandbox: Some("http://127.0.0.1:1".into()),
+        };
+        let settings = DiscordSettings {
+            webhook: None,
+            username: None,
+            pace: Some(0.1),
+            timeout: Duration::from_secs(1),
+            api_base: String::new(),
+        };
+        let first = send(&settings, &providers, "{}").await;
+        assert_eq!(first.verdict, Verdict::Retry { after: None }, "{first:?}");
+        let second = send(&settings, &providers, "{}").await;
+        assert!(
+            matches!(second.verdict, Verdict::Postpone { after } if after > Duration::from_secs(5)),
+            "{second:?}"
+        );
     }
 }

@@ -57,14 +57,7 @@ pub async fn send(settings: &NotionSettings, providers: &Providers, body: &str) 
         ),
     ];
     if let Err(wait) = providers.pace.wait(&pace_key, settings.pace).await {
-        return Report::failed(
-            Verdict::Retry { after: Some(wait) },
-            None,
-            format!(
-                "paced: the integration's queue is {} s long",
-                wait.as_secs()
-            ),
-        );
+        return Report::postponed(wait, "integration");
     }
     let url = format!("{origin}/v1/pages");
     match http_post::post_json(&providers.http, &url, &headers, body, settings.timeout).await {

@@ -33,11 +33,7 @@ pub async fn send(settings: &TelegramSettings, providers: &Providers, body: &str
     let bot = token.split(':').next().unwrap_or_default();
     let key = format!("telegram:{bot}:{}", settings.chat);
     if let Err(wait) = providers.pace.wait(&key, settings.pace).await {
-        return Report::failed(
-            Verdict::Retry { after: Some(wait) },
-            None,
-            format!("paced: the chat's queue is {} s long", wait.as_secs()),
-        );
+        return Report::postponed(wait, "chat");
     }
     let url = format!("{origin}/bot{token}/sendMessage");
     let report =
@@ -198,6 +194,31 @@ mod tests {
             Some(
                 "error sending request for url (https://api.telegram.org/bot[redacted]/sendMessage)"
             )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_send_whose_turn_is_far_off_is_postponed_before_anything_is_sent() {
+        // Nothing listens on port 1: the first send books the chat's slot and fails to
+        // connect; the second would wait 10 s in line, so it is held back unsent.
+        let providers = Providers {
+            http: reqwest::Client::new(),
+            pace: crate::destinations::rate_limit::RateLimiter::default(),
+            sandbox: Some("http://127.0.0.1:1".into()),
+        };
+        let settings = TelegramSettings {
+            token: None,
+            chat: super::super::ChatId::Id(-100),
+            pace: Some(0.1),
+            timeout: Duration::from_secs(1),
+            api_base: String::new(),
+        };
+        let first = send(&settings, &providers, "{}").await;
+        assert_eq!(first.verdict, Verdict::Retry { after: None }, "{first:?}");
+        let second = send(&settings, &providers, "{}").await;
+        assert!(
+            matches!(second.verdict, Verdict::Postpone { after } if after > Duration::from_secs(5)),
+            "{second:?}"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Delivery SQL for PostgreSQL: create leased to this node, claim due jobs with
-//! `FOR UPDATE SKIP LOCKED`, record attempts in batches, replay, list; plus disabled
-//! destinations, the classification cache and `transition` steps.
+//! `FOR UPDATE SKIP LOCKED`, record attempts (and postponements) in batches, replay, list;
+//! plus disabled destinations, the classification cache and `transition` steps.
 
 use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::Row;
@@ -180,19 +180,34 @@ pub async fn queue_depth(
     })
 }
 
-/// Records a batch of attempts and releases their leases: one statement (one round trip,
-/// one commit) per round, and one transaction around the rounds when there are several.
-pub async fn record_attempts(
-    pool: Pool,
-    batch: Vec<(DeliveryId, Attempt, AfterAttempt)>,
-) -> Result<Vec<()>, StoreError> {
+/// What the attempts batcher writes for one leased delivery: an attempt and where it leaves
+/// the delivery, or a postponement (our own pacing held the send back: no attempt).
+#[derive(Debug, Clone)]
+pub enum Settled {
+    Attempted(DeliveryId, Attempt, AfterAttempt),
+    /// Due again at this unix time in ms; attempts, schedule and state unchanged.
+    Postponed(DeliveryId, i64),
+}
+
+impl Settled {
+    pub fn id(&self) -> DeliveryId {
+        match self {
+            Settled::Attempted(id, ..) | Settled::Postponed(id, _) => *id,
+        }
+    }
+}
+
+/// Records a batch of attempts and postponements and releases their leases: one statement
+/// (one round trip, one commit) per round, and one transaction around the rounds when there
+/// are several.
+pub async fn record_attempts(pool: Pool, batch: Vec<Settled>) -> Result<Vec<()>, StoreError> {
     let count = batch.len();
     // One statement cannot touch a row twice; the rare repeat goes into a later round.
-    let mut rounds: Vec<Vec<&(DeliveryId, Attempt, AfterAttempt)>> = Vec::new();
+    let mut rounds: Vec<Vec<&Settled>> = Vec::new();
     for item in &batch {
         match rounds
             .iter_mut()
-            .find(|r| r.iter().all(|other| other.0 != item.0))
+            .find(|r| r.iter().all(|other| other.id() != item.id()))
         {
             Some(round) => round.push(item),
             None => rounds.push(vec![item]),
@@ -212,12 +227,13 @@ pub async fn record_attempts(
 }
 
 /// One round of [`record_attempts`]: the attempts' rows and their deliveries' new states.
+/// A postponed delivery has no attempt row and no state in `u`: only its due time changes.
 async fn record_round(
     client: &impl GenericClient,
-    round: &mut [&(DeliveryId, Attempt, AfterAttempt)],
+    round: &mut [&Settled],
 ) -> Result<(), StoreError> {
     // Rows updated in one order by every node: concurrent batches cannot deadlock.
-    round.sort_by_key(|item| item.0.to_string());
+    round.sort_by_key(|item| item.id().to_string());
     let statement = client
         .prepare_cached(
             "WITH recorded AS (
@@ -230,45 +246,80 @@ async fn record_round(
                      status = excluded.status, error = excluded.error,
                      response = excluded.response)
              UPDATE deliveries AS d
-             SET state = u.state, due_at = u.due_at, lease_until = NULL, lease_owner = NULL,
-                 attempts = u.attempts, run_attempts = d.run_attempts + 1,
-                 last_error = u.error, updated_at = $10
-             FROM UNNEST($1::text[], $8::text[], $9::int8[], $2::int8[], $6::text[])
+             SET state = COALESCE(u.state, d.state), due_at = u.due_at, lease_until = NULL,
+                 lease_owner = NULL, attempts = COALESCE(u.attempts, d.attempts),
+                 run_attempts = d.run_attempts + CASE WHEN u.attempts IS NULL THEN 0 ELSE 1 END,
+                 last_error = CASE WHEN u.attempts IS NULL THEN d.last_error ELSE u.error END,
+                 updated_at = $13
+             FROM UNNEST($8::text[], $9::text[], $10::int8[], $11::int8[], $12::text[])
                   AS u(id, state, due_at, attempts, error)
              WHERE d.id = u.id",
         )
         .await?;
-    let ids: Vec<String> = round.iter().map(|i| i.0.to_string()).collect();
-    let numbers: Vec<i64> = round.iter().map(|i| i64::from(i.1.number)).collect();
-    let started: Vec<&str> = round.iter().map(|i| i.1.started_at.as_str()).collect();
-    let durations: Vec<i64> = round
+    let attempted: Vec<(DeliveryId, &Attempt)> = round
         .iter()
-        .map(|i| i64::try_from(i.1.duration_ms).unwrap_or(i64::MAX))
-        .collect();
-    let statuses: Vec<Option<i64>> = round.iter().map(|i| i.1.status.map(i64::from)).collect();
-    let errors: Vec<Option<&str>> = round.iter().map(|i| i.1.error.as_deref()).collect();
-    let responses: Vec<Option<&str>> = round.iter().map(|i| i.1.response.as_deref()).collect();
-    let (states, due): (Vec<&str>, Vec<Option<i64>>) = round
-        .iter()
-        .map(|i| match i.2 {
-            AfterAttempt::Succeeded => (DeliveryState::Succeeded.as_str(), None),
-            AfterAttempt::RetryAt(at) => (DeliveryState::Failed.as_str(), Some(at)),
-            AfterAttempt::Dead => (DeliveryState::Dead.as_str(), None),
+        .filter_map(|item| match item {
+            Settled::Attempted(id, attempt, _) => Some((*id, attempt)),
+            Settled::Postponed(..) => None,
         })
-        .unzip();
+        .collect();
+    let attempt_ids: Vec<String> = attempted.iter().map(|a| a.0.to_string()).collect();
+    let numbers: Vec<i64> = attempted.iter().map(|a| i64::from(a.1.number)).collect();
+    let started: Vec<&str> = attempted.iter().map(|a| a.1.started_at.as_str()).collect();
+    let durations: Vec<i64> = attempted
+        .iter()
+        .map(|a| i64::try_from(a.1.duration_ms).unwrap_or(i64::MAX))
+        .collect();
+    let statuses: Vec<Option<i64>> = attempted
+        .iter()
+        .map(|a| a.1.status.map(i64::from))
+        .collect();
+    let errors: Vec<Option<&str>> = attempted.iter().map(|a| a.1.error.as_deref()).collect();
+    let responses: Vec<Option<&str>> = attempted.iter().map(|a| a.1.response.as_deref()).collect();
+
+    let ids: Vec<String> = round.iter().map(|item| item.id().to_string()).collect();
+    let mut states: Vec<Option<&str>> = Vec::with_capacity(round.len());
+    let mut due: Vec<Option<i64>> = Vec::with_capacity(round.len());
+    let mut attempts: Vec<Option<i64>> = Vec::with_capacity(round.len());
+    let mut last_errors: Vec<Option<&str>> = Vec::with_capacity(round.len());
+    for item in round.iter() {
+        let (state, due_at, number, error) = match item {
+            Settled::Attempted(_, attempt, after) => {
+                let (state, due_at) = match after {
+                    AfterAttempt::Succeeded => (DeliveryState::Succeeded, None),
+                    AfterAttempt::RetryAt(at) => (DeliveryState::Failed, Some(*at)),
+                    AfterAttempt::Dead => (DeliveryState::Dead, None),
+                };
+                (
+                    Some(state.as_str()),
+                    due_at,
+                    Some(i64::from(attempt.number)),
+                    attempt.error.as_deref(),
+                )
+            }
+            Settled::Postponed(_, until) => (None, Some(*until), None, None),
+        };
+        states.push(state);
+        due.push(due_at);
+        attempts.push(number);
+        last_errors.push(error);
+    }
     client
         .execute(
             &statement,
             &[
-                &ids,
+                &attempt_ids,
                 &numbers,
                 &started,
                 &durations,
                 &statuses,
                 &errors,
                 &responses,
+                &ids,
                 &states,
                 &due,
+                &attempts,
+                &last_errors,
                 &clock::now_rfc3339(),
             ],
         )

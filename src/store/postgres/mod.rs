@@ -68,14 +68,13 @@ impl Node {
     }
 }
 
-type AttemptRecord = (DeliveryId, Attempt, AfterAttempt);
-
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
     node: Arc<Node>,
     events: batch::Batcher<NewEvent, Inserted>,
-    attempts: batch::Batcher<AttemptRecord, ()>,
+    /// Attempts and postponements: both settle a leased delivery, often many at once.
+    attempts: batch::Batcher<deliveries::Settled, ()>,
     results: batch::Batcher<results::PipelineResult, results::Created>,
     wakers: Arc<listen::Wakers>,
     /// The heartbeat and the listener, stopped by [`PostgresStore::close`].
@@ -376,7 +375,18 @@ impl PostgresStore {
         attempt: Attempt,
         after: AfterAttempt,
     ) -> Result<(), StoreError> {
-        let recorded = self.attempts.write((id, attempt, after)).await;
+        self.settle(deliveries::Settled::Attempted(id, attempt, after))
+            .await
+    }
+
+    pub async fn postpone(&self, id: DeliveryId, until: i64) -> Result<(), StoreError> {
+        self.settle(deliveries::Settled::Postponed(id, until)).await
+    }
+
+    /// Writes what became of a leased delivery through the attempts batcher.
+    async fn settle(&self, settled: deliveries::Settled) -> Result<(), StoreError> {
+        let id = settled.id();
+        let recorded = self.attempts.write(settled).await;
         if recorded.is_err() {
             // This node would otherwise renew the lease of a job it no longer works on; free
             // it so the job is attempted again (at least once, as promised).

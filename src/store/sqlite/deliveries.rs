@@ -1,5 +1,6 @@
 //! Delivery SQL: create with the pipeline result, claim due jobs under a lease, record
-//! attempts, replay, list; plus disabled destinations and the classification cache.
+//! attempts (or postpone a paced send), replay, list; plus disabled destinations and the
+//! classification cache.
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction};
 
@@ -177,6 +178,16 @@ pub fn record_attempt(
         &attempt.error,
         clock::now_rfc3339(),
     ))?;
+    Ok(())
+}
+
+/// Puts a job back unattempted (our own pacing held it back), due at `until`; releases the
+/// lease. Its state, attempt counts and last error stay as they were: it lost no attempt.
+pub fn postpone(tx: &Transaction<'_>, id: DeliveryId, until: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE deliveries SET due_at = ?2, lease_until = NULL, updated_at = ?3 WHERE id = ?1",
+    )?
+    .execute((id.to_string(), until, clock::now_rfc3339()))?;
     Ok(())
 }
 

@@ -271,6 +271,12 @@ impl SqliteStore {
             .await
     }
 
+    pub async fn postpone(&self, id: DeliveryId, until: i64) -> Result<(), StoreError> {
+        self.writer
+            .write(move |tx| deliveries::postpone(tx, id, until))
+            .await
+    }
+
     pub async fn bury(&self, id: DeliveryId, reason: String) -> Result<(), StoreError> {
         self.writer
             .write(move |tx| deliveries::bury(tx, id, &reason))
