@@ -8,6 +8,7 @@ mod call_endings;
 mod cross_site;
 mod delivery;
 mod demo;
+mod destinations_after_sigkill;
 mod destinations_cli;
 mod dials;
 mod discord;

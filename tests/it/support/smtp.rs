@@ -166,6 +166,17 @@ impl SmtpServer {
         writeln!(file, "{reply}").expect("write the reply");
     }
 
+    /// Drops the replies queued by [`SmtpServer::answer_next`] and not used yet, so every
+    /// later message is accepted. Call it while nothing is being sent: the server rewrites
+    /// the queue as it takes a reply.
+    pub fn forget_queued_replies(&self) {
+        match std::fs::remove_file(self.dir.path().join("replies")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("remove the queued replies: {e}"),
+        }
+    }
+
     /// The messages accepted so far, oldest first.
     pub fn received(&self) -> Vec<Received> {
         let mut paths: Vec<PathBuf> = match std::fs::read_dir(self.dir.path().join("mail")) {
