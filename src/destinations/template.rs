@@ -3,8 +3,10 @@
 //! settings load, so `klaxon check` reports a broken template with its key.
 //!
 //! ```toml
-//! slack = { channel = "#alerts", template = { title = "{{ payload.subject }}", text = "…",
-//!           fields = [{ name = "Customer", value = "{{ payload.customer.name }}" }] } }
+//! [pipelines.destinations.slack]
+//! channel = "#alerts"
+//! token_env = "SLACK_BOT_TOKEN"
+//! template = { title = "{{ payload.subject }}", text = "…", fields = [{ name = "Customer", value = "{{ payload.customer.name }}" }] }
 //! ```
 //!
 //! Templates see `event` (`id`, `type`, `occurred_at`), `payload` (after redaction), `labels`
