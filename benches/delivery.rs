@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use common::load::{closed_loop, fixed_rate, ingest, sorted_micros};
 use common::receiver::Receiver;
 use common::{
-    BenchDb, count_rows, database, describe, env_number, percentile, record, start_server,
+    BenchDb, check_all_delivered, count_rows, database, describe, env_number, percentile, record,
+    start_server,
 };
 
 const SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
@@ -86,7 +87,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     let throughput = runtime.block_on(closed_loop(server.addr, 64, duration, event, 1, || async {
         receiver.count() as u64
     }));
-    check_all_delivered(&db);
+    check_all_delivered(&db, 1);
     drop(server);
 
     // 2. Latency at a fixed rate.
@@ -94,7 +95,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     let db = database(dir.path(), "latency");
     let (server, _) = start_server(&db, &env, &event("probe-2"));
     let latencies = runtime.block_on(latencies(server.addr, &receiver, duration));
-    check_all_delivered(&db);
+    check_all_delivered(&db, 1);
     drop(server);
 
     // 3. Backlog drain after a crash.
@@ -133,7 +134,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
     });
     let drain = restarted.elapsed();
     let drain_rate = (waiting - 1) as f64 / (drain - first).as_secs_f64();
-    check_all_delivered(&db);
+    check_all_delivered(&db, 1);
     drop(server);
 
     // 4. Take-over by a second node (PostgreSQL).
@@ -172,7 +173,7 @@ webhook = {{ url = "http://{}/hook", signing = "standard", secret_env = "BENCH_S
             first
         });
         let all = killed.elapsed();
-        check_all_delivered(&db);
+        check_all_delivered(&db, 1);
         drop(survivor);
         (held, first.unwrap_or(all), all)
     });
@@ -255,23 +256,6 @@ fn event(key: &str) -> String {
     format!(
         r#"{{"type":"bench.event","idempotency_key":"{key}","payload":{{"ticket_id":"{key}","subject":"Checkout returns 500 for EU customers","customer_tier":"enterprise"}}}}"#
     )
-}
-
-fn check_all_delivered(db: &BenchDb) {
-    // The receiver has seen every delivery; their results may still be committing.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = count_rows(db, "SELECT COUNT(*) FROM events");
-        let succeeded = count_rows(
-            db,
-            "SELECT COUNT(*) FROM deliveries WHERE state = 'succeeded'",
-        );
-        if events == succeeded || Instant::now() > deadline {
-            assert_eq!(events, succeeded, "every event's delivery succeeded");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Events at a fixed 1,000/s; microseconds from each 202 to its delivery, sorted.

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::load::{MakeEvent, fixed_rate, ingest, sorted_micros};
 use common::receiver::Receiver;
-use common::{BenchDb, Server, count_rows, database, env_number, percentile, record, start_server};
+use common::{Server, check_all_delivered, database, env_number, percentile, record, start_server};
 use klaxon::sandbox::chat::{ChatConfig, SandboxChat, Service};
 
 const SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
@@ -287,23 +287,6 @@ where
             progress.elapsed() < Duration::from_secs(120),
             "deliveries stalled at {last:?} of {target:?}"
         );
-    }
-}
-
-fn check_all_delivered(db: &BenchDb, per_event: i64) {
-    // The sink has seen every delivery; their results may still be committing.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let events = count_rows(db, "SELECT COUNT(*) FROM events");
-        let succeeded = count_rows(
-            db,
-            "SELECT COUNT(*) FROM deliveries WHERE state = 'succeeded'",
-        );
-        if events * per_event == succeeded || Instant::now() > deadline {
-            assert_eq!(events * per_event, succeeded, "every delivery succeeded");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -234,6 +234,24 @@ pub fn count_rows(db: &BenchDb, sql: &str) -> i64 {
     }
 }
 
+/// Waits (10 s at most) until every event in `db` has `per_event` succeeded deliveries: the
+/// sink has seen them all, but their results may still be committing.
+pub fn check_all_delivered(db: &BenchDb, per_event: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = count_rows(db, "SELECT COUNT(*) FROM events");
+        let succeeded = count_rows(
+            db,
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'succeeded'",
+        );
+        if events * per_event == succeeded || Instant::now() > deadline {
+            assert_eq!(events * per_event, succeeded, "every delivery succeeded");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn env_number<T: std::str::FromStr>(var: &str, default: T) -> T {
     std::env::var(var)
         .ok()

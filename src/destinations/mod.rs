@@ -376,6 +376,19 @@ pub struct Providers {
     pub sandbox: Option<String>,
 }
 
+#[cfg(test)]
+impl Providers {
+    /// Providers whose sandbox nothing listens on (port 1): a send that goes out fails to
+    /// connect, so a test can tell it from one held back before sending.
+    pub fn unreachable() -> Providers {
+        Providers {
+            http: reqwest::Client::new(),
+            pace: rate_limit::RateLimiter::default(),
+            sandbox: Some("http://127.0.0.1:1".into()),
+        }
+    }
+}
+
 impl Outbox {
     pub fn new(
         destinations: HashMap<String, Destination>,

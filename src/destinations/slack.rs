@@ -680,11 +680,7 @@ timeout_secs = 0"#),
     #[tokio::test]
     async fn a_send_whose_turn_is_far_off_is_postponed_before_anything_is_sent() {
         // Nothing listens on port 1: a send that went out would come back as a retry.
-        let providers = Providers {
-            http: reqwest::Client::new(),
-            pace: crate::destinations::rate_limit::RateLimiter::default(),
-            sandbox: Some("http://127.0.0.1:1".into()),
-        };
+        let providers = Providers::unreachable();
         let settings = SlackSettings {
             route: Route::Bot {
                 channel: "#alerts".into(),

@@ -252,11 +252,7 @@ mod tests {
     async fn a_send_whose_turn_is_far_off_is_postponed_before_anything_is_sent() {
         // Nothing listens on port 1: the first send books the webhook's slot and fails to
         // connect; the second would wait 10 s in line, so it is held back unsent.
-        let providers = Providers {
-            http: reqwest::Client::new(),
-            pace: crate::destinations::rate_limit::RateLimiter::default(),
-            sandbox: Some("http://127.0.0.1:1".into()),
-        };
+        let providers = Providers::unreachable();
         let settings = DiscordSettings {
             webhook: None,
             username: None,
