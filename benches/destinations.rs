@@ -18,6 +18,11 @@
 //!    the webhook; for each event, the time from its 202 (the event is committed before the
 //!    202 is sent) to the request's arrival at the sink; p50/p99/max.
 //!
+//! 3. A backlog, for the webhook (the yardstick) and the table: KLAXON_BENCH_BACKLOG events
+//!    (20,000) are ingested while every send hangs, Klaxon is SIGKILLed and restarted with a
+//!    sink that answers; deliveries/s from the first to the last after the restart, with no
+//!    ingest competing (the batched insert's own pace, as in `delivery`'s backlog phase).
+//!
 //! Every phase then checks in Klaxon's store that every delivery succeeded.
 //!
 //! Run: `cargo bench --bench destinations`. Template rendering is measured in process by
@@ -35,7 +40,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::load::{MakeEvent, fixed_rate, ingest, sorted_micros};
 use common::receiver::Receiver;
-use common::{Server, check_all_delivered, database, env_number, percentile, record, start_server};
+use common::{
+    BenchDb, Server, check_all_delivered, database, env_number, percentile, record, start_server,
+};
 use klaxon::sandbox::chat::{ChatConfig, SandboxChat, Service};
 
 const SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
@@ -45,6 +52,7 @@ const CHAT: [Service; 3] = [Service::Slack, Service::Discord, Service::Telegram]
 fn main() {
     let events: u64 = env_number("KLAXON_BENCH_EVENTS", 10_000);
     let emails: u64 = env_number("KLAXON_BENCH_EMAILS", 3_000);
+    let backlog_events: u64 = env_number("KLAXON_BENCH_BACKLOG", 20_000);
     let secs: u64 = env_number("KLAXON_BENCH_SECS", 5);
     let dir =
         tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir on the target disk");
@@ -106,6 +114,26 @@ fn main() {
     check_all_delivered(&db, 1);
     drop(server);
     print_rate("signed webhook (yardstick)", webhook, webhook, "—");
+    // The same for a backlog: the yardstick of the table's backlog below.
+    receiver.set_delay(Duration::from_secs(3600));
+    let webhook_backlog = runtime.block_on(backlog(
+        &dir.path().join("webhook-backlog.db"),
+        &env,
+        &env,
+        backlog_events,
+        hook_event,
+        || {
+            receiver.set_delay(Duration::ZERO);
+            receiver.reset();
+        },
+        || async { receiver.count() as u64 },
+    ));
+    print_rate(
+        "  a backlog, after a restart",
+        webhook_backlog,
+        webhook_backlog,
+        "—",
+    );
 
     let chat_sent = || CHAT.iter().map(|s| chat.request_count(*s)).sum::<u64>();
     let (db, server) = start("chat", chat_event);
@@ -150,10 +178,31 @@ fn main() {
                 webhook,
                 "≥ 20,000 rows/s batched",
             );
+            let silent = runtime.block_on(silent_server());
+            let stuck = with_var(
+                &env,
+                "BENCH_TABLE_URL",
+                &format!("postgres://root@{silent}/postgres"),
+            );
+            let drained = runtime.block_on(backlog(
+                &dir.path().join("table-backlog.db"),
+                &stuck,
+                &env,
+                backlog_events,
+                table_event,
+                || {},
+                || table.rows(),
+            ));
+            print_rate(
+                "  a backlog, after a restart",
+                drained,
+                webhook_backlog,
+                "≥ 20,000 rows/s batched",
+            );
             record(
                 "destinations",
-                "PostgreSQL table rows/s",
-                rows,
+                "PostgreSQL table rows/s draining a backlog",
+                drained,
                 "/s",
                 "≥ 20,000",
             );
@@ -265,6 +314,74 @@ where
     ingest(server.addr, n, make).await;
     wait_for(before + n * per_event, &seen).await;
     (n * per_event) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Deliveries/s without ingest competing: `n` events are ingested while every send hangs
+/// (`stuck_env` leads the destination to a server that never answers), Klaxon is SIGKILLed,
+/// `unstick` runs, and Klaxon starts again on the same store with `env`; counted from the
+/// first delivery the sink sees after the restart to the last.
+#[allow(clippy::too_many_arguments)]
+async fn backlog<F, Fut>(
+    store: &Path,
+    stuck_env: &[(&str, String)],
+    env: &[(&str, String)],
+    n: u64,
+    make: MakeEvent,
+    unstick: impl FnOnce(),
+    seen: F,
+) -> f64
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = u64>,
+{
+    let db = BenchDb::Sqlite(store.to_owned());
+    let (stuck, _) = tokio::task::block_in_place(|| start_server(&db, stuck_env, &make("probe")));
+    ingest(stuck.addr, n, make).await;
+    drop(stuck); // SIGKILL
+    unstick();
+    let before = seen().await;
+    let (server, _) = tokio::task::block_in_place(|| start_server(&db, env, &make("probe-2")));
+    wait_for(before + 1, &seen).await;
+    let first = Instant::now();
+    let first_seen = seen().await;
+    // The backlog and both probes.
+    wait_for(before + n + 2, &seen).await;
+    let rate = (before + n + 2 - first_seen) as f64 / first.elapsed().as_secs_f64();
+    tokio::task::block_in_place(|| check_all_delivered(&db, 1));
+    drop(server);
+    rate
+}
+
+/// A loopback server that accepts connections and never answers: a destination sending to
+/// it waits out its timeout.
+async fn silent_server() -> SocketAddr {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the silent server");
+    let addr = silent.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            held.push(connection);
+        }
+    });
+    addr
+}
+
+/// `env` with `var` set to `value`.
+fn with_var<'a>(env: &[(&'a str, String)], var: &str, value: &str) -> Vec<(&'a str, String)> {
+    env.iter()
+        .map(|(k, v)| {
+            (
+                *k,
+                if *k == var {
+                    value.to_owned()
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect()
 }
 
 /// Polls until `seen()` reaches `target`; panics after two minutes without progress.
