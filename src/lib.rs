@@ -22,7 +22,7 @@
 //! - [`error_text`]: an error and its causes as one line, each cause said once.
 //! - [`retry_timing`]: backoff with jitter and `Retry-After`, shared by the API clients and
 //!   webhook delivery.
-//! - [`demo`]: `klaxon demo`, four scenarios played against Klaxon and the sandboxes in
+//! - [`demo`]: `klaxon demo`, five scenarios played against Klaxon and the sandboxes in
 //!   process, with their timelines printed as they happen.
 //! - [`metrics`]: the Prometheus counters and histograms behind `/metrics`.
 //! - [`stored_text`]: the check that keeps control characters (NUL first) out of stored keys

@@ -56,7 +56,7 @@ enum Command {
         #[command(subcommand)]
         action: DestinationsAction,
     },
-    /// Play four scenarios against Klaxon in sandbox mode (no accounts, no settings, a
+    /// Play five scenarios against Klaxon in sandbox mode (no accounts, no settings, a
     /// temporary database) and print what happens; exit 0 only if every scenario reached its
     /// expected outcome.
     Demo {
@@ -69,6 +69,11 @@ enum Command {
         /// Keep Klaxon running after the summary, until Ctrl-C.
         #[arg(long)]
         keep_running: bool,
+        /// Also write every event to the table klaxon_demo_events in this PostgreSQL
+        /// database (dropped first, so it holds this run's events only), e.g.
+        /// postgres://user@host/db. Without it that part is skipped.
+        #[arg(long, value_name = "POSTGRES_URL")]
+        table_url: Option<klaxon::demo::TableUrl>,
     },
     /// Simulated external services, for demos and tests.
     Sandbox {
@@ -204,7 +209,8 @@ fn main() -> ExitCode {
             fast,
             port,
             keep_running,
-        } => return demo(fast, port, keep_running),
+            table_url,
+        } => return demo(fast, port, keep_running, table_url),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -385,7 +391,12 @@ fn check(config: Option<PathBuf>) -> ExitCode {
 
 /// The demo ignores settings files and the environment (see `klaxon::demo::settings`); only
 /// the console's look is read from here: colour on a terminal unless `NO_COLOR` is set.
-fn demo(fast: bool, port: u16, keep_running: bool) -> ExitCode {
+fn demo(
+    fast: bool,
+    port: u16,
+    keep_running: bool,
+    table_url: Option<klaxon::demo::TableUrl>,
+) -> ExitCode {
     use std::io::IsTerminal;
     // Klaxon's own log lines would break up the timeline: errors only, unless RUST_LOG says.
     init_logging_with(LogFormat::Text, "error");
@@ -401,6 +412,7 @@ fn demo(fast: bool, port: u16, keep_running: bool) -> ExitCode {
             std::io::stdout().is_terminal(),
             std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         ),
+        table_url,
     };
     let played = tokio::runtime::Runtime::new()
         .context("starting the async runtime")

@@ -92,13 +92,13 @@ impl Klaxon {
     }
 }
 
-/// The first escalation and the first webhook delivery an event's pipelines decided on.
+/// Whether an event's pipelines are done, and the first escalation they started (a
+/// delivery is looked up by its pipeline: [`delivery_of`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Routed {
     /// `pipeline_state` is `done`: nothing more will be decided.
     pub done: bool,
     pub escalation: Option<String>,
-    pub delivery: Option<String>,
 }
 
 /// Reads [`Routed`] from `GET /v1/events/{id}`.
@@ -116,11 +116,25 @@ pub fn routed(event: &Value) -> Routed {
         if routed.escalation.is_none() {
             routed.escalation = destination["escalation_id"].as_str().map(str::to_owned);
         }
-        if routed.delivery.is_none() {
-            routed.delivery = destination["delivery_id"].as_str().map(str::to_owned);
-        }
     }
     routed
+}
+
+/// The run of `pipeline` on an event (`GET /v1/events/{id}`), if it took the event.
+pub fn run_of<'a>(event: &'a Value, pipeline: &str) -> Option<&'a Value> {
+    event["pipeline"]["runs"]
+        .as_array()?
+        .iter()
+        .find(|run| run["pipeline"] == pipeline)
+}
+
+/// The first delivery `pipeline` made for an event.
+pub fn delivery_of(event: &Value, pipeline: &str) -> Option<String> {
+    run_of(event, pipeline)?["destinations"]
+        .as_array()?
+        .iter()
+        .find_map(|d| d["delivery_id"].as_str())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -129,7 +143,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_first_escalation_and_delivery_of_any_run_are_found() {
+    fn the_first_escalation_of_any_run_and_a_pipeline_s_delivery_are_found() {
         let event = json!({
             "pipeline_state": "done",
             "pipeline": {"runs": [
@@ -142,12 +156,14 @@ mod tests {
             Routed {
                 done: true,
                 escalation: Some("esc_1".into()),
-                delivery: Some("msg_1".into()),
             }
         );
         assert_eq!(
             routed(&json!({"pipeline_state": "pending"})),
             Routed::default()
         );
+        assert_eq!(delivery_of(&event, "tickets").as_deref(), Some("msg_1"));
+        assert_eq!(delivery_of(&event, "support-escalations"), None);
+        assert_eq!(delivery_of(&event, "nowhere"), None);
     }
 }

@@ -1,16 +1,20 @@
-//! `klaxon demo`: Klaxon in sandbox mode, in this process, playing four scenarios end to end
+//! `klaxon demo`: Klaxon in sandbox mode, in this process, playing five scenarios end to end
 //! and printing what happens as it happens.
 //!
 //! Everything runs on loopback with a temporary database: Klaxon itself ([`crate::serve`],
 //! with its built-in sandbox carrier), a sandbox Merge that sends signed webhooks and records
-//! Klaxon's write-backs, the deterministic model ([`crate::sandbox::model`]) and a webhook
-//! receiver that fails before it succeeds. The demo then drives Klaxon like any client would,
-//! over HTTP, and reads the outcome from Klaxon's API:
+//! Klaxon's write-backs, a sandbox Slack ([`crate::sandbox::chat`]), the deterministic model
+//! ([`crate::sandbox::model`]) and a webhook receiver that fails before it succeeds. The demo
+//! then drives Klaxon like any client would, over HTTP, and reads the outcome from Klaxon's
+//! API and the sandboxes:
 //!
 //! 1. an urgent Merge ticket: on-call says "connect me" → `connected`, ticket write-back;
 //! 2. a critical ticket: voicemail, then the second on-call presses 2 → `acknowledged`;
 //! 3. a deal in negotiation: the VP is warm-transferred to the account executive, CRM note;
-//! 4. a routed event to a webhook that fails twice → `succeeded` after retries.
+//! 4. a routed event to a webhook that fails twice → `succeeded` after retries;
+//! 5. a critical ticket posted to Slack, and, with `--table-url`, every event of every
+//!    scenario as a row in a PostgreSQL table (the only thing the demo writes outside this
+//!    process: see [`table`]).
 //!
 //! It owns the choreography and the console; it does not own any of Klaxon's behaviour (a
 //! scenario that fails here is a bug in Klaxon or in the sandboxes, not something the demo
@@ -22,6 +26,7 @@ mod receiver;
 mod scenarios;
 pub mod settings;
 pub mod summary;
+pub mod table;
 mod timeline;
 mod workspace;
 
@@ -37,6 +42,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::ConfigErrors;
+use crate::sandbox::chat::{ChatConfig, SandboxChat, Service};
 use crate::sandbox::merge::{MergeSandboxConfig, SandboxMerge};
 use crate::sandbox::model::SandboxModel;
 use crate::server::ServeError;
@@ -47,18 +53,20 @@ pub use printer::Style;
 pub use scenarios::SCENARIOS;
 pub use settings::Pace;
 pub use summary::Outcome;
+pub use table::TableUrl;
 
 use api::{ApiError, Klaxon};
 use printer::Console;
 use receiver::FlakyReceiver;
 use scenarios::Stage;
+use table::{DemoTable, TableError};
 use workspace::Workspace;
 
 /// How many times the demo webhook's receiver fails before it succeeds.
 const RECEIVER_FAILURES: usize = 2;
 
 /// What `klaxon demo` was asked for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub pace: Pace,
     /// Klaxon's port on 127.0.0.1; 0 picks a free one.
@@ -66,6 +74,8 @@ pub struct Options {
     /// After the summary, keep serving until interrupted.
     pub keep_running: bool,
     pub style: Style,
+    /// `--table-url`: every event is also written to a table in this database.
+    pub table_url: Option<TableUrl>,
 }
 
 /// Why the demo could not run (as opposed to a scenario not reaching its outcome, which is
@@ -85,6 +95,8 @@ pub enum DemoError {
         service: &'static str,
         reason: String,
     },
+    #[error(transparent)]
+    Table(#[from] TableError),
     #[error("the demo's settings are invalid: {0}")]
     Settings(#[from] ConfigErrors),
     #[error("Klaxon stopped: {0}")]
@@ -112,31 +124,43 @@ pub async fn run(
     });
 
     let workspace = Workspace::create().map_err(DemoError::Workspace)?;
-    let rig = Rig::start(options, &workspace).await?;
+    let rig = Rig::start(&options, &workspace).await?;
     let style = console.style();
     console.say(&style.bold(&format!(
-        "Klaxon demo: sandbox carrier, sandbox Merge and a deterministic model ({} timing)",
+        "Klaxon demo: sandbox carrier, sandbox Merge, sandbox Slack and a deterministic model ({} timing)",
         match options.pace {
             Pace::Realistic => "realistic",
             Pace::Fast => "fast",
         }
     )));
+    let table = match &rig.table {
+        Some(table) => format!(
+            "  table:      {} at {} (dropped first: it holds this run's events only)\n",
+            table::TABLE,
+            table.shown()
+        ),
+        None => String::new(),
+    };
     console.say(&format!(
-        "  live page:  {}/\n  database:   {} (removed at exit)\n  environment: ignored (TELNYX_API_KEY, MERGE_API_KEY, AI_API_KEY …): nothing real is called\n",
+        "  live page:  {}/\n  database:   {} (removed at exit)\n{table}  environment: ignored (TELNYX_API_KEY, MERGE_API_KEY, AI_API_KEY …): nothing real is called\n",
         rig.klaxon.base(),
         workspace.database().display()
     ));
 
+    let (finished_tx, finished) = watch::channel(0);
     let stage = Stage {
         klaxon: rig.klaxon.clone(),
         merge: &rig.merge,
         receiver: &rig.receiver,
+        chat: &rig.chat,
+        table: rig.table.as_ref(),
+        finished,
         console: console.clone(),
         pace: options.pace,
         started_at,
     };
     let played = tokio::select! {
-        outcomes = play(&stage) => Some(outcomes),
+        outcomes = play(&stage, finished_tx) => Some(outcomes),
         _ = wait(interrupted.clone()) => None,
     };
     console.end_progress();
@@ -167,8 +191,9 @@ async fn wait(mut interrupted: watch::Receiver<bool>) {
 }
 
 /// Plays every scenario at once (started a little apart at human pace, so they can be
-/// told apart), redrawing the progress line while any is running.
-async fn play(stage: &Stage<'_>) -> Vec<Outcome> {
+/// told apart), redrawing the progress line while any is running and counting in `finished`
+/// the scenarios that are over.
+async fn play(stage: &Stage<'_>, finished: watch::Sender<usize>) -> Vec<Outcome> {
     let total = SCENARIOS.len();
     let running = Arc::new(AtomicUsize::new(total));
     let ticker = {
@@ -185,17 +210,18 @@ async fn play(stage: &Stage<'_>) -> Vec<Outcome> {
         Pace::Fast => Duration::ZERO,
     };
     let one = |index: usize| {
-        let running = Arc::clone(&running);
+        let (running, finished) = (Arc::clone(&running), &finished);
         async move {
             tokio::time::sleep(stagger * index as u32).await;
             let outcome = scenarios::run(stage, index).await;
             running.fetch_sub(1, Ordering::Relaxed);
+            finished.send_modify(|count| *count += 1);
             outcome
         }
     };
-    let (a, b, c, d) = tokio::join!(one(0), one(1), one(2), one(3));
+    let (a, b, c, d, e) = tokio::join!(one(0), one(1), one(2), one(3), one(4));
     ticker.abort();
-    vec![a, b, c, d]
+    vec![a, b, c, d, e]
 }
 
 /// Klaxon and the sandboxes around it.
@@ -203,13 +229,15 @@ struct Rig {
     klaxon: Klaxon,
     merge: SandboxMerge,
     receiver: FlakyReceiver,
+    chat: SandboxChat,
+    table: Option<DemoTable>,
     model: SandboxModel,
     stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
 impl Rig {
-    async fn start(options: Options, workspace: &Workspace) -> Result<Rig, DemoError> {
+    async fn start(options: &Options, workspace: &Workspace) -> Result<Rig, DemoError> {
         let merge_webhook_secret = random_text(24);
         let webhook_secret = format!(
             "whsec_{}",
@@ -235,6 +263,13 @@ impl Rig {
             .map_err(|e| sandbox("webhook receiver")(&e))?;
         let receiver = FlakyReceiver::start(listen(0).await?, secret, RECEIVER_FAILURES)
             .map_err(|e| sandbox("webhook receiver")(&e))?;
+        let chat = SandboxChat::start(listen(0).await?, ChatConfig::default())
+            .map_err(|e| sandbox("Slack")(&e))?;
+        // Emptied before Klaxon starts, so its first row creates it afresh.
+        let table = match &options.table_url {
+            Some(url) => Some(DemoTable::prepare(url).await?),
+            None => None,
+        };
 
         let listener = listen(options.port).await?;
         let addr = listener.local_addr().map_err(|source| DemoError::Listen {
@@ -245,6 +280,8 @@ impl Rig {
             merge_api_base: merge.base_url(),
             model_base_url: model.base_url(),
             receiver_url: receiver.url(),
+            slack_api_base: chat.service_base(Service::Slack),
+            table_url: options.table_url.clone(),
             merge_webhook_secret,
             webhook_secret,
         };
@@ -269,6 +306,8 @@ impl Rig {
             klaxon,
             merge,
             receiver,
+            chat,
+            table,
             model,
             stop,
             server,
@@ -281,6 +320,7 @@ impl Rig {
         let served = self.server.await;
         self.merge.shutdown().await;
         self.receiver.shutdown().await;
+        self.chat.shutdown().await;
         self.model.shutdown().await;
         match served {
             Ok(result) => Ok(result?),

@@ -20,7 +20,7 @@ const DIM: &str = "\x1b[2m";
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
 /// One colour per scenario, in scenario order.
-const SCENARIO_COLOURS: [&str; 4] = ["\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[34m"];
+const SCENARIO_COLOURS: [&str; 5] = ["\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[34m", "\x1b[96m"];
 /// Carriage return, then erase the line: where the progress line is redrawn.
 const CLEAR_LINE: &str = "\r\x1b[2K";
 

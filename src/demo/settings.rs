@@ -5,8 +5,9 @@
 //! or `AI_API_KEY` exported must still get a demo in which no phone rings and no real CRM
 //! is written to. Every variable Klaxon reads is answered from [`DemoEnv`] instead.
 //!
-//! The demo needs the built-in pipelines (the Merge ticket and deal desk ones) *and* two of
-//! its own (an after-hours ticket chain and a webhook). Declaring any pipeline replaces the
+//! The demo needs the built-in pipelines (the Merge ticket and deal desk ones) *and* some of
+//! its own: an after-hours ticket chain, a webhook, critical tickets to Slack and, with
+//! `--table-url`, every event to a PostgreSQL table. Declaring any pipeline replaces the
 //! built-in ones, so the settings are resolved twice from the same text: once without
 //! `[[pipelines]]`, which yields the built-in set for these policies and rules, and once with
 //! only the demo's pipelines; the second list is appended to the first. The built-in pipelines
@@ -17,13 +18,28 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{ConfigErrors, DatabaseUrl, Raw, Settings};
+use crate::sandbox::chat::SLACK_BOT_TOKEN;
 use crate::sandbox::merge::sample;
 use crate::sandbox::model::MODEL_ID;
 
+use super::table::{TABLE, TableUrl};
+
 /// The environment variable the demo webhook's secret is read from (see [`DemoEnv`]).
 pub const WEBHOOK_SECRET_ENV: &str = "KLAXON_DEMO_WEBHOOK_SECRET";
+/// The pipeline that sends billing events to the demo webhook.
+pub const WEBHOOK_PIPELINE: &str = "billing-alerts";
 /// The demo webhook's destination, as deliveries name it.
 pub const WEBHOOK_DESTINATION: &str = "billing-alerts.finance";
+/// The variable the Slack destination's bot token is read from: the demo's sandbox Slack's.
+pub const SLACK_TOKEN_ENV: &str = "KLAXON_DEMO_SLACK_TOKEN";
+/// The variable the table destination's URL is read from: `--table-url`, when given.
+pub const TABLE_URL_ENV: &str = "KLAXON_DEMO_TABLE_URL";
+/// The pipeline that posts critical support tickets to Slack.
+pub const SLACK_PIPELINE: &str = "critical-to-slack";
+/// The pipeline that writes every event to the table (only with `--table-url`).
+pub const TABLE_PIPELINE: &str = "event-table";
+/// The Slack channel the demo posts to: the only one the sandbox Slack has.
+pub const SLACK_CHANNEL: &str = crate::sandbox::chat::SLACK_CHANNEL_NAME;
 
 /// Someone the demo rings or connects to.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +105,10 @@ pub struct Endpoints {
     pub merge_api_base: String,
     pub model_base_url: String,
     pub receiver_url: String,
+    /// The demo's sandbox Slack, standing in for `https://slack.com`.
+    pub slack_api_base: String,
+    /// `--table-url`: where every event is also written, if anywhere.
+    pub table_url: Option<TableUrl>,
     /// Signs the sandbox Merge's webhooks; Klaxon refuses them unsigned.
     pub merge_webhook_secret: String,
     /// `whsec_…`: signs the demo webhook's deliveries.
@@ -161,7 +181,7 @@ impl DemoEnv {
             sample::LINKED_HUBSPOT,
             sample::HUBSPOT_ACCOUNT_TOKEN
         );
-        DemoEnv {
+        let mut env = DemoEnv {
             vars: vec![
                 // The demo's own sandbox Merge, so it can show what Klaxon wrote there.
                 ("MERGE_API_KEY", "sandbox".into()),
@@ -177,8 +197,15 @@ impl DemoEnv {
                 ("AI_MODEL", MODEL_ID.into()),
                 ("KLAXON_SANDBOX_TIMING", pace.timing().into()),
                 (WEBHOOK_SECRET_ENV, endpoints.webhook_secret.clone()),
+                // The token the demo's own sandbox Slack accepts, so the demo can read back
+                // what arrived there (Klaxon's built-in one would be out of its reach).
+                (SLACK_TOKEN_ENV, SLACK_BOT_TOKEN.into()),
             ],
+        };
+        if let Some(url) = &endpoints.table_url {
+            env.vars.push((TABLE_URL_ENV, url.expose().to_owned()));
         }
+        env
     }
 
     pub fn get(&self, var: &str) -> Option<String> {
@@ -232,8 +259,10 @@ targets = ["morgan"]
 }
 
 /// The demo's own pipelines, added to the built-in ones.
-fn demo_pipelines(receiver_url: &str) -> String {
-    format!(
+fn demo_pipelines(endpoints: &Endpoints) -> String {
+    let receiver_url = &endpoints.receiver_url;
+    let slack_api_base = &endpoints.slack_api_base;
+    let mut text = format!(
         r#"
 # Support tickets: the model classifies them; critical ones ring the night shift.
 [[pipelines]]
@@ -248,13 +277,44 @@ voice = {{ policy = "night_shift", connect_to = "customer_phone" }}
 
 # Billing events go to finance's webhook, signed the Standard Webhooks way.
 [[pipelines]]
-name = "billing-alerts"
+name = "{WEBHOOK_PIPELINE}"
 on = "billing.*"
 [[pipelines.destinations]]
 name = "finance"
 webhook = {{ url = "{receiver_url}", signing = "standard", secret_env = "{WEBHOOK_SECRET_ENV}", allow_private = true, timeout_secs = 5 }}
+
+# Every critical support ticket, new or updated, is posted to #alerts in Slack (the demo's
+# sandbox Slack). Only new ones ring the night shift (after-hours).
+[[pipelines]]
+name = "{SLACK_PIPELINE}"
+on = "support.ticket.*"
+steps = [
+  {{ classify = {{ field = "urgency", labels = ["low", "high", "critical"] }} }},
+  {{ filter = 'urgency == "critical"' }},
+]
+[[pipelines.destinations]]
+name = "alerts"
+slack = {{ channel = "{SLACK_CHANNEL}", token_env = "{SLACK_TOKEN_ENV}", api_base = "{slack_api_base}" }}
 "#
-    )
+    );
+    // Last, so the other pipelines' runs come first on each event.
+    if endpoints.table_url.is_some() {
+        text.push_str(&format!(
+            r#"
+# Every event, whatever its type, is a row in a PostgreSQL table (`--table-url`).
+[[pipelines]]
+name = "{TABLE_PIPELINE}"
+on = "*"
+steps = [
+  {{ classify = {{ field = "urgency", labels = ["low", "high", "critical"] }} }},
+]
+[[pipelines.destinations]]
+name = "table"
+postgres = {{ url_env = "{TABLE_URL_ENV}", table = "{TABLE}", create_table = true, columns = {{ id = "id", type = "type", urgency = "labels.urgency", occurred_at = "occurred_at", payload = "payload" }} }}
+"#
+        ));
+    }
+    text
 }
 
 /// The settings Klaxon runs the demo with: loopback `listen`, the SQLite file `database`,
@@ -268,7 +328,7 @@ pub fn build(
     let env = DemoEnv::new(endpoints, pace);
     let origin = PathBuf::from("<klaxon demo>");
     let base = base_toml(pace);
-    let with_pipelines = format!("{base}\n{}", demo_pipelines(&endpoints.receiver_url));
+    let with_pipelines = format!("{base}\n{}", demo_pipelines(endpoints));
     let parse =
         |text: &str| Raw::from_toml(&origin, text).map_err(|error| ConfigErrors(vec![error]));
     let mut settings = Settings::resolve(parse(&base)?, |var| env.get(var))?;
@@ -288,6 +348,8 @@ mod tests {
             merge_api_base: "http://127.0.0.1:1/api".into(),
             model_base_url: "http://127.0.0.1:2/v1".into(),
             receiver_url: "http://127.0.0.1:3/hook".into(),
+            slack_api_base: "http://127.0.0.1:4/slack".into(),
+            table_url: None,
             merge_webhook_secret: "merge-secret".into(),
             webhook_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         }
@@ -309,9 +371,14 @@ mod tests {
             "merge-deal-desk",
             "after-hours",
             "billing-alerts",
+            SLACK_PIPELINE,
         ] {
             assert!(names.contains(&expected), "{expected} in {names:?}");
         }
+        assert!(
+            !names.contains(&TABLE_PIPELINE),
+            "no table without --table-url: {names:?}"
+        );
         assert!(
             settings.voice.telnyx.is_none(),
             "always the sandbox carrier"
@@ -323,6 +390,62 @@ mod tests {
             Some("+15552000101")
         );
         assert_eq!(settings.merge.poll_interval, None);
+    }
+
+    #[test]
+    fn a_table_url_adds_the_table_pipeline_last_and_its_url_to_the_demo_env() {
+        let url = "postgres://demo:s3cret@127.0.0.1:5432/analytics";
+        let endpoints = Endpoints {
+            table_url: Some(url.parse().expect("a valid URL")),
+            ..endpoints()
+        };
+        let settings = build(
+            &endpoints,
+            Pace::Fast,
+            Path::new("/tmp/demo.db"),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .expect("the demo settings are valid");
+        let last = settings.pipelines.last().expect("pipelines");
+        assert_eq!(last.name, TABLE_PIPELINE);
+        assert!(last.takes("merge.opportunity.changed") && last.takes("billing.x"));
+        assert_eq!(last.destinations[0].name, "event-table.table");
+        assert_eq!(
+            DemoEnv::new(&endpoints, Pace::Fast)
+                .get(TABLE_URL_ENV)
+                .as_deref(),
+            Some(url)
+        );
+        assert_eq!(
+            DemoEnv::new(&self::endpoints(), Pace::Fast).get(TABLE_URL_ENV),
+            None
+        );
+    }
+
+    #[test]
+    fn critical_tickets_go_to_the_demo_s_own_sandbox_slack() {
+        let settings = build(
+            &endpoints(),
+            Pace::Fast,
+            Path::new("/tmp/demo.db"),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .expect("the demo settings are valid");
+        let slack = settings
+            .pipelines
+            .iter()
+            .find(|p| p.name == SLACK_PIPELINE)
+            .expect("the Slack pipeline");
+        assert!(slack.takes("support.ticket.escalated"));
+        assert!(!slack.takes("billing.invoice.payment_failed"));
+        let crate::pipeline::spec::DestinationKind::Deliver(destination) =
+            &slack.destinations[0].kind
+        else {
+            panic!("a delivery");
+        };
+        // The token is set, so Klaxon posts to the demo's sandbox, not to its own.
+        assert!(!destination.uses_sandbox());
+        assert_eq!(destination.summary(), "slack #alerts");
     }
 
     #[test]

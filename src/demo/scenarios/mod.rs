@@ -1,10 +1,11 @@
-//! The four scenarios and what they share: how to start one, follow what Klaxon does about
+//! The five scenarios and what they share: how to start one, follow what Klaxon does about
 //! it through the API, and judge the outcome.
 //!
 //! Each scenario file owns its trigger and its verdict; [`follow`] prints timelines. A
 //! scenario never fails the demo by returning an error: whatever goes wrong becomes its
 //! [`Outcome`], "FAILED" with the reason, and the other scenarios carry on.
 
+mod chat;
 mod deal;
 mod follow;
 mod night;
@@ -15,13 +16,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use super::api::{ApiError, Klaxon};
 use super::printer::{Console, Line};
 use super::receiver::FlakyReceiver;
 use super::settings::Pace;
 use super::summary::Outcome;
+use super::table::DemoTable;
 use super::timeline::{Leg, Tone};
+use crate::sandbox::chat::SandboxChat;
 use crate::sandbox::merge::SandboxMerge;
 
 /// A scenario: what it is, and what it must reach.
@@ -33,7 +37,7 @@ pub struct Scenario {
     pub expected: &'static str,
 }
 
-pub const SCENARIOS: [Scenario; 4] = [
+pub const SCENARIOS: [Scenario; 5] = [
     Scenario {
         tag: "ticket",
         title: "Urgent Merge ticket, on-call says \"connect me\"",
@@ -54,6 +58,11 @@ pub const SCENARIOS: [Scenario; 4] = [
         title: "Billing event to a failing webhook receiver",
         expected: "succeeded after ≥ 2 attempts",
     },
+    Scenario {
+        tag: "chat",
+        title: "Critical ticket in Slack, every event in a table",
+        expected: "in Slack #alerts; a table row per event",
+    },
 ];
 
 /// Everything a scenario works with; borrowed, as all scenarios run in one task.
@@ -61,6 +70,12 @@ pub struct Stage<'a> {
     pub klaxon: Klaxon,
     pub merge: &'a SandboxMerge,
     pub receiver: &'a FlakyReceiver,
+    /// The sandbox Slack (and Discord, Telegram, Notion) the demo's chat destination posts to.
+    pub chat: &'a SandboxChat,
+    /// `--table-url`'s table, if given.
+    pub table: Option<&'a DemoTable>,
+    /// How many scenarios have finished: after that, they send no more events.
+    pub finished: watch::Receiver<usize>,
     pub console: Console,
     pub pace: Pace,
     /// The wall-clock time the demo started, to place timeline entries.
@@ -91,7 +106,8 @@ pub async fn run(stage: &Stage<'_>, index: usize) -> Outcome {
         0 => ticket::run(&reporter).await,
         1 => night::run(&reporter).await,
         2 => deal::run(&reporter).await,
-        _ => webhook::run(&reporter).await,
+        3 => webhook::run(&reporter).await,
+        _ => chat::run(&reporter).await,
     };
     let (got, passed) = match verdict {
         Ok(verdict) => (verdict.got, verdict.passed),
@@ -138,6 +154,17 @@ impl Reporter<'_> {
             text,
             tone,
         });
+    }
+
+    /// Waits until `count` scenarios have finished. Each of them gives up after its own
+    /// timeouts, so this waits for as long as a few of those.
+    pub async fn others_finished(&self, count: usize) -> Result<(), Failed> {
+        let mut finished = self.stage.finished.clone();
+        let patience = self.stage.pace.scenario_timeout() * 4;
+        match tokio::time::timeout(patience, finished.wait_for(|done| *done >= count)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(Failed::Timeout("the other scenarios to finish")),
+        }
     }
 
     /// Polls `check` until it returns `Some`, or fails after the scenario timeout.

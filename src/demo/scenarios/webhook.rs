@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use crate::demo::api::delivery_of;
+use crate::demo::settings::WEBHOOK_PIPELINE;
 use crate::demo::timeline::Tone;
 
 use super::{Failed, Reporter, Verdict};
@@ -25,9 +27,9 @@ pub async fn run(reporter: &Reporter<'_>) -> Result<Verdict, Failed> {
             "payload": {"invoice": "INV-1042", "customer": "Initech", "amount": 1200, "currency": "USD"},
         }))
         .await?;
-    let (_, routed) = reporter.decision(&event).await?;
-    let delivery_id = routed
-        .delivery
+    // Its own pipeline's delivery: with `--table-url` the event has a table row's too.
+    let (event, _) = reporter.decision(&event).await?;
+    let delivery_id = delivery_of(&event, WEBHOOK_PIPELINE)
         .ok_or_else(|| Failed::Other("no webhook delivery was created".into()))?;
 
     let path = format!("/v1/deliveries/{delivery_id}");
