@@ -25,6 +25,8 @@
 //!
 //! Every phase then checks in Klaxon's store that every delivery succeeded.
 //!
+//! KLAXON_BENCH_MAX_IN_FLIGHT sets the server's KLAXON_MAX_IN_FLIGHT (64).
+//!
 //! Run: `cargo bench --bench destinations`. Template rendering is measured in process by
 //! `cargo bench --bench pipeline` (pipeline overhead with a message).
 
@@ -83,6 +85,10 @@ fn main() {
         // The servers' start-up warnings (sandbox mode, no API token) would bury the figures.
         ("RUST_LOG", "error".to_owned()),
         ("KLAXON_CONFIG", settings.display().to_string()),
+        (
+            "KLAXON_MAX_IN_FLIGHT",
+            env_number("KLAXON_BENCH_MAX_IN_FLIGHT", 64u32).to_string(),
+        ),
         ("BENCH_SECRET", SECRET.to_owned()),
         ("SLACK_BOT_TOKEN", "xoxb-sandbox".to_owned()),
         (

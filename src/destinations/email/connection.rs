@@ -25,12 +25,15 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::{EmailSettings, Security};
 
-/// Idle connections kept per destination: enough for the worker's parallel sends.
+/// Connections per destination, open at once and kept idle: a burst takes turns on these
+/// rather than opening one per send (with 1,024 sends in flight that was 1,024 connections,
+/// and the server slowed to a crawl; relays also limit how many a client may open).
 const POOL_SIZE: usize = 16;
 /// How long an idle connection is kept: servers drop idle clients after a few minutes
 /// (RFC 5321 suggests 5), so less than that.
@@ -51,10 +54,20 @@ pub(super) enum Failure {
 }
 
 /// One destination's open connections.
-#[derive(Default)]
 pub(super) struct Pool {
     /// Newest last. A plain mutex: it is never held across an `.await`.
     idle: Mutex<Vec<Idle>>,
+    /// A turn to use a connection: [`POOL_SIZE`] at once.
+    turns: Semaphore,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool {
+            idle: Mutex::default(),
+            turns: Semaphore::new(POOL_SIZE),
+        }
+    }
 }
 
 struct Idle {
@@ -63,6 +76,13 @@ struct Idle {
 }
 
 impl Pool {
+    /// Waits for a turn to hold a connection (bounded by the attempt's timeout, which covers
+    /// the whole attempt); keep it until the connection is back with [`Pool::put`] or dropped.
+    pub(super) async fn turn(&self) -> Option<SemaphorePermit<'_>> {
+        // The semaphore is never closed, so this is always `Some`.
+        self.turns.acquire().await.ok()
+    }
+
     /// A live connection to the destination's server: an idle one, or a new one.
     pub(super) async fn take(
         &self,

@@ -99,6 +99,7 @@ impl EmailSender {
         envelope: &lettre::address::Envelope,
         email: Vec<u8>,
     ) -> Result<Response, Failure> {
+        let _turn = self.pool.turn().await;
         let mut connection = self.pool.take(&self.settings).await?;
         let reply = connection
             .send(envelope, &email)
