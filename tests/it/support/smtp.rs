@@ -158,6 +158,7 @@ impl SmtpServer {
     /// being accepted; several calls queue several replies.
     pub fn answer_next(&self, reply: &str) {
         use std::io::Write;
+        let _ = std::fs::remove_file(self.dir.path().join("replies.off"));
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -167,9 +168,11 @@ impl SmtpServer {
     }
 
     /// Drops the replies queued by [`SmtpServer::answer_next`] and not used yet, so every
-    /// later message is accepted. Call it while nothing is being sent: the server rewrites
-    /// the queue as it takes a reply.
+    /// later message is accepted, even by a handler that was taking a reply at this moment
+    /// (the server checks a flag file before the queue, and would otherwise write the rest of
+    /// the queue it had read back).
     pub fn forget_queued_replies(&self) {
+        std::fs::write(self.dir.path().join("replies.off"), "").expect("write the flag");
         match std::fs::remove_file(self.dir.path().join("replies")) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -9,7 +9,8 @@ It listens on a free loopback port and prints `listening <port>` once ready. Eve
 it accepts is written to DIR/mail/<n>.json: the envelope, the raw message, and what Python's
 own e-mail parser makes of it (headers, parts, defects), so the tests check the MIME structure
 with an independent parser. Replies can be scripted: each line of DIR/replies (for example
-`451 4.3.0 Try again later`) answers the next message instead of accepting it.
+`451 4.3.0 Try again later`) answers the next message instead of accepting it, until
+DIR/replies.off exists.
 
 It stops when its standard input closes, so a test that dies leaves no server behind.
 """
@@ -35,6 +36,10 @@ class Handler:
         self.count = 0
 
     def scripted_reply(self):
+        # Written by the test when it drops the queue: a handler that read the queue before
+        # the drop would otherwise write the rest of it back.
+        if os.path.exists(os.path.join(self.directory, "replies.off")):
+            return None
         path = os.path.join(self.directory, "replies")
         try:
             with open(path, encoding="utf-8") as f:
