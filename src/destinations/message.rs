@@ -62,9 +62,33 @@ pub fn replace_ascii(text: &str, replacement: impl Fn(u8) -> Option<&'static str
     out
 }
 
+/// How long `text` is in UTF-16 code units, as Telegram and Notion count: one per character,
+/// two for a character outside the Basic Multilingual Plane. Counted on the bytes (each byte
+/// that starts a character, plus one for each 4-byte start), which is several times faster
+/// than encoding, and this runs over every text of every event.
+pub fn utf16_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf16_len_counts_as_utf16_does() {
+        for text in [
+            "",
+            "plain",
+            "Müller & Søn",
+            "日本語",
+            "🚨 alert 🚨",
+            "a\u{10FFFF}b\u{FFFF}",
+        ] {
+            assert_eq!(utf16_len(text), text.encode_utf16().count(), "{text:?}");
+        }
+    }
 
     #[test]
     fn replace_ascii_replaces_only_what_it_is_told_and_keeps_every_other_character() {

@@ -23,7 +23,7 @@ pub const MAX_CONTACT: usize = 200;
 
 /// Characters as Notion counts them.
 pub fn units(text: &str) -> usize {
-    text.chars().map(char::len_utf16).sum()
+    crate::destinations::message::utf16_len(text)
 }
 
 /// Text as Notion should show it: control characters other than line breaks and tabs

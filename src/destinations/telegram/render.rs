@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::TelegramSettings;
-use crate::destinations::message::{Message, is_web_link, replace_ascii};
+use crate::destinations::message::{Message, is_web_link, replace_ascii, utf16_len};
 
 /// `sendMessage`'s text: 1-4096 characters after entity parsing.
 const MAX_TEXT: usize = 4096;
@@ -22,13 +22,14 @@ const LINK_TEXT: &str = "Open in Klaxon";
 
 /// Length as Telegram counts it: UTF-16 code units.
 fn units(text: &str) -> usize {
-    text.encode_utf16().count()
+    utf16_len(text)
 }
 
 /// `text` in at most `max` UTF-16 units, cut with `…` when it does not fit. Cut before
 /// escaping, so the cut can never fall inside a tag or an entity.
 fn fit(text: &str, max: usize) -> String {
-    if units(text) <= max {
+    // A text has at most as many UTF-16 units as UTF-8 bytes: most fit without counting.
+    if text.len() <= max || units(text) <= max {
         return text.to_owned();
     }
     let Some(room) = max.checked_sub(1) else {
@@ -63,6 +64,9 @@ fn escape(text: &str) -> String {
 /// Line breaks as `\n`, and the text without leading or trailing blank space (Telegram
 /// trims it anyway, after counting).
 fn clean(text: &str) -> String {
+    if !text.contains('\r') {
+        return text.trim().to_owned();
+    }
     text.replace("\r\n", "\n")
         .replace('\r', "\n")
         .trim()
