@@ -2,6 +2,8 @@
 //! title, a text and a few fields, rendered from the destination's templates (or the kind's
 //! default ones) when the pipeline routes the event.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// An event, said for people. Kinds turn it into their own request (Block Kit, an embed, an
@@ -62,6 +64,16 @@ pub fn replace_ascii(text: &str, replacement: impl Fn(u8) -> Option<&'static str
     out
 }
 
+/// `text` with every line break as `\n` (CRLF and a lone CR too), borrowed when it has none
+/// to change, as most texts do.
+pub fn lf_line_breaks(text: &str) -> Cow<'_, str> {
+    if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// How long `text` is in UTF-16 code units, as Telegram and Notion count: one per character,
 /// two for a character outside the Basic Multilingual Plane. Counted on the bytes (each byte
 /// that starts a character, plus one for each 4-byte start), which is several times faster
@@ -75,6 +87,12 @@ pub fn utf16_len(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_breaks_become_lf_and_text_without_cr_is_borrowed() {
+        assert_eq!(lf_line_breaks("a\r\nb\rc\n\r\n"), "a\nb\nc\n\n");
+        assert!(matches!(lf_line_breaks("a\nb"), Cow::Borrowed("a\nb")));
+    }
 
     #[test]
     fn utf16_len_counts_as_utf16_does() {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EmailSettings;
 use crate::destinations::Message;
-use crate::destinations::message::{self, replace_ascii};
+use crate::destinations::message::{self, lf_line_breaks, replace_ascii};
 
 /// Longest subject, in characters, ellipsis included: mail clients cut long ones anyway, and
 /// a subject is read at a glance.
@@ -67,13 +67,12 @@ fn one_line(s: &str) -> String {
 /// Line breaks as `\n` only (CRLF and lone CR too); other control characters but tabs
 /// dropped. The mail encoder turns `\n` into CRLF on the wire.
 fn lines(s: &str) -> String {
-    // Most texts hold nothing to change: spare them four passes and a char-by-char copy.
+    let s = lf_line_breaks(s);
+    // Most texts hold nothing more to drop: spare them a char-by-char copy.
     if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return s.to_owned();
+        return s.into_owned();
     }
-    s.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .chars()
+    s.chars()
         .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
         .collect()
 }

@@ -6,7 +6,9 @@
 use serde_json::json;
 
 use super::TelegramSettings;
-use crate::destinations::message::{Message, is_web_link, replace_ascii, utf16_len};
+use crate::destinations::message::{
+    Message, is_web_link, lf_line_breaks, replace_ascii, utf16_len,
+};
 
 /// `sendMessage`'s text: 1-4096 characters after entity parsing.
 const MAX_TEXT: usize = 4096;
@@ -64,13 +66,7 @@ fn escape(text: &str) -> String {
 /// Line breaks as `\n`, and the text without leading or trailing blank space (Telegram
 /// trims it anyway, after counting).
 fn clean(text: &str) -> String {
-    if !text.contains('\r') {
-        return text.trim().to_owned();
-    }
-    text.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .trim()
-        .to_owned()
+    lf_line_breaks(text).trim().to_owned()
 }
 
 /// A piece of the message: its HTML and how long it is once Telegram has parsed it.
