@@ -355,15 +355,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_built_in_pipelines_stay_and_the_demo_adds_its_own() {
-        let settings = build(
-            &endpoints(),
+    /// The demo's settings for `endpoints`, at fast pace.
+    fn demo_settings(endpoints: &Endpoints) -> Settings {
+        build(
+            endpoints,
             Pace::Fast,
             Path::new("/tmp/demo.db"),
             "127.0.0.1:0".parse().unwrap(),
         )
-        .expect("the demo settings are valid");
+        .expect("the demo settings are valid")
+    }
+
+    #[test]
+    fn the_built_in_pipelines_stay_and_the_demo_adds_its_own() {
+        let settings = demo_settings(&endpoints());
         let names: Vec<&str> = settings.pipelines.iter().map(|p| p.name.as_str()).collect();
         for expected in [
             "support-escalations",
@@ -399,13 +404,7 @@ mod tests {
             table_url: Some(url.parse().expect("a valid URL")),
             ..endpoints()
         };
-        let settings = build(
-            &endpoints,
-            Pace::Fast,
-            Path::new("/tmp/demo.db"),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .expect("the demo settings are valid");
+        let settings = demo_settings(&endpoints);
         let last = settings.pipelines.last().expect("pipelines");
         assert_eq!(last.name, TABLE_PIPELINE);
         assert!(last.takes("merge.opportunity.changed") && last.takes("billing.x"));
@@ -424,13 +423,7 @@ mod tests {
 
     #[test]
     fn critical_tickets_go_to_the_demo_s_own_sandbox_slack() {
-        let settings = build(
-            &endpoints(),
-            Pace::Fast,
-            Path::new("/tmp/demo.db"),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .expect("the demo settings are valid");
+        let settings = demo_settings(&endpoints());
         let slack = settings
             .pipelines
             .iter()
