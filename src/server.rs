@@ -36,6 +36,7 @@ use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
 use crate::store::{Store, StoreError};
 use crate::voice::EngineHandle;
 use crate::voice::carrier::Carrier;
+use crate::voice::enrich::Enricher;
 use crate::voice::settings::SandboxTiming;
 use crate::voice::telnyx::{ApiKey as TelnyxApiKey, TelnyxClient, TelnyxConfig};
 
@@ -113,11 +114,19 @@ pub async fn serve(
     .await?;
     let model = chat_model(&settings.ai)?;
     let (carrier, _sandbox) = voice_carrier(&mut settings, address).await?;
-    let voice = EngineHandle::new(store.clone(), carrier, model.clone()).with_merge(
-        merge.clone(),
-        settings.merge.bridge_number.clone(),
-        worker.handle(),
-    );
+    // The settings' pipelines, and the write-back of escalations to Merge, which runs
+    // whatever the settings declare.
+    let mut pipelines = settings.pipelines.clone();
+    pipelines.push(crate::config::pipelines::merge_writeback());
+    let runner = PipelineRunner::prepare(pipelines, store.clone());
+    let voice = EngineHandle::builder(store.clone(), carrier)
+        .model(model.clone())
+        .enricher(Enricher::new(
+            merge.clone(),
+            settings.merge.bridge_number.clone(),
+        ))
+        .hand_off(Arc::new(runner.handle()))
+        .build();
     let resumed = voice.resume_all().await?;
     if resumed > 0 {
         tracing::info!(
@@ -134,16 +143,13 @@ pub async fn serve(
             settings.voice.people_by_email.clone(),
         )),
     };
-    let runner = PipelineRunner::start(
-        settings.pipelines.clone(),
+    let runner = runner.start(
         settings.voice.policies.clone(),
         services,
-        store.clone(),
         worker.handle(),
         Some(voice.clone()),
         workers_stop.clone(),
     );
-    voice.publish_outcomes_to(runner.handle());
     let reconciler = settings.merge.poll_interval.map(|interval| {
         Reconciler::new(ReconcilerConfig {
             client: merge.clone(),

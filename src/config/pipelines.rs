@@ -219,6 +219,47 @@ pub fn builtin(voice: &VoiceSettings, rules: &MergeRules) -> Vec<PipelineSpec> {
     specs
 }
 
+/// The name of the built-in route of escalation events to their Merge ticket or deal.
+pub const MERGE_WRITEBACK: &str = "merge-writeback";
+
+/// The built-in route that writes escalations back to Merge: every escalation event
+/// (`escalation.<outcome>`, `escalation.call_ended`) whose payload names a Merge ticket or
+/// deal becomes a delivery of a status and comment, or a CRM note, retried and
+/// dead-lettered like any. Runs whatever pipelines the settings declare, when Merge is
+/// configured (the server's Merge client, or the sandbox Merge). Its destinations keep the
+/// names write-back deliveries always had; a ticket wins over a deal.
+pub fn merge_writeback() -> PipelineSpec {
+    use crate::destinations::merge_writeback::Object;
+    use crate::voice::escalation::event::CALL_ENDED;
+    let route = |name: &str, object: Object, call_ended: bool| {
+        let has = match object {
+            Object::Ticket => "has(payload.merge_ticket)",
+            Object::Deal => "!has(payload.merge_ticket) && has(payload.merge_deal)",
+        };
+        let stage = if call_ended { "==" } else { "!=" };
+        let when = format!("{has} && event_type {stage} \"{CALL_ENDED}\"");
+        DestinationSpec {
+            name: name.to_owned(),
+            when: Some(Arc::new(
+                Condition::compile(&when).expect("the write-back conditions compile"),
+            )),
+            kind: DestinationKind::Deliver(Destination::MergeWriteback(object)),
+        }
+    };
+    use crate::merge::writeback as names;
+    PipelineSpec {
+        name: MERGE_WRITEBACK.to_owned(),
+        on: vec![TypePattern::new("escalation.*")],
+        steps: Vec::new(),
+        destinations: vec![
+            route(names::DESTINATION, Object::Ticket, false),
+            route(names::CALL_ENDED_DESTINATION, Object::Ticket, true),
+            route(names::NOTE_DESTINATION, Object::Deal, false),
+            route(names::CALL_ENDED_NOTE_DESTINATION, Object::Deal, true),
+        ],
+    }
+}
+
 /// Fills the `{{…}}` placeholders of the built-in pipelines with the Merge rules, as CEL
 /// literals.
 fn with_rules(text: &str, rules: &MergeRules) -> String {

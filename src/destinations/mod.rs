@@ -6,7 +6,8 @@
 //! ([`Outbox::send`] → a [`Report`]), and its rate limit.
 //!
 //! - [`webhook`]: signed HTTP POST of the event document, with the SSRF guard.
-//! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or deal.
+//! - [`merge_writeback`]: the outcome of an escalation written back to its Merge ticket or
+//!   deal, rendered from the escalation's events (a built-in route, not a settings kind).
 //! - [`postgres_table`] (`postgres = { … }`): each event as a row in a table of the user's PostgreSQL database.
 //! - [`http_post`], [`rate_limit`] and [`provider_settings`]: what the kinds that call a
 //!   provider's API share.
@@ -108,6 +109,9 @@ pub enum Destination {
     Discord(Arc<Messenger<discord::DiscordSettings>>),
     Telegram(Arc<Messenger<telegram::TelegramSettings>>),
     PostgresTable(Arc<postgres_table::PostgresTable>),
+    /// The built-in write-back of escalations to their Merge ticket or deal; never in a
+    /// user's settings.
+    MergeWriteback(merge_writeback::Object),
 }
 
 /// The `[[pipelines.destinations]]` keys that choose a delivering kind.
@@ -207,9 +211,10 @@ impl Destination {
     /// True when it has no credentials of its own and sends to the sandbox services.
     pub fn uses_sandbox(&self) -> bool {
         match self {
-            Destination::Webhook(_) | Destination::Email(_) | Destination::PostgresTable(_) => {
-                false
-            }
+            Destination::Webhook(_)
+            | Destination::Email(_)
+            | Destination::PostgresTable(_)
+            | Destination::MergeWriteback(_) => false,
             Destination::Slack(slack) => slack.kind.uses_sandbox(),
             Destination::Notion(notion) => notion.kind.uses_sandbox(),
             Destination::Discord(discord) => discord.kind.uses_sandbox(),
@@ -227,6 +232,7 @@ impl Destination {
             Destination::Discord(_) => Target::Discord,
             Destination::Telegram(_) => Target::Telegram,
             Destination::PostgresTable(_) => Target::PostgresTable,
+            Destination::MergeWriteback(object) => object.target(),
         }
     }
 
@@ -241,6 +247,7 @@ impl Destination {
             Destination::Discord(discord) => discord.kind.summary(),
             Destination::Telegram(telegram) => telegram.kind.summary(),
             Destination::PostgresTable(table) => table.settings.summary().to_owned(),
+            Destination::MergeWriteback(object) => object.summary().to_owned(),
         }
     }
 
@@ -263,6 +270,9 @@ impl Destination {
             }
             Destination::PostgresTable(table) => {
                 postgres_table::render(&table.settings, &event.document_value())
+            }
+            Destination::MergeWriteback(object) => {
+                merge_writeback::render(*object, event.event_type, event.occurred_at, event.payload)
             }
         }
     }
@@ -456,6 +466,9 @@ impl Outbox {
                 telegram::send(&telegram.kind, &self.providers, &job.body).await
             }
             Destination::PostgresTable(table) => table.send(&job.body).await,
+            Destination::MergeWriteback(_) => {
+                merge_writeback::send(self.merge.as_ref(), job.target, &job.body, retrying).await
+            }
         })
     }
 

@@ -21,7 +21,7 @@ pub mod runner;
 pub mod spec;
 
 pub use run::StepServices;
-pub use runner::{PipelineRunner, RunnerHandle};
+pub use runner::{PipelineRunner, PreparedRunner, RunnerHandle};
 
 /// True when some pipeline takes events of this type.
 pub fn any_takes(pipelines: &[spec::PipelineSpec], event_type: &str) -> bool {

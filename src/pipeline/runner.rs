@@ -27,6 +27,7 @@ use crate::store::{
     Store, StoreError,
 };
 use crate::voice::EngineHandle;
+use crate::voice::engine::HandOff;
 use crate::voice::escalation::machine::State as MachineState;
 use crate::voice::settings::Policy;
 use sha2::{Digest, Sha256};
@@ -87,7 +88,7 @@ impl RunnerHandle {
             occurred_at: now.clone(),
             received_at: now,
             idempotency_key: Some(key),
-            pipeline_pending: self.types.iter().any(|t| t.matches(event_type)),
+            pipeline_pending: self.takes(event_type),
         };
         let pending = event.pipeline_pending.then(|| PendingEvent {
             id: event.id,
@@ -104,6 +105,12 @@ impl RunnerHandle {
         Ok(true)
     }
 
+    /// True when some pipeline takes events of this type: such an event is stored pending,
+    /// for the runner.
+    pub fn takes(&self, event_type: &str) -> bool {
+        self.types.iter().any(|t| t.matches(event_type))
+    }
+
     /// Hands over a committed event. Never blocks: when the queue is full the event is
     /// picked up from the store by the next scan.
     pub fn submit(&self, event: PendingEvent) {
@@ -111,6 +118,17 @@ impl RunnerHandle {
             self.missed.store(true, Ordering::Release);
             self.wake.notify_one();
         }
+    }
+}
+
+/// The escalation engine hands its events (`escalation.<outcome>`, …) to the runner.
+impl HandOff for RunnerHandle {
+    fn takes(&self, event_type: &str) -> bool {
+        RunnerHandle::takes(self, event_type)
+    }
+
+    fn submit(&self, event: PendingEvent) {
+        RunnerHandle::submit(self, event);
     }
 }
 
@@ -133,27 +151,32 @@ pub struct PipelineRunner {
     task: JoinHandle<()>,
 }
 
-impl PipelineRunner {
+/// A runner whose handle exists but which does not run yet: what submits to it (the
+/// escalation engine) is built with the handle, then given to [`PreparedRunner::start`].
+pub struct PreparedRunner {
+    pipelines: Vec<PipelineSpec>,
+    handle: RunnerHandle,
+    events: mpsc::Receiver<PendingEvent>,
+}
+
+impl PreparedRunner {
+    pub fn handle(&self) -> RunnerHandle {
+        self.handle.clone()
+    }
+
     pub fn start(
-        pipelines: Vec<PipelineSpec>,
+        self,
         policies: BTreeMap<String, Policy>,
         services: StepServices,
-        store: Store,
         worker: WorkerHandle,
         escalations: Option<EngineHandle>,
         shutdown: watch::Receiver<bool>,
     ) -> PipelineRunner {
-        let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
-        let types = Arc::new(
-            pipelines
-                .iter()
-                .flat_map(|p| p.on.iter().cloned())
-                .collect(),
-        );
-        let handle_store = store.clone();
-        // Start with a scan: events accepted before the last stop may be pending.
-        let missed = Arc::new(AtomicBool::new(true));
-        let wake = Arc::new(Notify::new());
+        let PreparedRunner {
+            pipelines,
+            handle,
+            events,
+        } = self;
         let shared = Arc::new(Shared {
             pipelines: pipelines
                 .into_iter()
@@ -165,27 +188,61 @@ impl PipelineRunner {
             policies,
             escalations,
             services,
-            store,
+            store: handle.store.clone(),
             worker,
             in_progress: Mutex::new(HashSet::new()),
         });
         let task = tokio::spawn(run_loop(
             shared,
             events,
-            missed.clone(),
-            wake.clone(),
+            handle.missed.clone(),
+            handle.wake.clone(),
             shutdown,
         ));
-        PipelineRunner {
+        PipelineRunner { handle, task }
+    }
+}
+
+impl PipelineRunner {
+    /// The runner's handle first; [`PreparedRunner::start`] runs it.
+    pub fn prepare(pipelines: Vec<PipelineSpec>, store: Store) -> PreparedRunner {
+        let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
+        let types = Arc::new(
+            pipelines
+                .iter()
+                .flat_map(|p| p.on.iter().cloned())
+                .collect(),
+        );
+        PreparedRunner {
+            pipelines,
             handle: RunnerHandle {
                 queue,
-                missed,
-                wake,
-                store: handle_store,
+                // Start with a scan: events accepted before the last stop may be pending.
+                missed: Arc::new(AtomicBool::new(true)),
+                wake: Arc::new(Notify::new()),
+                store,
                 types,
             },
-            task,
+            events,
         }
+    }
+
+    pub fn start(
+        pipelines: Vec<PipelineSpec>,
+        policies: BTreeMap<String, Policy>,
+        services: StepServices,
+        store: Store,
+        worker: WorkerHandle,
+        escalations: Option<EngineHandle>,
+        shutdown: watch::Receiver<bool>,
+    ) -> PipelineRunner {
+        PipelineRunner::prepare(pipelines, store).start(
+            policies,
+            services,
+            worker,
+            escalations,
+            shutdown,
+        )
     }
 
     pub fn handle(&self) -> RunnerHandle {

@@ -80,10 +80,10 @@ pub struct EscalationUpdate {
     pub timeline: Vec<TimelineEntry>,
     /// Legs dialled by this step; each marks its dial's claim placed.
     pub new_legs: Vec<super::NewLeg>,
-    /// Jobs the transition decided on (a Merge write-back), created in the same transaction
-    /// and leased to the caller until `lease_until` (unix ms).
-    pub jobs: Vec<super::NewDelivery>,
-    pub lease_until: i64,
+    /// What the transition tells the world (`escalation.<outcome>`, …), inserted in the same
+    /// transaction like any event: idempotent by (source, key), and pending for the pipeline
+    /// runner when marked so, so a crash after the commit loses none of them.
+    pub events: Vec<super::NewEvent>,
 }
 
 /// One line of an escalation's timeline.

@@ -371,12 +371,12 @@ impl Store {
         dispatch!(self, b => b.active_escalations(before).await)
     }
 
-    /// Persists a transition: new state, timeline lines, legs dialled, and the jobs it
-    /// decided on (returns those created).
+    /// Persists a transition: new state, timeline lines, legs dialled, and the events it
+    /// records (returns those created: an event whose key exists is not stored again).
     pub async fn save_escalation(
         &self,
         update: EscalationUpdate,
-    ) -> Result<Vec<DeliveryId>, StoreError> {
+    ) -> Result<Vec<EventId>, StoreError> {
         dispatch_write!(self, b => b.save_escalation(update).await)
     }
 

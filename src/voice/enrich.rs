@@ -3,14 +3,66 @@
 //! so the briefing says "Acme Retail (Dana Customer)" where the webhook only carried ids.
 //!
 //! The lookup is one `GET` of the ticket with its relations expanded; [`from_ticket`] is the
-//! pure part, kept apart so it is tested without a server. Deciding when to look up and what
-//! to do with the answer is the engine's business, not this module's.
+//! pure part, kept apart so it is tested without a server. The [`Enricher`] is what the
+//! engine is given: it decides nothing about the escalation, it only says what it found and
+//! who "connect me" reaches; when to ask is the engine's business.
 
 use serde::{Deserialize, Serialize};
 
 use crate::merge::{MergeClient, MergeError, Related, Ticket};
-use crate::voice::escalation::plan::{MergeTicketRef, normalise_phone};
+use crate::voice::escalation::plan::{MergeTicketRef, Plan, normalise_phone};
 use crate::voice::spoken;
+
+/// Looks up a Merge ticket's contact while the phone rings: the engine's one way to Merge.
+#[derive(Clone)]
+pub struct Enricher {
+    merge: MergeClient,
+    /// Who "connect me" reaches when the ticket's contact has no phone (`BRIDGE_NUMBER`).
+    bridge_number: Option<String>,
+}
+
+/// What an enrichment tells the escalation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enriched {
+    /// The contact's phone, else the bridge number.
+    pub connect_to: Option<String>,
+    /// What the ticket said (`None` when the lookup failed).
+    pub found: Option<Found>,
+}
+
+impl Enricher {
+    pub fn new(merge: MergeClient, bridge_number: Option<String>) -> Enricher {
+        Enricher {
+            merge,
+            bridge_number,
+        }
+    }
+
+    /// For a plan with a Merge ticket: the contact's phone (`expand=contact`), else
+    /// `BRIDGE_NUMBER`, and the contact's and account's names for the briefing. `None` when
+    /// there is nothing to tell (no ticket, or nothing found and no bridge number).
+    pub async fn enrich(&self, plan: &Plan) -> Option<Enriched> {
+        let ticket_ref = plan.merge_ticket.as_ref()?;
+        let found = match ticket(&self.merge, ticket_ref).await {
+            Ok(found) => Some(found),
+            Err(error) => {
+                tracing::warn!(%error, ticket = %ticket_ref.ticket_id, "could not look up the ticket's contact");
+                None
+            }
+        };
+        Some(connect_target(found, self.bridge_number.as_deref()))
+            .filter(|e| e.connect_to.is_some() || e.found.is_some())
+    }
+}
+
+/// Who "connect me" reaches: the contact's phone, else the bridge number.
+fn connect_target(found: Option<Found>, bridge_number: Option<&str>) -> Enriched {
+    let phone = found.as_ref().and_then(|f| f.phone.clone());
+    Enriched {
+        connect_to: phone.or_else(|| bridge_number.map(str::to_owned)),
+        found,
+    }
+}
 
 /// What the enrichment found; every field is optional, as Merge objects are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -101,6 +153,20 @@ mod tests {
         assert_eq!(found, Found::default(), "nor is a number without +country");
         let blank = from_ticket(&ticket(json!({"contact": {"name": "  "}, "account": {}})));
         assert_eq!(blank, Found::default());
+    }
+
+    #[test]
+    fn connect_reaches_the_contact_else_the_bridge_number() {
+        let dana = Found {
+            phone: Some("+14155550123".into()),
+            ..Found::default()
+        };
+        let bridge = Some("+15550009999");
+        let to = |found: Option<Found>, bridge| connect_target(found, bridge).connect_to;
+        assert_eq!(to(Some(dana), bridge).as_deref(), Some("+14155550123"));
+        assert_eq!(to(Some(Found::default()), bridge).as_deref(), bridge);
+        assert_eq!(to(None, bridge).as_deref(), bridge, "the lookup failed");
+        assert_eq!(to(None, None), None);
     }
 
     #[test]

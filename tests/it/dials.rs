@@ -229,8 +229,7 @@ async fn a_recovery_resends_an_unplaced_dial_once_and_never_a_placed_one() {
             leg: "A",
             command_id,
         }],
-        jobs: Vec::new(),
-        lease_until: 0,
+        events: Vec::new(),
     };
     store.save_escalation(update).await.unwrap();
     assert_eq!(placed_leg(&state_of(&store, id).await.machine), None);

@@ -226,8 +226,7 @@ async fn a_dial_is_claimed_once_whichever_node_claims_it() {
             leg: "A",
             command_id: first.command_id.clone(),
         }],
-        jobs: Vec::new(),
-        lease_until: 0,
+        events: Vec::new(),
     })
     .await
     .unwrap();

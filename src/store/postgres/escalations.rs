@@ -5,11 +5,11 @@ use deadpool_postgres::{GenericClient, Pool};
 use serde_json::value::RawValue;
 use tokio_postgres::Row;
 
-use super::{Node, deliveries};
+use super::{Node, events};
 use crate::clock;
 use crate::store::{
-    Cursor, DeliveryId, Escalation, EscalationId, EscalationPage, EscalationRecord,
-    EscalationUpdate, NewEscalation, StoreError, TimelineEntry,
+    Cursor, Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, EventId,
+    NewEscalation, StoreError, TimelineEntry,
 };
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -107,12 +107,9 @@ fn ids(rows: Vec<Row>) -> Result<Vec<EscalationId>, StoreError> {
         .collect()
 }
 
-/// Saves a transition in one transaction; returns the jobs actually created.
-pub async fn save(
-    pool: &Pool,
-    node: &Node,
-    update: &EscalationUpdate,
-) -> Result<Vec<DeliveryId>, StoreError> {
+/// Saves a transition in one transaction; returns the events actually created ((source,
+/// key) is unique).
+pub async fn save(pool: &Pool, update: &EscalationUpdate) -> Result<Vec<EventId>, StoreError> {
     let now = clock::now_rfc3339();
     let id = update.id.to_string();
     let mut client = pool.get().await?;
@@ -178,7 +175,12 @@ pub async fn save(
             super::dials::placed(&tx, &id, leg).await?;
         }
     }
-    let created = deliveries::insert(&tx, node, &update.jobs, &[], clock::now_ms()).await?;
+    let mut created = Vec::new();
+    for event in &update.events {
+        if let Some(id) = events::insert_one(&tx, event).await? {
+            created.push(id);
+        }
+    }
     tx.commit().await?;
     Ok(created)
 }

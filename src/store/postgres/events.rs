@@ -11,6 +11,41 @@ use crate::store::{
     Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, StoreError,
 };
 
+/// Inserts one event within the caller's transaction (an escalation's transition records its
+/// events so); `None` when its (source, key) is taken: the earlier event stands, nothing new
+/// is stored.
+pub async fn insert_one(
+    client: &impl GenericClient,
+    event: &NewEvent,
+) -> Result<Option<EventId>, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO events
+                 (id, source, type, payload, occurred_at, received_at, idempotency_key,
+                  request_hash, pipeline_state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (source, idempotency_key) DO NOTHING",
+        )
+        .await?;
+    let inserted = client
+        .execute(
+            &statement,
+            &[
+                &event.id.to_string(),
+                &event.source.as_str(),
+                &event.event_type,
+                &event.payload,
+                &event.occurred_at,
+                &event.received_at,
+                &event.idempotency_key,
+                &event.request_hash,
+                &event.pipeline_pending.then_some("pending"),
+            ],
+        )
+        .await?;
+    Ok((inserted == 1).then_some(event.id))
+}
+
 /// Inserts a batch of events in one statement; for each, whether it was created or which
 /// earlier event holds its (source, key). The unique (source, idempotency_key) constraint
 /// decides across nodes, so a retry sent to another node is still a duplicate.

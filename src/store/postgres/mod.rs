@@ -264,8 +264,8 @@ impl PostgresStore {
     pub async fn save_escalation(
         &self,
         update: EscalationUpdate,
-    ) -> Result<Vec<DeliveryId>, StoreError> {
-        escalations::save(&self.pool, &self.node, &update).await
+    ) -> Result<Vec<EventId>, StoreError> {
+        escalations::save(&self.pool, &update).await
     }
 
     pub async fn claim_dial(&self, dial: NewDial) -> Result<DialClaim, StoreError> {

@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 use super::deliveries::conversion_error;
 use crate::clock;
 use crate::store::{
-    Cursor, Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate,
-    NewEscalation, StoreError, TimelineEntry,
+    Cursor, Escalation, EscalationId, EscalationPage, EscalationRecord, EscalationUpdate, EventId,
+    Inserted, NewEscalation, StoreError, TimelineEntry,
 };
 
 /// Inserts escalations; an existing (event, destination) pair is skipped. Returns the ids
@@ -72,11 +72,8 @@ pub fn active(conn: &Connection, before: Option<&str>) -> Result<Vec<EscalationI
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Saves a transition; returns the jobs actually created ((event, destination) is unique).
-pub fn save(
-    tx: &Transaction<'_>,
-    update: &EscalationUpdate,
-) -> rusqlite::Result<Vec<crate::store::DeliveryId>> {
+/// Saves a transition; returns the events actually created ((source, key) is unique).
+pub fn save(tx: &Transaction<'_>, update: &EscalationUpdate) -> rusqlite::Result<Vec<EventId>> {
     let now = clock::now_rfc3339();
     let id = update.id.to_string();
     tx.prepare_cached(
@@ -113,10 +110,13 @@ pub fn save(
         statement.execute((&leg.call_control_id, &id, leg.attempt, leg.leg, &now))?;
         super::dials::placed(tx, &id, leg)?;
     }
-    if update.jobs.is_empty() {
-        return Ok(Vec::new());
+    let mut created = Vec::new();
+    for event in &update.events {
+        if let Inserted::Created(id) = super::events::insert(tx, event)? {
+            created.push(id);
+        }
     }
-    super::deliveries::insert(tx, &update.jobs, clock::now_ms(), update.lease_until)
+    Ok(created)
 }
 
 /// Records a carrier webhook (id and body, until processed); false when it was seen before.

@@ -151,7 +151,7 @@ impl SqliteStore {
     pub async fn save_escalation(
         &self,
         update: EscalationUpdate,
-    ) -> Result<Vec<DeliveryId>, StoreError> {
+    ) -> Result<Vec<EventId>, StoreError> {
         self.writer
             .write(move |tx| escalations::save(tx, &update))
             .await

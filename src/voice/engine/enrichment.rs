@@ -1,16 +1,20 @@
-//! Merge enrichment of a ticket escalation while the phone rings: who "connect me"
-//! reaches, and the names the briefing says.
+//! Enrichment of an escalation while the phone rings (who "connect me" reaches, the names
+//! the briefing says), through the [`Enricher`](crate::voice::enrich::Enricher) the engine
+//! was built with; without one, nothing is looked up.
 
 use super::EngineHandle;
 use crate::store::EscalationId;
-use crate::voice::enrich;
+use crate::voice::enrich::Enriched;
 use crate::voice::escalation::machine::Input;
 use crate::voice::escalation::plan::Plan;
 
 impl EngineHandle {
-    /// For a Merge ticket: the contact's phone (`expand=contact`), else `BRIDGE_NUMBER`, and
-    /// the contact's and account's names for the briefing.
+    /// Looks up what the enricher can tell about the escalation's plan, in the background,
+    /// and feeds it to the escalation.
     pub(super) fn enrich(&self, id: EscalationId) {
+        let Some(enricher) = self.shared.enricher.clone() else {
+            return;
+        };
         let engine = self.clone();
         tokio::spawn(async move {
             let Ok(Some(record)) = engine.shared.store.load_escalation(id).await else {
@@ -19,19 +23,7 @@ impl EngineHandle {
             let Ok(plan) = serde_json::from_str::<Plan>(&record.plan) else {
                 return;
             };
-            let (Some(ticket), Some(merge)) = (&plan.merge_ticket, &engine.shared.merge) else {
-                return;
-            };
-            let found = match enrich::ticket(merge, ticket).await {
-                Ok(found) => Some(found),
-                Err(error) => {
-                    tracing::warn!(%error, escalation = %id, "could not look up the ticket's contact");
-                    None
-                }
-            };
-            let phone = found.as_ref().and_then(|f| f.phone.clone());
-            let connect_to = phone.or_else(|| engine.shared.bridge_number.clone());
-            if connect_to.is_some() || found.is_some() {
+            if let Some(Enriched { connect_to, found }) = enricher.enrich(&plan).await {
                 engine.feed(id, Input::Enriched { connect_to, found }).await;
             }
         });

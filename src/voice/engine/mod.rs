@@ -21,31 +21,31 @@
 //! - [`recovery`]: resume after a restart, the quiet check, take-over from a dead node.
 //! - [`briefing`]: the spoken briefing, written by the model in the background.
 //! - [`enrichment`]: the Merge lookup while the phone rings.
-//! - [`writeback`]: what the Merge ticket or deal is told.
+//! - [`published`]: the events a transition records (`escalation.<outcome>`, …), stored
+//!   with it and handed to the pipeline runner; the Merge write-back is one of their
+//!   destinations, which the engine does not know.
 //! - [`locks`]: the per-escalation lock within this process.
 
 mod briefing;
 mod enrichment;
 mod execute;
 mod locks;
+mod published;
 mod recovery;
 mod step;
-mod writeback;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use super::carrier::Carrier;
+use super::enrich::Enricher;
 use super::escalation::machine::{Input, State};
 use super::telnyx::events::CallEvent;
 use super::webhook;
-use crate::delivery::WorkerHandle;
 use crate::llm::ChatModel;
-use crate::merge::MergeClient;
-use crate::pipeline::RunnerHandle;
-use crate::store::{EscalationId, Store, StoreError};
+use crate::store::{EscalationId, PendingEvent, Store, StoreError};
 
 /// What is persisted per escalation: the machine's state plus the count of commands issued,
 /// which numbers every command's `command_id` so a replay after a crash reuses the ids.
@@ -65,19 +65,23 @@ pub enum EngineError {
     Corrupt(EscalationId, serde_json::Error),
 }
 
+/// Where the events an escalation records (`escalation.<outcome>`, …) go once committed:
+/// the pipeline runner. The engine stores them itself, in the transition's transaction, and
+/// only hands them on; an event not handed on is found pending by the runner's next scan.
+pub trait HandOff: Send + Sync {
+    /// True when some pipeline takes events of this type: such an event is stored pending.
+    fn takes(&self, event_type: &str) -> bool;
+    /// Hands over an event committed as pending. Never blocks.
+    fn submit(&self, event: PendingEvent);
+}
+
 struct Shared {
     store: Store,
     carrier: Carrier,
     model: Option<ChatModel>,
-    /// Where outcomes are published as `escalation.<outcome>` events; set once the
-    /// pipeline runner exists (it needs this engine first).
-    outcomes: OnceLock<RunnerHandle>,
-    /// Looks up a Merge ticket's contact to connect to, while the phone rings.
-    merge: Option<MergeClient>,
-    /// Who "connect me" reaches when the ticket's contact has no phone (`BRIDGE_NUMBER`).
-    bridge_number: Option<String>,
-    /// Runs the Merge write-back jobs of finished escalations.
-    writebacks: Option<WorkerHandle>,
+    /// Looks up who "connect me" reaches while the phone rings (a Merge ticket's contact).
+    enricher: Option<Enricher>,
+    hand_off: Option<Arc<dyn HandOff>>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -87,44 +91,63 @@ pub struct EngineHandle {
     shared: Arc<Shared>,
 }
 
-impl EngineHandle {
-    pub fn new(store: Store, carrier: Carrier, model: Option<ChatModel>) -> EngineHandle {
+/// What an engine is built from besides its store and carrier; each part is optional.
+pub struct EngineBuilder {
+    store: Store,
+    carrier: Carrier,
+    model: Option<ChatModel>,
+    enricher: Option<Enricher>,
+    hand_off: Option<Arc<dyn HandOff>>,
+}
+
+impl EngineBuilder {
+    /// The model that writes the spoken briefing; without one the template is read.
+    pub fn model(mut self, model: Option<ChatModel>) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// Looks up Merge ticket escalations' contacts while the phone rings.
+    pub fn enricher(mut self, enricher: Enricher) -> Self {
+        self.enricher = Some(enricher);
+        self
+    }
+
+    /// Where recorded events go once committed (the pipeline runner); without it they are
+    /// stored, not pending for any pipeline.
+    pub fn hand_off(mut self, hand_off: Arc<dyn HandOff>) -> Self {
+        self.hand_off = Some(hand_off);
+        self
+    }
+
+    pub fn build(self) -> EngineHandle {
         EngineHandle {
             shared: Arc::new(Shared {
-                store,
-                carrier,
-                model,
-                outcomes: OnceLock::new(),
-                merge: None,
-                bridge_number: None,
-                writebacks: None,
+                store: self.store,
+                carrier: self.carrier,
+                model: self.model,
+                enricher: self.enricher,
+                hand_off: self.hand_off,
                 locks: Mutex::new(HashMap::new()),
             }),
         }
     }
+}
 
-    /// Enriches Merge ticket escalations with the contact's phone (the connect target) and
-    /// writes their outcome back to the ticket through `writebacks`. Call before the engine
-    /// is shared.
-    pub fn with_merge(
-        mut self,
-        merge: MergeClient,
-        bridge_number: Option<String>,
-        writebacks: WorkerHandle,
-    ) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.merge = Some(merge);
-            shared.bridge_number = bridge_number;
-            shared.writebacks = Some(writebacks);
-        }
-        self
+impl EngineHandle {
+    /// An engine with what it needs at least; [`EngineHandle::builder`] for the rest.
+    pub fn new(store: Store, carrier: Carrier, model: Option<ChatModel>) -> EngineHandle {
+        EngineHandle::builder(store, carrier).model(model).build()
     }
 
-    /// From now on, every finished escalation is published as an `escalation.<outcome>` event
-    /// (`escalation.unreached`, `escalation.acknowledged`, …) that pipelines can route, e.g.
-    /// to a webhook when nobody was reached.
-    pub fn publish_outcomes_to(&self, runner: RunnerHandle) {
-        let _ = self.shared.outcomes.set(runner);
+    pub fn builder(store: Store, carrier: Carrier) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            carrier,
+            model: None,
+            enricher: None,
+            hand_off: None,
+        }
     }
 
     /// Starts a new escalation: dials the first slot, and meanwhile writes the briefing and

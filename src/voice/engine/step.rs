@@ -4,17 +4,14 @@
 
 use std::collections::VecDeque;
 
-use super::writeback::{Stage, conversation_secs};
+use super::published::{self, Stage};
 use super::{EngineError, EngineHandle, Persisted};
-use crate::clock;
 use crate::store::{
-    DeliveryId, DeliveryJob, Dialling, EscalationId, EscalationUpdate, Hold, NewDelivery, NewLeg,
-    TimelineEntry,
+    Dialling, EscalationId, EscalationUpdate, Hold, NewEvent, NewLeg, TimelineEntry,
 };
-use crate::voice::escalation::machine::{Action, Input, Leg, Machine, Outcome, Phase};
+use crate::voice::escalation::machine::{Action, Input, Leg, Machine, Outcome};
 use crate::voice::escalation::plan::Plan;
 use crate::voice::timeline;
-use serde_json::json;
 
 impl EngineHandle {
     /// Runs `first` and everything it leads to (dial results feed back as inputs).
@@ -65,204 +62,185 @@ impl EngineHandle {
         actions: Vec<(u32, Action)>,
         given: Dialling,
     ) -> Result<(), EngineError> {
-        let store = &self.shared.store;
-        let Some(record) = store.load_escalation(id).await? else {
+        let Some(record) = self.shared.store.load_escalation(id).await? else {
             return Ok(());
         };
-        let plan: Plan =
-            serde_json::from_str(&record.plan).map_err(|e| EngineError::Corrupt(id, e))?;
-        let mut persisted: Persisted =
-            serde_json::from_str(&record.state).map_err(|e| EngineError::Corrupt(id, e))?;
-        let mut inputs: VecDeque<Input> = inputs.into();
-        let mut actions: Vec<(u32, Action, Dialling)> = actions
-            .into_iter()
-            .map(|(seq, action)| (seq, action, given))
-            .collect();
-        let mut timeline = Vec::new();
-        let mut legs = Vec::new();
-        // When leg A answered in this step: dead air lasts until the first command on it.
-        let mut answered: Option<std::time::Instant> = None;
+        let mut step = Step {
+            id,
+            event_id: record.event_id,
+            plan: serde_json::from_str(&record.plan).map_err(|e| EngineError::Corrupt(id, e))?,
+            persisted: serde_json::from_str(&record.state)
+                .map_err(|e| EngineError::Corrupt(id, e))?,
+            inputs: inputs.into(),
+            actions: actions
+                .into_iter()
+                .map(|(seq, action)| (seq, action, given))
+                .collect(),
+            timeline: Vec::new(),
+            legs: Vec::new(),
+            answered: None,
+        };
         loop {
-            if let Some(input) = inputs.pop_front() {
-                if matches!(input, Input::Answered { leg: Leg::A, .. }) {
-                    answered = Some(std::time::Instant::now());
-                }
-                timeline.push(timeline::input_line(&input, &persisted.machine));
-                // "connect" is offered once there is someone to connect to, which a Merge
-                // lookup may find while the phone rings.
-                let machine = Machine {
-                    slots: &plan.slots,
-                    can_connect: plan.connect_to.is_some()
-                        || persisted.machine.connect_to.is_some(),
-                    rules: &plan.rules,
-                };
-                let mut jobs = Vec::new();
-                for action in machine.handle(&mut persisted.machine, input) {
-                    let stage = match &action {
-                        Action::Finish(outcome) => Some(Stage::Outcome(*outcome)),
-                        Action::CallEnded { .. } => Some(Stage::CallEnded),
-                        _ => None,
-                    };
-                    if let Some(stage) = stage {
-                        // What the write-back tells: the calls so far plus this step's.
-                        let mut history = match store.get_escalation(id).await {
-                            Ok(Some(escalation)) => escalation.timeline.unwrap_or_default(),
-                            _ => Vec::new(),
-                        };
-                        history.extend(timeline.iter().cloned());
-                        if stage == Stage::CallEnded {
-                            let line = timeline::call_ended_line(conversation_secs(&history));
-                            history.push(line.clone());
-                            timeline.push(line);
-                        }
-                        jobs.extend(self.write_back_job(
-                            id,
-                            &record.event_id,
-                            &plan,
-                            (&persisted.machine, &history),
-                            stage,
-                        ));
-                    }
-                    persisted.commands += 1;
-                    actions.push((persisted.commands, action, Dialling::Decided));
-                }
-                // Persist the decision, and the jobs it implies, before acting on it.
-                let created = self
-                    .save_with_jobs(id, &persisted, &mut timeline, &mut legs, jobs.clone())
-                    .await?;
-                self.dispatch_jobs(jobs, &created).await;
+            if let Some(input) = step.inputs.pop_front() {
+                self.decide(&mut step, input).await?;
             }
-            if actions.is_empty() {
-                if inputs.is_empty() {
+            if step.actions.is_empty() {
+                if step.inputs.is_empty() {
                     break;
                 }
                 continue;
             }
-            let batch = std::mem::take(&mut actions);
-            for (_, action, _) in &batch {
-                if let Action::Finish(outcome) = action {
-                    crate::metrics::metrics()
-                        .escalations
-                        .inc(&[outcome.as_str()]);
-                    self.publish(id, &record.event_id, *outcome).await;
-                    timeline.push(timeline::decision_line(*outcome));
-                }
-            }
-            // Dials of one group go out together: a parallel step rings everyone at once.
-            let dials = batch
-                .iter()
-                .filter(|(_, action, _)| matches!(action, Action::DialA { .. }))
-                .map(|(seq, action, why)| {
-                    self.execute(id, &plan, &persisted.machine, (*seq, *why), action)
-                });
-            let mut results = futures_util::future::join_all(dials).await;
-            for (seq, action, why) in &batch {
-                let outcome = match action {
-                    Action::DialA { .. } => results.remove(0),
-                    Action::Finish(_) | Action::CallEnded { .. } => continue,
-                    _ => {
-                        self.execute(id, &plan, &persisted.machine, (*seq, *why), action)
-                            .await
-                    }
-                };
-                if matches!(
-                    action,
-                    Action::Speak { leg: Leg::A, .. } | Action::Menu { .. }
-                ) && let Some(at) = answered.take()
-                {
-                    crate::metrics::metrics()
-                        .dead_air_seconds
-                        .observe(at.elapsed());
-                }
-                if let Some(line) = outcome.timeline {
-                    timeline.push(line);
-                }
-                if let Some(leg) = outcome.leg {
-                    legs.push(leg);
-                }
-                inputs.extend(outcome.feedback);
-            }
-            if inputs.is_empty() {
-                self.save(id, &persisted, &mut timeline, &mut legs).await?;
+            self.act(&mut step).await;
+            if step.inputs.is_empty() {
+                self.save(&mut step, Vec::new()).await?;
                 break;
             }
         }
-        if matches!(persisted.machine.phase, Phase::Done { .. })
-            && !persisted.machine.has_live_legs()
-            && let Ok(mut locks) = self.shared.locks.lock()
-        {
-            // Nothing will drive it again (later inputs are ignored once done): forget its
-            // lock so the map does not grow with every escalation ever run. A task already
-            // waiting holds its own clone and still gets it.
-            locks.remove(&id);
-        }
+        self.forget_if_done(id, &step.persisted.machine);
         Ok(())
     }
 
-    async fn save(
-        &self,
-        id: EscalationId,
-        persisted: &Persisted,
-        timeline: &mut Vec<TimelineEntry>,
-        legs: &mut Vec<NewLeg>,
-    ) -> Result<(), EngineError> {
-        self.save_with_jobs(id, persisted, timeline, legs, Vec::new())
-            .await
-            .map(|_| ())
+    /// Applies one input to the machine and persists the decision, with the events it
+    /// records, before anything acts on it; the actions decided wait in `step.actions`.
+    async fn decide(&self, step: &mut Step, input: Input) -> Result<(), EngineError> {
+        if matches!(input, Input::Answered { leg: Leg::A, .. }) {
+            step.answered = Some(std::time::Instant::now());
+        }
+        step.timeline
+            .push(timeline::input_line(&input, &step.persisted.machine));
+        // "connect" is offered once there is someone to connect to, which a Merge lookup
+        // may find while the phone rings.
+        let machine = Machine {
+            slots: &step.plan.slots,
+            can_connect: step.plan.connect_to.is_some()
+                || step.persisted.machine.connect_to.is_some(),
+            rules: &step.plan.rules,
+        };
+        let mut events = Vec::new();
+        for action in machine.handle(&mut step.persisted.machine, input) {
+            if let Some(stage) = Stage::of(&action) {
+                events.push(self.report(step, stage).await);
+            }
+            step.persisted.commands += 1;
+            step.actions
+                .push((step.persisted.commands, action, Dialling::Decided));
+        }
+        self.save(step, events).await
     }
 
-    async fn save_with_jobs(
-        &self,
-        id: EscalationId,
-        persisted: &Persisted,
-        timeline: &mut Vec<TimelineEntry>,
-        legs: &mut Vec<NewLeg>,
-        jobs: Vec<NewDelivery>,
-    ) -> Result<Vec<DeliveryId>, EngineError> {
-        let outcome = persisted.machine.outcome();
+    /// The event recording `stage`. What it tells: the calls so far plus this step's (and,
+    /// when the call ended, the line saying so, added to the timeline here).
+    async fn report(&self, step: &mut Step, stage: Stage) -> NewEvent {
+        let mut history = match self.shared.store.get_escalation(step.id).await {
+            Ok(Some(escalation)) => escalation.timeline.unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        history.extend(step.timeline.iter().cloned());
+        if stage == Stage::CallEnded {
+            let line = timeline::call_ended_line(published::conversation_secs(&history));
+            history.push(line.clone());
+            step.timeline.push(line);
+        }
+        let report = published::report(
+            (step.id, &step.event_id),
+            &step.plan,
+            &step.persisted.machine,
+            &history,
+            stage,
+        );
+        self.record(&report, stage)
+    }
+
+    /// Runs the decided actions: the dials of one group together (a parallel step rings
+    /// everyone at once), the rest in order; what they produced is fed back as inputs.
+    async fn act(&self, step: &mut Step) {
+        let batch = std::mem::take(&mut step.actions);
+        for (_, action, _) in &batch {
+            if let Action::Finish(outcome) = action {
+                crate::metrics::metrics()
+                    .escalations
+                    .inc(&[outcome.as_str()]);
+                step.timeline.push(timeline::decision_line(*outcome));
+            }
+        }
+        let (plan, state) = (&step.plan, &step.persisted.machine);
+        let dials = batch
+            .iter()
+            .filter(|(_, action, _)| matches!(action, Action::DialA { .. }))
+            .map(|(seq, action, why)| self.execute(step.id, plan, state, (*seq, *why), action));
+        let mut dialled = futures_util::future::join_all(dials).await.into_iter();
+        for (seq, action, why) in &batch {
+            let executed = match action {
+                Action::DialA { .. } => dialled.next(),
+                // Recorded when decided, in `decide`.
+                Action::Finish(_) | Action::CallEnded { .. } => continue,
+                _ => Some(
+                    self.execute(
+                        step.id,
+                        &step.plan,
+                        &step.persisted.machine,
+                        (*seq, *why),
+                        action,
+                    )
+                    .await,
+                ),
+            };
+            let Some(executed) = executed else { continue };
+            if matches!(
+                action,
+                Action::Speak { leg: Leg::A, .. } | Action::Menu { .. }
+            ) && let Some(at) = step.answered.take()
+            {
+                crate::metrics::metrics()
+                    .dead_air_seconds
+                    .observe(at.elapsed());
+            }
+            step.timeline.extend(executed.timeline);
+            step.legs.extend(executed.leg);
+            step.inputs.extend(executed.feedback);
+        }
+    }
+
+    /// Persists the state with the timeline lines and legs gathered since the last save,
+    /// and the events the transition records; then hands the events created to the
+    /// pipeline runner.
+    async fn save(&self, step: &mut Step, events: Vec<NewEvent>) -> Result<(), EngineError> {
+        let outcome = step.persisted.machine.outcome();
         // Plain data: serializing cannot fail.
-        let state = serde_json::to_string(persisted).unwrap_or_default();
-        let lease_until = crate::delivery::worker::lease_until(clock::now_ms());
-        Ok(self
+        let state = serde_json::to_string(&step.persisted).unwrap_or_default();
+        let created = self
             .shared
             .store
             .save_escalation(EscalationUpdate {
-                id,
+                id: step.id,
                 state,
                 status: outcome.map_or("active", Outcome::as_str).to_owned(),
                 ended: outcome.is_some(),
-                timeline: std::mem::take(timeline),
-                new_legs: std::mem::take(legs),
-                jobs,
-                lease_until,
+                timeline: std::mem::take(&mut step.timeline),
+                new_legs: std::mem::take(&mut step.legs),
+                events: events.clone(),
             })
-            .await?)
+            .await?;
+        self.hand_off(events, &created);
+        Ok(())
     }
+}
 
-    /// Hands jobs created with a transition to the delivery worker.
-    async fn dispatch_jobs(&self, jobs: Vec<NewDelivery>, created: &[DeliveryId]) {
-        let Some(worker) = &self.shared.writebacks else {
-            return;
-        };
-        for job in jobs.into_iter().filter(|j| created.contains(&j.id)) {
-            worker.dispatch(DeliveryJob::fresh(job)).await;
-        }
-    }
-
-    async fn publish(&self, id: EscalationId, event_id: &str, outcome: Outcome) {
-        let Some(runner) = self.shared.outcomes.get() else {
-            return;
-        };
-        let payload = json!({
-            "escalation_id": id,
-            "event_id": event_id,
-            "outcome": outcome,
-        });
-        let event_type = format!("escalation.{}", outcome.as_str());
-        if let Err(error) = runner.publish(&event_type, &payload, id.to_string()).await {
-            tracing::error!(%error, escalation = %id, "could not publish the escalation's outcome");
-        }
-    }
+/// What one step works on: the escalation as loaded, and what it gathered since its last
+/// save.
+struct Step {
+    id: EscalationId,
+    /// The event that started the escalation.
+    event_id: String,
+    plan: Plan,
+    persisted: Persisted,
+    inputs: VecDeque<Input>,
+    /// Decided, not yet run: (command number, action, why it is run).
+    actions: Vec<(u32, Action, Dialling)>,
+    timeline: Vec<TimelineEntry>,
+    legs: Vec<NewLeg>,
+    /// When leg A answered in this step: dead air lasts until the first command on it.
+    answered: Option<std::time::Instant>,
 }
 
 /// Whether a step first repairs what an interrupted step may have left half done.
