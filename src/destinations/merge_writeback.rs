@@ -9,9 +9,26 @@
 //! - rate limit: the Merge client's own (it honours `Retry-After`).
 
 use super::report::{Report, Verdict};
-use super::target::Target;
 use crate::merge::MergeClient;
 use crate::merge::writeback::Job;
+use crate::store::Target;
+
+/// How the delivery worker routes a job.
+pub fn target_of(job: &Job) -> Target {
+    match job {
+        Job::Ticket(_) => Target::MergeTicket,
+        Job::Note(_) => Target::MergeNote,
+    }
+}
+
+/// The job stored as a delivery of `target`, or `None` when that is not a write-back kind.
+pub fn stored_job(target: Target, body: &str) -> Option<Result<Job, serde_json::Error>> {
+    match target {
+        Target::MergeTicket => Some(serde_json::from_str(body).map(Job::Ticket)),
+        Target::MergeNote => Some(serde_json::from_str(body).map(Job::Note)),
+        _ => None,
+    }
+}
 
 /// Runs the job. `retrying`: an earlier attempt failed, perhaps after Merge had acted, so
 /// text already carrying the job's marker is not posted again.
@@ -24,7 +41,7 @@ pub async fn send(
     let Some(merge) = merge else {
         return Report::failed(Verdict::Dead, None, "no Merge client is configured");
     };
-    let job = match Job::stored(target, body) {
+    let job = match stored_job(target, body) {
         Some(Ok(job)) => job,
         Some(Err(error)) => {
             return Report::failed(

@@ -9,6 +9,10 @@ use serde_json::{Map, Value, json};
 
 use super::model::{Opportunity, Related, Ticket};
 
+/// The `merge_event` of payloads stored by reconciliation polls, which are already fresh and
+/// flattened by this module.
+pub const POLLED: &str = "poll";
+
 /// A stage name as compared with `ALERT_STAGES`: "Contract Sent" → `contract_sent`.
 pub fn normalise_stage(name: &str) -> String {
     name.trim()

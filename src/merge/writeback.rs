@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 
 use super::error::problem_types;
 use super::{MergeClient, MergeError, Problem, TicketStatus};
-use crate::destinations::Target;
 
 /// The destination name of ticket write-back jobs in the deliveries table (a job is unique
 /// per event and destination name; the worker routes it by its target, not this name).
@@ -77,16 +76,6 @@ pub enum Job {
 }
 
 impl Job {
-    /// The job stored as a delivery of `target`, or `None` when that is not a write-back
-    /// kind.
-    pub fn stored(target: Target, body: &str) -> Option<Result<Job, serde_json::Error>> {
-        match target {
-            Target::MergeTicket => Some(serde_json::from_str(body).map(Job::Ticket)),
-            Target::MergeNote => Some(serde_json::from_str(body).map(Job::Note)),
-            _ => None,
-        }
-    }
-
     /// The destination it is stored under.
     pub fn destination(&self) -> &'static str {
         match self {
@@ -94,14 +83,6 @@ impl Job {
             Job::Ticket(_) => DESTINATION,
             Job::Note(job) if job.outcome == CALL_ENDED => CALL_ENDED_NOTE_DESTINATION,
             Job::Note(_) => NOTE_DESTINATION,
-        }
-    }
-
-    /// How the delivery worker routes it.
-    pub fn target(&self) -> Target {
-        match self {
-            Job::Ticket(_) => Target::MergeTicket,
-            Job::Note(_) => Target::MergeNote,
         }
     }
 
@@ -315,7 +296,7 @@ mod tests {
     #[test]
     fn job_bodies_stored_before_the_call_ended_stage_still_parse() {
         let old = r#"{"linked_account_id":"9c","ticket_id":"1c","escalation_id":"esc_7","outcome":"connected","comment":"Klaxon escalation esc_7: done"}"#;
-        let Some(Ok(Job::Ticket(job))) = Job::stored(Target::MergeTicket, old) else {
+        let Ok(job) = serde_json::from_str::<TicketWriteback>(old) else {
             panic!("an old ticket job parses");
         };
         assert_eq!(job.outcome, "connected");
@@ -325,8 +306,7 @@ mod tests {
         });
         let stored = ended.body();
         assert!(stored.contains(r#""outcome":"call_ended""#), "{stored}");
-        assert!(
-            matches!(Job::stored(Target::MergeTicket, &stored), Some(Ok(parsed)) if parsed == ended)
-        );
+        let parsed = serde_json::from_str::<TicketWriteback>(&stored).map(Job::Ticket);
+        assert_eq!(parsed.ok(), Some(ended));
     }
 }

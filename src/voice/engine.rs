@@ -36,13 +36,13 @@ use super::timeline;
 use super::webhook;
 use crate::clock;
 use crate::delivery::WorkerHandle;
+use crate::intake::Intake;
 use crate::llm::ChatModel;
 use crate::merge::MergeClient;
 use crate::merge::writeback::{self, DealNote, TicketWriteback};
-use crate::pipeline::RunnerHandle;
 use crate::store::{
     DeliveryId, DeliveryJob, DialClaim, Dialling, EscalationId, EscalationUpdate, Hold,
-    NewDelivery, NewDial, NewLeg, Store, StoreError, TimelineEntry,
+    NewDelivery, NewDial, NewLeg, Source, Store, StoreError, TimelineEntry,
 };
 
 /// Longest spoken briefing, in model tokens (two sentences).
@@ -79,7 +79,7 @@ struct Shared {
     model: Option<ChatModel>,
     /// Where outcomes are published as `escalation.<outcome>` events; set once the
     /// pipeline runner exists (it needs this engine first).
-    outcomes: OnceLock<RunnerHandle>,
+    outcomes: OnceLock<Intake>,
     /// Looks up a Merge ticket's contact to connect to, while the phone rings.
     merge: Option<MergeClient>,
     /// Who "connect me" reaches when the ticket's contact has no phone (`BRIDGE_NUMBER`).
@@ -131,8 +131,8 @@ impl EngineHandle {
     /// From now on, every finished escalation is published as an `escalation.<outcome>` event
     /// (`escalation.unreached`, `escalation.acknowledged`, …) that pipelines can route, e.g.
     /// to a webhook when nobody was reached.
-    pub fn publish_outcomes_to(&self, runner: RunnerHandle) {
-        let _ = self.shared.outcomes.set(runner);
+    pub fn publish_outcomes_to(&self, intake: Intake) {
+        let _ = self.shared.outcomes.set(intake);
     }
 
     /// Starts a new escalation: dials the first slot, and meanwhile writes the briefing and
@@ -617,7 +617,7 @@ impl EngineHandle {
         let outcome = persisted.machine.outcome();
         // Plain data: serializing cannot fail.
         let state = serde_json::to_string(persisted).unwrap_or_default();
-        let lease_until = crate::delivery::worker::lease_until(clock::now_ms());
+        let lease_until = crate::store::lease_until(clock::now_ms());
         Ok(self
             .shared
             .store
@@ -713,7 +713,7 @@ impl EngineHandle {
     }
 
     async fn publish(&self, id: EscalationId, event_id: &str, outcome: Outcome) {
-        let Some(runner) = self.shared.outcomes.get() else {
+        let Some(intake) = self.shared.outcomes.get() else {
             return;
         };
         let payload = json!({
@@ -722,7 +722,10 @@ impl EngineHandle {
             "outcome": outcome,
         });
         let event_type = format!("escalation.{}", outcome.as_str());
-        if let Err(error) = runner.publish(&event_type, &payload, id.to_string()).await {
+        if let Err(error) = intake
+            .publish(Source::Klaxon, &event_type, &payload, id.to_string())
+            .await
+        {
             tracing::error!(%error, escalation = %id, "could not publish the escalation's outcome");
         }
     }
@@ -1055,7 +1058,7 @@ fn write_back(
         event_id: event,
         pipeline: "escalation".into(),
         destination: job.destination().into(),
-        target: job.target(),
+        target: crate::destinations::merge_writeback::target_of(&job),
         body: job.body(),
     })
 }
