@@ -1,5 +1,5 @@
-//! Reconciliation polling (doc §4.8): Merge sends webhooks only after its syncs and can miss
-//! some, so every `MERGE_POLL_INTERVAL` the [`Reconciler`] lists each linked account's tickets
+//! Reconciliation polling (docs/merge.md §4.8): Merge sends webhooks only after its syncs and can
+//! miss some, so every `MERGE_POLL_INTERVAL` the [`Reconciler`] lists each linked account's tickets
 //! and opportunities modified since its last poll and stores each as an event
 //! (`merge.ticket.changed` / `merge.opportunity.changed`, source `merge`, `merge_event:
 //! "poll"`). The same pipelines and `transition` steps as webhooks then decide, so a missed

@@ -5,8 +5,8 @@
 //!   saying who took it and how. Unreached: a private comment only; the status is never
 //!   changed on a voicemail or a no-answer.
 //! - A deal: a CRM note on the opportunity with the outcome. Merge creates notes only for
-//!   HubSpot, Pipedrive and Salesforce (doc §3.3); for another known integration the job is
-//!   recorded as skipped rather than sent to fail, and Merge's own refusal (an `errors[]`, a
+//!   HubSpot, Pipedrive and Salesforce (docs/merge.md §3.3); for another known integration the job
+//!   is recorded as skipped rather than sent to fail, and Merge's own refusal (an `errors[]`, a
 //!   404) is recorded as the job's final error, not retried.
 //!
 //! An escalation writes back in two stages: once when its outcome is known, and, for a
@@ -32,7 +32,7 @@ pub const NOTE_DESTINATION: &str = "merge.opportunity-note";
 pub const CALL_ENDED_DESTINATION: &str = "merge.ticket-writeback.call-ended";
 pub const CALL_ENDED_NOTE_DESTINATION: &str = "merge.opportunity-note.call-ended";
 
-/// Integrations whose notes Merge can create (doc §3.3), by slug or display name.
+/// Integrations whose notes Merge can create (docs/merge.md §3.3), by slug or display name.
 const NOTE_INTEGRATIONS: [&str; 3] = ["hubspot", "pipedrive", "salesforce"];
 
 /// The body of a ticket write-back job.
@@ -228,7 +228,7 @@ async fn write_note(
     if let Some(account) = &job.account_id {
         model["account"] = Value::String(account.clone());
     }
-    // Salesforce requires a title (doc §3.3).
+    // Salesforce requires a title (docs/merge.md §3.3).
     if integration.as_deref() == Some("salesforce") {
         model["integration_params"] = json!({"title": "Klaxon escalation"});
     }
