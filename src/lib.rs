@@ -11,6 +11,10 @@
 //! - [`open_files`]: the open-files limit, raised at start-up, and the connection limit it
 //!   leaves room for.
 //! - [`store`]: the durable store: schema, migrations and the SQLite group-commit writer.
+//! - [`intake`]: where every event enters: stored durably, then handed to the pipelines;
+//!   used alike by HTTP, the Merge poll and the events Klaxon emits itself.
+//! - [`ingress`]: ingresses beside HTTP (the Merge reconciliation poll).
+//! - [`people`]: the phone book (`[people]` by e-mail) and the E.164 check.
 //! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
 //! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.
 //! - [`llm`]: the OpenAI-compatible chat client behind `classify` and briefings.
@@ -37,10 +41,13 @@ pub mod demo;
 pub mod destinations;
 pub mod error_text;
 pub mod http;
+pub mod ingress;
+pub mod intake;
 pub mod llm;
 pub mod merge;
 pub mod metrics;
 pub mod open_files;
+pub mod people;
 pub mod pipeline;
 pub mod retry_timing;
 pub mod sandbox;

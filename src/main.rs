@@ -254,11 +254,7 @@ fn test_destination(config: Option<PathBuf>, name: &str) -> ExitCode {
         .context("invalid settings (run `klaxon check` for details)")
         .and_then(|settings| {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            Ok(
-                runtime.block_on(klaxon::destinations::trial::send_test_message(
-                    &settings, name,
-                ))?,
-            )
+            Ok(runtime.block_on(klaxon::server::trial::send_test_message(&settings, name))?)
         });
     let trial = match trial {
         Ok(trial) => trial,

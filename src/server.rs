@@ -2,8 +2,12 @@
 //! HTTP until the shutdown future resolves, then drains connections, lets the workers finish
 //! what is in flight, and commits what is queued.
 //!
+//! [`trial`] is `klaxon destinations test`: one test message through a configured destination.
+//!
 //! [`serve`] takes an already-bound listener and any future as its shutdown trigger (as
 //! mini-redis does), so tests bind port 0 and stop the server without signals or sleeps.
+
+pub mod trial;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,17 +23,16 @@ use crate::delivery::DeliveryWorker;
 use crate::destinations::webhook::WebhookSender;
 use crate::destinations::{Destination, Outbox};
 use crate::http::{self, AppState};
+use crate::ingress::merge_poll::DEFAULT_ACCOUNT;
+use crate::ingress::{MergeAccount, Reconciler, ReconcilerConfig};
+use crate::intake::Intake;
 use crate::llm::{ChatModel, LlmError, ModelConfig};
-use crate::merge::reconcile::DEFAULT_ACCOUNT;
-use crate::merge::{
-    AccountTokens, MergeAccount, MergeClient, MergeConfig, MergeSecret, Reconciler,
-    ReconcilerConfig,
-};
+use crate::merge::{AccountTokens, MergeClient, MergeConfig, MergeSecret};
 use crate::open_files;
 use crate::pipeline::classify::Classifier;
 use crate::pipeline::merge_lookup::MergeLookup;
 use crate::pipeline::spec::DestinationKind;
-use crate::pipeline::{PipelineRunner, StepServices};
+use crate::pipeline::{self, PipelineRunner, RunnerParts, StepServices};
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
 use crate::sandbox::chat::{ChatConfig, SandboxChat};
 use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
@@ -118,14 +121,14 @@ pub async fn serve(
     // whatever the settings declare.
     let mut pipelines = settings.pipelines.clone();
     pipelines.push(crate::config::pipelines::merge_writeback());
-    let runner = PipelineRunner::prepare(pipelines, store.clone());
+    let (intake, arrivals) = Intake::new(store.clone(), pipeline::takes(&pipelines));
     let voice = EngineHandle::builder(store.clone(), carrier)
         .model(model.clone())
         .enricher(Enricher::new(
             merge.clone(),
             settings.merge.bridge_number.clone(),
         ))
-        .hand_off(Arc::new(runner.handle()))
+        .intake(intake.clone())
         .build();
     let resumed = voice.resume_all().await?;
     if resumed > 0 {
@@ -143,18 +146,23 @@ pub async fn serve(
             settings.voice.people_by_email.clone(),
         )),
     };
-    let runner = runner.start(
-        settings.voice.policies.clone(),
-        services,
-        worker.handle(),
-        Some(voice.clone()),
+    let runner = PipelineRunner::start(
+        RunnerParts {
+            pipelines,
+            policies: settings.voice.policies.clone(),
+            services,
+            store: store.clone(),
+            worker: worker.handle(),
+            escalations: Some(voice.clone()),
+        },
+        arrivals,
         workers_stop.clone(),
     );
     let reconciler = settings.merge.poll_interval.map(|interval| {
         Reconciler::new(ReconcilerConfig {
             client: merge.clone(),
             store: store.clone(),
-            runner: runner.handle(),
+            intake: intake.clone(),
             accounts: merge_accounts.to_vec(),
             interval,
             phones_by_email: settings.voice.people_by_email.clone(),
@@ -178,7 +186,7 @@ pub async fn serve(
 
     let state = AppState {
         store: store.clone(),
-        runner: runner.handle(),
+        intake,
         worker: worker.handle(),
         voice,
         merge,

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::error::{ConfigError, Origin};
 use super::pipelines::parse_duration;
 use crate::merge::payload::normalise_stage;
+use crate::people::is_e164;
 use crate::signing::Secret;
-use crate::voice::settings::is_e164;
 
 pub const DEFAULT_API_BASE: &str = "https://api.merge.dev/api";
 /// Merge's ticket priorities that ring the on-call engineer by default.

@@ -15,23 +15,20 @@ mod error;
 pub mod http;
 pub mod merge;
 pub mod pipelines;
-mod postgres_url;
 mod raw;
 mod risks;
 mod settings;
 pub mod voice;
 
+pub use crate::delivery::DeliverySettings;
+pub use crate::store::{DatabaseUrl, PostgresUrl, StoreSettings, TlsMode};
 pub use allowed_hosts::{AllowedHost, HostName};
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use http::HttpSettings;
 pub use merge::{MergeApi, MergeRules, MergeSettings};
-pub use postgres_url::{PostgresUrl, TlsMode};
 pub use raw::Raw;
 pub use risks::{Risk, RiskKind, Severity};
-pub use settings::{
-    AiSettings, ApiToken, DatabaseUrl, DeliverySettings, IngestSettings, LogFormat, Settings,
-    StoreSettings,
-};
+pub use settings::{AiSettings, ApiToken, IngestSettings, LogFormat, Settings};
 
 /// The environment variable that names the settings file when `--config` is not given.
 pub const CONFIG_ENV: &str = "KLAXON_CONFIG";

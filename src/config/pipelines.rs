@@ -13,14 +13,15 @@ use serde::Deserialize;
 use super::error::{ConfigError, Origin};
 use super::merge::MergeRules;
 use crate::destinations::{self, Destination, SettingsContext};
+use crate::people::is_e164;
 use crate::pipeline::condition::Condition;
 use crate::pipeline::merge_lookup::MergeModelKind;
 use crate::pipeline::redact::{CustomPattern, PiiKind, RedactSpec, Redactor};
 use crate::pipeline::spec::{
-    ClassifySpec, ConnectTo, DestinationKind, DestinationSpec, PipelineSpec, Step, TransitionSpec,
-    TypePattern, VoiceSpec,
+    ClassifySpec, DestinationKind, DestinationSpec, PipelineSpec, Step, TransitionSpec, TypePattern,
 };
-use crate::voice::settings::{VoiceSettings, is_e164};
+use crate::voice::destination::{ConnectTo, VoiceSpec};
+use crate::voice::settings::VoiceSettings;
 
 /// The pipelines Klaxon runs when the settings declare none (documented in the README).
 pub const BUILTIN_PIPELINES: &str = include_str!("builtin_pipelines.toml");

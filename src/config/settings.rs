@@ -13,11 +13,12 @@ use super::error::{ConfigError, ConfigErrors, Origin};
 use super::http::{self, HttpSettings};
 use super::merge::{self, MergeSettings};
 use super::pipelines::{self, parse_duration};
-use super::postgres_url::PostgresUrl;
 use super::raw::Raw;
 use super::voice;
+use crate::delivery::DeliverySettings;
 use crate::pipeline::spec::PipelineSpec;
 use crate::signing::Secret;
+use crate::store::{DatabaseUrl, StoreSettings};
 use crate::voice::settings::VoiceSettings;
 
 /// Default listen address, as in the reference apps.
@@ -94,14 +95,6 @@ pub struct AiSettings {
     pub enabled: bool,
 }
 
-/// Outbound delivery.
-#[derive(Debug, Clone)]
-pub struct DeliverySettings {
-    /// Delays before each retry; attempts = 1 + its length.
-    pub retry_schedule: Vec<Duration>,
-    pub max_in_flight: usize,
-}
-
 /// How events get in.
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
@@ -109,63 +102,6 @@ pub struct IngestSettings {
     pub signing_secrets: Vec<Secret>,
     pub signature_tolerance_secs: i64,
     pub max_body_bytes: usize,
-}
-
-/// Tuning of the durable store.
-#[derive(Debug, Clone)]
-pub struct StoreSettings {
-    pub group_commit_max_batch: usize,
-    /// PostgreSQL only: connections in the pool (plus one that listens for notifications).
-    pub pool_size: usize,
-    /// PostgreSQL only: how long a node's claim on a delivery or an escalation lasts without
-    /// renewal, i.e. how long a crashed node's work waits before another node takes it.
-    pub lease: Duration,
-    /// SQLite only: `/health` reports degraded when the database's file system has less free
-    /// space than this (0 turns the check off).
-    pub min_free_disk_bytes: u64,
-}
-
-/// Where events are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// An SQLite file, created if missing.
-    Sqlite(PathBuf),
-    /// A PostgreSQL server shared by any number of Klaxon nodes.
-    Postgres(PostgresUrl),
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(url) => url.fmt(f),
-        }
-    }
-}
-
-impl FromStr for DatabaseUrl {
-    type Err = String;
-
-    fn from_str(url: &str) -> Result<Self, String> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"));
-        match path {
-            Some("") => Err("an SQLite URL needs a file path, e.g. sqlite://klaxon.db".into()),
-            Some(p) if p.starts_with(":memory:") => Err(
-                "in-memory SQLite loses every event on exit; give a file path, e.g. sqlite://klaxon.db"
-                    .into(),
-            ),
-            Some(p) => Ok(DatabaseUrl::Sqlite(PathBuf::from(p))),
-            None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                url.parse().map(DatabaseUrl::Postgres)
-            }
-            None => Err(format!(
-                "unsupported database URL {:?}; expected sqlite://<file> or postgres://…",
-                PostgresUrl::redact(url)
-            )),
-        }
-    }
 }
 
 /// The API token. Its `Debug` never shows the value, so settings can be logged safely.

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::error::{ConfigError, Origin};
+use crate::people::{PhoneBook, is_e164};
 use crate::signing::telnyx::PublicKey;
 use crate::voice::settings::{
-    DEFAULT_MAX_MENU_ROUNDS, DEFAULT_ROLE, PhoneBook, Policy, PolicyStep, Ring, SandboxTiming,
-    Target, TelnyxAccount, VoiceSettings, Voicemail, is_e164,
+    DEFAULT_MAX_MENU_ROUNDS, DEFAULT_ROLE, Policy, PolicyStep, Ring, SandboxTiming, Target,
+    TelnyxAccount, VoiceSettings, Voicemail,
 };
 
 pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";

@@ -11,4 +11,14 @@
 pub mod schedule;
 pub mod worker;
 
+use std::time::Duration;
+
 pub use worker::{DeliveryWorker, WorkerHandle};
+
+/// Outbound delivery, as the settings tune it.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Delays before each retry; attempts = 1 + its length.
+    pub retry_schedule: Vec<Duration>,
+    pub max_in_flight: usize,
+}

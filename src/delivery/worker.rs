@@ -16,19 +16,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::DeliverySettings;
 use super::schedule::next_attempt_at;
 use crate::clock;
-use crate::config::DeliverySettings;
 use crate::destinations::{Outbox, Target, Verdict};
-use crate::store::{AfterAttempt, Attempt, DeliveryJob, Store};
-
-/// How long a claimed job is ours. Longer than any attempt (timeouts are ≤ 300 s) plus the
-/// wait for a free slot, so a live worker never loses a job it is working on.
-pub const LEASE: Duration = Duration::from_secs(10 * 60);
-/// When a job leased at `now_ms` (unix ms) is free to be claimed again.
-pub fn lease_until(now_ms: i64) -> i64 {
-    now_ms.saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX))
-}
+use crate::store::{AfterAttempt, Attempt, DeliveryJob, Store, lease_until};
 
 /// The poller looks again at least this often, in case a row appeared that nobody poked
 /// about (e.g. written by another process).

@@ -16,13 +16,13 @@
 //! - [`notion`]: the [`Message`] as a page in a Notion database, its properties templated.
 //! - [`discord`]: the [`Message`] as an embed, through a channel webhook.
 //! - [`telegram`]: the [`Message`] as HTML, through a bot's `sendMessage`.
-//! - [`target`]: the [`Target`] stored on each delivery row, which the worker routes by.
 //! - [`report`]: how an attempt ended ([`Verdict`]), as every kind reports it.
-//! - [`trial`]: `klaxon destinations test`, one test message through a destination.
 //! - [`message`]: the human-readable [`Message`] chat, e-mail and Notion kinds send, and
 //!   [`template`]: the MiniJinja templates it is rendered from.
+//! - [`sandbox_contract`]: what a kind without credentials addresses in sandbox mode.
 //!
-//! Adding a kind: its module, a variant of [`Target`] and of [`Destination`], and the arms
+//! Adding a kind: its module, a variant of [`Target`] (kept in the store, on each delivery
+//! row) and of [`Destination`], and the arms
 //! the compiler then asks for in this file; the worker, the pipeline and the settings loader
 //! need no change.
 
@@ -36,11 +36,10 @@ pub mod postgres_table;
 pub mod provider_settings;
 pub mod rate_limit;
 pub mod report;
+pub mod sandbox_contract;
 pub mod slack;
-pub mod target;
 pub mod telegram;
 pub mod template;
-pub mod trial;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -49,9 +48,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use crate::store::Target;
 pub use message::{Message, MessageField};
 pub use report::{Report, Verdict};
-pub use target::Target;
 
 use crate::merge::MergeClient;
 use crate::store::{DeliveryJob, EventId};

@@ -25,7 +25,7 @@ use super::rate_limit::Pace;
 use super::report::{Report, Verdict};
 use super::template::truncated;
 use super::{Problems, Providers, SettingsContext, provider_settings};
-use crate::sandbox::chat as sandbox;
+use crate::destinations::sandbox_contract as sandbox;
 
 /// Slack's origin.
 pub const DEFAULT_API_BASE: &str = "https://slack.com";

@@ -28,8 +28,8 @@ use super::body_limit::read_body;
 use super::event_request::EventRequest;
 use super::{ApiError, AppState};
 use crate::clock;
-use crate::pipeline;
-use crate::store::{EventId, Inserted, NewEvent, PendingEvent, Source};
+use crate::intake::Incoming;
+use crate::store::{EventId, Inserted, Source};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", post(ingest))
@@ -107,53 +107,14 @@ fn replay_key(signed_at: i64, body: &[u8]) -> String {
     format!("sig:{signed_at}:{}", hex::encode(Sha256::digest(body)))
 }
 
-/// An event that passed its endpoint's checks, ready for the store.
-pub(super) struct Incoming {
-    pub source: Source,
-    pub event_type: String,
-    /// Compact JSON text.
-    pub payload: String,
-    /// RFC 3339; the receive time when absent.
-    pub occurred_at: Option<String>,
-    pub idempotency_key: Option<String>,
-    /// Equal hashes under one key mean "the same event again".
-    pub request_hash: String,
-}
-
-/// Stores an event durably (marked for its pipelines, which get it right after the commit).
-/// Returns its id and whether it was a repeat of an earlier one; a key reused for a
-/// different event is `409 idempotency_conflict`.
+/// Stores an event through the intake. Returns its id and whether it was a repeat of an
+/// earlier one; a key reused for a different event is `409 idempotency_conflict`.
 pub(super) async fn store_event(
     state: &AppState,
     incoming: Incoming,
 ) -> Result<(EventId, bool), ApiError> {
-    let received_at = clock::now_rfc3339();
-    let pipeline_pending = pipeline::any_takes(&state.settings.pipelines, &incoming.event_type);
-    let event = NewEvent {
-        id: EventId::new(),
-        source: incoming.source,
-        request_hash: incoming.request_hash,
-        payload: incoming.payload,
-        occurred_at: incoming.occurred_at.unwrap_or_else(|| received_at.clone()),
-        received_at,
-        event_type: incoming.event_type,
-        idempotency_key: incoming.idempotency_key,
-        pipeline_pending,
-    };
-    // What the runner needs, kept before the event moves into the store.
-    let pending = event.pipeline_pending.then(|| PendingEvent {
-        id: event.id,
-        event_type: event.event_type.clone(),
-        payload: event.payload.clone(),
-        occurred_at: event.occurred_at.clone(),
-    });
-    match state.store.insert_event(event).await? {
-        Inserted::Created(id) => {
-            if let Some(pending) = pending {
-                state.runner.submit(pending);
-            }
-            Ok((id, false))
-        }
+    match state.intake.accept(incoming).await? {
+        Inserted::Created(id) => Ok((id, false)),
         Inserted::Duplicate(id) => Ok((id, true)),
         Inserted::Conflict(id) => Err(ApiError::new(
             StatusCode::CONFLICT,

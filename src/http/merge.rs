@@ -28,9 +28,10 @@ use sha2::{Digest, Sha256};
 
 use super::auth::{self, PeerIp};
 use super::body_limit::read_body;
-use super::ingest::{Incoming, require_json, store_event};
+use super::ingest::{require_json, store_event};
 use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
+use crate::intake::Incoming;
 use crate::merge::webhook as envelope;
 use crate::signing::merge as signature;
 use crate::store::Source;

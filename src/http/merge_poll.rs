@@ -1,4 +1,4 @@
-//! `POST /v1/merge/poll`: runs one reconciliation poll now (see [`crate::merge::reconcile`])
+//! `POST /v1/merge/poll`: runs one reconciliation poll now (see [`crate::ingress::merge_poll`])
 //! and answers with what it stored per linked account and model. For operators after an
 //! outage, and for tests. It waits for a poll already running, so two never overlap.
 //!

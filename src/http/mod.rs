@@ -59,8 +59,9 @@ pub use error::ApiError;
 
 use crate::config::Settings;
 use crate::delivery::WorkerHandle;
-use crate::merge::{MergeAccount, MergeClient, Reconciler};
-use crate::pipeline::RunnerHandle;
+use crate::ingress::{MergeAccount, Reconciler};
+use crate::intake::Intake;
+use crate::merge::MergeClient;
 use crate::store::Store;
 use crate::voice::EngineHandle;
 
@@ -69,8 +70,8 @@ use crate::voice::EngineHandle;
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
-    /// Where ingest hands new events for their pipelines.
-    pub runner: RunnerHandle,
+    /// Where every ingress stores new events and hands them to their pipelines.
+    pub intake: Intake,
     /// Poked when a replay makes a delivery due.
     pub worker: WorkerHandle,
     /// Runs phone escalations; call webhooks feed it.

@@ -25,10 +25,12 @@ use sha2::{Digest, Sha256};
 
 use super::auth::Authorized;
 use super::body_limit::read_body;
-use super::ingest::{Incoming, require_json, store_event};
+use super::ingest::{require_json, store_event};
 use super::{ApiError, AppState};
+use crate::ingress::PolledModel;
+use crate::intake::Incoming;
+use crate::merge::MergeError;
 use crate::merge::payload::{opportunity_fields, ticket_fields};
-use crate::merge::{MergeError, PolledModel};
 use crate::store::{EventQuery, Source};
 
 /// Objects `/tickets` and `/deals` list, as the reference apps did.

@@ -2,14 +2,14 @@
 //! loop.
 //!
 //! Every request carries `Authorization: Bearer <api key>` and the linked account's
-//! `X-Account-Token` (doc §1.2). Both header values are built once in [`MergeClient::new`] and
-//! marked sensitive, so neither hyper nor our logs can print them.
+//! `X-Account-Token` (docs/merge.md §1.2). Both header values are built once in
+//! [`MergeClient::new`] and marked sensitive, so neither hyper nor our logs can print them.
 //!
 //! Retries (see [`RetryPolicy`]): GETs and the status PATCH are retried on timeouts, transport
 //! failures, 408, 409, 429 and 5xx; a PATCH of `status` is idempotent. A comment or note POST
 //! is retried only when Merge certainly did not act on it: a 429 or a connection that was
 //! never made. After a 5xx or a timeout the write may have happened and Merge has no
-//! idempotency key (doc §5.1), so a blind resend could post the comment twice; the caller
+//! idempotency key (docs/merge.md §5.1), so a blind resend could post the comment twice; the caller
 //! gets the error and checks for its marker before posting again. Other 4xx are never retried.
 
 use crate::redacted::redacted_string;
@@ -31,11 +31,12 @@ use super::model::{
 };
 use super::retry::{self, RetryPolicy};
 
-/// Merge's US API root; EU, APAC and sandbox roots differ only in the host (doc §1.1).
+/// Merge's US API root; EU, APAC and sandbox roots differ only in the host (docs/merge.md §1.1).
 pub const DEFAULT_API_BASE: &str = "https://api.merge.dev/api";
 /// Deadline for one HTTP attempt.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Merge's maximum page size (doc §1.3): fewest requests against the per-account rate limit.
+/// Merge's maximum page size (docs/merge.md §1.3): fewest requests against the per-account
+/// rate limit.
 pub const PAGE_SIZE: u32 = 100;
 /// Pages one listing may read (100 000 objects) before it is taken for a pagination loop.
 const MAX_PAGES: usize = 1000;
@@ -57,7 +58,7 @@ redacted_string! {
 #[derive(Debug, Clone, Default)]
 pub struct AccountTokens {
     pub default: Option<MergeSecret>,
-    /// `linked_account.id` → that account's token (doc §4.4).
+    /// `linked_account.id` → that account's token (docs/merge.md §4.4).
     pub by_account: HashMap<String, MergeSecret>,
 }
 
@@ -201,8 +202,8 @@ impl MergeClient {
             .await
     }
 
-    /// `PATCH /ticketing/v1/tickets/{id}` with `{"model":{"status":…}}` (doc §2.3). Check that
-    /// the integration can write `status` first; otherwise post a comment.
+    /// `PATCH /ticketing/v1/tickets/{id}` with `{"model":{"status":…}}` (docs/merge.md §2.3). Check
+    /// that the integration can write `status` first; otherwise post a comment.
     pub async fn patch_ticket_status(
         &self,
         account: &str,
@@ -223,8 +224,8 @@ impl MergeClient {
         .await
     }
 
-    /// `POST /ticketing/v1/comments`: a private comment on the ticket (doc §2.4). Put a unique
-    /// marker in `body` so an ambiguous failure can be checked before posting again.
+    /// `POST /ticketing/v1/comments`: a private comment on the ticket (docs/merge.md §2.4). Put a
+    /// unique marker in `body` so an ambiguous failure can be checked before posting again.
     pub async fn add_ticket_comment(
         &self,
         account: &str,
@@ -259,8 +260,8 @@ impl MergeClient {
             .await
     }
 
-    /// `POST /crm/v1/notes` with `{"model": note}` (doc §3.3): `content`, `opportunity` and
-    /// optionally `account`, `owner`, `integration_params`. Only HubSpot, Pipedrive and
+    /// `POST /crm/v1/notes` with `{"model": note}` (docs/merge.md §3.3): `content`, `opportunity`
+    /// and optionally `account`, `owner`, `integration_params`. Only HubSpot, Pipedrive and
     /// Salesforce accept notes; Salesforce also wants `integration_params.title`.
     pub async fn add_opportunity_note(
         &self,
@@ -281,7 +282,8 @@ impl MergeClient {
     }
 
     /// Every ticket Merge synced after `since`, expanded like [`MergeClient::get_ticket`],
-    /// all pages read. `modified_after` is Merge's sync time, not the source's (doc §1.3).
+    /// all pages read. `modified_after` is Merge's sync time, not the source's
+    /// (docs/merge.md §1.3).
     pub async fn list_tickets_modified_since(
         &self,
         account: &str,
@@ -636,7 +638,7 @@ fn from_status(
         401 | 403 => MergeError::Unauthorized { operation, status },
         404 => MergeError::NotFound { operation },
         408 | 409 | 500..=599 => MergeError::Unavailable { operation, status },
-        // A refused write usually says why in the write envelope's `errors[]` (doc §1.5).
+        // A refused write usually says why in the write envelope's `errors[]` (docs/merge.md §1.5).
         _ => match write_problems(body) {
             Some((errors, warnings)) => MergeError::WriteRejected {
                 operation,

@@ -1,8 +1,8 @@
 //! [`MergeError`]: every way a Merge call can fail, as variants a caller branches on.
 //!
 //! No variant holds a key, an account token or a request body, so `Display` and `Debug` are
-//! safe to log. Error bodies from Merge have no schema (doc §1.4) and may echo customer data,
-//! so they are kept out of `Display`; [`MergeError::Rejected`] holds a short prefix for
+//! safe to log. Error bodies from Merge have no schema (docs/merge.md §1.4) and may echo customer
+//! data, so they are kept out of `Display`; [`MergeError::Rejected`] holds a short prefix for
 //! diagnosis by whoever chooses to look.
 
 use std::time::Duration;
@@ -73,7 +73,7 @@ pub enum MergeError {
         /// The first bytes of the body, as text.
         body: String,
     },
-    /// The write came back with a non-empty `errors[]` (doc §1.5), whatever the status.
+    /// The write came back with a non-empty `errors[]` (docs/merge.md §1.5), whatever the status.
     #[error("{operation}: Merge refused the write ({})", problem_types(errors))]
     WriteRejected {
         operation: &'static str,
@@ -103,7 +103,7 @@ pub(crate) fn problem_types(problems: &[Problem]) -> String {
 
 impl MergeError {
     /// Whether the same request may succeed later: transport failures, timeouts, 429, 408,
-    /// 409 and 5xx (doc §1.4).
+    /// 409 and 5xx (docs/merge.md §1.4).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

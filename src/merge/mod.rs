@@ -8,20 +8,18 @@
 //!   ([`MergeWriteResponse`]).
 //! - [`webhook`]: `{hook, linked_account, data}` read into a [`MergeEvent`] with Klaxon's
 //!   event type (`merge.ticket.changed`, …).
-//! - [`reconcile`]: the [`Reconciler`], a background task that lists what changed since its
-//!   last poll and stores it as events, for webhooks Merge never sent.
 //! - `retry` and `error`: backoff timing as pure functions, and [`MergeError`].
 //!
 //! What it does not do: verify webhook signatures or compute the dedupe key
 //! (`crate::signing::merge` does, on the raw bytes, before [`webhook::parse`]), store account
 //! tokens or last-seen state, or decide whether a change warrants an escalation. It knows
-//! nothing of axum or settings files, and never logs keys, tokens or bodies; only
-//! [`reconcile`] touches the store (its cursors) and the pipeline runner.
+//! nothing of axum, settings files or the store, and never logs keys, tokens or bodies. The
+//! poll that lists what changed since the last one and stores it as events is an ingress:
+//! `crate::ingress::merge_poll`.
 
 pub mod client;
 pub mod model;
 pub mod payload;
-pub mod reconcile;
 pub mod webhook;
 pub mod writeback;
 
@@ -35,6 +33,5 @@ pub use model::{
     Problem, ProblemSource, Related, Stage, Ticket, TicketPriority, TicketStatus, TicketingUser,
     User, Written,
 };
-pub use reconcile::{MergeAccount, PollOutcome, PolledModel, Reconciler, ReconcilerConfig};
 pub use retry::RetryPolicy;
 pub use webhook::{Change, MergeEvent, MergeModel, WebhookError};

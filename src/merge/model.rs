@@ -1,17 +1,17 @@
 //! Typed subsets of the Merge common models Klaxon reads, and the write envelope.
 //!
 //! Only the fields Klaxon acts on are declared; everything else in a Merge object is ignored,
-//! so a field Merge adds later never breaks parsing. Reading is lenient on purpose (doc §2.1,
-//! §6): enums keep unknown strings as `Other(..)` because `show_enum_origins` returns the
-//! source's raw value ("P1", "Highest") in place of the normalised one, nullable lists read
-//! `null` as empty, and a relation is either a uuid or, when requested with `expand=`, the
-//! nested object ([`Related`]).
+//! so a field Merge adds later never breaks parsing. Reading is lenient on purpose
+//! (docs/merge.md §2.1, §6): enums keep unknown strings as `Other(..)` because
+//! `show_enum_origins` returns the source's raw value ("P1", "Highest") in place of the
+//! normalised one, nullable lists read `null` as empty, and a relation is either a uuid or, when
+//! requested with `expand=`, the nested object ([`Related`]).
 //!
 //! Timestamps stay the strings Merge sent; [`parse_time`] reads one when a caller needs to
 //! compare, so one odd timestamp cannot fail a whole ticket.
 //!
-//! The two categories differ in small ways that are easy to get wrong (doc §6): a ticketing
-//! [`Contact`] has one `phone_number` string, a CRM contact has a list; a ticketing
+//! The two categories differ in small ways that are easy to get wrong (docs/merge.md §6): a
+//! ticketing [`Contact`] has one `phone_number` string, a CRM contact has a list; a ticketing
 //! [`TicketingUser`] has `email_address`, a CRM [`User`] has `email`. Neither user has a phone.
 
 use serde::{Deserialize, Deserializer};
@@ -32,7 +32,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// `PriorityEnum`. There is no `CRITICAL`: Klaxon's "critical" is `URGENT` (doc §2.1).
+    /// `PriorityEnum`. There is no `CRITICAL`: Klaxon's "critical" is `URGENT`
+    /// (docs/merge.md §2.1).
     pub enum TicketPriority {
         Urgent = "URGENT",
         High = "HIGH",
@@ -56,7 +57,7 @@ pub trait HasId {
 }
 
 /// A relation: the related object's uuid, or the object itself when the request asked for it
-/// with `expand=` (doc §2.1). The uuid is tried first, so any JSON object is read as `T`.
+/// with `expand=` (docs/merge.md §2.1). The uuid is tried first, so any JSON object is read as `T`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum Related<T> {
@@ -92,7 +93,7 @@ macro_rules! has_id {
     };
 }
 
-/// A ticketing `Ticket` (doc §2.1).
+/// A ticketing `Ticket` (docs/merge.md §2.1).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Ticket {
     /// Merge's uuid: the one to key on, not `remote_id`.
@@ -117,14 +118,14 @@ pub struct Ticket {
     pub account: Option<Related<Account>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub assignees: Vec<Related<TicketingUser>>,
-    /// When Merge last synced the ticket, not when it changed at the source (doc §1.3).
+    /// When Merge last synced the ticket, not when it changed at the source (docs/merge.md §1.3).
     #[serde(default)]
     pub modified_at: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub remote_was_deleted: bool,
 }
 
-/// A ticketing `Contact`: the reporter or customer (doc §2.2).
+/// A ticketing `Contact`: the reporter or customer (docs/merge.md §2.2).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Contact {
     #[serde(default)]
@@ -160,7 +161,7 @@ pub struct TicketingUser {
     pub email_address: Option<String>,
 }
 
-/// A CRM `Opportunity` (doc §3.1).
+/// A CRM `Opportunity` (docs/merge.md §3.1).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Opportunity {
     pub id: String,
@@ -249,7 +250,7 @@ impl HasId for Opportunity {
     }
 }
 
-/// One page of a list endpoint (doc §1.3). The wire name is `previous`, not `prev`.
+/// One page of a list endpoint (docs/merge.md §1.3). The wire name is `previous`, not `prev`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct Page<T> {
@@ -289,10 +290,10 @@ pub struct ProblemSource {
 }
 
 /// `problem_type` of a write refused because writes are switched off in the Merge dashboard:
-/// a configuration alert, never worth a retry (doc §2.3).
+/// a configuration alert, never worth a retry (docs/merge.md §2.3).
 pub const DISABLED_MODEL_WRITE: &str = "DISABLED_MODEL_WRITE";
 
-/// The answer to a POST or PATCH (doc §1.5): `{model, warnings, errors}`.
+/// The answer to a POST or PATCH (docs/merge.md §1.5): `{model, warnings, errors}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct MergeWriteResponse<T> {
@@ -313,8 +314,8 @@ pub struct Written<T> {
 }
 
 impl<T> MergeWriteResponse<T> {
-    /// A non-empty `errors` is a failed write whatever the HTTP status (doc §1.5); otherwise
-    /// the model and warnings. `operation` names the call in the error.
+    /// A non-empty `errors` is a failed write whatever the HTTP status (docs/merge.md §1.5);
+    /// otherwise the model and warnings. `operation` names the call in the error.
     pub fn into_result(self, operation: &'static str) -> Result<Written<T>, MergeError> {
         if self.errors.is_empty() {
             Ok(Written {

@@ -9,6 +9,10 @@ use serde_json::{Map, Value, json};
 
 use super::model::{Opportunity, Related, Ticket};
 
+/// The `merge_event` of payloads stored by reconciliation polls, which are already fresh and
+/// flattened by this module.
+pub const POLLED: &str = "poll";
+
 /// A stage name as compared with `ALERT_STAGES`: "Contract Sent" → `contract_sent`.
 pub fn normalise_stage(name: &str) -> String {
     name.trim()
@@ -61,7 +65,7 @@ pub fn ticket_fields(ticket: &Ticket) -> Map<String, Value> {
 
 /// The opportunity's fields; `stage_name` (normalised), `owner_*` and `account_name` when
 /// those relations were expanded. `phone_of` looks an owner's e-mail up in Klaxon's people
-/// directory, since CRM users have no phone (doc §3.2).
+/// directory, since CRM users have no phone (docs/merge.md §3.2).
 pub fn opportunity_fields(
     deal: &Opportunity,
     phone_of: &dyn Fn(&str) -> Option<String>,

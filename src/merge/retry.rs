@@ -1,6 +1,6 @@
 //! Retry timing for Merge requests, as pure functions of values (no clock reads, no I/O).
 //!
-//! Merge documents no `Retry-After` on 429 (doc §1.4), but we honour `Retry-After` and
+//! Merge documents no `Retry-After` on 429 (docs/merge.md §1.4), but we honour `Retry-After` and
 //! `retry-after-ms` when present; otherwise exponential backoff with "equal jitter", starting
 //! around 1 s and capped around 60 s. Only transient failures are retried: Merge blocks an IP
 //! that sends more than 20 failing requests (429 excluded) in 10 s, and Klaxon calls Merge

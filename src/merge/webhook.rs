@@ -1,4 +1,4 @@
-//! The Merge webhook envelope, read into a [`MergeEvent`] (doc §4.1–4.3).
+//! The Merge webhook envelope, read into a [`MergeEvent`] (docs/merge.md §4.1–4.3).
 //!
 //! The body is `{hook: {event, …}, linked_account: {id, …}, data: {…}}` with no top-level id.
 //! `data` is the whole current object, not a diff, so it is kept as JSON here: the caller
@@ -46,7 +46,7 @@ pub struct MergeEvent {
     pub change: Change,
     /// `hook.event` exactly as sent, for logs.
     pub event: String,
-    /// Routes the event to a tenant and its account token (doc §4.4).
+    /// Routes the event to a tenant and its account token (docs/merge.md §4.4).
     pub linked_account_id: String,
     /// The display name, e.g. `Zendesk`.
     pub integration: Option<String>,
@@ -158,7 +158,7 @@ pub fn parse(body: &[u8]) -> Result<MergeEvent, WebhookError> {
     })
 }
 
-/// `<Model>.<verb>`, case-insensitively, with the synonyms of doc §4.2.
+/// `<Model>.<verb>`, case-insensitively, with the synonyms of docs/merge.md §4.2.
 pub fn parse_event_name(event: &str) -> Result<(MergeModel, Change), WebhookError> {
     let (model, verb) = event
         .trim()

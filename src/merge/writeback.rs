@@ -5,8 +5,8 @@
 //!   saying who took it and how. Unreached: a private comment only; the status is never
 //!   changed on a voicemail or a no-answer.
 //! - A deal: a CRM note on the opportunity with the outcome. Merge creates notes only for
-//!   HubSpot, Pipedrive and Salesforce (doc §3.3); for another known integration the job is
-//!   recorded as skipped rather than sent to fail, and Merge's own refusal (an `errors[]`, a
+//!   HubSpot, Pipedrive and Salesforce (docs/merge.md §3.3); for another known integration the job
+//!   is recorded as skipped rather than sent to fail, and Merge's own refusal (an `errors[]`, a
 //!   404) is recorded as the job's final error, not retried.
 //!
 //! An escalation writes back in two stages: once when its outcome is known, and, for a
@@ -21,7 +21,6 @@ use serde_json::{Value, json};
 
 use super::error::problem_types;
 use super::{MergeClient, MergeError, Problem, TicketStatus};
-use crate::destinations::Target;
 
 /// The destination name of ticket write-back jobs in the deliveries table (a job is unique
 /// per event and destination name; the worker routes it by its target, not this name).
@@ -33,7 +32,7 @@ pub const NOTE_DESTINATION: &str = "merge.opportunity-note";
 pub const CALL_ENDED_DESTINATION: &str = "merge.ticket-writeback.call-ended";
 pub const CALL_ENDED_NOTE_DESTINATION: &str = "merge.opportunity-note.call-ended";
 
-/// Integrations whose notes Merge can create (doc §3.3), by slug or display name.
+/// Integrations whose notes Merge can create (docs/merge.md §3.3), by slug or display name.
 const NOTE_INTEGRATIONS: [&str; 3] = ["hubspot", "pipedrive", "salesforce"];
 
 /// The body of a ticket write-back job.
@@ -77,16 +76,6 @@ pub enum Job {
 }
 
 impl Job {
-    /// The job stored as a delivery of `target`, or `None` when that is not a write-back
-    /// kind.
-    pub fn stored(target: Target, body: &str) -> Option<Result<Job, serde_json::Error>> {
-        match target {
-            Target::MergeTicket => Some(serde_json::from_str(body).map(Job::Ticket)),
-            Target::MergeNote => Some(serde_json::from_str(body).map(Job::Note)),
-            _ => None,
-        }
-    }
-
     /// The destination it is stored under.
     pub fn destination(&self) -> &'static str {
         match self {
@@ -94,14 +83,6 @@ impl Job {
             Job::Ticket(_) => DESTINATION,
             Job::Note(job) if job.outcome == CALL_ENDED => CALL_ENDED_NOTE_DESTINATION,
             Job::Note(_) => NOTE_DESTINATION,
-        }
-    }
-
-    /// How the delivery worker routes it.
-    pub fn target(&self) -> Target {
-        match self {
-            Job::Ticket(_) => Target::MergeTicket,
-            Job::Note(_) => Target::MergeNote,
         }
     }
 
@@ -247,7 +228,7 @@ async fn write_note(
     if let Some(account) = &job.account_id {
         model["account"] = Value::String(account.clone());
     }
-    // Salesforce requires a title (doc §3.3).
+    // Salesforce requires a title (docs/merge.md §3.3).
     if integration.as_deref() == Some("salesforce") {
         model["integration_params"] = json!({"title": "Klaxon escalation"});
     }
@@ -315,7 +296,7 @@ mod tests {
     #[test]
     fn job_bodies_stored_before_the_call_ended_stage_still_parse() {
         let old = r#"{"linked_account_id":"9c","ticket_id":"1c","escalation_id":"esc_7","outcome":"connected","comment":"Klaxon escalation esc_7: done"}"#;
-        let Some(Ok(Job::Ticket(job))) = Job::stored(Target::MergeTicket, old) else {
+        let Ok(job) = serde_json::from_str::<TicketWriteback>(old) else {
             panic!("an old ticket job parses");
         };
         assert_eq!(job.outcome, "connected");
@@ -325,8 +306,7 @@ mod tests {
         });
         let stored = ended.body();
         assert!(stored.contains(r#""outcome":"call_ended""#), "{stored}");
-        assert!(
-            matches!(Job::stored(Target::MergeTicket, &stored), Some(Ok(parsed)) if parsed == ended)
-        );
+        let parsed = serde_json::from_str::<TicketWriteback>(&stored).map(Job::Ticket);
+        assert_eq!(parsed.ok(), Some(ended));
     }
 }

@@ -11,13 +11,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::merge::model::{Opportunity, Ticket};
-use crate::merge::payload::{opportunity_fields, ticket_fields};
+use crate::merge::payload::{POLLED, opportunity_fields, ticket_fields};
 use crate::merge::{MergeClient, MergeError};
-use crate::voice::settings::PhoneBook;
-
-/// The `merge_event` of payloads stored by reconciliation polls, which are already fresh and
-/// flattened by [`crate::merge::payload`].
-pub const POLLED: &str = "poll";
+use crate::people::PhoneBook;
 
 /// Which Merge model the step reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

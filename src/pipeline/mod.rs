@@ -21,9 +21,13 @@ pub mod runner;
 pub mod spec;
 
 pub use run::StepServices;
-pub use runner::{PipelineRunner, PreparedRunner, RunnerHandle};
+pub use runner::{PipelineRunner, RunnerParts};
 
-/// True when some pipeline takes events of this type.
-pub fn any_takes(pipelines: &[spec::PipelineSpec], event_type: &str) -> bool {
-    pipelines.iter().any(|p| p.takes(event_type))
+/// Whether some of `pipelines` takes an event type, as a predicate the intake can keep.
+pub fn takes(pipelines: &[spec::PipelineSpec]) -> impl Fn(&str) -> bool + Send + Sync + 'static {
+    let patterns: Vec<spec::TypePattern> = pipelines
+        .iter()
+        .flat_map(|p| p.on.iter().cloned())
+        .collect();
+    move |event_type| patterns.iter().any(|p| p.matches(event_type))
 }

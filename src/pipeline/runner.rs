@@ -1,136 +1,36 @@
 //! The pipeline runner: takes every accepted event that some pipeline wants, runs the
 //! pipelines, and commits the trace and the deliveries in one transaction.
 //!
-//! Events reach it in two ways. The ingest handler submits each new event right after its
-//! commit (the fast path). The event row also carries `pipeline_state = 'pending'`, written
-//! in the same transaction as the event, so at start-up, or whenever the hand-off queue was
-//! full, the runner scans the store for pending events: nothing accepted is ever skipped.
+//! Events reach it from [`crate::intake`] in two ways: each new event right after its commit
+//! (the fast path), and, since the event row carries `pipeline_state = 'pending'` written in
+//! the same transaction, by scanning the store at start-up or whenever the hand-off queue was
+//! full: nothing accepted is ever skipped.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::run::StepServices;
 use super::run::{EventView, RunTrace, run};
-use super::spec::{DestinationSpec, PipelineSpec, TypePattern};
+use super::spec::{DestinationSpec, PipelineSpec};
 use crate::clock;
 use crate::delivery::WorkerHandle;
-use crate::delivery::worker;
-use crate::store::{
-    DeliveryJob, EventId, Inserted, NewDelivery, NewEscalation, NewEvent, PendingEvent, Source,
-    Store, StoreError,
-};
+use crate::intake::{Arrival, Arrivals};
+use crate::store::{DeliveryJob, EventId, NewDelivery, NewEscalation, PendingEvent, Store};
 use crate::voice::EngineHandle;
-use crate::voice::engine::HandOff;
 use crate::voice::escalation::machine::State as MachineState;
 use crate::voice::settings::Policy;
-use sha2::{Digest, Sha256};
 
-/// Events that may wait in the hand-off queue; past this they wait in the store instead.
-const QUEUE_CAPACITY: usize = 64 * 1024;
 /// Events whose pipelines run at once (a model call can take seconds).
 const MAX_CONCURRENT_EVENTS: usize = 256;
 /// Pending events read per page during a scan.
 const SCAN_PAGE: usize = 512;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Submits events to the runner; cheap to clone.
-#[derive(Clone)]
-pub struct RunnerHandle {
-    queue: mpsc::Sender<PendingEvent>,
-    /// Set when the queue was full: the runner must rescan the store.
-    missed: Arc<AtomicBool>,
-    wake: Arc<Notify>,
-    store: Store,
-    /// Which event types some pipeline takes.
-    types: Arc<Vec<TypePattern>>,
-}
-
-impl RunnerHandle {
-    /// Stores an event Klaxon emits itself (source `klaxon`) and runs it through the
-    /// pipelines like any other. `key` makes it idempotent: the same key stores nothing new.
-    pub async fn publish(
-        &self,
-        event_type: &str,
-        payload: &Value,
-        key: String,
-    ) -> Result<(), StoreError> {
-        self.publish_from(Source::Klaxon, event_type, payload, key)
-            .await
-            .map(drop)
-    }
-
-    /// Stores an event that did not come through HTTP (an escalation's outcome, a Merge
-    /// reconciliation poll) under `source`, and runs it through the pipelines like any
-    /// other. `key` is the idempotency key within `source`: the same key stores nothing new.
-    /// Returns whether the event was new.
-    pub async fn publish_from(
-        &self,
-        source: Source,
-        event_type: &str,
-        payload: &Value,
-        key: String,
-    ) -> Result<bool, StoreError> {
-        let now = clock::now_rfc3339();
-        let payload = payload.to_string();
-        let event = NewEvent {
-            id: EventId::new(),
-            source,
-            event_type: event_type.to_owned(),
-            request_hash: hex::encode(Sha256::digest(payload.as_bytes())),
-            payload,
-            occurred_at: now.clone(),
-            received_at: now,
-            idempotency_key: Some(key),
-            pipeline_pending: self.takes(event_type),
-        };
-        let pending = event.pipeline_pending.then(|| PendingEvent {
-            id: event.id,
-            event_type: event.event_type.clone(),
-            payload: event.payload.clone(),
-            occurred_at: event.occurred_at.clone(),
-        });
-        let Inserted::Created(_) = self.store.insert_event(event).await? else {
-            return Ok(false);
-        };
-        if let Some(pending) = pending {
-            self.submit(pending);
-        }
-        Ok(true)
-    }
-
-    /// True when some pipeline takes events of this type: such an event is stored pending,
-    /// for the runner.
-    pub fn takes(&self, event_type: &str) -> bool {
-        self.types.iter().any(|t| t.matches(event_type))
-    }
-
-    /// Hands over a committed event. Never blocks: when the queue is full the event is
-    /// picked up from the store by the next scan.
-    pub fn submit(&self, event: PendingEvent) {
-        if self.queue.try_send(event).is_err() {
-            self.missed.store(true, Ordering::Release);
-            self.wake.notify_one();
-        }
-    }
-}
-
-/// The escalation engine hands its events (`escalation.<outcome>`, …) to the runner.
-impl HandOff for RunnerHandle {
-    fn takes(&self, event_type: &str) -> bool {
-        RunnerHandle::takes(self, event_type)
-    }
-
-    fn submit(&self, event: PendingEvent) {
-        RunnerHandle::submit(self, event);
-    }
-}
 
 struct Shared {
     pipelines: Vec<(PipelineSpec, Vec<Arc<DestinationSpec>>)>,
@@ -145,38 +45,40 @@ struct Shared {
     in_progress: Mutex<HashSet<EventId>>,
 }
 
+/// What the runner runs and where its results go.
+pub struct RunnerParts {
+    pub pipelines: Vec<PipelineSpec>,
+    /// Escalation policies, for `voice` destinations.
+    pub policies: BTreeMap<String, Policy>,
+    pub services: StepServices,
+    pub store: Store,
+    /// Gets every new delivery right after its commit.
+    pub worker: WorkerHandle,
+    /// Where new escalations go; `None` in settings without voice (benchmarks, tests).
+    pub escalations: Option<EngineHandle>,
+}
+
 /// The running runner.
 pub struct PipelineRunner {
-    handle: RunnerHandle,
     task: JoinHandle<()>,
 }
 
-/// A runner whose handle exists but which does not run yet: what submits to it (the
-/// escalation engine) is built with the handle, then given to [`PreparedRunner::start`].
-pub struct PreparedRunner {
-    pipelines: Vec<PipelineSpec>,
-    handle: RunnerHandle,
-    events: mpsc::Receiver<PendingEvent>,
-}
-
-impl PreparedRunner {
-    pub fn handle(&self) -> RunnerHandle {
-        self.handle.clone()
-    }
-
+impl PipelineRunner {
+    /// Runs the pipelines for every event that `arrivals` brings (and every pending one in
+    /// the store) until `shutdown`.
     pub fn start(
-        self,
-        policies: BTreeMap<String, Policy>,
-        services: StepServices,
-        worker: WorkerHandle,
-        escalations: Option<EngineHandle>,
+        parts: RunnerParts,
+        arrivals: Arrivals,
         shutdown: watch::Receiver<bool>,
     ) -> PipelineRunner {
-        let PreparedRunner {
+        let RunnerParts {
             pipelines,
-            handle,
-            events,
-        } = self;
+            policies,
+            services,
+            store,
+            worker,
+            escalations,
+        } = parts;
         let shared = Arc::new(Shared {
             pipelines: pipelines
                 .into_iter()
@@ -188,79 +90,23 @@ impl PreparedRunner {
             policies,
             escalations,
             services,
-            store: handle.store.clone(),
+            store,
             worker,
             in_progress: Mutex::new(HashSet::new()),
         });
-        let task = tokio::spawn(run_loop(
-            shared,
-            events,
-            handle.missed.clone(),
-            handle.wake.clone(),
-            shutdown,
-        ));
-        PipelineRunner { handle, task }
-    }
-}
-
-impl PipelineRunner {
-    /// The runner's handle first; [`PreparedRunner::start`] runs it.
-    pub fn prepare(pipelines: Vec<PipelineSpec>, store: Store) -> PreparedRunner {
-        let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
-        let types = Arc::new(
-            pipelines
-                .iter()
-                .flat_map(|p| p.on.iter().cloned())
-                .collect(),
-        );
-        PreparedRunner {
-            pipelines,
-            handle: RunnerHandle {
-                queue,
-                // Start with a scan: events accepted before the last stop may be pending.
-                missed: Arc::new(AtomicBool::new(true)),
-                wake: Arc::new(Notify::new()),
-                store,
-                types,
-            },
-            events,
-        }
-    }
-
-    pub fn start(
-        pipelines: Vec<PipelineSpec>,
-        policies: BTreeMap<String, Policy>,
-        services: StepServices,
-        store: Store,
-        worker: WorkerHandle,
-        escalations: Option<EngineHandle>,
-        shutdown: watch::Receiver<bool>,
-    ) -> PipelineRunner {
-        PipelineRunner::prepare(pipelines, store).start(
-            policies,
-            services,
-            worker,
-            escalations,
-            shutdown,
-        )
-    }
-
-    pub fn handle(&self) -> RunnerHandle {
-        self.handle.clone()
+        let task = tokio::spawn(run_loop(shared, arrivals, shutdown));
+        PipelineRunner { task }
     }
 
     /// Waits for the runner to stop after the shutdown signal.
     pub async fn join(self) {
-        drop(self.handle);
         let _ = self.task.await;
     }
 }
 
 async fn run_loop(
     shared: Arc<Shared>,
-    mut events: mpsc::Receiver<PendingEvent>,
-    missed: Arc<AtomicBool>,
-    wake: Arc<Notify>,
+    mut arrivals: Arrivals,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_EVENTS));
@@ -272,22 +118,19 @@ async fn run_loop(
         every
     });
     loop {
-        if missed.swap(false, Ordering::AcqRel) {
-            scan(&shared, &permits, &shutdown).await;
-            continue;
-        }
-        let event = tokio::select! {
-            event = events.recv() => event,
-            _ = wake.notified() => continue,
-            _ = tick(&mut rescan) => {
-                missed.store(true, Ordering::Release);
-                continue;
-            }
-            _ = shutdown.wait_for(|stop| *stop) => None,
+        let arrival = tokio::select! {
+            arrival = arrivals.next() => arrival,
+            _ = tick(&mut rescan) => Arrival::ScanDue,
+            _ = shutdown.wait_for(|stop| *stop) => Arrival::Closed,
         };
-        let Some(event) = event else { break };
-        if !start(&shared, &permits, event, &shutdown).await {
-            break;
+        match arrival {
+            Arrival::ScanDue => scan(&shared, &permits, &shutdown).await,
+            Arrival::Event(event) => {
+                if !start(&shared, &permits, event, &shutdown).await {
+                    break;
+                }
+            }
+            Arrival::Closed => break,
         }
     }
     let all = u32::try_from(MAX_CONCURRENT_EVENTS).unwrap_or(u32::MAX);
@@ -458,7 +301,7 @@ async fn complete(
     escalations: Vec<NewEscalation>,
 ) {
     let now = clock::now_ms();
-    let lease_until = worker::lease_until(now);
+    let lease_until = crate::store::lease_until(now);
     let jobs: Vec<DeliveryJob> = deliveries
         .iter()
         .map(|d| DeliveryJob::fresh(d.clone()))

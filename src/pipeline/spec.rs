@@ -12,6 +12,7 @@ use super::condition::Condition;
 use super::merge_lookup::MergeModelKind;
 use super::redact::Redactor;
 use crate::destinations::Destination;
+use crate::voice::destination::VoiceSpec;
 
 /// A declared pipeline.
 #[derive(Debug, Clone)]
@@ -147,25 +148,6 @@ impl DestinationKind {
             DestinationKind::Deliver(destination) => destination.target().as_str(),
         }
     }
-}
-
-/// A phone escalation destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VoiceSpec {
-    /// The escalation policy's name (validated against the settings).
-    pub policy: String,
-    /// Who "connect me" reaches; none means connect is not offered.
-    pub connect_to: Option<ConnectTo>,
-    /// Instructions for the briefing model; a built-in prompt when absent.
-    pub briefing_prompt: Option<String>,
-}
-
-/// Where the connect target's number comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConnectTo {
-    Number(String),
-    /// A payload field (dotted path) holding a +E.164 number.
-    Field(String),
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ pub enum VerifyError {
 
 impl VerifyError {
     /// True when the sender's header could not be parsed, which our ingest answers with 400
-    /// rather than 401 (`docs/signatures.md`, rule 7).
+    /// rather than 401 (`docs/signatures.md` §0, rule 7).
     pub fn is_malformed(&self) -> bool {
         matches!(self, VerifyError::MalformedHeader { .. })
     }

@@ -7,12 +7,22 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::Target;
 use super::{Cursor, EventId};
-use crate::destinations::Target;
+
+/// How long a claimed delivery is its worker's. Longer than any attempt (timeouts are
+/// ≤ 300 s) plus the wait for a free slot, so a live worker never loses a job it is working on.
+pub const DELIVERY_LEASE: Duration = Duration::from_secs(10 * 60);
+
+/// When a delivery leased at `now_ms` (unix ms) is free to be claimed again.
+pub fn lease_until(now_ms: i64) -> i64 {
+    now_ms.saturating_add(i64::try_from(DELIVERY_LEASE.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// A delivery's id, also sent as `webhook-id` so receivers can drop repeats. Shown as
 /// `msg_<32 hex>` everywhere (API, headers, logs).

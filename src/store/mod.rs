@@ -15,15 +15,18 @@ mod health;
 mod migrations;
 mod node;
 pub(crate) mod postgres;
+mod postgres_url;
+mod settings;
 mod sqlite;
+mod target;
 mod write_health;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use delivery::{
-    AfterAttempt, Attempt, Delivery, DeliveryId, DeliveryJob, DeliveryPage, DeliveryQuery,
-    DeliveryState, NewDelivery, QueueDepth, Replay, TransitionCheck,
+    AfterAttempt, Attempt, DELIVERY_LEASE, Delivery, DeliveryId, DeliveryJob, DeliveryPage,
+    DeliveryQuery, DeliveryState, NewDelivery, QueueDepth, Replay, TransitionCheck, lease_until,
 };
 pub use dial::{ClaimedDial, DialClaim, Dialling, NewDial, NewLeg};
 pub use disk_space::LowDisk;
@@ -36,9 +39,10 @@ pub use event::{
 };
 pub use health::Problem;
 pub use node::NodeStatus;
+pub use postgres_url::{PostgresUrl, TlsMode};
+pub use settings::{DatabaseUrl, StoreSettings};
+pub use target::Target;
 pub use write_health::Outage;
-
-use crate::config::{DatabaseUrl, StoreSettings};
 
 /// Errors from the store. Callers branch on [`StoreError::is_unavailable`] to answer 503.
 #[derive(Debug, thiserror::Error)]

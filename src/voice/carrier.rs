@@ -11,7 +11,8 @@ use super::telnyx::commands::{
 };
 use super::telnyx::{CallControlId, ClientState, CommandId, LegRole, TelnyxClient, TelnyxError};
 
-/// The voice used for every prompt (doc §3.2: plain `female` needs `service_level: basic`).
+/// The voice used for every prompt (docs/telnyx.md §3.2: plain `female` needs
+/// `service_level: basic`).
 pub const VOICE: &str = "Telnyx.KokoroTTS.af";
 
 /// Identifies one command: its `command_id` and the `client_state` to attach.

@@ -1,6 +1,7 @@
 //! Phone escalation over Telnyx Call Control.
 //!
 //! - [`settings`]: the carrier account, policies and people, validated.
+//! - [`destination`]: a pipeline's `voice` destination, as declared.
 //! - [`escalation`]: who to ring next and what to do with what they say (pure).
 //! - [`engine`]: runs escalations, persisting each transition before acting on it.
 //! - [`carrier`]: the call operations the engine needs, as Telnyx commands.
@@ -12,6 +13,7 @@
 //! - [`webhook`]: call events → escalation inputs.
 
 pub mod carrier;
+pub mod destination;
 pub mod engine;
 pub mod enrich;
 pub mod escalation;

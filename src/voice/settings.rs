@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::people::PhoneBook;
 use crate::signing::telnyx::PublicKey;
 
 /// Where calls go.
@@ -134,28 +135,4 @@ impl VoiceSettings {
     pub fn phone_by_email(&self, email: &str) -> Option<String> {
         self.people_by_email.phone(email)
     }
-}
-
-/// E-mail address → phone number, compared without case or surrounding spaces.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PhoneBook(BTreeMap<String, String>);
-
-impl PhoneBook {
-    pub fn insert(&mut self, email: &str, number: String) {
-        self.0.insert(email.trim().to_lowercase(), number);
-    }
-
-    pub fn phone(&self, email: &str) -> Option<String> {
-        self.0.get(&email.trim().to_lowercase()).cloned()
-    }
-}
-
-/// `+` and 8 to 15 digits, the first not 0.
-pub fn is_e164(number: &str) -> bool {
-    let Some(digits) = number.strip_prefix('+') else {
-        return false;
-    };
-    (8..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
 }

@@ -13,7 +13,7 @@ use crate::support::receiver::Receiver;
 use crate::support::{TestServer, assert_error, eventually};
 
 const WAIT: Duration = Duration::from_secs(10);
-/// K1 of the Standard Webhooks vectors in signatures.md (raw key 0x00..=0x17).
+/// K1 of the Standard Webhooks vectors in docs/signatures.md §4 (raw key 0x00..=0x17).
 const STANDARD_SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
 
 fn webhook_pipeline(url: &str, signing: &str, extra: &str) -> String {
@@ -99,7 +99,7 @@ async fn standard_webhooks_signature_verifies_with_an_independent_implementation
 
 #[tokio::test]
 async fn the_library_signer_matches_the_documented_standard_webhooks_vector() {
-    // The vector of signatures.md, checked with the independent implementation above, so
+    // The vector of docs/signatures.md §4, checked with the independent implementation above, so
     // both the test's HMAC and Klaxon's agree with the spec.
     let key: Vec<u8> = (0u8..0x18).collect();
     let signed =

@@ -422,7 +422,7 @@ async fn a_429_on_a_comment_is_retried_but_a_500_is_not() {
         .unwrap();
     assert_eq!(merge.seen().len(), 2);
 
-    // A 5xx may have posted the comment already: resending could duplicate it (doc §5.1).
+    // A 5xx may have posted the comment already: resending could duplicate it (docs/merge.md §5.1).
     let merge = FakeMerge::start(vec![reply(502, json!({})), reply(201, json!({}))]).await;
     let error = merge
         .client()
@@ -616,7 +616,7 @@ async fn a_plain_listing_reads_one_page_with_the_spec_parameters() {
         "expand=contact,account,assignees&page_size=50"
     );
     assert_eq!(seen[1].path, "/api/crm/v1/opportunities");
-    // Merge's maximum page size is 100 (doc §1.3).
+    // Merge's maximum page size is 100 (docs/merge.md §1.3).
     assert_eq!(seen[1].query, "expand=stage,owner,account&page_size=100");
     for request in &seen {
         assert_merge_headers(request);

@@ -76,7 +76,8 @@ fn no_pipelines_means_the_built_in_ones() {
     assert!(with_key.voice.telnyx.is_some());
 }
 
-/// A complete Telnyx account in the environment (the public key is signatures.md's vector).
+/// A complete Telnyx account in the environment (the public key is the vector of
+/// docs/signatures.md §1).
 const TELNYX_ACCOUNT: [(&str, &str); 5] = [
     ("TELNYX_API_KEY", "KEY123"),
     ("TELNYX_CONNECTION_ID", "1494404757140276705"),

@@ -145,7 +145,7 @@ async fn answer(
     }
 }
 
-/// Telnyx's documented success bodies (doc §1).
+/// Telnyx's documented success bodies (docs/telnyx.md §1).
 fn default_reply(method: &Method, path: &str) -> Reply {
     let call = |is_alive: bool| {
         json!({"data": {
@@ -491,7 +491,7 @@ async fn a_gone_leg_is_terminal_and_not_retried() {
     );
     assert_eq!(fake.seen().len(), 1, "never retried");
 
-    // Hanging up a leg that is already gone is what we wanted anyway (doc §3.8).
+    // Hanging up a leg that is already gone is what we wanted anyway (docs/telnyx.md §3.8).
     client
         .command(&leg_a(), &Hangup::new(id("hangup")).into())
         .await

@@ -8,7 +8,7 @@ use super::DiscordSettings;
 use crate::destinations::Providers;
 use crate::destinations::http_post::{self, Answer};
 use crate::destinations::report::{Report, Verdict};
-use crate::sandbox::chat as sandbox;
+use crate::destinations::sandbox_contract as sandbox;
 
 /// One attempt.
 pub async fn send(settings: &DiscordSettings, providers: &Providers, body: &str) -> Report {

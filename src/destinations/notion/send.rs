@@ -14,7 +14,7 @@ use super::{NOTION_VERSION, NotionSettings};
 use crate::destinations::Providers;
 use crate::destinations::http_post::{self, Answer};
 use crate::destinations::report::{Report, Verdict};
-use crate::sandbox::chat as sandbox;
+use crate::destinations::sandbox_contract as sandbox;
 
 /// Characters of Notion's error message kept in the attempt's error.
 const MAX_REASON: usize = 300;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::PostgresUrl;
+use crate::store::PostgresUrl;
 
 /// How long one insert (or the wait for a connection) may take unless `timeout_secs` says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -37,7 +37,7 @@ pub use send::send;
 
 use super::rate_limit::Pace;
 use super::{Problems, SettingsContext, provider_settings};
-use crate::sandbox::chat as sandbox;
+use crate::destinations::sandbox_contract as sandbox;
 
 /// Telegram's origin.
 pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";

@@ -9,7 +9,7 @@ use super::TelegramSettings;
 use crate::destinations::Providers;
 use crate::destinations::http_post::{self, Answer};
 use crate::destinations::report::{Report, Verdict};
-use crate::sandbox::chat as sandbox;
+use crate::destinations::sandbox_contract as sandbox;
 
 /// One attempt.
 pub async fn send(settings: &TelegramSettings, providers: &Providers, body: &str) -> Report {

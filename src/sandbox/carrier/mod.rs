@@ -18,13 +18,13 @@
 //!   body and codes (`rejection.rs`): 10004, 10016, 10032, 10033, 10015 (no webhook URL),
 //!   90015 (unknown call), 90018 (ended), 90034 (not answered), 90054, 90061. A repeated
 //!   `command_id` on a leg, or on dial, within 60 s is ignored and answered as the first one
-//!   was (§2).
+//!   was (docs/telnyx.md §2).
 //! - **The calls** (`call.rs`): one task per leg plays the callee's [`Script`] against the
 //!   commands it receives, in simulated time ([`Timing`]).
-//! - **The webhooks** (`webhooks.rs`): §4.1 envelopes without `meta`, whose payloads carry
-//!   exactly the fields of the official schemas, including the leg's latest `client_state`;
-//!   signed with Ed25519 as in §5; POSTed to the dial's `webhook_url` (or the per-event
-//!   `webhook_urls` entry, or [`CarrierConfig::default_webhook_url`]); retried twice on a
+//! - **The webhooks** (`webhooks.rs`): docs/telnyx.md §4.1 envelopes without `meta`, whose payloads
+//!   carry exactly the fields of the official schemas, including the leg's latest `client_state`;
+//!   signed with Ed25519 as in docs/telnyx.md §5; POSTed to the dial's `webhook_url` (or the
+//!   per-event `webhook_urls` entry, or [`CarrierConfig::default_webhook_url`]); retried twice on a
 //!   non-2xx answer or a network error. Per leg they leave in order, unless the callee's
 //!   [`Delivery`] mode duplicates or shuffles them.
 //!

@@ -1,9 +1,9 @@
 //! Why the simulated Telnyx API refused a request, and the body it answers with: Telnyx's
 //! `{"errors":[{code, title, detail, source}]}` (docs/telnyx.md §1.1), `code` a numeric string.
 //!
-//! The codes are the ones a Klaxon client branches on (§1.1's table). Where Telnyx documents no
-//! code of its own (an unparsable body, an unknown route) the closest documented one is used,
-//! and the HTTP status tells the two apart.
+//! The codes are the ones a Klaxon client branches on (the table of docs/telnyx.md §1.1). Where
+//! Telnyx documents no code of its own (an unparsable body, an unknown route) the closest
+//! documented one is used, and the HTTP status tells the two apart.
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};

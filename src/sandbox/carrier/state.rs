@@ -20,7 +20,7 @@ use super::{
 };
 use super::{Delivery, SigningSeed, Timing};
 
-/// How long a `command_id` is remembered: Telnyx ignores a repeat within 60 s (§2).
+/// How long a `command_id` is remembered: Telnyx ignores a repeat within 60 s (docs/telnyx.md §2).
 pub(crate) const COMMAND_ID_WINDOW: Duration = Duration::from_secs(60);
 
 /// The configuration, fixed at start.

@@ -4,7 +4,7 @@
 //! for call events; payloads carry exactly the fields the schemas list for each event (no
 //! `from`/`to` on `call.speak.*` and `call.transcription`), and `client_state` only when the
 //! leg has one, since the schemas type it as a string. Signatures are Telnyx's Ed25519 over
-//! `timestamp|body` (§5), made with [`crate::signing::telnyx::sign`].
+//! `timestamp|body` (docs/telnyx.md §5), made with [`crate::signing::telnyx::sign`].
 //!
 //! A leg's events go through one queue so that they leave in the order they happened, as
 //! the tests of a client expect by default; legs are independent of each other. A receiver
@@ -68,7 +68,7 @@ pub(crate) fn payload(
     payload
 }
 
-/// The §4.1 envelope around `payload`.
+/// The docs/telnyx.md §4.1 envelope around `payload`.
 pub(crate) fn envelope(
     event_id: &str,
     event_type: &str,

@@ -3,47 +3,20 @@
 //! unknown token, `channel_not_found`, `Unknown Webhook`, `chat not found`,
 //! `object_not_found`).
 //!
-//! The defaults are constants, so a sandbox-mode destination can be pointed at them without
-//! configuration. They are not secrets: they only open this loopback simulator.
+//! The defaults are the constants of [`crate::destinations::sandbox_contract`], so a
+//! sandbox-mode destination is pointed at them without configuration. They are not secrets:
+//! they only open this loopback simulator.
 
 use std::collections::BTreeMap;
 
 use crate::redacted::redacted_string;
 
-/// Slack bot token the default sandbox accepts (`Authorization: Bearer xoxb-sandbox`).
-pub const SLACK_BOT_TOKEN: &str = "xoxb-sandbox";
-/// The default channel's ID: what `chat.postMessage` answers in `channel`.
-pub const SLACK_CHANNEL_ID: &str = "C0SANDBOX";
-/// The default channel's name; `chat.postMessage` takes it with or without the `#`.
-pub const SLACK_CHANNEL_NAME: &str = "#alerts";
-/// The default incoming webhook, posting to [`SLACK_CHANNEL_ID`]: the part of
-/// `https://hooks.slack.com/services/T000/B000/XXXX` after `/services/`.
-pub const SLACK_HOOK_PATH: &str = "T000/B000/XXXX";
-
-/// The default Discord webhook: `POST …/webhooks/1/sandbox`.
-pub const DISCORD_WEBHOOK_ID: &str = "1";
-pub const DISCORD_WEBHOOK_TOKEN: &str = "sandbox";
-/// The channel the default webhook posts into (a snowflake, as messages report it).
-pub const DISCORD_CHANNEL_ID: &str = "100000000000000001";
-
-/// The default Telegram bot token: `POST …/bot123456:sandbox/sendMessage`.
-pub const TELEGRAM_BOT_TOKEN: &str = "123456:sandbox";
-/// The default chat, by numeric id…
-pub const TELEGRAM_CHAT_ID: i64 = -1001;
-/// …and by `@username`.
-pub const TELEGRAM_CHAT_USERNAME: &str = "@alerts";
-
-/// Notion integration tokens the default sandbox accepts: the old `secret_` form and the
-/// current `ntn_` form.
-pub const NOTION_TOKEN: &str = "secret_sandbox";
-pub const NOTION_TOKEN_NTN: &str = "ntn_sandbox";
-/// The default database, and its one data source (API 2025-09-03 writes pages into data
-/// sources; a `database_id` parent means its only data source). Notion accepts ids with or
-/// without dashes, and so does the sandbox.
-pub const NOTION_DATABASE_ID: &str = "00000000000000000000000000000001";
-pub const NOTION_DATA_SOURCE_ID: &str = "00000000000000000000000000000002";
-/// The only `Notion-Version` the sandbox simulates.
-pub const NOTION_VERSION: &str = "2025-09-03";
+pub use crate::destinations::sandbox_contract::{
+    DISCORD_CHANNEL_ID, DISCORD_WEBHOOK_ID, DISCORD_WEBHOOK_TOKEN, NOTION_DATA_SOURCE_ID,
+    NOTION_DATABASE_ID, NOTION_TOKEN, NOTION_TOKEN_NTN, NOTION_VERSION, SLACK_BOT_TOKEN,
+    SLACK_CHANNEL_ID, SLACK_CHANNEL_NAME, SLACK_HOOK_PATH, TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID,
+    TELEGRAM_CHAT_USERNAME,
+};
 
 redacted_string! {
     /// A Slack bot or user token (`xoxb-…`).

@@ -92,41 +92,7 @@ pub use failure::{Failure, ScriptError};
 
 use state::Inner;
 
-/// One of the simulated services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Service {
-    Slack,
-    Discord,
-    Telegram,
-    Notion,
-}
-
-impl Service {
-    pub const ALL: [Service; 4] = [
-        Service::Slack,
-        Service::Discord,
-        Service::Telegram,
-        Service::Notion,
-    ];
-
-    /// The name used in paths and in `?service=`: `slack`, `discord`, `telegram`, `notion`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Slack => "slack",
-            Service::Discord => "discord",
-            Service::Telegram => "telegram",
-            Service::Notion => "notion",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+pub use crate::destinations::sandbox_contract::Service;
 
 /// A message a service accepted, as it was sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,11 +136,11 @@ pub struct Observed {
 
 impl Observed {
     pub fn messages(&self, service: Service) -> &[AcceptedMessage] {
-        &self.messages[service.index()]
+        &self.messages[service as usize]
     }
 
     pub fn requests(&self, service: Service) -> &[RecordedRequest] {
-        &self.requests[service.index()]
+        &self.requests[service as usize]
     }
 }
 
@@ -287,8 +253,8 @@ impl SandboxChat {
         let mut observed = Observed::default();
         for service in Service::ALL {
             let log = state.log(service);
-            observed.messages[service.index()] = log.messages.iter().cloned().collect();
-            observed.requests[service.index()] = log.requests.iter().cloned().collect();
+            observed.messages[service as usize] = log.messages.iter().cloned().collect();
+            observed.requests[service as usize] = log.requests.iter().cloned().collect();
         }
         observed
     }

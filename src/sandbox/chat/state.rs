@@ -30,11 +30,11 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn log(&self, service: Service) -> &Log {
-        &self.logs[service.index()]
+        &self.logs[service as usize]
     }
 
     pub(crate) fn log_mut(&mut self, service: Service) -> &mut Log {
-        &mut self.logs[service.index()]
+        &mut self.logs[service as usize]
     }
 }
 

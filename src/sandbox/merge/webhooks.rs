@@ -1,6 +1,6 @@
 //! Webhooks out: the `{hook, linked_account, data}` envelope (docs/merge.md §4.1), with `data`
-//! the full current object with relations as ids (§4.3), signed with
-//! `X-Merge-Webhook-Signature` by [`crate::signing::merge::sign`] (§4.5).
+//! the full current object with relations as ids (docs/merge.md §4.3), signed with
+//! `X-Merge-Webhook-Signature` by [`crate::signing::merge::sign`] (docs/merge.md §4.5).
 
 use serde_json::{Value, json};
 
@@ -45,7 +45,7 @@ fn category_of(model: &str) -> &'static str {
 
 /// The whole envelope for `event` about object `id`, seen by `linked_account`. An unknown
 /// linked-account id is sent anyway (with integration "Sandbox"), since Klaxon must cope
-/// with webhooks for accounts it does not know (§4.4).
+/// with webhooks for accounts it does not know (docs/merge.md §4.4).
 pub(crate) fn envelope(
     settings: &Settings,
     state: &State,

@@ -306,7 +306,7 @@ pub(crate) fn create_note(settings: &Settings, state: &mut State, request: &Requ
             "remote_fields",
         ],
     )?;
-    // HubSpot and Pipedrive, the usual note targets, both require `content` (§3.3).
+    // HubSpot and Pipedrive, the usual note targets, both require `content` (docs/merge.md §3.3).
     if note["content"].as_str().is_none_or(str::is_empty) {
         return Err(required("content"));
     }

@@ -1,6 +1,6 @@
 //! Connecting to PostgreSQL: the pool of connections and TLS through rustls (with `ring`).
 //!
-//! TLS follows libpq's `sslmode` (see [`crate::config::PostgresUrl`]): `prefer` and
+//! TLS follows libpq's `sslmode` (see [`crate::store::PostgresUrl`]): `prefer` and
 //! `require` encrypt without checking the server's certificate, as `psql` does; the
 //! `verify-*` modes check it against the Mozilla roots or `sslrootcert`. rustls always checks
 //! the host name when it checks a certificate, so `verify-ca` is as strict as `verify-full`.
@@ -18,8 +18,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{PostgresUrl, TlsMode};
 use crate::store::StoreError;
+use crate::store::{PostgresUrl, TlsMode};
 
 /// How long a caller waits for a pooled connection before the store reports itself
 /// unavailable (503), rather than queueing forever behind a stuck server.

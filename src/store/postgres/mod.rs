@@ -40,7 +40,7 @@ use super::{
 };
 use super::{DialClaim, NewDial};
 use crate::clock;
-use crate::config::{PostgresUrl, StoreSettings};
+use crate::store::{PostgresUrl, StoreSettings};
 
 /// Batches of one kind committing at once. PostgreSQL flushes the WAL of every commit
 /// waiting behind the one it is flushing in one go, so batches that queue behind a flush

@@ -1,5 +1,5 @@
 //! `poll_cursors` on PostgreSQL: where each reconciliation poll resumes, shared by every node
-//! (see `crate::merge::reconcile`).
+//! (see `crate::ingress::merge_poll`).
 
 use deadpool_postgres::GenericClient;
 

@@ -27,7 +27,7 @@ use super::{
     QueueDepth, Replay, StoreError, TransitionCheck, migrations,
 };
 use super::{DialClaim, NewDial, NodeStatus};
-use crate::config::StoreSettings;
+use crate::store::StoreSettings;
 
 /// How long a connection waits for a lock held by another process before giving up.
 const BUSY_TIMEOUT_MS: u32 = 5_000;

@@ -1,5 +1,5 @@
 //! `poll_cursors`: where each reconciliation poll resumes. One row per name; the poller
-//! decides what a name and a cursor mean (see `crate::merge::reconcile`).
+//! decides what a name and a cursor mean (see `crate::ingress::merge_poll`).
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 

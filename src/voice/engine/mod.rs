@@ -22,7 +22,7 @@
 //! - [`briefing`]: the spoken briefing, written by the model in the background.
 //! - [`enrichment`]: the Merge lookup while the phone rings.
 //! - [`published`]: the events a transition records (`escalation.<outcome>`, …), stored
-//!   with it and handed to the pipeline runner; the Merge write-back is one of their
+//!   with it and handed on to the pipelines; the Merge write-back is one of their
 //!   destinations, which the engine does not know.
 //! - [`locks`]: the per-escalation lock within this process.
 
@@ -44,8 +44,9 @@ use super::enrich::Enricher;
 use super::escalation::machine::{Input, State};
 use super::telnyx::events::CallEvent;
 use super::webhook;
+use crate::intake::Intake;
 use crate::llm::ChatModel;
-use crate::store::{EscalationId, PendingEvent, Store, StoreError};
+use crate::store::{EscalationId, Store, StoreError};
 
 /// What is persisted per escalation: the machine's state plus the count of commands issued,
 /// which numbers every command's `command_id` so a replay after a crash reuses the ids.
@@ -65,23 +66,14 @@ pub enum EngineError {
     Corrupt(EscalationId, serde_json::Error),
 }
 
-/// Where the events an escalation records (`escalation.<outcome>`, …) go once committed:
-/// the pipeline runner. The engine stores them itself, in the transition's transaction, and
-/// only hands them on; an event not handed on is found pending by the runner's next scan.
-pub trait HandOff: Send + Sync {
-    /// True when some pipeline takes events of this type: such an event is stored pending.
-    fn takes(&self, event_type: &str) -> bool;
-    /// Hands over an event committed as pending. Never blocks.
-    fn submit(&self, event: PendingEvent);
-}
-
 struct Shared {
     store: Store,
     carrier: Carrier,
     model: Option<ChatModel>,
     /// Looks up who "connect me" reaches while the phone rings (a Merge ticket's contact).
     enricher: Option<Enricher>,
-    hand_off: Option<Arc<dyn HandOff>>,
+    /// Where recorded events go once committed: the pipelines.
+    intake: Option<Intake>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -97,7 +89,7 @@ pub struct EngineBuilder {
     carrier: Carrier,
     model: Option<ChatModel>,
     enricher: Option<Enricher>,
-    hand_off: Option<Arc<dyn HandOff>>,
+    intake: Option<Intake>,
 }
 
 impl EngineBuilder {
@@ -113,10 +105,11 @@ impl EngineBuilder {
         self
     }
 
-    /// Where recorded events go once committed (the pipeline runner); without it they are
-    /// stored, not pending for any pipeline.
-    pub fn hand_off(mut self, hand_off: Arc<dyn HandOff>) -> Self {
-        self.hand_off = Some(hand_off);
+    /// Where the events a transition records (`escalation.<outcome>`, …) go once
+    /// committed: they are stored pending when some pipeline takes them, then handed on.
+    /// Without it they are stored, pending for no pipeline.
+    pub fn intake(mut self, intake: Intake) -> Self {
+        self.intake = Some(intake);
         self
     }
 
@@ -127,7 +120,7 @@ impl EngineBuilder {
                 carrier: self.carrier,
                 model: self.model,
                 enricher: self.enricher,
-                hand_off: self.hand_off,
+                intake: self.intake,
                 locks: Mutex::new(HashMap::new()),
             }),
         }
@@ -146,7 +139,7 @@ impl EngineHandle {
             carrier,
             model: None,
             enricher: None,
-            hand_off: None,
+            intake: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! What a transition tells the world: the events of [`crate::voice::escalation::event`],
 //! built from the plan, the state and the calls' timeline, stored in the same transaction as
-//! the transition, and handed to the pipeline runner once committed. What becomes of them
+//! the transition, and handed on to the pipelines through the intake once committed. What becomes of them
 //! (a webhook, the Merge write-back) is the pipelines' business, not the engine's.
 
 use sha2::{Digest, Sha256};
@@ -114,27 +114,25 @@ pub(super) fn conversation_secs(history: &[TimelineEntry]) -> Option<u64> {
 }
 
 impl EngineHandle {
-    /// The event recording `stage`, pending when the engine's hand-off says some pipeline
-    /// takes it.
+    /// The event recording `stage`, pending when some pipeline takes it.
     pub(super) fn record(&self, report: &EscalationEvent, stage: Stage) -> NewEvent {
         let pending = self
             .shared
-            .hand_off
+            .intake
             .as_ref()
-            .is_some_and(|h| h.takes(&stage.event_type()));
+            .is_some_and(|intake| intake.wants(&stage.event_type()));
         new_event(report, stage, pending)
     }
 
-    /// Hands the pending events a transition created to the pipeline runner, once
-    /// committed. An event not handed over (a crash first) is found pending by the runner's
-    /// next scan.
-    pub(super) fn hand_off(&self, events: Vec<NewEvent>, created: &[EventId]) {
-        let Some(hand_off) = &self.shared.hand_off else {
+    /// Hands the pending events a transition created on to the pipelines, once committed.
+    /// An event not handed on (a crash first) is found pending by the runner's next scan.
+    pub(super) fn hand_on(&self, events: Vec<NewEvent>, created: &[EventId]) {
+        let Some(intake) = &self.shared.intake else {
             return;
         };
         for event in events {
             if event.pipeline_pending && created.contains(&event.id) {
-                hand_off.submit(PendingEvent {
+                intake.hand_on(PendingEvent {
                     id: event.id,
                     event_type: event.event_type,
                     payload: event.payload,

@@ -202,8 +202,8 @@ impl EngineHandle {
     }
 
     /// Persists the state with the timeline lines and legs gathered since the last save,
-    /// and the events the transition records; then hands the events created to the
-    /// pipeline runner.
+    /// and the events the transition records; then hands the events created on to the
+    /// pipelines.
     async fn save(&self, step: &mut Step, events: Vec<NewEvent>) -> Result<(), EngineError> {
         let outcome = step.persisted.machine.outcome();
         // Plain data: serializing cannot fail.
@@ -221,7 +221,7 @@ impl EngineHandle {
                 events: events.clone(),
             })
             .await?;
-        self.hand_off(events, &created);
+        self.hand_on(events, &created);
         Ok(())
     }
 }

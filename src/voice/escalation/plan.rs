@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::machine::{CallRules, Slot};
-use crate::pipeline::spec::{ConnectTo, VoiceSpec};
+use crate::people::is_e164;
+use crate::voice::destination::{ConnectTo, VoiceSpec};
 use crate::voice::enrich::Found;
-use crate::voice::settings::{Policy, Ring, is_e164};
+use crate::voice::settings::{Policy, Ring};
 use crate::voice::spoken;
 
 /// The built-in briefing instructions.

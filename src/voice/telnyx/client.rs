@@ -5,7 +5,7 @@
 //! left of the retry budget; a dial attempt first waits for the pacer.
 //!
 //! Three Telnyx answers are turned into success, because the state the command asked for
-//! already holds (doc §1.1, §3.8):
+//! already holds (docs/telnyx.md §1.1, §3.8):
 //!
 //! - `hangup` on a leg that is gone (90018/90015): the leg is hung up.
 //! - `transcription_start` answered 90054: a transcription is already running on the leg,
@@ -395,8 +395,8 @@ fn already_done(command: &Command, error: &TelnyxError) -> bool {
 }
 
 /// `call_control_id` as one path segment. It is opaque and may hold `:`, `_`, `-` and `=`
-/// (doc §2), which are legal in a segment and sent as they are; anything else outside the
-/// unreserved characters is percent-encoded, so a `/` or `?` could never change the path.
+/// (docs/telnyx.md §2), which are legal in a segment and sent as they are; anything else outside
+/// the unreserved characters is percent-encoded, so a `/` or `?` could never change the path.
 fn path_segment(id: &CallControlId) -> Result<String, TelnyxError> {
     let id = id.as_str();
     // "." and ".." would be resolved as relative path steps by any URL parser.

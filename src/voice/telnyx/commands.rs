@@ -1,4 +1,4 @@
-//! The request bodies Klaxon sends to Telnyx, one type per command (doc §3).
+//! The request bodies Klaxon sends to Telnyx, one type per command (docs/telnyx.md §3).
 //!
 //! Each type serializes to exactly its schema in the official spec (`CallRequest`,
 //! `SpeakRequest`, `GatherUsingSpeakRequest`, `GatherUsingAIRequest`,
@@ -49,7 +49,7 @@ pub enum AnsweringMachineDetection {
     Disabled,
 }
 
-/// The two detection timings that also apply to `premium` (doc §3.1).
+/// The two detection timings that also apply to `premium` (docs/telnyx.md §3.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct AmdConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,7 +102,7 @@ pub struct Dial {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_on_timeout: Option<bool>,
     /// Where this leg's webhooks go; built from configuration, never from a request's Host
-    /// header (doc §8 #9). `None`: the Call Control App's URL.
+    /// header (docs/telnyx.md §8 #9). `None`: the Call Control App's URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -255,7 +255,7 @@ impl Command {
     }
 
     /// The JSON body. `default_from` fills a transfer's `from`: without it Telnyx would show
-    /// the engineer's own number to the callee (doc §8 #4).
+    /// the engineer's own number to the callee (docs/telnyx.md §8 #4).
     pub(super) fn body(&self, default_from: &str) -> Result<Vec<u8>, serde_json::Error> {
         match self {
             Command::Speak(c) => serde_json::to_vec(c),
@@ -291,9 +291,9 @@ into_command!(
     Hangup
 );
 
-/// `transfer`: a **blind** transfer of this leg to `to` (doc §3.6). If the target does not
-/// answer, `call.hangup` comes for the new leg and this one stays up. For a briefed hand-off,
-/// dial with `link_to` and [`Bridge`] instead (doc §7).
+/// `transfer`: a **blind** transfer of this leg to `to` (docs/telnyx.md §3.6). If the target does
+/// not answer, `call.hangup` comes for the new leg and this one stays up. For a briefed hand-off,
+/// dial with `link_to` and [`Bridge`] instead (docs/telnyx.md §7).
 #[derive(Debug, Clone, Serialize)]
 pub struct Transfer {
     pub to: String,

@@ -1,8 +1,8 @@
 //! Telnyx's `{"errors":[…]}` bodies and the one error type of the client.
 //!
-//! HTTP status decides first (doc §1.1: code 10011 means "rate limited" on a 429 but "SRTP not
-//! supported" on a 422), then the codes that change what the caller should do get their own
-//! variants. Display texts carry status, code and title only: a `detail` can quote the number
+//! HTTP status decides first (docs/telnyx.md §1.1: code 10011 means "rate limited" on a 429 but
+//! "SRTP not supported" on a 422), then the codes that change what the caller should do get their
+//! own variants. Display texts carry status, code and title only: a `detail` can quote the number
 //! or SIP header that was refused, so it stays in the value for whoever inspects it, not in
 //! log lines built from `{}`.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-/// The error codes the client or its callers branch on (doc §1.1 table).
+/// The error codes the client or its callers branch on (docs/telnyx.md §1.1 table).
 pub mod codes {
     /// Missing required parameter: a bug on our side.
     pub const MISSING_PARAMETER: &str = "10004";

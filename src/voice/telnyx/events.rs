@@ -1,4 +1,4 @@
-//! Telnyx call webhooks, parsed into a typed [`CallEvent`] (doc §4).
+//! Telnyx call webhooks, parsed into a typed [`CallEvent`] (docs/telnyx.md §4).
 //!
 //! Run [`parse`] only on a body whose signature `crate::signing::telnyx::verify` has accepted;
 //! this module trusts its input's origin but not its shape. The envelope must have `data.id`
@@ -10,7 +10,7 @@
 //!
 //! Meaning is not decided here: whether a hangup is "no answer" or a digit an acknowledgement
 //! is the escalation state machine's call. The helpers on the enums only name the groupings
-//! of doc §4.2 so they are spelled once.
+//! of docs/telnyx.md §4.2 so they are spelled once.
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -74,7 +74,7 @@ pub enum CallEventKind {
         result: String,
     },
     SpeakStarted,
-    /// `call.speak.ended`; `completed` is the cue to bridge after a whisper (doc §7).
+    /// `call.speak.ended`; `completed` is the cue to bridge after a whisper (docs/telnyx.md §7).
     SpeakEnded {
         status: SpeakStatus,
     },
@@ -114,7 +114,7 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// `hangup_cause` (doc §4.2).
+    /// `hangup_cause` (docs/telnyx.md §4.2).
     pub enum HangupCause {
         CallRejected = "call_rejected",
         NormalClearing = "normal_clearing",
@@ -162,7 +162,7 @@ impl MachineDetection {
         )
     }
 
-    /// The results doc §4.2 treats as "no answer": hang up, never brief a voicemail.
+    /// The results docs/telnyx.md §4.2 treats as "no answer": hang up, never brief a voicemail.
     pub fn is_no_answer(&self) -> bool {
         matches!(
             self,

@@ -7,7 +7,7 @@
 //!   ([`TelnyxClient::call_status`]) for reconciliation after a restart.
 //! - The request types in [`commands`], serialized exactly as the official schemas want:
 //!   unset optional fields are left out, so Telnyx applies its own defaults.
-//! - [`ClientState`] and [`CommandId`], the two Klaxon conventions of doc §2: an opaque,
+//! - [`ClientState`] and [`CommandId`], the two Klaxon conventions of docs/telnyx.md §2: an opaque,
 //!   base64 JSON hint echoed on webhooks, and a deterministic id that lets Telnyx drop a
 //!   duplicate command.
 //! - [`TelnyxError`]: what went wrong, as variants a caller branches on ([`TelnyxError::CallGone`],
@@ -17,7 +17,8 @@
 //!   get through. Other 4xx are never retried.
 //! - Dial pacing: every `POST /v2/calls` attempt takes a token from a bucket refilled at
 //!   `dials_per_second`, so a burst of escalations stays under the account's dials-per-second
-//!   limit (doc §1.2) instead of collecting 429/90103. Commands on live legs are not paced.
+//!   limit (docs/telnyx.md §1.2) instead of collecting 429/90103. Commands on live legs are not
+//!   paced.
 //! - [`events`]: the webhook envelope parsed into a [`CallEvent`]. Unknown event types and enum
 //!   values are kept as `Other(..)`, never an error.
 //!
@@ -79,7 +80,7 @@ pub struct TelnyxConfig {
     pub connection_id: String,
     /// Our caller id (`TELNYX_PHONE_NUMBER`), +E.164. Used as `from` of every dial and
     /// transfer that does not set one: a transfer without `from` would show the engineer's
-    /// own number to the customer (doc §8 #4).
+    /// own number to the customer (docs/telnyx.md §8 #4).
     pub from_number: String,
     /// Sustained dial rate; a burst of up to one second's worth goes out at once. Keep it at
     /// or below 5/6 of the account's DPS limit (25/s for the default 30/s): with the burst,

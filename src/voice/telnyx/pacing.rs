@@ -1,8 +1,8 @@
 //! Dial pacing: a token bucket in front of `POST /v2/calls`.
 //!
 //! Telnyx checks dials per second as a rolling 5-second sum (150 for the default 30/s) and
-//! answers 429/90103 above it (doc §1.2). A burst of escalations (a Merge outage opening 200
-//! tickets at once) must therefore be spread out here rather than be rejected and retried.
+//! answers 429/90103 above it (docs/telnyx.md §1.2). A burst of escalations (a Merge outage opening
+//! 200 tickets at once) must therefore be spread out here rather than be rejected and retried.
 //!
 //! The bucket holds up to `burst` tokens and refills at `rate` per second. A caller that finds
 //! it empty *reserves* the next token (the count goes negative) and sleeps until it is due, so

@@ -1,7 +1,7 @@
 //! Retry timing for Telnyx requests, as pure functions of values (no clock reads, no I/O).
 //!
-//! Telnyx's own guidance (doc §1.3) is to retry a 5xx at once and to resend a command that got
-//! no answer; the identical `command_id` makes the duplicate harmless. We add exponential
+//! Telnyx's own guidance (docs/telnyx.md §1.3) is to retry a 5xx at once and to resend a command
+//! that got no answer; the identical `command_id` makes the duplicate harmless. We add exponential
 //! backoff with jitter so a Telnyx incident is not met by every worker hammering in lockstep,
 //! and we wait at least as long as Telnyx asks (`x-ratelimit-reset`, `Retry-After`) on a 429.
 

@@ -1,4 +1,4 @@
-//! The two Klaxon conventions for what we attach to a Telnyx command (doc §2).
+//! The two Klaxon conventions for what we attach to a Telnyx command (docs/telnyx.md §2).
 //!
 //! [`ClientState`] is a *hint* Telnyx echoes on the leg's later webhooks: compact JSON of
 //! opaque ids (`{"e":"<escalation>","a":<attempt>,"l":"A"}`), base64-encoded. It must never

@@ -1,7 +1,8 @@
 //! What is said to the person and heard back: `speak`, the two gathers and transcription.
 //!
 //! Hearing "connect me" takes [`GatherUsingAi`] or [`TranscriptionStart`];
-//! [`GatherUsingSpeak`] only collects keypad digits and is the "press 1" fallback (doc §3.2).
+//! [`GatherUsingSpeak`] only collects keypad digits and is the "press 1" fallback
+//! (docs/telnyx.md §3.2).
 
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 use crate::voice::telnyx::{ClientState, CommandId};
 
 /// The voice used when none is chosen: Telnyx's own TTS, the `gather_using_ai` default. Plain
-/// `female`/`male` only works with `service_level: basic` (doc §3.2, and §8 #13 for the
+/// `female`/`male` only works with `service_level: basic` (docs/telnyx.md §3.2, and §8 #13 for the
 /// defect of sending it with premium).
 pub const DEFAULT_VOICE: &str = "Telnyx.KokoroTTS.af";
 /// Telnyx's ceiling for spoken text (`payload`, `greeting`, …), in characters.
@@ -43,7 +44,7 @@ pub enum TargetLegs {
 
 /// `speak`: text-to-speech on the leg. Consecutive speaks queue up. Ends with
 /// `call.speak.ended`, whose `completed` status is the cue for the next step (the bridge
-/// after a whisper, doc §7).
+/// after a whisper, docs/telnyx.md §7).
 #[derive(Debug, Clone, Serialize)]
 pub struct Speak {
     /// Text or SSML, at most [`MAX_SPEECH_CHARS`].
@@ -79,8 +80,8 @@ impl Speak {
     }
 }
 
-/// `gather_using_speak`: a prompt, then **keypad digits only** (doc §3.2). It cannot hear
-/// speech; for "connect me" use [`GatherUsingAi`] or [`TranscriptionStart`]. Needs an answered
+/// `gather_using_speak`: a prompt, then **keypad digits only** (docs/telnyx.md §3.2). It cannot
+/// hear speech; for "connect me" use [`GatherUsingAi`] or [`TranscriptionStart`]. Needs an answered
 /// leg (90034 otherwise). Ends with `call.gather.ended` (`digits`, `status`).
 #[derive(Debug, Clone, Serialize)]
 pub struct GatherUsingSpeak {
@@ -140,8 +141,8 @@ impl GatherUsingSpeak {
         }
     }
 
-    /// Klaxon's fallback menu (doc §3.2): one key of `1` (connect), `2` (acknowledge) or `*`
-    /// (repeat), 8 s to answer, two tries.
+    /// Klaxon's fallback menu (docs/telnyx.md §3.2): one key of `1` (connect), `2` (acknowledge) or
+    /// `*` (repeat), 8 s to answer, two tries.
     pub fn fallback_menu(payload: impl Into<String>, command_id: CommandId) -> Self {
         GatherUsingSpeak {
             valid_digits: Some("12*".to_owned()),
@@ -156,7 +157,7 @@ impl GatherUsingSpeak {
 
 /// `gather_using_ai`: speaks `greeting`, then lets an AI assistant collect the fields described
 /// by `parameters` from what the person says. Ends with `call.ai_gather.ended`; only status
-/// `valid` with a known value counts as a decision (doc §3.4).
+/// `valid` with a known value counts as a decision (docs/telnyx.md §3.4).
 #[derive(Debug, Clone, Serialize)]
 pub struct GatherUsingAi {
     /// A JSON Schema *object* of the fields to collect; see [`GatherUsingAi::intent`].
@@ -215,8 +216,8 @@ impl GatherUsingAi {
         }
     }
 
-    /// Klaxon's "what next?" question (doc §3.4): `greeting`, then one required `intent` out of
-    /// `intents` (e.g. `connect`, `acknowledge`, `repeat`), read back from `result.intent`.
+    /// Klaxon's "what next?" question (docs/telnyx.md §3.4): `greeting`, then one required `intent`
+    /// out of `intents` (e.g. `connect`, `acknowledge`, `repeat`), read back from `result.intent`.
     pub fn intent(greeting: impl Into<String>, intents: &[&str], command_id: CommandId) -> Self {
         GatherUsingAi {
             greeting: Some(greeting.into()),

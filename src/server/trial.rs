@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Destination, Report, Routed};
 use crate::config::Settings;
+use crate::destinations::{Destination, Report, Routed};
 use crate::pipeline::spec::DestinationKind;
 use crate::store::{DeliveryId, DeliveryJob, EventId};
 
@@ -37,7 +37,7 @@ pub enum TrialError {
     #[error("{0:?} matches several destinations ({1}); give its full name")]
     Ambiguous(String, String),
     #[error(transparent)]
-    Setup(#[from] crate::server::ServeError),
+    Setup(#[from] super::ServeError),
 }
 
 /// Sends the test message to the destination called `name`: its full name, or the part
@@ -80,10 +80,10 @@ pub async fn send_test_message(settings: &Settings, name: &str) -> Result<Trial,
         run_attempts: 0,
     };
     let only = HashMap::from([(full_name.to_owned(), destination.clone())]);
-    let (outbox, _sandbox) = crate::server::outbox(only, None).await?;
+    let (outbox, _sandbox) = super::outbox(only, None).await?;
     // The one destination was just put in the outbox under its own name and kind.
     let report = outbox.send(&job).await.unwrap_or_else(|unroutable| Report {
-        verdict: super::Verdict::Dead,
+        verdict: crate::destinations::Verdict::Dead,
         status: None,
         response: None,
         error: Some(unroutable.to_string()),

@@ -1,5 +1,5 @@
-//! Reconciliation polling (doc §4.8): Merge sends webhooks only after its syncs and can miss
-//! some, so every `MERGE_POLL_INTERVAL` the [`Reconciler`] lists each linked account's tickets
+//! Reconciliation polling (docs/merge.md §4.8): Merge sends webhooks only after its syncs and can
+//! miss some, so every `MERGE_POLL_INTERVAL` the [`Reconciler`] lists each linked account's tickets
 //! and opportunities modified since its last poll and stores each as an event
 //! (`merge.ticket.changed` / `merge.opportunity.changed`, source `merge`, `merge_event:
 //! "poll"`). The same pipelines and `transition` steps as webhooks then decide, so a missed
@@ -19,8 +19,8 @@
 //!   means that category is not linked, which is logged once and is not an error.
 //!
 //! Polls run one at a time (the timer's and `POST /v1/merge/poll`'s), so no two move one
-//! cursor. This is the one part of `merge` that uses the store and the pipeline runner: it is
-//! a background task, not a client; it knows nothing of axum.
+//! cursor. It is an ingress beside HTTP: it reads Merge through [`crate::merge`]'s client
+//! and stores what it reads through [`crate::intake`]; it knows nothing of axum.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -34,13 +34,12 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use super::payload::{opportunity_fields, ticket_fields};
-use super::{MergeClient, MergeError};
 use crate::clock;
-use crate::pipeline::RunnerHandle;
-use crate::pipeline::merge_lookup::POLLED;
+use crate::intake::Intake;
+use crate::merge::payload::{POLLED, opportunity_fields, ticket_fields};
+use crate::merge::{MergeClient, MergeError};
+use crate::people::PhoneBook;
 use crate::store::{Source, Store};
-use crate::voice::settings::PhoneBook;
 
 /// How far before the cursor each poll starts: Merge's `modified_at` is sync time.
 pub const OVERLAP: Duration = Duration::from_secs(60);
@@ -151,7 +150,7 @@ pub struct PollOutcome {
 pub struct ReconcilerConfig {
     pub client: MergeClient,
     pub store: Store,
-    pub runner: RunnerHandle,
+    pub intake: Intake,
     pub accounts: Vec<MergeAccount>,
     pub interval: Duration,
     /// How a deal owner's e-mail finds their phone (`owner_phone`).
@@ -299,8 +298,8 @@ impl Reconciler {
                 &payload,
             );
             match config
-                .runner
-                .publish_from(Source::Merge, model.event_type(), &payload, key)
+                .intake
+                .publish(Source::Merge, model.event_type(), &payload, key)
                 .await
             {
                 Ok(true) => outcome.stored += 1,

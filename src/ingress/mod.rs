@@ -1,0 +1,8 @@
+//! Ingresses beside HTTP: background tasks that bring events in from elsewhere and store
+//! them through [`crate::intake`], like the HTTP endpoints do.
+//!
+//! - [`merge_poll`]: the Merge reconciliation poll, for the webhooks Merge missed.
+
+pub mod merge_poll;
+
+pub use merge_poll::{MergeAccount, PollOutcome, PolledModel, Reconciler, ReconcilerConfig};
