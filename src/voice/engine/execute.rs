@@ -1,67 +1,48 @@
-//! Turning the machine's actions into carrier commands: each dial claimed in the store just
-//! before it is sent, and what every command produced (a leg, a timeline line, inputs fed
-//! back to the machine).
-
-use serde_json::json;
+//! Turning the machine's actions into carrier commands, one named piece per action: each
+//! dial claimed in the store just before it is sent ([`super::claim`]), and what every
+//! command produced judged by [`Executed`]. The words said are decided by the pure helpers
+//! at the end.
 
 use super::EngineHandle;
-use crate::store::{DialClaim, Dialling, EscalationId, NewDial, NewLeg, TimelineEntry};
+use super::executed::Executed;
+use crate::store::{Dialling, EscalationId};
 use crate::voice::carrier::{CarrierError, CommandRef, Detection};
-use crate::voice::escalation::machine::{Action, Heard, Input, Leg, State};
+use crate::voice::escalation::machine::{Action, Heard, Input, Leg, Slot, Speech, State};
 use crate::voice::escalation::plan::Plan;
 use crate::voice::settings::Voicemail;
-use crate::voice::{script, spoken, timeline};
+use crate::voice::{script, spoken};
+
+/// How long a connect target's phone rings.
+const CONNECT_RING_SECS: u32 = 30;
+
+/// What an action runs with: the escalation, its plan and state, and the action's command
+/// number and why it runs.
+pub(super) struct Context<'a> {
+    pub(super) id: EscalationId,
+    pub(super) plan: &'a Plan,
+    pub(super) state: &'a State,
+    pub(super) seq: u32,
+    pub(super) why: Dialling,
+}
+
+impl Context<'_> {
+    /// The command of `tag` on `attempt`'s `leg`. Leg A's dial has no sequence number: one
+    /// per attempt, so a re-send after a crash is the same command.
+    fn command(&self, attempt: u32, tag: &str, leg: Leg) -> CommandRef {
+        let seq = (tag != "dial_a").then_some(self.seq);
+        CommandRef::new(&self.id.to_string(), attempt, seq, tag, leg)
+    }
+}
 
 impl EngineHandle {
-    pub(super) async fn execute(
-        &self,
-        id: EscalationId,
-        plan: &Plan,
-        state: &State,
-        (seq, why): (u32, Dialling),
-        action: &Action,
-    ) -> Executed {
-        let carrier = &self.shared.carrier;
-        let escalation = id.to_string();
+    pub(super) async fn execute(&self, at: &Context<'_>, action: &Action) -> Executed {
         match action {
-            Action::DialA { attempt, slot } => {
-                let command = CommandRef::new(&escalation, *attempt, None, "dial_a", Leg::A);
-                let claim = self.claim(id, (*attempt, Leg::A, 1), &command, why);
-                if let Err(refused) = claim.await {
-                    return refused;
-                }
-                let amd = match plan.rules.voicemail {
-                    Voicemail::HangUp => Detection::Verdict,
-                    Voicemail::LeaveMessage => Detection::VerdictAndBeep,
-                };
-                let dialled = carrier
-                    .dial(&command, &slot.number, slot.ring_timeout_secs, None, amd)
-                    .await;
-                self.dialled(action, &command, &slot.number, dialled, (*attempt, Leg::A))
-            }
+            Action::DialA { attempt, slot } => self.dial_a(at, action, *attempt, slot).await,
             Action::DialB {
                 attempt,
                 connect,
                 link_to,
-            } => {
-                let command = CommandRef::new(&escalation, *attempt, Some(seq), "dial_b", Leg::B);
-                let target = plan.connect_to.as_deref().or(state.connect_to.as_deref());
-                let Some(to) = target else {
-                    return Executed::feedback(Input::DialFailed {
-                        attempt: *attempt,
-                        leg: Leg::B,
-                        reason: "no connect target".into(),
-                    });
-                };
-                let claim = self.claim(id, (*attempt, Leg::B, *connect), &command, why);
-                if let Err(refused) = claim.await {
-                    return refused;
-                }
-                let dialled = carrier
-                    .dial(&command, to, 30, Some(link_to), Detection::Verdict)
-                    .await;
-                self.dialled(action, &command, to, dialled, (*attempt, Leg::B))
-            }
+            } => self.dial_b(at, action, (*attempt, *connect), link_to).await,
             Action::Speak {
                 attempt,
                 leg,
@@ -69,15 +50,10 @@ impl EngineHandle {
                 tag,
                 text,
             } => {
-                let command = CommandRef::new(&escalation, *attempt, Some(seq), tag, *leg);
-                let subject = plan.briefing.headline();
-                let words = script::Words {
-                    role: &plan.rules.role,
-                    subject: &subject,
-                };
-                let words = spoken::speakable(&script::speech(*text, words));
-                let result = carrier.speak(&command, call, &words).await;
-                self.after_command(action, &command, result, *attempt, *leg)
+                let command = at.command(*attempt, tag, *leg);
+                let words = speech_words(at.plan, *text);
+                let result = self.shared.carrier.speak(&command, call, &words).await;
+                Executed::commanded(action, &command, result, *attempt)
             }
             Action::Menu {
                 attempt,
@@ -85,209 +61,230 @@ impl EngineHandle {
                 round,
                 briefing,
             } => {
-                if *round == 1 {
-                    // Listen for "connect me" while the menu plays; keypad works regardless.
-                    let command =
-                        CommandRef::new(&escalation, *attempt, Some(seq), "listen", Leg::A);
-                    if let Err(error) = carrier.listen(&command, call).await {
-                        tracing::warn!(%error, escalation = %id, "speech recognition could not start; keypad only");
-                    }
-                }
-                let command = CommandRef::new(&escalation, *attempt, Some(seq), "menu", Leg::A);
-                let briefing = match (briefing, &state.briefing) {
-                    (Heard::Model, Some(text)) => text.clone(),
-                    _ => plan.briefing.template_with(state.found.as_ref()),
-                };
-                let can_connect = plan.connect_to.is_some() || state.connect_to.is_some();
-                let words = spoken::speakable(&script::menu(&briefing, can_connect));
-                let result = carrier.menu(&command, call, &words).await;
-                self.after_command(action, &command, result, *attempt, Leg::A)
+                self.menu(at, action, (*attempt, *round), call, *briefing)
+                    .await
             }
             Action::Bridge { attempt, a, b } => {
-                let command = CommandRef::new(&escalation, *attempt, Some(seq), "bridge", Leg::A);
-                let result = carrier.bridge(&command, a, b).await;
-                self.after_command(action, &command, result, *attempt, Leg::A)
+                let command = at.command(*attempt, "bridge", Leg::A);
+                let result = self.shared.carrier.bridge(&command, a, b).await;
+                Executed::commanded(action, &command, result, *attempt)
             }
             Action::Hangup { attempt, leg, call } => {
-                let command = CommandRef::new(&escalation, *attempt, Some(seq), "hangup", *leg);
-                let result = match carrier.hangup(&command, call).await {
+                let command = at.command(*attempt, "hangup", *leg);
+                let result = match self.shared.carrier.hangup(&command, call).await {
                     // Already gone is what a hang-up wants.
                     Err(CarrierError::Gone) => Ok(()),
                     other => other,
                 };
-                Executed {
-                    timeline: Some(timeline::action_line(
-                        action,
-                        &command,
-                        result.as_ref().map(|_| ()),
-                    )),
-                    leg: None,
-                    feedback: Vec::new(),
-                }
+                Executed::commanded(action, &command, result, *attempt)
             }
-            // Recorded when decided, in `step_held`.
+            // Recorded when decided, in `step::decide`.
             Action::Finish(_) | Action::CallEnded { .. } => Executed::none(),
         }
     }
 
-    /// What a dial produced: the leg it placed, or the failure fed back to the machine.
-    fn dialled(
+    /// Rings the slot of `attempt`, once claimed.
+    async fn dial_a(
         &self,
+        at: &Context<'_>,
         action: &Action,
-        command: &CommandRef,
-        to: &str,
-        result: Result<String, CarrierError>,
-        (attempt, leg): (u32, Leg),
-    ) -> Executed {
-        match result {
-            Ok(call_control_id) => Executed {
-                timeline: Some(timeline::dial_line(action, command, to, Ok(()))),
-                leg: Some(new_leg(command, attempt, &call_control_id)),
-                feedback: vec![Input::Dialed {
-                    attempt,
-                    leg,
-                    call_control_id,
-                }],
-            },
-            Err(error) => Executed {
-                timeline: Some(timeline::dial_line(action, command, to, Err(&error))),
-                leg: None,
-                feedback: vec![Input::DialFailed {
-                    attempt,
-                    leg,
-                    reason: error.to_string(),
-                }],
-            },
-        }
-    }
-
-    /// Claims a dial in the store before it is sent; `Err` carries what to record instead
-    /// when it must not be sent. A recovery that finds the claimed dial's leg recorded picks
-    /// that leg up rather than ringing again (the state that forgot it was overwritten).
-    async fn claim(
-        &self,
-        id: EscalationId,
-        (attempt, leg, n): (u32, Leg, u32),
-        command: &CommandRef,
-        why: Dialling,
-    ) -> Result<(), Executed> {
-        let dial = NewDial {
-            escalation: id,
-            attempt,
-            leg: timeline::leg_name(leg),
-            n,
-            command_id: command.command_id.clone(),
-            why,
-        };
-        let note = |event: &str, detail: serde_json::Value| {
-            timeline::dial_note(event, leg, attempt, command, detail)
-        };
-        let refused = match self.shared.store.claim_dial(dial).await {
-            Ok(DialClaim::Claimed | DialClaim::Resend) => return Ok(()),
-            Ok(DialClaim::Refused(claim)) => claim,
-            Err(error) => {
-                // Unclaimed, the dial may not go out. Leg A's state still says it is due, so
-                // a resume (start-up, take-over, or the quiet check) claims and sends it;
-                // leg B fails now, so the person on the line hears so and may try again.
-                tracing::error!(%error, escalation = %id, attempt, ?leg, "could not claim a dial; not sent");
-                let reason = format!("the dial could not be claimed: {error}");
-                let line = note("dial not sent", json!({ "error": reason }));
-                return Err(Executed {
-                    timeline: Some(line),
-                    leg: None,
-                    feedback: match leg {
-                        Leg::A => Vec::new(),
-                        Leg::B => vec![Input::DialFailed {
-                            attempt,
-                            leg,
-                            reason,
-                        }],
-                    },
-                });
-            }
-        };
-        tracing::warn!(escalation = %id, attempt, ?leg, claimed_by = %refused.node, "dial already claimed; not sent again");
-        let line = note(
-            "dial already claimed; not sent again",
-            json!({ "claimed_by": refused.node, "claimed_as": refused.command_id }),
-        );
-        let feedback = match refused.placed {
-            Some(call_control_id) if why == Dialling::Recovered => vec![Input::Dialed {
-                attempt,
-                leg,
-                call_control_id,
-            }],
-            _ => Vec::new(),
-        };
-        Err(Executed {
-            timeline: Some(line),
-            leg: None,
-            feedback,
-        })
-    }
-
-    /// Records a command's result; a leg that is gone feeds a hang-up, since its webhook
-    /// may be late or lost.
-    fn after_command(
-        &self,
-        action: &Action,
-        command: &CommandRef,
-        result: Result<(), CarrierError>,
         attempt: u32,
-        leg: Leg,
+        slot: &Slot,
     ) -> Executed {
-        let gone = matches!(result, Err(CarrierError::Gone));
-        Executed {
-            timeline: Some(timeline::action_line(
-                action,
-                command,
-                result.as_ref().map(|_| ()),
-            )),
-            leg: None,
-            feedback: if gone {
-                vec![Input::HungUp {
-                    attempt,
-                    leg,
-                    cause: "call already ended".into(),
-                }]
-            } else {
-                Vec::new()
+        let command = at.command(attempt, "dial_a", Leg::A);
+        if let Err(refused) = self.claim(at.id, (attempt, 1), &command, at.why).await {
+            return refused;
+        }
+        let detection = detection(at.plan.rules.voicemail);
+        let dialled = self
+            .shared
+            .carrier
+            .dial(
+                &command,
+                &slot.number,
+                slot.ring_timeout_secs,
+                None,
+                detection,
+            )
+            .await;
+        Executed::dialled(action, &command, &slot.number, dialled, attempt)
+    }
+
+    /// Rings the connect target, linked to leg A, once claimed (`connect`: which try).
+    async fn dial_b(
+        &self,
+        at: &Context<'_>,
+        action: &Action,
+        (attempt, connect): (u32, u32),
+        link_to: &str,
+    ) -> Executed {
+        let command = at.command(attempt, "dial_b", Leg::B);
+        let Some(to) = connect_target(at.plan, at.state) else {
+            return Executed::feedback(Input::DialFailed {
+                attempt,
+                leg: Leg::B,
+                reason: "no connect target".into(),
+            });
+        };
+        if let Err(refused) = self
+            .claim(at.id, (attempt, connect), &command, at.why)
+            .await
+        {
+            return refused;
+        }
+        let dialled = self
+            .shared
+            .carrier
+            .dial(
+                &command,
+                to,
+                CONNECT_RING_SECS,
+                Some(link_to),
+                Detection::Verdict,
+            )
+            .await;
+        Executed::dialled(action, &command, to, dialled, attempt)
+    }
+
+    /// Plays the menu with the briefing; on its first round, also listens for "connect me"
+    /// (the keypad works regardless).
+    async fn menu(
+        &self,
+        at: &Context<'_>,
+        action: &Action,
+        (attempt, round): (u32, u32),
+        call: &str,
+        heard: Heard,
+    ) -> Executed {
+        let carrier = &self.shared.carrier;
+        if round == 1 {
+            let command = at.command(attempt, "listen", Leg::A);
+            if let Err(error) = carrier.listen(&command, call).await {
+                tracing::warn!(%error, escalation = %at.id, "speech recognition could not start; keypad only");
+            }
+        }
+        let command = at.command(attempt, "menu", Leg::A);
+        let words = menu_words(at.plan, at.state, heard);
+        let result = carrier.menu(&command, call, &words).await;
+        Executed::commanded(action, &command, result, attempt)
+    }
+}
+
+/// What the carrier listens for on leg A: a voicemail rule that leaves a message also waits
+/// for the greeting's beep.
+fn detection(voicemail: Voicemail) -> Detection {
+    match voicemail {
+        Voicemail::HangUp => Detection::Verdict,
+        Voicemail::LeaveMessage => Detection::VerdictAndBeep,
+    }
+}
+
+/// Who "connect me" reaches: the plan's target, else the one found while the phone rang.
+fn connect_target<'a>(plan: &'a Plan, state: &'a State) -> Option<&'a str> {
+    plan.connect_to.as_deref().or(state.connect_to.as_deref())
+}
+
+/// A line of the script, with the policy's role and the event's headline, made speakable.
+fn speech_words(plan: &Plan, text: Speech) -> String {
+    let subject = plan.briefing.headline();
+    let words = script::Words {
+        role: &plan.rules.role,
+        subject: &subject,
+    };
+    spoken::speakable(&script::speech(text, words))
+}
+
+/// The menu: the briefing the person hears (the model's when it was written and chosen,
+/// else the template), and "connect" only when there is someone to connect to.
+fn menu_words(plan: &Plan, state: &State, heard: Heard) -> String {
+    let briefing = match (heard, &state.briefing) {
+        (Heard::Model, Some(text)) => text.clone(),
+        _ => plan.briefing.template_with(state.found.as_ref()),
+    };
+    let can_connect = connect_target(plan, state).is_some();
+    spoken::speakable(&script::menu(&briefing, can_connect))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::voice::escalation::machine::CallRules;
+    use crate::voice::escalation::plan::BriefingContext;
+
+    fn plan(connect_to: Option<&str>) -> Plan {
+        Plan {
+            slots: Vec::new(),
+            rules: CallRules::default(),
+            connect_to: connect_to.map(str::to_owned),
+            briefing: BriefingContext {
+                event_type: "support.ticket.created".into(),
+                prompt: "Brief the engineer.".into(),
+                title: Some("Checkout down".into()),
+                customer: None,
+                facts: Vec::new(),
             },
-        }
-    }
-}
-
-/// What executing an action produced.
-pub(super) struct Executed {
-    pub(super) timeline: Option<TimelineEntry>,
-    pub(super) leg: Option<NewLeg>,
-    pub(super) feedback: Vec<Input>,
-}
-
-impl Executed {
-    fn none() -> Executed {
-        Executed {
-            timeline: None,
-            leg: None,
-            feedback: Vec::new(),
+            merge_ticket: None,
+            merge_deal: None,
         }
     }
 
-    fn feedback(input: Input) -> Executed {
-        Executed {
-            timeline: None,
-            leg: None,
-            feedback: vec![input],
-        }
+    #[test]
+    fn leaving_a_message_also_waits_for_the_beep() {
+        assert_eq!(detection(Voicemail::HangUp), Detection::Verdict);
+        assert_eq!(
+            detection(Voicemail::LeaveMessage),
+            Detection::VerdictAndBeep
+        );
     }
-}
 
-/// The leg a dial placed, tied to the command (and so the claim) that placed it.
-fn new_leg(command: &CommandRef, attempt: u32, call_control_id: &str) -> NewLeg {
-    NewLeg {
-        call_control_id: call_control_id.to_owned(),
-        attempt,
-        leg: timeline::leg_name(command.leg),
-        command_id: command.command_id.clone(),
+    #[test]
+    fn the_plans_connect_target_comes_before_the_one_found_while_ringing() {
+        let found = State {
+            connect_to: Some("+15552000002".into()),
+            ..State::new()
+        };
+        assert_eq!(
+            connect_target(&plan(Some("+15552000001")), &found),
+            Some("+15552000001")
+        );
+        assert_eq!(connect_target(&plan(None), &found), Some("+15552000002"));
+        assert_eq!(connect_target(&plan(None), &State::new()), None);
+    }
+
+    #[test]
+    fn the_menu_reads_the_models_briefing_only_when_chosen_and_offers_connect_when_possible() {
+        let state = State {
+            briefing: Some("The checkout is down for everyone.".into()),
+            ..State::new()
+        };
+        let model = menu_words(&plan(None), &state, Heard::Model);
+        assert!(
+            model.starts_with("The checkout is down for everyone."),
+            "{model}"
+        );
+        assert!(!model.contains("connect me"), "{model}");
+        let template = menu_words(&plan(Some("+15552000001")), &state, Heard::Template);
+        assert!(!template.contains("for everyone"), "{template}");
+        assert!(template.contains("Say connect me"), "{template}");
+        let unwritten = menu_words(&plan(None), &State::new(), Heard::Model);
+        assert_eq!(
+            unwritten,
+            menu_words(&plan(None), &State::new(), Heard::Template)
+        );
+    }
+
+    #[test]
+    fn only_leg_as_dial_is_numbered_by_attempt_alone() {
+        let at = Context {
+            id: EscalationId::new(),
+            plan: &plan(None),
+            state: &State::new(),
+            seq: 7,
+            why: Dialling::Decided,
+        };
+        let dial = at.command(1, "dial_a", Leg::A).command_id;
+        let menu = at.command(1, "menu", Leg::A).command_id;
+        assert_eq!(dial, format!("{}:1:dial_a", at.id));
+        assert_eq!(menu, format!("{}:1:7:menu", at.id));
     }
 }

@@ -17,7 +17,8 @@
 //! This file holds the handle and its public API; the rest, one responsibility a file:
 //!
 //! - [`step`]: one step under the hold: inputs → machine → persist → actions → feedback.
-//! - [`execute`]: actions as carrier commands, every dial claimed first.
+//! - [`execute`]: actions as carrier commands, one named piece per action; [`claim`]: every
+//!   dial claimed in the store first; [`executed`]: what a command produced (pure).
 //! - [`recovery`]: resume after a restart, the quiet check, take-over from a dead node.
 //! - [`briefing`]: the spoken briefing, written by the model in the background.
 //! - [`enrichment`]: the Merge lookup while the phone rings.
@@ -27,8 +28,10 @@
 //! - [`locks`]: the per-escalation lock within this process.
 
 mod briefing;
+mod claim;
 mod enrichment;
 mod execute;
+mod executed;
 mod locks;
 mod published;
 mod recovery;
@@ -186,3 +189,6 @@ impl EngineHandle {
         Ok(active)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use super::execute::Context;
 use super::published::{self, Stage};
 use super::{EngineError, EngineHandle, Persisted};
 use crate::store::{
@@ -163,41 +164,49 @@ impl EngineHandle {
                 step.timeline.push(timeline::decision_line(*outcome));
             }
         }
-        let (plan, state) = (&step.plan, &step.persisted.machine);
+        // Fields apart: the plan and state are read while the step's gatherings grow.
+        let Step {
+            id,
+            plan,
+            persisted,
+            inputs,
+            timeline,
+            legs,
+            answered,
+            ..
+        } = step;
+        let at = |seq: u32, why: Dialling| Context {
+            id: *id,
+            plan,
+            state: &persisted.machine,
+            seq,
+            why,
+        };
         let dials = batch
             .iter()
             .filter(|(_, action, _)| matches!(action, Action::DialA { .. }))
-            .map(|(seq, action, why)| self.execute(step.id, plan, state, (*seq, *why), action));
+            .map(|(seq, action, why)| async move { self.execute(&at(*seq, *why), action).await });
         let mut dialled = futures_util::future::join_all(dials).await.into_iter();
         for (seq, action, why) in &batch {
             let executed = match action {
                 Action::DialA { .. } => dialled.next(),
                 // Recorded when decided, in `decide`.
                 Action::Finish(_) | Action::CallEnded { .. } => continue,
-                _ => Some(
-                    self.execute(
-                        step.id,
-                        &step.plan,
-                        &step.persisted.machine,
-                        (*seq, *why),
-                        action,
-                    )
-                    .await,
-                ),
+                _ => Some(self.execute(&at(*seq, *why), action).await),
             };
             let Some(executed) = executed else { continue };
             if matches!(
                 action,
                 Action::Speak { leg: Leg::A, .. } | Action::Menu { .. }
-            ) && let Some(at) = step.answered.take()
+            ) && let Some(at) = answered.take()
             {
                 crate::metrics::metrics()
                     .dead_air_seconds
                     .observe(at.elapsed());
             }
-            step.timeline.extend(executed.timeline);
-            step.legs.extend(executed.leg);
-            step.inputs.extend(executed.feedback);
+            timeline.extend(executed.timeline);
+            legs.extend(executed.leg);
+            inputs.extend(executed.feedback);
         }
     }
 
