@@ -401,3 +401,46 @@ async fn a_postponed_delivery_keeps_its_attempts_and_falls_due_at_its_turn() {
     assert_eq!(counts, [(fresh, 0, 0), (failed, 1, 1)]);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transitions_events_are_stored_with_it_once_whichever_node_saves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(&dir).await;
+    let escalation = EscalationId::new();
+    // What the engine records when an escalation ends: its outcome, keyed by its id.
+    let outcome = |pending| NewEvent {
+        source: Source::Klaxon,
+        event_type: "escalation.unreached".into(),
+        idempotency_key: Some(escalation.to_string()),
+        pipeline_pending: pending,
+        ..event("unused", r#"{"outcome":"unreached"}"#)
+    };
+    let transition = |events| EscalationUpdate {
+        id: escalation,
+        state: "{}".into(),
+        status: "unreached".into(),
+        ended: true,
+        timeline: Vec::new(),
+        new_legs: Vec::new(),
+        events,
+    };
+    let first = outcome(true);
+    let created = a
+        .save_escalation(transition(vec![first.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(created, vec![first.id]);
+    // The same step replayed after a crash, on another node: nothing new.
+    let again = b
+        .save_escalation(transition(vec![outcome(true)]))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let stored = b.get_event(first.id).await.unwrap().expect("stored");
+    assert_eq!(stored.source, "klaxon");
+    assert_eq!(
+        stored.pipeline_state.as_deref(),
+        Some("pending"),
+        "for the runner, should the hand-off after the commit never happen"
+    );
+}
