@@ -37,6 +37,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod destinations;
 pub mod error_text;
@@ -50,6 +51,7 @@ pub mod open_files;
 pub mod people;
 pub mod pipeline;
 pub mod retry_timing;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
 pub mod signing;

@@ -76,6 +76,20 @@ fn no_module_uses_a_layer_above_it() {
 }
 
 #[test]
+fn only_the_wiring_and_the_demo_start_simulators() {
+    let graph = read_graph(&source_root());
+    let users: Vec<&str> = graph
+        .iter()
+        .filter(|(_, edges)| edges.contains_key("sandbox"))
+        .map(|(module, _)| module.as_str())
+        .collect();
+    assert!(
+        users.iter().all(|m| ["server", "demo"].contains(m)),
+        "only server (its zero-configuration fallback) and demo may use the sandbox: {users:?}"
+    );
+}
+
+#[test]
 fn no_cycles_between_modules() {
     let graph = read_graph(&source_root());
     let cycles = cycles(&graph);
