@@ -12,12 +12,16 @@
 pub mod allowed_hosts;
 pub mod dotenv;
 mod error;
+pub mod file;
 pub mod http;
 pub mod merge;
 pub mod pipelines;
+mod problems;
 mod raw;
+mod reader;
 mod risks;
 mod settings;
+pub mod values;
 pub mod voice;
 
 pub use crate::delivery::DeliverySettings;
@@ -26,7 +30,9 @@ pub use allowed_hosts::{AllowedHost, HostName};
 pub use error::{ConfigError, ConfigErrors, Origin};
 pub use http::HttpSettings;
 pub use merge::{MergeApi, MergeRules, MergeSettings};
+pub use problems::Problems;
 pub use raw::Raw;
+pub use reader::{Env, Reader};
 pub use risks::{Risk, RiskKind, Severity};
 pub use settings::{AiSettings, ApiToken, IngestSettings, LogFormat, Settings};
 

@@ -6,12 +6,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::error::{ConfigError, Origin};
+use super::error::Origin;
 use super::merge::MergeRules;
+use super::reader::Reader;
+use super::values::parse_duration;
 use crate::destinations::{self, Destination, SettingsContext};
 use crate::people::is_e164;
 use crate::pipeline::condition::Condition;
@@ -166,17 +167,14 @@ impl RawDestination {
 /// Validates the declared pipelines (or the built-in ones when none are declared).
 pub fn resolve(
     raw: Vec<RawPipeline>,
-    origin: &Origin,
-    env: &dyn Fn(&str) -> Option<String>,
     voice: &VoiceSettings,
-    errors: &mut Vec<ConfigError>,
+    r: &mut Reader<'_>,
 ) -> Vec<PipelineSpec> {
     let mut names = HashSet::new();
     let mut specs = Vec::with_capacity(raw.len());
     for pipeline in raw {
         let mut check = Checker {
-            origin,
-            errors,
+            r: &mut *r,
             voice,
             prefix: format!("pipelines.{}", pipeline.name),
         };
@@ -191,7 +189,7 @@ pub fn resolve(
         } else if !names.insert(pipeline.name.clone()) {
             check.fail("name", "another pipeline has the same name".into());
         }
-        if let Some(spec) = check.pipeline(pipeline, env) {
+        if let Some(spec) = check.pipeline(pipeline) {
             specs.push(spec);
         }
     }
@@ -254,14 +252,9 @@ fn parse_builtin(text: &str, voice: &VoiceSettings) -> Vec<PipelineSpec> {
             .entry(name.to_owned())
             .or_insert_with(|| crate::voice::settings::Policy::new(Vec::new(), 0));
     }
-    let mut errors = Vec::new();
-    let specs = resolve(
-        file.pipelines,
-        &Origin::Default,
-        &|_| None,
-        &with_policies,
-        &mut errors,
-    );
+    let mut reader = Reader::new(Origin::Default, &|_| None);
+    let specs = resolve(file.pipelines, &with_policies, &mut reader);
+    let errors = reader.into_errors();
     assert!(
         errors.is_empty(),
         "the built-in pipelines are valid: {errors:?}"
@@ -269,28 +262,22 @@ fn parse_builtin(text: &str, voice: &VoiceSettings) -> Vec<PipelineSpec> {
     specs
 }
 
-struct Checker<'a> {
-    origin: &'a Origin,
-    errors: &'a mut Vec<ConfigError>,
+struct Checker<'a, 'r> {
+    r: &'a mut Reader<'r>,
     voice: &'a VoiceSettings,
     prefix: String,
 }
 
-impl Checker<'_> {
+impl Checker<'_, '_> {
+    /// A problem with a value of the file (or of the built-in pipelines).
     fn fail(&mut self, key: &str, message: String) {
-        self.errors.push(ConfigError::Invalid {
-            origin: self.origin.clone(),
-            key: format!("{}.{key}", self.prefix),
-            message,
-        });
+        let origin = self.r.file().clone();
+        self.r
+            .fail(origin, format!("{}.{key}", self.prefix), message);
     }
 
-    fn pipeline(
-        &mut self,
-        raw: RawPipeline,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<PipelineSpec> {
-        let before = self.errors.len();
+    fn pipeline(&mut self, raw: RawPipeline) -> Option<PipelineSpec> {
+        let before = self.r.problem_count();
         let on = match raw.on {
             OneOrMany::One(p) => vec![p],
             OneOrMany::Many(ps) => ps,
@@ -335,7 +322,7 @@ impl Checker<'_> {
             .map(|d| d.kind_name().map_or(0, unnamed_of_kind))
             .collect();
         for (i, destination) in raw.destinations.into_iter().enumerate() {
-            if let Some(d) = self.destination(i, unnamed[i], destination, env) {
+            if let Some(d) = self.destination(i, unnamed[i], destination) {
                 if !destination_names.insert(d.name.clone()) {
                     self.fail(
                         &format!("destinations[{i}].name"),
@@ -345,7 +332,7 @@ impl Checker<'_> {
                 destinations.push(d);
             }
         }
-        (self.errors.len() == before).then(|| PipelineSpec {
+        (self.r.problem_count() == before).then(|| PipelineSpec {
             name: raw.name.clone(),
             on: on.into_iter().map(TypePattern::new).collect(),
             steps,
@@ -363,7 +350,7 @@ impl Checker<'_> {
         match raw {
             RawStep::Classify(c) => {
                 let key = format!("steps[{i}].classify");
-                let before = self.errors.len();
+                let before = self.r.problem_count();
                 if !is_identifier(&c.field) {
                     self.fail(
                         &format!("{key}.field"),
@@ -394,7 +381,7 @@ impl Checker<'_> {
                     );
                 }
                 labels.insert(c.field.clone());
-                (self.errors.len() == before).then(|| {
+                (self.r.problem_count() == before).then(|| {
                     Step::Classify(Arc::new(ClassifySpec {
                         prompt: c.prompt.unwrap_or_else(|| {
                             DEFAULT_CLASSIFY_PROMPT.replace("{field}", &c.field)
@@ -430,7 +417,7 @@ impl Checker<'_> {
             }
             RawStep::Transition(t) => {
                 let key = format!("steps[{i}].transition");
-                let before = self.errors.len();
+                let before = self.r.problem_count();
                 if t.key.trim().is_empty() {
                     self.fail(
                         &format!("{key}.key"),
@@ -450,7 +437,7 @@ impl Checker<'_> {
                         });
                 let pipeline = self.prefix.trim_start_matches("pipelines.").to_owned();
                 match when {
-                    Some(when) if self.errors.len() == before => {
+                    Some(when) if self.r.problem_count() == before => {
                         Some(Step::Transition(Arc::new(TransitionSpec {
                             id: format!("{pipeline}/{i}"),
                             key: t.key,
@@ -512,10 +499,9 @@ impl Checker<'_> {
         i: usize,
         same_kind_unnamed: usize,
         raw: RawDestination,
-        env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<DestinationSpec> {
         let key = format!("destinations[{i}]");
-        let before = self.errors.len();
+        let before = self.r.problem_count();
         let when = raw
             .when
             .as_deref()
@@ -523,7 +509,7 @@ impl Checker<'_> {
         let mut kinds = raw.kinds;
         let kind = match (kinds.pop(), kinds.is_empty(), raw.voice, raw.log) {
             (Some((kind, value)), true, None, None | Some(false)) => {
-                self.delivering(&key, &kind, value, env)
+                self.delivering(&key, &kind, value)
             }
             (None, _, Some(voice), None | Some(false)) => self
                 .voice(&format!("{key}.voice"), voice)
@@ -558,11 +544,11 @@ impl Checker<'_> {
             None if same_kind_unnamed <= 1 => kind.as_str().to_owned(),
             None => format!("{}-{}", kind.as_str(), i + 1),
         };
-        (self.errors.len() == before).then_some(DestinationSpec { name, when, kind })
+        (self.r.problem_count() == before).then_some(DestinationSpec { name, when, kind })
     }
 
     fn voice(&mut self, key: &str, raw: RawVoiceDestination) -> Option<VoiceSpec> {
-        let before = self.errors.len();
+        let before = self.r.problem_count();
         if !self.voice.policies.contains_key(&raw.policy) {
             let known: Vec<&str> = self.voice.policies.keys().map(String::as_str).collect();
             self.fail(
@@ -587,7 +573,7 @@ impl Checker<'_> {
                 ConnectTo::Field(c)
             }
         });
-        (self.errors.len() == before).then(|| VoiceSpec {
+        (self.r.problem_count() == before).then(|| VoiceSpec {
             policy: raw.policy,
             connect_to,
             briefing_prompt: raw.briefing.and_then(|b| b.prompt),
@@ -596,29 +582,17 @@ impl Checker<'_> {
 
     /// A delivering kind's settings, validated by its module; its problems are reported
     /// under `<destination>.<kind>.<key>`.
-    fn delivering(
-        &mut self,
-        key: &str,
-        kind: &str,
-        value: toml::Value,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<DestinationKind> {
+    fn delivering(&mut self, key: &str, kind: &str, value: toml::Value) -> Option<DestinationKind> {
         let context = SettingsContext {
-            env,
+            env: self.r.env(),
             public_url: self.voice.public_url.as_deref(),
             sandbox: self.voice.telnyx.is_none(),
         };
         match Destination::parse(kind, value, &context) {
             Some(Ok(destination)) => Some(DestinationKind::Deliver(destination)),
             Some(Err(problems)) => {
-                for (sub, message) in problems.into_inner() {
-                    let at = if sub.is_empty() {
-                        format!("{key}.{kind}")
-                    } else {
-                        format!("{key}.{kind}.{sub}")
-                    };
-                    self.fail(&at, message);
-                }
+                self.r
+                    .report(&format!("{}.{key}.{kind}", self.prefix), problems);
                 None
             }
             None => {
@@ -648,30 +622,4 @@ fn is_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Parses `100ms`, `5s`, `5m`, `2h`, `1d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} needs a unit: ms, s, m, h or d (e.g. 5m)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 30s or 5m"))?;
-    let ms = match unit {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1_000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "d" => n.checked_mul(86_400_000),
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?}; use ms, s, m, h or d"
-            ));
-        }
-    };
-    ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::error::ConfigError;
+use super::file;
 use super::http::RawHttp;
 use super::merge::RawMerge;
 use super::pipelines::RawPipeline;
@@ -90,19 +91,14 @@ pub struct RawStore {
 impl Raw {
     /// Reads and parses a settings file.
     pub fn from_file(path: &Path) -> Result<Raw, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Raw::from_toml(path, &text)
+        let mut raw: Raw = file::read_toml(path)?;
+        raw.path = Some(path.to_owned());
+        Ok(raw)
     }
 
     /// Parses settings text; `path` is only used to label errors.
     pub fn from_toml(path: &Path, text: &str) -> Result<Raw, ConfigError> {
-        let mut raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().replace('\n', "\n  "),
-        })?;
+        let mut raw: Raw = file::parse_toml(path, text)?;
         raw.path = Some(path.to_owned());
         Ok(raw)
     }

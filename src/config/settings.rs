@@ -9,11 +9,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::allowed_hosts::{self, AllowedHost};
-use super::error::{ConfigError, ConfigErrors, Origin};
+use super::error::{ConfigErrors, Origin};
 use super::http::{self, HttpSettings};
 use super::merge::{self, MergeSettings};
-use super::pipelines::{self, parse_duration};
+use super::pipelines;
 use super::raw::Raw;
+use super::reader::Reader;
+use super::values::{in_range, parse_duration};
 use super::voice;
 use crate::delivery::DeliverySettings;
 use crate::pipeline::spec::PipelineSpec;
@@ -171,15 +173,13 @@ impl Settings {
         raw: Raw,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigErrors> {
-        let mut r = Resolver {
-            file: raw
-                .path
+        let mut r = Reader::new(
+            raw.path
                 .clone()
                 .map(Origin::File)
                 .unwrap_or(Origin::Default),
-            env: &env,
-            errors: Vec::new(),
-        };
+            &env,
+        );
 
         let host = r
             .string("HOST", raw.host)
@@ -195,14 +195,14 @@ impl Settings {
         let api_token = r
             .string("KLAXON_API_TOKEN", raw.api_token)
             .and_then(|(s, o)| r.check("api_token", o, parse_token(&s)));
-        let allowed_hosts = match r.env_value("KLAXON_ALLOWED_HOSTS") {
+        let allowed_hosts = match r.var("KLAXON_ALLOWED_HOSTS") {
             Some(list) => {
                 let parsed = allowed_hosts::parse_list(list.split(','));
                 r.check("allowed_hosts", Origin::Env("KLAXON_ALLOWED_HOSTS"), parsed)
             }
             None => raw.allowed_hosts.and_then(|list| {
                 let parsed = allowed_hosts::parse_list(list.iter().map(String::as_str));
-                let origin = r.file.clone();
+                let origin = r.file().clone();
                 r.check("allowed_hosts", origin, parsed)
             }),
         }
@@ -212,7 +212,7 @@ impl Settings {
             .and_then(|(s, o)| r.check("log_format", o, s.parse()))
             .unwrap_or_default();
 
-        let signing_secrets = match r.env_value("KLAXON_INGEST_SECRETS") {
+        let signing_secrets = match r.var("KLAXON_INGEST_SECRETS") {
             Some(list) => list
                 .split(',')
                 .map(str::trim)
@@ -275,8 +275,8 @@ impl Settings {
 
         let ai_base_url = r.string("AI_BASE_URL", raw.ai.base_url);
         let ai_key = r
-            .env_value("AI_API_KEY")
-            .or_else(|| r.env_value("TELNYX_API_KEY"))
+            .var("AI_API_KEY")
+            .or_else(|| r.var("TELNYX_API_KEY"))
             .map(Secret::new);
         let ai = AiSettings {
             enabled: ai_key.is_some() || ai_base_url.is_some(),
@@ -301,14 +301,14 @@ impl Settings {
                 .map_or(DEFAULT_AI_TIMEOUT, Duration::from_secs),
         };
 
-        let schedule = match r.env_value("KLAXON_RETRY_SCHEDULE") {
+        let schedule = match r.var("KLAXON_RETRY_SCHEDULE") {
             Some(list) => Some((
                 list.split(',')
                     .map(|s| s.trim().to_owned())
                     .collect::<Vec<_>>(),
                 Origin::Env("KLAXON_RETRY_SCHEDULE"),
             )),
-            None => raw.delivery.retry_schedule.map(|v| (v, r.file.clone())),
+            None => raw.delivery.retry_schedule.map(|v| (v, r.file().clone())),
         };
         let retry_schedule = schedule
             .and_then(|(list, o)| {
@@ -326,27 +326,25 @@ impl Settings {
             .and_then(|(v, o)| r.check("delivery.max_in_flight", o, in_range(v, 1, 10_000)))
             .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
 
-        let file_origin = r.file.clone();
         let voice = voice::resolve(
             voice::RawVoiceInput {
                 voice: raw.voice,
                 people: raw.people,
                 policies: raw.policies,
-                file: &file_origin,
             },
-            &env,
-            &mut r.errors,
+            &mut r,
         );
-        let merge = merge::resolve(raw.merge, &file_origin, &env, &mut r.errors);
+        let merge = merge::resolve(raw.merge, &mut r);
         let builtin_pipelines = raw.pipelines.is_empty();
         let pipelines = if builtin_pipelines {
             pipelines::builtin(&voice, &merge.rules)
         } else {
-            pipelines::resolve(raw.pipelines, &file_origin, &env, &voice, &mut r.errors)
+            pipelines::resolve(raw.pipelines, &voice, &mut r)
         };
 
-        if !r.errors.is_empty() {
-            return Err(ConfigErrors(r.errors));
+        let errors = r.into_errors();
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
         }
         Ok(Settings {
             listen: SocketAddr::new(host, port),
@@ -379,72 +377,6 @@ impl Settings {
     }
 }
 
-/// Resolves one key at a time from the environment, then the file, recording errors.
-pub(super) struct Resolver<'a, E: Fn(&str) -> Option<String>> {
-    file: Origin,
-    env: &'a E,
-    errors: Vec<ConfigError>,
-}
-
-impl<E: Fn(&str) -> Option<String>> Resolver<'_, E> {
-    /// An environment variable, with empty values treated as unset (as shells often export them).
-    fn env_value(&self, var: &str) -> Option<String> {
-        (self.env)(var).filter(|v| !v.trim().is_empty())
-    }
-
-    fn string(&self, var: &'static str, file: Option<String>) -> Option<(String, Origin)> {
-        match self.env_value(var) {
-            Some(v) => Some((v, Origin::Env(var))),
-            None => file.map(|v| (v, self.file.clone())),
-        }
-    }
-
-    /// A typed value: from the environment it is parsed here, from the file serde did it.
-    pub(super) fn parsed<T: FromStr>(
-        &mut self,
-        var: &'static str,
-        key: &'static str,
-        file: Option<T>,
-    ) -> Option<(T, Origin)>
-    where
-        T::Err: fmt::Display,
-    {
-        match self.env_value(var) {
-            Some(v) => match v.trim().parse::<T>() {
-                Ok(t) => Some((t, Origin::Env(var))),
-                Err(e) => {
-                    self.errors.push(ConfigError::Invalid {
-                        origin: Origin::Env(var),
-                        key: key.into(),
-                        message: format!("{e}: {v:?}"),
-                    });
-                    None
-                }
-            },
-            None => file.map(|v| (v, self.file.clone())),
-        }
-    }
-
-    pub(super) fn check<T>(
-        &mut self,
-        key: &'static str,
-        origin: Origin,
-        result: Result<T, String>,
-    ) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(message) => {
-                self.errors.push(ConfigError::Invalid {
-                    origin,
-                    key: key.into(),
-                    message,
-                });
-                None
-            }
-        }
-    }
-}
-
 fn parse_host(host: &str) -> Result<IpAddr, String> {
     if host == "localhost" {
         return Ok(DEFAULT_HOST);
@@ -458,15 +390,4 @@ fn parse_token(token: &str) -> Result<ApiToken, String> {
         return Err("the API token must be at least 16 characters long".into());
     }
     Ok(ApiToken::new(token))
-}
-
-pub(super) fn in_range<T: PartialOrd + fmt::Display + Copy>(
-    value: T,
-    min: T,
-    max: T,
-) -> Result<T, String> {
-    if value < min || value > max {
-        return Err(format!("must be between {min} and {max}, got {value}"));
-    }
-    Ok(value)
 }
