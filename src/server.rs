@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{AiSettings, DatabaseUrl, Settings, Severity};
 use crate::delivery::DeliveryWorker;
 use crate::destinations::webhook::WebhookSender;
 use crate::destinations::{Destination, Outbox};
@@ -36,6 +35,8 @@ use crate::pipeline::{self, PipelineRunner, RunnerParts, StepServices};
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
 use crate::sandbox::chat::{ChatConfig, SandboxChat};
 use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
+use crate::settings::{AiSettings, Settings, Severity};
+use crate::store::DatabaseUrl;
 use crate::store::{Store, StoreError};
 use crate::voice::EngineHandle;
 use crate::voice::carrier::Carrier;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::reader::Reader;
-use super::values::in_range;
+use crate::config::Reader;
+use crate::config::values::in_range;
 
 /// Time from a connection's first byte of a request (or from accepting it) to the end of that
 /// request's head; slower clients are disconnected.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::error::Origin;
-use super::reader::Reader;
+use crate::config::Origin;
+use crate::config::Reader;
 use crate::people::{PhoneBook, is_e164};
 use crate::signing::telnyx::PublicKey;
 use crate::voice::settings::{

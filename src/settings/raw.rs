@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::error::ConfigError;
-use super::file;
 use super::http::RawHttp;
 use super::merge::RawMerge;
 use super::pipelines::RawPipeline;
 use super::voice::{RawPerson, RawPolicy, RawVoice};
+use crate::config::ConfigError;
+use crate::config::file;
 
 /// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.
 #[derive(Debug, Default, Deserialize)]

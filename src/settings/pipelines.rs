@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::error::Origin;
 use super::merge::MergeRules;
-use super::reader::Reader;
-use super::values::parse_duration;
+use crate::config::Origin;
+use crate::config::Reader;
+use crate::config::values::parse_duration;
 use crate::destinations::{self, Destination, SettingsContext};
 use crate::people::is_e164;
 use crate::pipeline::condition::Condition;

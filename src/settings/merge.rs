@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::error::Origin;
-use super::reader::Reader;
-use super::values::{comma_list, parse_bool, parse_duration};
+use crate::config::Origin;
+use crate::config::Reader;
+use crate::config::values::{comma_list, parse_bool, parse_duration};
 use crate::merge::payload::normalise_stage;
 use crate::people::is_e164;
 use crate::signing::Secret;

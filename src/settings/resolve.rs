@@ -9,14 +9,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::allowed_hosts::{self, AllowedHost};
-use super::error::{ConfigErrors, Origin};
 use super::http::{self, HttpSettings};
 use super::merge::{self, MergeSettings};
 use super::pipelines;
 use super::raw::Raw;
-use super::reader::Reader;
-use super::values::{in_range, parse_duration};
 use super::voice;
+use crate::config::Reader;
+use crate::config::values::{in_range, parse_duration};
+use crate::config::{ConfigErrors, Origin};
 use crate::delivery::DeliverySettings;
 use crate::pipeline::spec::PipelineSpec;
 use crate::signing::Secret;
