@@ -19,7 +19,6 @@ pub mod pipelines;
 mod raw;
 mod resolve;
 mod risks;
-pub mod voice;
 
 pub use allowed_hosts::{AllowedHost, HostName};
 pub use http::HttpSettings;

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use super::http::RawHttp;
 use super::merge::RawMerge;
 use super::pipelines::RawPipeline;
-use super::voice::{RawPerson, RawPolicy, RawVoice};
 use crate::config::ConfigError;
 use crate::config::file;
+use crate::voice::settings::{RawPerson, RawPolicy, RawVoice};
 
 /// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.
 #[derive(Debug, Default, Deserialize)]

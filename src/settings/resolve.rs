@@ -13,7 +13,6 @@ use super::http::{self, HttpSettings};
 use super::merge::{self, MergeSettings};
 use super::pipelines;
 use super::raw::Raw;
-use super::voice;
 use crate::config::Reader;
 use crate::config::values::{in_range, parse_duration};
 use crate::config::{ConfigErrors, Origin};
@@ -21,7 +20,7 @@ use crate::delivery::DeliverySettings;
 use crate::pipeline::spec::PipelineSpec;
 use crate::signing::Secret;
 use crate::store::{DatabaseUrl, StoreSettings};
-use crate::voice::settings::VoiceSettings;
+use crate::voice::{self, settings::VoiceSettings};
 
 /// Default listen address, as in the reference apps.
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -326,8 +325,8 @@ impl Settings {
             .and_then(|(v, o)| r.check("delivery.max_in_flight", o, in_range(v, 1, 10_000)))
             .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
 
-        let voice = voice::resolve(
-            voice::RawVoiceInput {
+        let voice = voice::settings::resolve(
+            voice::settings::RawVoiceInput {
                 voice: raw.voice,
                 people: raw.people,
                 policies: raw.policies,

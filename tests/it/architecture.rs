@@ -60,7 +60,10 @@ fn no_module_uses_a_layer_above_it() {
     let graph = read_graph(&source_root());
     print_graph(&graph);
     let layer_of = layer_of();
-    let unplaced: Vec<_> = graph.keys().filter(|m| !layer_of.contains_key(*m)).collect();
+    let unplaced: Vec<_> = graph
+        .keys()
+        .filter(|m| !layer_of.contains_key(*m))
+        .collect();
     assert!(
         unplaced.is_empty(),
         "top-level modules missing from LAYERS in tests/it/architecture.rs: {unplaced:?}"

@@ -3,6 +3,7 @@
 //! All integration tests are modules of this one binary (as in svix), so they share one
 //! build and the helpers in `support`.
 
+mod architecture;
 mod auth;
 mod call_endings;
 mod cross_site;

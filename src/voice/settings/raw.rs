@@ -1,19 +1,18 @@
-//! `[voice]`, `[people.*]` and `[[policies]]`, with the reference apps' variables
+//! `[voice]`, `[people.*]` and `[[policies]]` as written, with the reference apps' variables
 //! (`TELNYX_*`, `PUBLIC_URL`, `ONCALL_NUMBER`, `VP_SALES_NUMBER`), validated into
-//! [`VoiceSettings`].
+//! [`VoiceSettings`]; problems go to the [`Reader`] with where each value came from.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::Origin;
-use crate::config::Reader;
-use crate::people::{PhoneBook, is_e164};
-use crate::signing::telnyx::PublicKey;
-use crate::voice::settings::{
+use super::{
     DEFAULT_MAX_MENU_ROUNDS, DEFAULT_ROLE, Policy, PolicyStep, Ring, SandboxTiming, Target,
     TelnyxAccount, VoiceSettings, Voicemail,
 };
+use crate::config::{Origin, Reader};
+use crate::people::{PhoneBook, is_e164};
+use crate::signing::telnyx::PublicKey;
 
 pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";
 /// The sandbox's caller id when `TELNYX_PHONE_NUMBER` is not set.
