@@ -14,7 +14,6 @@
 
 pub mod allowed_hosts;
 pub mod http;
-pub mod merge;
 pub mod pipelines;
 mod raw;
 mod resolve;
@@ -22,7 +21,6 @@ mod risks;
 
 pub use allowed_hosts::{AllowedHost, HostName};
 pub use http::HttpSettings;
-pub use merge::{MergeApi, MergeRules, MergeSettings};
 pub use raw::Raw;
 pub use resolve::{AiSettings, ApiToken, IngestSettings, LogFormat, Settings};
 pub use risks::{Risk, RiskKind, Severity};

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::merge::MergeRules;
 use crate::config::Origin;
 use crate::config::Reader;
 use crate::config::values::parse_duration;
 use crate::destinations::{self, Destination, SettingsContext};
+use crate::merge::settings::MergeRules;
 use crate::people::is_e164;
 use crate::pipeline::condition::Condition;
 use crate::pipeline::merge_lookup::MergeModelKind;
