@@ -14,7 +14,6 @@
 
 pub mod allowed_hosts;
 pub mod http;
-pub mod pipelines;
 mod raw;
 mod resolve;
 mod risks;

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::http::RawHttp;
-use super::pipelines::RawPipeline;
 use crate::config::ConfigError;
 use crate::config::file;
 use crate::merge::settings::RawMerge;
+use crate::pipeline::settings::RawPipeline;
 use crate::voice::settings::{RawPerson, RawPolicy, RawVoice};
 
 /// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use super::allowed_hosts::{self, AllowedHost};
 use super::http::{self, HttpSettings};
-use super::pipelines;
 use super::raw::Raw;
 use crate::config::Reader;
 use crate::config::values::{in_range, parse_duration};
 use crate::config::{ConfigErrors, Origin};
 use crate::delivery::DeliverySettings;
 use crate::merge::settings::{self as merge, MergeSettings};
+use crate::pipeline::settings as pipelines;
 use crate::pipeline::spec::PipelineSpec;
 use crate::signing::Secret;
 use crate::store::{DatabaseUrl, StoreSettings};
