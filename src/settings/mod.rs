@@ -21,5 +21,5 @@ mod risks;
 pub use allowed_hosts::{AllowedHost, HostName};
 pub use http::HttpSettings;
 pub use raw::Raw;
-pub use resolve::{AiSettings, ApiToken, IngestSettings, LogFormat, Settings};
+pub use resolve::{ApiToken, IngestSettings, LogFormat, Settings};
 pub use risks::{Risk, RiskKind, Severity};

@@ -11,8 +11,11 @@ use serde::Deserialize;
 use super::http::RawHttp;
 use crate::config::ConfigError;
 use crate::config::file;
+use crate::delivery::settings::RawDelivery;
+use crate::llm::settings::RawAi;
 use crate::merge::settings::RawMerge;
 use crate::pipeline::settings::RawPipeline;
+use crate::store::settings::RawStore;
 use crate::voice::settings::{RawPerson, RawPolicy, RawVoice};
 
 /// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.
@@ -51,24 +54,6 @@ pub struct Raw {
     pub merge: RawMerge,
 }
 
-/// `[ai]`: the OpenAI-compatible model behind `classify`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAi {
-    pub base_url: Option<String>,
-    pub model: Option<String>,
-    pub timeout_secs: Option<u64>,
-}
-
-/// `[delivery]`: outbound delivery and its retries.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDelivery {
-    /// Delays before each retry, e.g. `["5s", "5m", "30m"]`.
-    pub retry_schedule: Option<Vec<String>>,
-    pub max_in_flight: Option<usize>,
-}
-
 /// `[ingest]`: how events get in.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,16 +61,6 @@ pub struct RawIngest {
     pub signing_secrets: Option<Vec<String>>,
     pub signature_tolerance_secs: Option<i64>,
     pub max_body_bytes: Option<usize>,
-}
-
-/// `[store]`: tuning of the durable store.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStore {
-    pub group_commit_max_batch: Option<usize>,
-    pub pool_size: Option<usize>,
-    pub lease_secs: Option<u64>,
-    pub min_free_disk_bytes: Option<u64>,
 }
 
 impl Raw {

@@ -6,20 +6,19 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use std::time::Duration;
-
 use super::allowed_hosts::{self, AllowedHost};
 use super::http::{self, HttpSettings};
 use super::raw::Raw;
 use crate::config::Reader;
-use crate::config::values::{in_range, parse_duration};
+use crate::config::values::in_range;
 use crate::config::{ConfigErrors, Origin};
-use crate::delivery::DeliverySettings;
+use crate::delivery::{self, DeliverySettings};
+use crate::llm::{self, settings::AiSettings};
 use crate::merge::settings::{self as merge, MergeSettings};
 use crate::pipeline::settings as pipelines;
 use crate::pipeline::spec::PipelineSpec;
 use crate::signing::Secret;
-use crate::store::{DatabaseUrl, StoreSettings};
+use crate::store::{self, DatabaseUrl, StoreSettings};
 use crate::voice::{self, settings::VoiceSettings};
 
 /// Default listen address, as in the reference apps.
@@ -30,36 +29,6 @@ pub const DEFAULT_SQLITE_FILE: &str = "klaxon.db";
 /// Bodies above this are refused with 413 before they are parsed.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_SIGNATURE_TOLERANCE_SECS: i64 = 300;
-/// Upper bound on events in one group commit. Large enough that 64 busy clients fit in one
-/// transaction, small enough that one fsync never waits behind a huge batch.
-pub const DEFAULT_GROUP_COMMIT_MAX_BATCH: usize = 1024;
-/// PostgreSQL connections per node: enough for four ingest and four attempt batches in
-/// flight plus API reads and jobs, while seven nodes stay under PostgreSQL's default
-/// `max_connections = 100`.
-pub const DEFAULT_POOL_SIZE: usize = 12;
-/// How long a PostgreSQL node's claim on a job or an escalation lasts without renewal; a
-/// node renews its claims every third of it, so a dead node's work moves on after this.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
-/// Telnyx AI Inference, OpenAI-compatible.
-pub const DEFAULT_AI_BASE_URL: &str = "https://api.telnyx.com/v2/ai/openai";
-pub const DEFAULT_AI_MODEL: &str = "moonshotai/Kimi-K2.6";
-pub const DEFAULT_AI_TIMEOUT: Duration = Duration::from_secs(10);
-/// Delays before retries 1..=7: about a day of trying in all, as Svix does.
-pub const DEFAULT_RETRY_SCHEDULE: &[Duration] = &[
-    Duration::from_secs(5),
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(30 * 60),
-    Duration::from_secs(2 * 3600),
-    Duration::from_secs(5 * 3600),
-    Duration::from_secs(10 * 3600),
-    Duration::from_secs(10 * 3600),
-];
-/// Outbound requests in flight at once.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
-/// `/health` reports degraded below this much free space where the SQLite file lives: enough
-/// for SQLite to finish a checkpoint and for an operator to notice before writes fail.
-pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 64 * 1024 * 1024;
-
 /// The resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -82,18 +51,6 @@ pub struct Settings {
     pub builtin_pipelines: bool,
     pub voice: VoiceSettings,
     pub merge: MergeSettings,
-}
-
-/// The model behind `classify`.
-#[derive(Debug, Clone)]
-pub struct AiSettings {
-    pub base_url: String,
-    pub model: String,
-    pub api_key: Option<Secret>,
-    pub timeout: Duration,
-    /// A model is used only when a key is set or a base URL was given explicitly (a local
-    /// server may need no key); otherwise the built-in classifier decides.
-    pub enabled: bool,
 }
 
 /// How events get in.
@@ -239,91 +196,10 @@ impl Settings {
             )
             .and_then(|(v, o)| r.check("ingest.max_body_bytes", o, in_range(v, 1024, 64 << 20)))
             .unwrap_or(DEFAULT_MAX_BODY_BYTES);
-        let group_commit_max_batch = r
-            .parsed(
-                "KLAXON_GROUP_COMMIT_MAX_BATCH",
-                "store.group_commit_max_batch",
-                raw.store.group_commit_max_batch,
-            )
-            .and_then(|(v, o)| r.check("store.group_commit_max_batch", o, in_range(v, 1, 100_000)))
-            .unwrap_or(DEFAULT_GROUP_COMMIT_MAX_BATCH);
-        let pool_size = r
-            .parsed(
-                "KLAXON_DB_POOL_SIZE",
-                "store.pool_size",
-                raw.store.pool_size,
-            )
-            .and_then(|(v, o)| r.check("store.pool_size", o, in_range(v, 2, 1_000)))
-            .unwrap_or(DEFAULT_POOL_SIZE);
-        let lease = r
-            .parsed(
-                "KLAXON_LEASE_SECS",
-                "store.lease_secs",
-                raw.store.lease_secs,
-            )
-            .and_then(|(v, o)| r.check("store.lease_secs", o, in_range(v, 1, 3_600)))
-            .map_or(DEFAULT_LEASE, Duration::from_secs);
-        let min_free_disk_bytes = r
-            .parsed(
-                "KLAXON_MIN_FREE_DISK_BYTES",
-                "store.min_free_disk_bytes",
-                raw.store.min_free_disk_bytes,
-            )
-            .map_or(DEFAULT_MIN_FREE_DISK_BYTES, |(v, _)| v);
+        let store = store::settings::resolve(raw.store, &mut r);
         let http = http::resolve(raw.http, &mut r);
-
-        let ai_base_url = r.string("AI_BASE_URL", raw.ai.base_url);
-        let ai_key = r
-            .var("AI_API_KEY")
-            .or_else(|| r.var("TELNYX_API_KEY"))
-            .map(Secret::new);
-        let ai = AiSettings {
-            enabled: ai_key.is_some() || ai_base_url.is_some(),
-            base_url: ai_base_url
-                .and_then(|(url, o)| {
-                    r.check(
-                        "ai.base_url",
-                        o,
-                        reqwest::Url::parse(&url)
-                            .map(|_| url.trim_end_matches('/').to_owned())
-                            .map_err(|e| format!("{url:?}: {e}")),
-                    )
-                })
-                .unwrap_or_else(|| DEFAULT_AI_BASE_URL.into()),
-            model: r
-                .string("AI_MODEL", raw.ai.model)
-                .map_or_else(|| DEFAULT_AI_MODEL.into(), |(m, _)| m),
-            api_key: ai_key,
-            timeout: r
-                .parsed("AI_TIMEOUT_SECS", "ai.timeout_secs", raw.ai.timeout_secs)
-                .and_then(|(v, o)| r.check("ai.timeout_secs", o, in_range(v, 1, 120)))
-                .map_or(DEFAULT_AI_TIMEOUT, Duration::from_secs),
-        };
-
-        let schedule = match r.var("KLAXON_RETRY_SCHEDULE") {
-            Some(list) => Some((
-                list.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .collect::<Vec<_>>(),
-                Origin::Env("KLAXON_RETRY_SCHEDULE"),
-            )),
-            None => raw.delivery.retry_schedule.map(|v| (v, r.file().clone())),
-        };
-        let retry_schedule = schedule
-            .and_then(|(list, o)| {
-                let parsed: Result<Vec<Duration>, String> =
-                    list.iter().map(|s| parse_duration(s)).collect();
-                r.check("delivery.retry_schedule", o, parsed)
-            })
-            .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_vec());
-        let max_in_flight = r
-            .parsed(
-                "KLAXON_MAX_IN_FLIGHT",
-                "delivery.max_in_flight",
-                raw.delivery.max_in_flight,
-            )
-            .and_then(|(v, o)| r.check("delivery.max_in_flight", o, in_range(v, 1, 10_000)))
-            .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
+        let ai = llm::settings::resolve(raw.ai, &mut r);
+        let delivery = delivery::settings::resolve(raw.delivery, &mut r);
 
         let voice = voice::settings::resolve(
             voice::settings::RawVoiceInput {
@@ -357,17 +233,9 @@ impl Settings {
                 signature_tolerance_secs,
                 max_body_bytes,
             },
-            store: StoreSettings {
-                group_commit_max_batch,
-                pool_size,
-                lease,
-                min_free_disk_bytes,
-            },
+            store,
             ai,
-            delivery: DeliverySettings {
-                retry_schedule,
-                max_in_flight,
-            },
+            delivery,
             pipelines,
             builtin_pipelines,
             voice,
