@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use klaxon::client::{self, Client};
-use klaxon::config::{CONFIG_ENV, LogFormat, Settings};
+use klaxon::config::CONFIG_ENV;
 use klaxon::destinations::Verdict;
+use klaxon::settings::{LogFormat, Settings};
 
 #[derive(Parser)]
 #[command(

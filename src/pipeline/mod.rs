@@ -3,7 +3,8 @@
 //! A pipeline takes events by type, runs its steps in order, and sends the result to its
 //! destinations:
 //!
-//! - [`spec`]: the validated shape of a pipeline (built by `config`).
+//! - [`settings`]: `[[pipelines]]` as written and its validation, and the built-in pipelines.
+//! - [`spec`]: the validated shape of a pipeline (built by [`settings`]).
 //! - [`classify`] with [`builtin_classifier`]: a label from the model, the cache, or rules.
 //! - [`condition`]: CEL expressions for `filter` steps and destination `when`s.
 //! - [`redact`]: PII removal before anything leaves Klaxon.
@@ -18,6 +19,7 @@ pub mod merge_lookup;
 pub mod redact;
 pub mod run;
 pub mod runner;
+pub mod settings;
 pub mod spec;
 
 pub use run::StepServices;
