@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use axum::routing::post;
 use axum::{Json, Router};
 use klaxon::Settings;
-use klaxon::config::Raw;
 use klaxon::llm::{ApiKey, ChatModel, ModelConfig};
 use klaxon::pipeline::classify::Classifier;
 use klaxon::pipeline::run::{EventView, StepServices, run};
 use klaxon::pipeline::spec::PipelineSpec;
+use klaxon::settings::Raw;
 use klaxon::store::EventId;
 use serde_json::{Value, json};
 

@@ -3,9 +3,11 @@
 //! The crate is a library with a thin binary (`src/main.rs`). A newcomer can find any feature
 //! from this map:
 //!
-//! - [`config`]: settings from an optional TOML file overlaid by environment variables, parsed
-//!   once into typed [`config::Settings`] (pipelines included); `klaxon check` runs the same
-//!   validation.
+//! - [`settings`]: settings from an optional TOML file overlaid by environment variables,
+//!   parsed once into typed [`settings::Settings`] (pipelines included) by calling each
+//!   module's validation; `klaxon check` runs the same validation and lists the risks.
+//! - [`config`]: the machinery under it: the file, the environment, where each value came
+//!   from, the problems collector every module reports into, and shared value parsers.
 //! - [`http`]: the axum routers (ingest, events, deliveries, destinations, health), the
 //!   JSON error type, and the accept loop with its timeouts and connection limit.
 //! - [`open_files`]: the open-files limit, raised at start-up, and the connection limit it
@@ -37,6 +39,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod destinations;
 pub mod error_text;
@@ -50,8 +53,10 @@ pub mod open_files;
 pub mod people;
 pub mod pipeline;
 pub mod retry_timing;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod server;
+pub mod settings;
 pub mod signing;
 pub mod store;
 pub mod stored_text;
@@ -60,8 +65,8 @@ pub mod voice;
 mod redacted;
 mod wire_enum;
 
-pub use config::Settings;
 pub use server::serve;
+pub use settings::Settings;
 
 /// The version reported by `/health` and `klaxon --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use klaxon::client::{self, Client};
-use klaxon::config::{CONFIG_ENV, LogFormat, Settings};
+use klaxon::config::CONFIG_ENV;
 use klaxon::destinations::Verdict;
+use klaxon::settings::{LogFormat, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +60,7 @@ enum Command {
     /// Play five scenarios against Klaxon in sandbox mode (no accounts, no settings, a
     /// temporary database) and print what happens; exit 0 only if every scenario reached its
     /// expected outcome.
+    #[cfg(feature = "sandbox")]
     Demo {
         /// Callees act in milliseconds instead of seconds (CI).
         #[arg(long)]
@@ -76,12 +78,14 @@ enum Command {
         table_url: Option<klaxon::demo::TableUrl>,
     },
     /// Simulated external services, for demos and tests.
+    #[cfg(feature = "sandbox")]
     Sandbox {
         #[command(subcommand)]
         service: SandboxService,
     },
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Subcommand)]
 enum SandboxService {
     /// A simulated Telnyx carrier: point TELNYX_API_BASE at the URL it prints and
@@ -201,10 +205,12 @@ fn main() -> ExitCode {
         Command::Check { config } => return check(config),
         Command::Events { remote, action } => events(remote.client(), action),
         Command::Dlq { remote, action } => dlq(remote.client(), action),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { service } => sandbox(service),
         Command::Destinations {
             action: DestinationsAction::Test { name, config },
         } => return test_destination(config, &name),
+        #[cfg(feature = "sandbox")]
         Command::Demo {
             fast,
             port,
@@ -385,6 +391,7 @@ fn check(config: Option<PathBuf>) -> ExitCode {
     }
 }
 
+#[cfg(feature = "sandbox")]
 /// The demo ignores settings files and the environment (see `klaxon::demo::settings`); only
 /// the console's look is read from here: colour on a terminal unless `NO_COLOR` is set.
 fn demo(
@@ -431,6 +438,7 @@ fn demo(
     }
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox(service: SandboxService) -> anyhow::Result<()> {
     use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
     init_logging(LogFormat::Text);
@@ -485,6 +493,7 @@ fn sandbox(service: SandboxService) -> anyhow::Result<()> {
     })
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox_merge(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
     use klaxon::sandbox::merge::{MergeSandboxConfig, SandboxMerge};
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

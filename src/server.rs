@@ -7,7 +7,10 @@
 //! [`serve`] takes an already-bound listener and any future as its shutdown trigger (as
 //! mini-redis does), so tests bind port 0 and stop the server without signals or sleeps.
 
+mod simulators;
 pub mod trial;
+
+use simulators::Simulator;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +21,6 @@ use std::collections::HashMap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{AiSettings, DatabaseUrl, Settings, Severity};
 use crate::delivery::DeliveryWorker;
 use crate::destinations::webhook::WebhookSender;
 use crate::destinations::{Destination, Outbox};
@@ -26,6 +28,7 @@ use crate::http::{self, AppState};
 use crate::ingress::merge_poll::DEFAULT_ACCOUNT;
 use crate::ingress::{MergeAccount, Reconciler, ReconcilerConfig};
 use crate::intake::Intake;
+use crate::llm::settings::AiSettings;
 use crate::llm::{ChatModel, LlmError, ModelConfig};
 use crate::merge::{AccountTokens, MergeClient, MergeConfig, MergeSecret};
 use crate::open_files;
@@ -33,14 +36,12 @@ use crate::pipeline::classify::Classifier;
 use crate::pipeline::merge_lookup::MergeLookup;
 use crate::pipeline::spec::DestinationKind;
 use crate::pipeline::{self, PipelineRunner, RunnerParts, StepServices};
-use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
-use crate::sandbox::chat::{ChatConfig, SandboxChat};
-use crate::sandbox::merge::{LinkedAccount, MergeSandboxConfig, SandboxMerge};
+use crate::settings::{Settings, Severity};
+use crate::store::DatabaseUrl;
 use crate::store::{Store, StoreError};
 use crate::voice::EngineHandle;
 use crate::voice::carrier::Carrier;
 use crate::voice::enrich::Enricher;
-use crate::voice::settings::SandboxTiming;
 use crate::voice::telnyx::{ApiKey as TelnyxApiKey, TelnyxClient, TelnyxConfig};
 
 /// The connection limit when the platform sets no open-files limit at all.
@@ -60,6 +61,11 @@ pub enum ServeError {
     Voice(String),
     #[error(transparent)]
     Engine(#[from] crate::voice::engine::EngineError),
+    /// Built without the `sandbox` feature, with nothing to fall back to.
+    #[error(
+        "{0} is not set, and this build has no sandbox to fall back to (built without the `sandbox` feature)"
+    )]
+    NoSandbox(&'static str),
 }
 
 /// Serves until `shutdown` resolves; returns once in-flight requests are answered and every
@@ -120,7 +126,7 @@ pub async fn serve(
     // The settings' pipelines, and the write-back of escalations to Merge, which runs
     // whatever the settings declare.
     let mut pipelines = settings.pipelines.clone();
-    pipelines.push(crate::config::pipelines::merge_writeback());
+    pipelines.push(pipeline::settings::merge_writeback());
     let (intake, arrivals) = Intake::new(store.clone(), pipeline::takes(&pipelines));
     let voice = EngineHandle::builder(store.clone(), carrier)
         .model(model.clone())
@@ -262,7 +268,7 @@ fn live_page_url(listening: SocketAddr) -> String {
 async fn voice_carrier(
     settings: &mut Settings,
     listening: SocketAddr,
-) -> Result<(Carrier, Option<SandboxCarrier>), ServeError> {
+) -> Result<(Carrier, Option<Simulator>), ServeError> {
     let voice = &mut settings.voice;
     match &voice.telnyx {
         Some(account) => {
@@ -280,44 +286,7 @@ async fn voice_carrier(
             let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
             Ok((Carrier::new(client, webhook_url), None))
         }
-        None => {
-            // Our own webhook endpoint, reached over loopback whatever HOST is.
-            let own = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), listening.port());
-            let webhook_url = format!("http://{own}/webhooks/voice");
-            let seed = SigningSeed::generate();
-            voice.public_keys.push(
-                seed.public_key_base64()
-                    .parse()
-                    .map_err(|e| ServeError::Voice(format!("sandbox key: {e}")))?,
-            );
-            let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-            let sandbox = SandboxCarrier::start(
-                listener,
-                CarrierConfig {
-                    default_webhook_url: Some(webhook_url.clone()),
-                    signing_seed: seed,
-                    timing: match voice.sandbox_timing {
-                        SandboxTiming::Realistic => Timing::realistic(),
-                        SandboxTiming::Fast => Timing::fast(),
-                    },
-                    ..CarrierConfig::default()
-                },
-            )
-            .map_err(|e| ServeError::Voice(e.to_string()))?;
-            tracing::warn!(
-                carrier = %sandbox.base_url(),
-                "TELNYX_API_KEY is not set: calls go to the built-in sandbox carrier, no phone rings"
-            );
-            let mut config = TelnyxConfig::new(
-                TelnyxApiKey::new("sandbox"),
-                "sandbox-connection",
-                voice.from_number.clone(),
-            );
-            config.api_base = sandbox.base_url();
-            config.dials_per_second = voice.dials_per_second;
-            let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
-            Ok((Carrier::new(client, Some(webhook_url)), Some(sandbox)))
-        }
+        None => simulators::carrier(voice, listening).await,
     }
 }
 
@@ -327,27 +296,17 @@ async fn voice_carrier(
 pub(crate) async fn outbox(
     deliveries: HashMap<String, Destination>,
     merge: Option<MergeClient>,
-) -> Result<(Outbox, Option<SandboxChat>), ServeError> {
+) -> Result<(Outbox, Option<Simulator>), ServeError> {
     let outbox = Outbox::new(deliveries, WebhookSender::new()?, merge)?;
     if !outbox.needs_sandbox() {
         return Ok((outbox, None));
     }
-    let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-    let sandbox = SandboxChat::start(listener, ChatConfig::default())
-        .map_err(|e| ServeError::Voice(format!("sandbox chat services: {e}")))?;
-    tracing::info!(
-        sandbox = %sandbox.base_url(),
-        "chat or Notion destinations without credentials send to the built-in sandbox services; see {}/_sandbox/messages",
-        sandbox.base_url()
-    );
-    Ok((outbox.with_sandbox(sandbox.base_url()), Some(sandbox)))
+    simulators::chat(outbox).await
 }
 
 /// The Merge client: the account of `MERGE_API_KEY`, or the built-in sandbox Merge on
 /// loopback (with its sample linked accounts), which lives as long as the returned handle.
-async fn merge_client(
-    settings: &Settings,
-) -> Result<(MergeClient, Option<SandboxMerge>), ServeError> {
+async fn merge_client(settings: &Settings) -> Result<(MergeClient, Option<Simulator>), ServeError> {
     let invalid = |e: crate::merge::MergeError| ServeError::Voice(format!("Merge client: {e}"));
     match &settings.merge.api {
         Some(api) => {
@@ -374,22 +333,7 @@ async fn merge_client(
             config.api_base = api.api_base.clone();
             Ok((MergeClient::new(config).map_err(invalid)?, None))
         }
-        None => {
-            let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-            let sandbox = SandboxMerge::start(listener, MergeSandboxConfig::default())
-                .map_err(|e| ServeError::Voice(format!("sandbox Merge: {e}")))?;
-            let tokens = AccountTokens {
-                default: None,
-                by_account: LinkedAccount::samples()
-                    .into_iter()
-                    .map(|a| (a.id, MergeSecret::new(a.account_token.expose())))
-                    .collect(),
-            };
-            let mut config = MergeConfig::new(MergeSecret::new("sandbox"), tokens);
-            config.api_base = sandbox.base_url();
-            tracing::info!(merge = %sandbox.base_url(), "MERGE_API_KEY is not set: Merge calls go to the built-in sandbox Merge");
-            Ok((MergeClient::new(config).map_err(invalid)?, Some(sandbox)))
-        }
+        None => simulators::merge().await,
     }
 }
 
@@ -408,10 +352,7 @@ fn merge_accounts(settings: &Settings) -> Vec<MergeAccount> {
             .keys()
             .map(MergeAccount::unknown_category)
             .collect(),
-        None => LinkedAccount::samples()
-            .into_iter()
-            .map(|a| MergeAccount::of_category(a.id, &a.category, Some(a.integration)))
-            .collect(),
+        None => simulators::merge_accounts(),
     }
 }
 

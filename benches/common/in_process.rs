@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use klaxon::Settings;
-use klaxon::config::{DatabaseUrl, Raw};
 use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use klaxon::settings::Raw;
+use klaxon::store::DatabaseUrl;
 
 /// A running Klaxon, its URL and its carrier.
 pub struct InProcess {

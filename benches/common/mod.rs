@@ -28,7 +28,7 @@ pub enum BenchDb {
     Sqlite(PathBuf),
     /// A schema of its own on the server; `url` selects it through `search_path`.
     Postgres {
-        url: klaxon::config::PostgresUrl,
+        url: klaxon::store::PostgresUrl,
     },
 }
 
@@ -56,7 +56,7 @@ pub fn database(dir: &Path, name: &str) -> BenchDb {
     }
 }
 
-pub fn postgres_server() -> Option<klaxon::config::PostgresUrl> {
+pub fn postgres_server() -> Option<klaxon::store::PostgresUrl> {
     match std::env::var(POSTGRES_ENV) {
         Ok(url) if !url.is_empty() => Some(url.parse().expect("KLAXON_BENCH_POSTGRES_URL")),
         _ => None,
@@ -94,7 +94,7 @@ impl BenchDb {
     }
 }
 
-async fn pg_connect(url: &klaxon::config::PostgresUrl) -> tokio_postgres::Client {
+async fn pg_connect(url: &klaxon::store::PostgresUrl) -> tokio_postgres::Client {
     let (client, connection) =
         tokio_postgres::connect(url.connection_string(), tokio_postgres::NoTls)
             .await

@@ -1,34 +1,22 @@
-//! Settings: an optional TOML file overlaid by environment variables, validated once.
+//! The settings machinery: reading the optional TOML file and the environment, where each
+//! value came from ([`Origin`]), and reporting every problem at once ([`ConfigErrors`]).
 //!
-//! Two types, as in ripgrep's `LowArgs`/`HiArgs`: [`Raw`] is what the user wrote (strings and
-//! numbers, straight from serde and the environment), and [`Settings`] is what the program
-//! runs on (parsed addresses, typed store location, decoded secrets). The conversion happens
-//! exactly once, in [`Settings::load`]; nothing past `main` reads an environment variable, and
-//! tests build a [`Settings`] value directly.
-//!
-//! Every problem is reported with where it came from (file or variable), the key, and what is
-//! wrong, and all problems are reported at once so `klaxon check` is useful in one run.
+//! `config` knows no module's settings. Each module owns its raw settings and their
+//! validation, next to the code that runs them, and reads them through a [`Reader`] (the
+//! environment first, then the file), reporting into the one collector, [`Problems`]; shared
+//! value parsers (durations, ranges, switches) are in [`values`]. The aggregate
+//! [`crate::settings::Settings`] calls each module's validation.
 
-pub mod allowed_hosts;
 pub mod dotenv;
 mod error;
-pub mod http;
-pub mod merge;
-pub mod pipelines;
-mod raw;
-mod risks;
-mod settings;
-pub mod voice;
+pub mod file;
+mod problems;
+mod reader;
+pub mod values;
 
-pub use crate::delivery::DeliverySettings;
-pub use crate::store::{DatabaseUrl, PostgresUrl, StoreSettings, TlsMode};
-pub use allowed_hosts::{AllowedHost, HostName};
 pub use error::{ConfigError, ConfigErrors, Origin};
-pub use http::HttpSettings;
-pub use merge::{MergeApi, MergeRules, MergeSettings};
-pub use raw::Raw;
-pub use risks::{Risk, RiskKind, Severity};
-pub use settings::{AiSettings, ApiToken, IngestSettings, LogFormat, Settings};
+pub use problems::Problems;
+pub use reader::{Env, Reader};
 
 /// The environment variable that names the settings file when `--config` is not given.
 pub const CONFIG_ENV: &str = "KLAXON_CONFIG";

@@ -1,6 +1,7 @@
 //! Outbound delivery: trying a delivery until it lands, whatever its kind.
 //!
 //! - [`schedule`]: when the next attempt is due (backoff, jitter, `Retry-After`).
+//! - [`settings`]: `[delivery]` as written and its validation into [`DeliverySettings`].
 //! - [`worker`]: the delivery worker: takes fresh jobs from the pipeline runner, claims due
 //!   retries from the store, runs attempts with bounded concurrency through
 //!   [`crate::destinations::Outbox`], records every one.
@@ -9,6 +10,7 @@
 //! none; a receiver may see a delivery twice (at-least-once) and dedupes on its id.
 
 pub mod schedule;
+pub mod settings;
 pub mod worker;
 
 use std::time::Duration;

@@ -386,3 +386,6 @@ async fn disable(shared: &Shared, destination: &str, reason: String) {
         tracing::error!(%error, destination, "could not record a disabled destination");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,10 +17,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{ConfigErrors, DatabaseUrl, Raw, Settings};
+use crate::config::ConfigErrors;
 use crate::sandbox::chat::SLACK_BOT_TOKEN;
 use crate::sandbox::merge::sample;
 use crate::sandbox::model::MODEL_ID;
+use crate::settings::{Raw, Settings};
+use crate::store::DatabaseUrl;
 
 use super::table::{TABLE, TableUrl};
 

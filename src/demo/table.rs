@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use tokio_postgres::Client;
 
-use crate::config::PostgresUrl;
+use crate::store::PostgresUrl;
 use crate::store::postgres::connect;
 
 /// The table the demo's `event-table` pipeline writes to, in the URL's default schema

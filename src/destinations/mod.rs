@@ -52,11 +52,9 @@ pub use crate::store::Target;
 pub use message::{Message, MessageField};
 pub use report::{Report, Verdict};
 
+use crate::config::{Env, Problems};
 use crate::merge::MergeClient;
 use crate::store::{DeliveryJob, EventId};
-
-/// Reads an environment variable (settings name variables; tests pass their own).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// What a kind's settings may depend on besides their own table.
 #[derive(Clone, Copy)]
@@ -67,35 +65,6 @@ pub struct SettingsContext<'a> {
     /// No `TELNYX_API_KEY`: Klaxon runs with its sandboxes, and a chat or Notion destination
     /// without credentials goes to the sandbox instead of failing the settings.
     pub sandbox: bool,
-}
-
-/// What is wrong with a destination's settings: (key below the kind, message) pairs, all of
-/// them, so `klaxon check` can list every problem at once.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Problems(Vec<(String, String)>);
-
-impl Problems {
-    pub fn new() -> Problems {
-        Problems::default()
-    }
-
-    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push((key.into(), message.into()));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn into_inner(self) -> Vec<(String, String)> {
-        self.0
-    }
-}
-
-impl From<Vec<(String, String)>> for Problems {
-    fn from(problems: Vec<(String, String)>) -> Problems {
-        Problems(problems)
-    }
 }
 
 /// A configured destination that receives deliveries: its kind and validated settings.
@@ -149,11 +118,11 @@ where
         None => None,
     };
     let template = template::MessageTemplate::compile(raw_template, context.public_url)
-        .map_err(|p| problems.0.extend(p.0))
+        .map_err(|p| problems.extend(p))
         .ok();
     let kind = shape::<R>(value)
         .and_then(build)
-        .map_err(|p| problems.0.extend(p.0))
+        .map_err(|p| problems.extend(p))
         .ok();
     match (kind, template) {
         (Some(kind), Some(template)) if problems.is_empty() => {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::Problems;
 use super::rate_limit::Pace;
+use crate::config::Problems;
 
 /// The longest `timeout_secs` a provider call may set.
 const MAX_TIMEOUT_SECS: u64 = 60;

@@ -24,7 +24,8 @@ use super::message::{Message, replace_ascii};
 use super::rate_limit::Pace;
 use super::report::{Report, Verdict};
 use super::template::truncated;
-use super::{Problems, Providers, SettingsContext, provider_settings};
+use super::{Providers, SettingsContext, provider_settings};
+use crate::config::Problems;
 use crate::destinations::sandbox_contract as sandbox;
 
 /// Slack's origin.

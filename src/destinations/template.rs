@@ -17,8 +17,9 @@
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
+use super::Routed;
 use super::message::{Message, MessageField};
-use super::{Problems, Routed};
+use crate::config::Problems;
 
 /// The default title: the urgency (when classified) and what the event is about.
 pub const DEFAULT_TITLE: &str = "{% if labels.urgency %}[{{ labels.urgency | upper }}] {% endif %}\

@@ -10,7 +10,7 @@
 //! - a loopback name: `localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`;
 //! - the listen address, when it is a specific IP (not `0.0.0.0` or `[::]`);
 //! - the host of `PUBLIC_URL` (a tunnel such as ngrok forwards Telnyx's webhooks with it);
-//! - an `allowed_hosts` entry (`KLAXON_ALLOWED_HOSTS`; see [`crate::config::allowed_hosts`]).
+//! - an `allowed_hosts` entry (`KLAXON_ALLOWED_HOSTS`; see [`crate::settings::allowed_hosts`]).
 //!
 //! A request without a `Host` (HTTP/1.0) is not from a browser and is served. `GET /health`
 //! is always served: it reveals only the version, and load balancers probe it by IP. Anything
@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use super::auth::is_loopback;
-use crate::config::{AllowedHost, HostName, Settings};
+use crate::settings::{AllowedHost, HostName, Settings};
 
 /// The names this server answers to without a token; built once from the settings.
 #[derive(Debug, Clone)]
@@ -141,8 +141,8 @@ pub fn refusal(policy: &HostPolicy, request: &Request) -> Option<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::config::allowed_hosts::parse_list;
+    use crate::settings::allowed_hosts::parse_list;
+    use crate::store::DatabaseUrl;
 
     fn policy(configure: impl FnOnce(&mut Settings)) -> HostPolicy {
         let mut settings = Settings::for_database(DatabaseUrl::Sqlite("unused.db".into()));
@@ -211,7 +211,7 @@ mod tests {
         let open = policy(|s| s.listen = "0.0.0.0:5000".parse().unwrap());
         assert!(!open.admits("0.0.0.0:5000"));
         assert!(!open.admits("192.168.1.20:5000"));
-        let token = policy(|s| s.api_token = Some(crate::config::ApiToken::new("x".repeat(20))));
+        let token = policy(|s| s.api_token = Some(crate::settings::ApiToken::new("x".repeat(20))));
         assert!(token.admits("attacker.example"));
     }
 }

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
-use crate::config::{ApiToken, Settings};
+use crate::settings::{ApiToken, Settings};
 use crate::signing::{self, ingest};
 
 /// The cookie the live page sets after `/?token=…`: browsers cannot put a bearer header on a

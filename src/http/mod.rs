@@ -57,11 +57,11 @@ use axum::middleware;
 
 pub use error::ApiError;
 
-use crate::config::Settings;
 use crate::delivery::WorkerHandle;
 use crate::ingress::{MergeAccount, Reconciler};
 use crate::intake::Intake;
 use crate::merge::MergeClient;
+use crate::settings::Settings;
 use crate::store::Store;
 use crate::voice::EngineHandle;
 

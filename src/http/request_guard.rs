@@ -14,7 +14,7 @@ use axum::response::Response;
 
 use super::allowed_host::{self, HostPolicy};
 use super::{body_limit, same_origin};
-use crate::config::Settings;
+use crate::settings::Settings;
 
 /// What the checks need, built once from the settings.
 #[derive(Debug)]

@@ -76,7 +76,16 @@ impl Intake {
         store: Store,
         wanted: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> (Intake, Arrivals) {
-        let (queue, events) = mpsc::channel(QUEUE_CAPACITY);
+        Intake::with_capacity(store, wanted, QUEUE_CAPACITY)
+    }
+
+    /// [`Intake::new`] with a hand-over queue of `capacity` events (at least one).
+    pub(crate) fn with_capacity(
+        store: Store,
+        wanted: impl Fn(&str) -> bool + Send + Sync + 'static,
+        capacity: usize,
+    ) -> (Intake, Arrivals) {
+        let (queue, events) = mpsc::channel(capacity.max(1));
         let signals = Arc::new(Signals {
             missed: AtomicBool::new(true),
             wake: Notify::new(),
@@ -187,3 +196,6 @@ impl Arrivals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

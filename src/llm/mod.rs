@@ -17,10 +17,11 @@
 //!
 //! What this module deliberately does not do: retry, cache, fall back or redact. Those are
 //! the caller's (the pipeline's) decisions; [`LlmError::is_retryable`] and [`cache_key`] give it
-//! what it needs. It knows nothing of the store, axum or settings, and it never logs the API
-//! key or the input text.
+//! what it needs. It knows nothing of the store or axum; its own settings (`[ai]`) are
+//! validated in [`settings`]. It never logs the API key or the input text.
 
 mod label;
+pub mod settings;
 mod wire;
 
 #[cfg(test)]

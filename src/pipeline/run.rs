@@ -1,7 +1,9 @@
 //! Runs one pipeline over one event: the steps in order, then the choice of destinations.
 //!
-//! Pure apart from classification (which may call the model): the result says what to
-//! record and what to deliver, and the runner commits both in one transaction.
+//! Pure apart from what it asks through [`StepEffects`] (a label from the model, a Merge
+//! object, a transition's last value): the result says what to record and what to deliver,
+//! and the runner commits both in one transaction. [`run`] is the production entry over
+//! [`StepServices`]; [`run_with`] takes any effects (the tests' stubs).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -10,11 +12,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::classify::{Classifier, DecisionSource};
+use super::classify::DecisionSource;
 use super::condition::{Condition, ConditionInput};
-use super::merge_lookup::{self, LookupSource, MergeLookup, MergeModelKind};
+use super::effects::{LiveEffects, StepEffects, TransitionCheck};
+// Where callers have always found it.
+pub use super::effects::StepServices;
+use super::merge_lookup::{LookupSource, MergeModelKind};
 use super::spec::{DestinationKind, DestinationSpec, PipelineSpec, Step};
-use crate::clock;
 use crate::destinations::{Routed, Target};
 use crate::store::{DeliveryId, EscalationId, EventId, Store};
 use crate::voice::escalation::plan::{Plan, plan as escalation_plan};
@@ -27,22 +31,6 @@ pub struct EventView<'a> {
     pub event_type: &'a str,
     pub occurred_at: &'a str,
     pub payload: &'a Value,
-}
-
-/// What steps need from outside Klaxon: the model (via the classifier) and Merge.
-pub struct StepServices {
-    pub classifier: Classifier,
-    /// For `merge_lookup`; without it the step keeps the payload as it is.
-    pub merge: Option<MergeLookup>,
-}
-
-impl StepServices {
-    pub fn new(classifier: Classifier) -> Self {
-        StepServices {
-            classifier,
-            merge: None,
-        }
-    }
 }
 
 /// A delivery the run decided on.
@@ -150,6 +138,8 @@ pub struct RunResult<'a> {
     pub escalations: Vec<PlannedEscalation>,
 }
 
+/// Runs `spec` over `event` with the production effects: `services`, and transitions kept
+/// in `transitions` (without a store a holding condition simply passes).
 pub async fn run<'a>(
     spec: &'a PipelineSpec,
     destinations: &'a [Arc<DestinationSpec>],
@@ -158,15 +148,24 @@ pub async fn run<'a>(
     policies: &BTreeMap<String, Policy>,
     transitions: Option<&Store>,
 ) -> RunResult<'a> {
+    let effects = LiveEffects::new(services, transitions);
+    run_with(spec, destinations, event, &effects, policies).await
+}
+
+/// Runs `spec` over `event`, asking `effects` for everything outside Klaxon.
+pub async fn run_with<'a, E: StepEffects>(
+    spec: &'a PipelineSpec,
+    destinations: &'a [Arc<DestinationSpec>],
+    event: EventView<'_>,
+    effects: &E,
+    policies: &BTreeMap<String, Policy>,
+) -> RunResult<'a> {
     let mut labels = Map::new();
     let mut steps = Vec::with_capacity(spec.steps.len());
     // `merge_lookup` comes first (settings enforce it): every later step sees its payload.
     let looked_up = match spec.steps.first() {
         Some(Step::MergeLookup(model)) => {
-            let lookup = match &services.merge {
-                Some(merge) => merge.enrich(*model, event.payload).await,
-                None => merge_lookup::unchanged(event.payload, "Merge is not configured"),
-            };
+            let lookup = effects.merge_lookup(*model, event.payload).await;
             steps.push(StepTrace::MergeLookup {
                 model: *model,
                 source: lookup.source,
@@ -190,7 +189,7 @@ pub async fn run<'a>(
             Step::Classify(classify) => {
                 // The model sees what a redact step left: redaction comes before anything
                 // leaves Klaxon, the model endpoint included.
-                let decision = services.classifier.classify(classify, &outgoing).await;
+                let decision = effects.classify(classify, &outgoing).await;
                 labels.insert(
                     classify.field.clone(),
                     Value::String(decision.label.clone()),
@@ -224,29 +223,23 @@ pub async fn run<'a>(
                         Value::Number(n) => Some(n.to_string()),
                         _ => None,
                     });
-                let passed = match (&key, transitions) {
-                    (Some(key), Some(store)) => {
-                        let repage = transition
-                            .repage_after
-                            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-                        store
-                            .transition(
-                                transition.id.clone(),
-                                key.clone(),
-                                holds,
-                                repage,
-                                clock::now_ms(),
-                                event.id.to_string(),
-                            )
-                            .await
-                            .unwrap_or_else(|error| {
-                                // Better to ring twice than never: a store error lets it pass.
-                                tracing::error!(%error, step = transition.id, "transition state unavailable; passing");
-                                holds
-                            })
-                    }
-                    // Without a key (or a store) there is nothing to compare with.
-                    _ => holds,
+                let passed = match &key {
+                    Some(key) => effects
+                        .transition(TransitionCheck {
+                            step: &transition.id,
+                            key,
+                            holds,
+                            repage_after: transition.repage_after,
+                            event: event.id,
+                        })
+                        .await
+                        .unwrap_or_else(|error| {
+                            // Better to ring twice than never: a store error lets it pass.
+                            tracing::error!(%error, step = transition.id, "transition state unavailable; passing");
+                            holds
+                        }),
+                    // Without a key there is nothing to compare with.
+                    None => holds,
                 };
                 steps.push(StepTrace::Transition {
                     expression: transition.when.source(),
@@ -370,3 +363,6 @@ fn holds(
         labels,
     })
 }
+
+#[cfg(test)]
+mod tests;

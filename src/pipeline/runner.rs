@@ -334,3 +334,6 @@ async fn complete(
         Err(error) => tracing::error!(%error, %event, "could not record a pipeline result"),
     }
 }
+
+#[cfg(test)]
+mod tests;

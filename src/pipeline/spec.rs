@@ -1,5 +1,5 @@
 //! What a pipeline is, once the settings are validated: which event types it takes, its
-//! steps in order, and where results go. Built by `config`, run by [`super::run`].
+//! steps in order, and where results go. Built by [`super::settings`], run by [`super::run`].
 //!
 //! Conditions and redactors are compiled here, once, so a syntax error stops `klaxon check`
 //! and nothing is parsed per event.

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::Settings;
 use crate::destinations::{Destination, Report, Routed};
 use crate::pipeline::spec::DestinationKind;
+use crate::settings::Settings;
 use crate::store::{DeliveryId, DeliveryJob, EventId};
 
 /// The test event's type.

@@ -16,7 +16,7 @@ mod migrations;
 mod node;
 pub(crate) mod postgres;
 mod postgres_url;
-mod settings;
+pub mod settings;
 mod sqlite;
 mod target;
 mod write_health;

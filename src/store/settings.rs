@@ -1,5 +1,5 @@
 //! What the store is told by the settings: where the database is ([`DatabaseUrl`]) and how
-//! it is tuned ([`StoreSettings`]). `config` reads them from the file and the environment.
+//! it is tuned ([`StoreSettings`]), validated from `[store]` and its variables in `raw.rs`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,6 +7,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::PostgresUrl;
+
+mod raw;
+
+pub use raw::{RawStore, resolve};
 
 /// Tuning of the durable store.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! A `voice` destination as a pipeline declares it: which escalation policy to run, who
-//! "connect me" reaches, and how the briefing is written. Validated by `config`, planned
-//! into an escalation by [`super::escalation::plan`].
+//! "connect me" reaches, and how the briefing is written. Validated by
+//! `crate::pipeline::settings`, planned into an escalation by [`super::escalation::plan`].
 
 /// A phone escalation destination.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,16 @@
 //! Validated voice settings: the carrier account (or the sandbox), escalation policies and the
-//! people directory. Built by `config` from `[voice]`, `[people.*]`, `[[policies]]` and the
-//! reference apps' environment variables.
+//! people directory. Built by [`resolve`] (in `raw.rs`) from `[voice]`, `[people.*]`,
+//! `[[policies]]` and the reference apps' environment variables.
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+mod raw;
+
+pub use raw::{
+    DEFAULT_DIALS_PER_SECOND, DEFAULT_RING_TIMEOUT_SECS, DEFAULT_TELNYX_API_BASE, RawPerson,
+    RawPolicy, RawStep, RawVoice, RawVoiceInput, SANDBOX_FROM_NUMBER, resolve,
+};
 
 use crate::people::PhoneBook;
 use crate::signing::telnyx::PublicKey;

@@ -28,15 +28,17 @@ const LAYERS: &[(&str, &[&str])] = &[
             "client",
         ],
     ),
+    ("the settings machinery", &["config"]),
+    ("the phone book", &["people"]),
     ("outside services (clients)", &["signing", "llm", "merge"]),
     ("the store", &["store"]),
-    ("intake and people", &["intake", "people"]),
+    ("intake", &["intake"]),
     ("the destination seam", &["destinations"]),
     ("deliveries", &["delivery"]),
     ("escalations", &["voice"]),
     ("decisions", &["pipeline"]),
     ("ingresses beside HTTP", &["ingress"]),
-    ("settings", &["config"]),
+    ("settings", &["settings"]),
     ("simulators", &["sandbox"]),
     ("HTTP", &["http"]),
     ("wiring", &["server"]),
@@ -72,6 +74,20 @@ fn no_module_uses_a_layer_above_it() {
         upward.is_empty(),
         "modules that use a layer above their own:\n{}",
         upward.join("\n")
+    );
+}
+
+#[test]
+fn only_the_wiring_and_the_demo_start_simulators() {
+    let graph = read_graph(&source_root());
+    let users: Vec<&str> = graph
+        .iter()
+        .filter(|(_, edges)| edges.contains_key("sandbox"))
+        .map(|(module, _)| module.as_str())
+        .collect();
+    assert!(
+        users.iter().all(|m| ["server", "demo"].contains(m)),
+        "only server (its zero-configuration fallback) and demo may use the sandbox: {users:?}"
     );
 }
 

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use klaxon::config::ApiToken;
+use klaxon::settings::ApiToken;
 use klaxon::signing::{Secret, ingest};
 use serde_json::json;
 

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use klaxon::config::ApiToken;
 use klaxon::http::auth::{SESSION_COOKIE, session_cookie};
+use klaxon::settings::ApiToken;
 use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 

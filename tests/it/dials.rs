@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use klaxon::Settings;
-use klaxon::config::DatabaseUrl;
 use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use klaxon::store::DatabaseUrl;
 use klaxon::store::{
     DialClaim, Dialling, EscalationId, EscalationUpdate, EventId, NewDial, NewEscalation, NewEvent,
     NewLeg, Source, Store,

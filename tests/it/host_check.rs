@@ -3,8 +3,8 @@
 //! `allowed_hosts`); a page on `attacker.example` resolved to 127.0.0.1 gets 421
 //! `host_not_allowed` and reads nothing.
 
-use klaxon::config::ApiToken;
-use klaxon::config::allowed_hosts::parse_list;
+use klaxon::settings::ApiToken;
+use klaxon::settings::allowed_hosts::parse_list;
 use reqwest::header::HOST;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,8 +8,8 @@
 
 use std::net::SocketAddr;
 
-use klaxon::config::DatabaseUrl;
 use klaxon::sandbox::carrier::SigningSeed;
+use klaxon::store::DatabaseUrl;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use klaxon::config::ApiToken;
 use klaxon::http::auth::{SESSION_COOKIE, session_cookie};
+use klaxon::settings::ApiToken;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use klaxon::config::DatabaseUrl;
 use klaxon::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
+use klaxon::store::DatabaseUrl;
 use klaxon::voice::telnyx::{ClientState, LegRole};
 use serde_json::json;
 

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use klaxon::Settings;
-use klaxon::config::{DatabaseUrl, PostgresUrl, TlsMode};
+use klaxon::store::{DatabaseUrl, PostgresUrl, TlsMode};
 use klaxon::store::{Store, StoreError};
 
 use crate::support::binary::KlaxonProcess;

@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use klaxon::config::PostgresUrl;
 use klaxon::destinations::Verdict;
 use klaxon::destinations::postgres_table::{
     self, PostgresTableSender, PostgresTableSettings, RawPostgresTable,
 };
+use klaxon::store::PostgresUrl;
 use serde_json::{Value, json};
 
 use crate::support::postgres;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use klaxon::Settings;
-use klaxon::config::Raw;
+use klaxon::settings::Raw;
 
 fn resolve(toml: &str, env: &[(&str, &str)]) -> Result<Settings, String> {
     let raw = Raw::from_toml(Path::new("klaxon.toml"), toml).map_err(|e| e.to_string())?;

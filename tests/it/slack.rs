@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use klaxon::config::DatabaseUrl;
 use klaxon::sandbox::chat::{ChatConfig, Failure, SandboxChat, Service, SlackChannel, SlackToken};
+use klaxon::store::DatabaseUrl;
 use serde_json::{Value, json};
 
 use crate::support::chat_spec::assert_valid;

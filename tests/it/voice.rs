@@ -279,8 +279,8 @@ async fn cancel_stops_a_running_escalation() {
 async fn call_events_are_kept_until_acted_on() {
     let dir = tempfile::tempdir().unwrap();
     let store = klaxon::store::Store::open(
-        &klaxon::config::DatabaseUrl::Sqlite(dir.path().join("k.db")),
-        &klaxon::Settings::for_database(klaxon::config::DatabaseUrl::Sqlite(
+        &klaxon::store::DatabaseUrl::Sqlite(dir.path().join("k.db")),
+        &klaxon::Settings::for_database(klaxon::store::DatabaseUrl::Sqlite(
             dir.path().join("k.db"),
         ))
         .store,

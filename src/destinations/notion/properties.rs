@@ -16,7 +16,7 @@ use minijinja::Environment;
 use serde_json::{Map, Value, json};
 
 use super::text;
-use crate::destinations::Problems;
+use crate::config::Problems;
 use crate::destinations::template;
 
 /// The default properties: the title, from the message.

@@ -36,7 +36,8 @@ pub use render::render;
 pub use send::send;
 
 use super::rate_limit::Pace;
-use super::{Problems, SettingsContext, provider_settings};
+use super::{SettingsContext, provider_settings};
+use crate::config::Problems;
 use crate::destinations::sandbox_contract as sandbox;
 
 /// Telegram's origin.

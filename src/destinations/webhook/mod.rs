@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::report::{Report, Verdict};
-use super::{Env, Problems};
 use crate::clock;
+use crate::config::{Env, Problems};
 use crate::signing::Secret;
 use crate::signing::standard_webhooks::WebhookSecret;
 use crate::store::DeliveryId;

@@ -190,5 +190,6 @@ impl EngineHandle {
     }
 }
 
-#[cfg(test)]
+// The sandbox carrier they ring is behind the `sandbox` feature.
+#[cfg(all(test, feature = "sandbox"))]
 mod tests;

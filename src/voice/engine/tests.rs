@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
-use crate::config::Settings;
-use crate::config::pipelines::merge_writeback;
+use crate::Settings;
+use crate::pipeline::settings::merge_writeback;
 use crate::destinations::merge_writeback::{Object, job};
 use crate::intake::{Arrival, Arrivals, Intake};
 use crate::merge::writeback::Job;

@@ -21,8 +21,8 @@ pub fn command() -> Command {
 /// the test's PostgreSQL schema when `KLAXON_TEST_POSTGRES_URL` is set.
 pub fn database_url(db: &Path) -> String {
     match super::postgres::database_for(db) {
-        klaxon::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        klaxon::config::DatabaseUrl::Postgres(url) => url.connection_string().to_owned(),
+        klaxon::store::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        klaxon::store::DatabaseUrl::Postgres(url) => url.connection_string().to_owned(),
     }
 }
 

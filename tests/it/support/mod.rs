@@ -17,7 +17,7 @@ pub mod voice_rig;
 use std::net::SocketAddr;
 
 use klaxon::Settings;
-use klaxon::config::DatabaseUrl;
+use klaxon::store::DatabaseUrl;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -178,7 +178,7 @@ impl TestServer {
 
 /// Replaces `settings` (all but the database and listen address) with those of `toml`.
 pub fn apply_toml(settings: &mut Settings, toml: &str, env: &[(&str, &str)]) {
-    let raw = klaxon::config::Raw::from_toml(std::path::Path::new("test.toml"), toml)
+    let raw = klaxon::settings::Raw::from_toml(std::path::Path::new("test.toml"), toml)
         .unwrap_or_else(|e| panic!("test settings parse: {e}"));
     let env: Vec<(String, String)> = env
         .iter()

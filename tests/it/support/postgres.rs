@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Once;
 
-use klaxon::config::{DatabaseUrl, PostgresUrl};
+use klaxon::store::{DatabaseUrl, PostgresUrl};
 
 /// The variable that turns the PostgreSQL runs on.
 pub const ENV: &str = "KLAXON_TEST_POSTGRES_URL";

@@ -1,27 +1,19 @@
-//! `[merge]` and the reference apps' Merge variables (`MERGE_API_KEY`, `MERGE_ACCOUNT_TOKEN`,
-//! `DEAL_THRESHOLD`, …), validated into [`MergeSettings`]: how to reach Merge, which linked
-//! account uses which token, when a ticket or a deal rings someone, and how often Klaxon
-//! polls Merge for changes whose webhook never came.
+//! `[merge]` as written and the reference apps' Merge variables (`MERGE_API_KEY`,
+//! `MERGE_ACCOUNT_TOKEN`, `DEAL_THRESHOLD`, …), validated into [`MergeSettings`]; problems go
+//! to the [`Reader`] with where each value came from.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::error::{ConfigError, Origin};
-use super::pipelines::parse_duration;
+use super::{DEFAULT_API_BASE, DEFAULT_POLL_INTERVAL, MergeApi, MergeRules, MergeSettings};
+use crate::config::values::{comma_list, parse_bool, parse_duration};
+use crate::config::{Origin, Reader};
 use crate::merge::payload::normalise_stage;
 use crate::people::is_e164;
 use crate::signing::Secret;
 
-pub const DEFAULT_API_BASE: &str = "https://api.merge.dev/api";
-/// Merge's ticket priorities that ring the on-call engineer by default.
-pub const DEFAULT_TICKET_PRIORITIES: [&str; 2] = ["URGENT", "HIGH"];
-/// The deal-desk reference app's stages.
-pub const DEFAULT_ALERT_STAGES: [&str; 4] =
-    ["negotiation", "contract_sent", "verbal_commit", "closing"];
-pub const DEFAULT_DEAL_THRESHOLD: i64 = 50_000;
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 /// The values a ticket priority may take: Merge's four, plus `CRITICAL` from other sources.
 const PRIORITIES: [&str; 5] = ["URGENT", "HIGH", "NORMAL", "LOW", "CRITICAL"];
 
@@ -42,111 +34,25 @@ pub struct RawMerge {
     pub allow_unsigned_webhooks: Option<bool>,
 }
 
-/// Merge.dev: webhooks in, API calls out, and the rules of the built-in Merge pipelines.
-#[derive(Debug, Clone)]
-pub struct MergeSettings {
-    /// `MERGE_WEBHOOK_SECRET` (several, comma-separated, during a rotation). When set,
-    /// `/webhooks/merge|ticket|crm` refuse a Merge envelope not signed with one of them.
-    pub webhook_secrets: Vec<Secret>,
-    /// `MERGE_ALLOW_UNSIGNED_WEBHOOKS`: without a secret, accept unsigned Merge envelopes
-    /// from anyone, not only from callers that pass the API's rule. Off by default; a risk
-    /// reported at every start (see [`super::risks`]). No effect once a secret is set.
-    pub allow_unsigned_webhooks: bool,
-    /// `MERGE_API_KEY` and friends; `None` means the built-in sandbox Merge.
-    pub api: Option<MergeApi>,
-    /// `BRIDGE_NUMBER`: who "connect me" reaches when a ticket's contact has no phone.
-    pub bridge_number: Option<String>,
-    /// `MERGE_POLL_INTERVAL`: how often changed tickets and deals are listed, in case a
-    /// webhook was missed. `None` disables it.
-    pub poll_interval: Option<Duration>,
-    pub rules: MergeRules,
-}
-
-impl Default for MergeSettings {
-    fn default() -> Self {
-        MergeSettings {
-            webhook_secrets: Vec::new(),
-            allow_unsigned_webhooks: false,
-            api: None,
-            bridge_number: None,
-            poll_interval: Some(DEFAULT_POLL_INTERVAL),
-            rules: MergeRules::default(),
-        }
+pub fn resolve(raw: RawMerge, r: &mut Reader<'_>) -> MergeSettings {
+    let file = &r.file().clone();
+    fn var(r: &Reader<'_>, name: &'static str) -> Option<(String, Origin)> {
+        r.var(name).map(|v| (v, Origin::Env(name)))
     }
-}
-
-/// A Merge organisation's API access.
-#[derive(Debug, Clone)]
-pub struct MergeApi {
-    pub api_base: String,
-    pub api_key: Secret,
-    /// `MERGE_ACCOUNT_TOKEN`: the token used for a linked account not in `account_tokens`
-    /// (one tenant, as the reference apps).
-    pub account_token: Option<Secret>,
-    /// `[merge.account_tokens]` / `MERGE_ACCOUNT_TOKENS=id=token,…`: per linked account.
-    pub account_tokens: BTreeMap<String, Secret>,
-}
-
-/// When the built-in Merge pipelines ring someone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MergeRules {
-    /// `TICKET_PRIORITIES`: a ticket rings when its priority becomes one of these.
-    pub ticket_priorities: Vec<String>,
-    /// `ALERT_STAGES`: normalised stage names (lower case, `_` for spaces).
-    pub alert_stages: Vec<String>,
-    /// `DEAL_THRESHOLD`: an open deal of at least this amount rings.
-    pub deal_threshold: i64,
-}
-
-impl Default for MergeRules {
-    fn default() -> Self {
-        MergeRules {
-            ticket_priorities: DEFAULT_TICKET_PRIORITIES.map(str::to_owned).to_vec(),
-            alert_stages: DEFAULT_ALERT_STAGES.map(str::to_owned).to_vec(),
-            deal_threshold: DEFAULT_DEAL_THRESHOLD,
-        }
-    }
-}
-
-pub fn resolve(
-    raw: RawMerge,
-    file: &Origin,
-    env: &dyn Fn(&str) -> Option<String>,
-    errors: &mut Vec<ConfigError>,
-) -> MergeSettings {
-    let mut fail = |origin: Origin, key: &str, message: String| {
-        errors.push(ConfigError::Invalid {
-            origin,
-            key: key.to_owned(),
-            message,
-        });
-    };
-    let var = |name: &'static str| {
-        env(name)
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| (v, Origin::Env(name)))
-    };
-    let list = |text: &str| -> Vec<String> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
 
     let mut account_tokens: BTreeMap<String, Secret> = raw
         .account_tokens
         .into_iter()
         .map(|(id, token)| (id, Secret::new(token)))
         .collect();
-    if let Some((text, origin)) = var("MERGE_ACCOUNT_TOKENS") {
-        for pair in list(&text) {
+    if let Some((text, origin)) = var(r, "MERGE_ACCOUNT_TOKENS") {
+        for pair in comma_list(&text) {
             match pair.split_once('=') {
                 Some((id, token)) if !id.trim().is_empty() && !token.trim().is_empty() => {
                     account_tokens.insert(id.trim().to_owned(), Secret::new(token.trim()));
                 }
                 // The value is a secret: say which entry, not what it holds.
-                _ => fail(
+                _ => r.fail(
                     origin.clone(),
                     "merge.account_tokens",
                     "expected comma-separated `linked_account_id=token` pairs".into(),
@@ -154,19 +60,19 @@ pub fn resolve(
             }
         }
     }
-    let api = var("MERGE_API_KEY").map(|(key, _)| MergeApi {
-        api_base: var("MERGE_API_BASE")
+    let api = var(r, "MERGE_API_KEY").map(|(key, _)| MergeApi {
+        api_base: var(r, "MERGE_API_BASE")
             .map(|(v, _)| v)
             .or(raw.api_base)
             .unwrap_or_else(|| DEFAULT_API_BASE.into())
             .trim_end_matches('/')
             .to_owned(),
         api_key: Secret::new(key),
-        account_token: var("MERGE_ACCOUNT_TOKEN").map(|(t, _)| Secret::new(t)),
+        account_token: var(r, "MERGE_ACCOUNT_TOKEN").map(|(t, _)| Secret::new(t)),
         account_tokens,
     });
 
-    let poll_interval = match var("MERGE_POLL_INTERVAL")
+    let poll_interval = match var(r, "MERGE_POLL_INTERVAL")
         .or_else(|| raw.poll_interval.map(|v| (v, file.clone())))
     {
         None => Some(DEFAULT_POLL_INTERVAL),
@@ -179,7 +85,7 @@ pub fn resolve(
             match parsed {
                 Ok(d) if d.is_zero() => None,
                 Ok(d) if d < Duration::from_secs(10) => {
-                    fail(
+                    r.fail(
                         origin,
                         "merge.poll_interval",
                         format!(
@@ -190,7 +96,7 @@ pub fn resolve(
                 }
                 Ok(d) => Some(d),
                 Err(message) => {
-                    fail(origin, "merge.poll_interval", message);
+                    r.fail(origin, "merge.poll_interval", message);
                     None
                 }
             }
@@ -198,13 +104,13 @@ pub fn resolve(
     };
 
     let mut rules = MergeRules::default();
-    let priorities = var("TICKET_PRIORITIES")
-        .map(|(v, o)| (list(&v), o))
+    let priorities = var(r, "TICKET_PRIORITIES")
+        .map(|(v, o)| (comma_list(&v), o))
         .or_else(|| raw.ticket_priorities.map(|v| (v, file.clone())));
     if let Some((priorities, origin)) = priorities {
         let upper: Vec<String> = priorities.iter().map(|p| p.trim().to_uppercase()).collect();
         if let Some(bad) = upper.iter().find(|p| !PRIORITIES.contains(&p.as_str())) {
-            fail(
+            r.fail(
                 origin,
                 "merge.ticket_priorities",
                 format!(
@@ -213,7 +119,7 @@ pub fn resolve(
                 ),
             );
         } else if upper.is_empty() {
-            fail(
+            r.fail(
                 origin,
                 "merge.ticket_priorities",
                 "name at least one priority".into(),
@@ -222,17 +128,17 @@ pub fn resolve(
             rules.ticket_priorities = upper;
         }
     }
-    let stages = var("ALERT_STAGES")
-        .map(|(v, o)| (list(&v), o))
+    let stages = var(r, "ALERT_STAGES")
+        .map(|(v, o)| (comma_list(&v), o))
         .or_else(|| raw.alert_stages.map(|v| (v, file.clone())));
     if let Some((stages, _)) = stages {
         rules.alert_stages = stages.iter().map(|s| normalise_stage(s)).collect();
     }
-    match var("DEAL_THRESHOLD") {
+    match var(r, "DEAL_THRESHOLD") {
         // The reference app took a float; amounts in Merge are integers.
         Some((text, origin)) => match text.trim().parse::<f64>() {
             Ok(n) if (0.0..1e15).contains(&n) => rules.deal_threshold = n.ceil() as i64,
-            _ => fail(
+            _ => r.fail(
                 origin,
                 "merge.deal_threshold",
                 format!("expected a non-negative amount, got {text:?}"),
@@ -240,7 +146,7 @@ pub fn resolve(
         },
         None => match raw.deal_threshold {
             Some(n) if n >= 0 => rules.deal_threshold = n,
-            Some(n) => fail(
+            Some(n) => r.fail(
                 file.clone(),
                 "merge.deal_threshold",
                 format!("must not be negative, got {n}"),
@@ -249,13 +155,13 @@ pub fn resolve(
         },
     }
 
-    let bridge_number = var("BRIDGE_NUMBER")
+    let bridge_number = var(r, "BRIDGE_NUMBER")
         .or_else(|| raw.bridge_number.map(|v| (v, file.clone())))
         .and_then(|(number, origin)| {
             if is_e164(&number) {
                 Some(number)
             } else {
-                fail(
+                r.fail(
                     origin,
                     "merge.bridge_number",
                     format!("{number:?} is not a +E.164 number"),
@@ -264,11 +170,11 @@ pub fn resolve(
             }
         });
 
-    let allow_unsigned_webhooks = match var("MERGE_ALLOW_UNSIGNED_WEBHOOKS") {
+    let allow_unsigned_webhooks = match var(r, "MERGE_ALLOW_UNSIGNED_WEBHOOKS") {
         Some((text, origin)) => match parse_bool(&text) {
             Some(allowed) => allowed,
             None => {
-                fail(
+                r.fail(
                     origin,
                     "merge.allow_unsigned_webhooks",
                     format!("expected true or false, got {text:?}"),
@@ -280,8 +186,8 @@ pub fn resolve(
     };
 
     MergeSettings {
-        webhook_secrets: var("MERGE_WEBHOOK_SECRET")
-            .map(|(v, _)| list(&v).into_iter().map(Secret::new).collect())
+        webhook_secrets: var(r, "MERGE_WEBHOOK_SECRET")
+            .map(|(v, _)| comma_list(&v).into_iter().map(Secret::new).collect())
             .unwrap_or_default(),
         allow_unsigned_webhooks,
         api,
@@ -291,32 +197,20 @@ pub fn resolve(
     }
 }
 
-/// `true`/`false` as shells and `.env` files spell them (also `1`/`0`, `yes`/`no`).
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigError;
 
     fn resolve_with(raw: RawMerge, vars: &[(&str, &str)]) -> (MergeSettings, Vec<ConfigError>) {
         let vars: BTreeMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut errors = Vec::new();
-        let settings = resolve(
-            raw,
-            &Origin::Default,
-            &|name| vars.get(name).cloned(),
-            &mut errors,
-        );
-        (settings, errors)
+        let env = |name: &str| vars.get(name).cloned();
+        let mut reader = Reader::new(Origin::Default, &env);
+        let settings = resolve(raw, &mut reader);
+        (settings, reader.into_errors())
     }
 
     #[test]

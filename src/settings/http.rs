@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::settings::{Resolver, in_range};
+use crate::config::Reader;
+use crate::config::values::in_range;
 
 /// Time from a connection's first byte of a request (or from accepting it) to the end of that
 /// request's head; slower clients are disconnected.
@@ -46,10 +47,7 @@ impl Default for HttpSettings {
     }
 }
 
-pub(super) fn resolve<E: Fn(&str) -> Option<String>>(
-    raw: RawHttp,
-    r: &mut Resolver<'_, E>,
-) -> HttpSettings {
+pub(super) fn resolve(raw: RawHttp, r: &mut Reader<'_>) -> HttpSettings {
     let header_timeout = r
         .parsed(
             "KLAXON_HEADER_TIMEOUT_SECS",

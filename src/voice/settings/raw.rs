@@ -1,18 +1,18 @@
-//! `[voice]`, `[people.*]` and `[[policies]]`, with the reference apps' variables
+//! `[voice]`, `[people.*]` and `[[policies]]` as written, with the reference apps' variables
 //! (`TELNYX_*`, `PUBLIC_URL`, `ONCALL_NUMBER`, `VP_SALES_NUMBER`), validated into
-//! [`VoiceSettings`].
+//! [`VoiceSettings`]; problems go to the [`Reader`] with where each value came from.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::error::{ConfigError, Origin};
-use crate::people::{PhoneBook, is_e164};
-use crate::signing::telnyx::PublicKey;
-use crate::voice::settings::{
+use super::{
     DEFAULT_MAX_MENU_ROUNDS, DEFAULT_ROLE, Policy, PolicyStep, Ring, SandboxTiming, Target,
     TelnyxAccount, VoiceSettings, Voicemail,
 };
+use crate::config::{Origin, Reader};
+use crate::people::{PhoneBook, is_e164};
+use crate::signing::telnyx::PublicKey;
 
 pub const DEFAULT_TELNYX_API_BASE: &str = "https://api.telnyx.com/v2";
 /// The sandbox's caller id when `TELNYX_PHONE_NUMBER` is not set.
@@ -71,48 +71,36 @@ pub struct RawStep {
 }
 
 /// Everything voice-related the user wrote.
-pub struct RawVoiceInput<'a> {
+pub struct RawVoiceInput {
     pub voice: RawVoice,
     pub people: BTreeMap<String, RawPerson>,
     pub policies: Vec<RawPolicy>,
-    pub file: &'a Origin,
 }
 
-pub fn resolve(
-    raw: RawVoiceInput<'_>,
-    env: &dyn Fn(&str) -> Option<String>,
-    errors: &mut Vec<ConfigError>,
-) -> VoiceSettings {
-    let file = raw.file;
-    let mut fail = |origin: &Origin, key: &str, message: String| {
-        errors.push(ConfigError::Invalid {
-            origin: origin.clone(),
-            key: key.to_owned(),
-            message,
-        });
-    };
-    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
+    let file = &r.file().clone();
 
-    let telnyx = var("TELNYX_API_KEY").map(|api_key| TelnyxAccount {
-        api_base: var("TELNYX_API_BASE")
+    let telnyx = r.var("TELNYX_API_KEY").map(|api_key| TelnyxAccount {
+        api_base: r
+            .var("TELNYX_API_BASE")
             .unwrap_or_else(|| DEFAULT_TELNYX_API_BASE.into())
             .trim_end_matches('/')
             .to_owned(),
         api_key,
-        connection_id: var("TELNYX_CONNECTION_ID").unwrap_or_default(),
+        connection_id: r.var("TELNYX_CONNECTION_ID").unwrap_or_default(),
     });
-    let from_number = var("TELNYX_PHONE_NUMBER");
+    let from_number = r.var("TELNYX_PHONE_NUMBER");
     if let Some(account) = &telnyx {
         if account.connection_id.is_empty() {
-            fail(
-                &Origin::Env("TELNYX_CONNECTION_ID"),
+            r.fail(
+                Origin::Env("TELNYX_CONNECTION_ID"),
                 "voice.connection_id",
                 "TELNYX_API_KEY is set, so the Call Control app id is needed too".into(),
             );
         }
         if from_number.is_none() {
-            fail(
-                &Origin::Env("TELNYX_PHONE_NUMBER"),
+            r.fail(
+                Origin::Env("TELNYX_PHONE_NUMBER"),
                 "voice.from_number",
                 "TELNYX_API_KEY is set, so the number to call from is needed too".into(),
             );
@@ -121,20 +109,20 @@ pub fn resolve(
     if let Some(number) = &from_number
         && !is_e164(number)
     {
-        fail(
-            &Origin::Env("TELNYX_PHONE_NUMBER"),
+        r.fail(
+            Origin::Env("TELNYX_PHONE_NUMBER"),
             "voice.from_number",
             format!("{number:?} is not a +E.164 number"),
         );
     }
 
     let mut public_keys = Vec::new();
-    if let Some(keys) = var("TELNYX_PUBLIC_KEY") {
+    if let Some(keys) = r.var("TELNYX_PUBLIC_KEY") {
         for key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
             match key.parse::<PublicKey>() {
                 Ok(key) => public_keys.push(key),
-                Err(e) => fail(
-                    &Origin::Env("TELNYX_PUBLIC_KEY"),
+                Err(e) => r.fail(
+                    Origin::Env("TELNYX_PUBLIC_KEY"),
                     "voice.public_key",
                     format!("not a base64 Ed25519 public key: {e}"),
                 ),
@@ -142,14 +130,14 @@ pub fn resolve(
         }
     }
     if telnyx.is_some() && public_keys.is_empty() {
-        fail(
-            &Origin::Env("TELNYX_PUBLIC_KEY"),
+        r.fail(
+            Origin::Env("TELNYX_PUBLIC_KEY"),
             "voice.public_key",
             "TELNYX_API_KEY is set, so call webhooks must be verified: set the account's public key (Mission Control → Keys & Credentials)".into(),
         );
     }
 
-    let public_url = match var("PUBLIC_URL") {
+    let public_url = match r.var("PUBLIC_URL") {
         Some(url) => Some((url, Origin::Env("PUBLIC_URL"))),
         None => raw.voice.public_url.map(|u| (u, file.clone())),
     }
@@ -158,20 +146,20 @@ pub fn resolve(
             Some(url.trim_end_matches('/').to_owned())
         }
         _ => {
-            fail(
-                &origin,
+            r.fail(
+                origin,
                 "voice.public_url",
                 format!("{url:?} is not an http(s) URL"),
             );
             None
         }
     });
-    let dials_per_second = match var("KLAXON_DIALS_PER_SECOND") {
+    let dials_per_second = match r.var("KLAXON_DIALS_PER_SECOND") {
         Some(v) => match v.parse::<f64>() {
             Ok(n) if n > 0.0 && n <= 1000.0 => n,
             _ => {
-                fail(
-                    &Origin::Env("KLAXON_DIALS_PER_SECOND"),
+                r.fail(
+                    Origin::Env("KLAXON_DIALS_PER_SECOND"),
                     "voice.dials_per_second",
                     format!("must be a number above 0 and at most 1000, got {v:?}"),
                 );
@@ -181,8 +169,8 @@ pub fn resolve(
         None => match raw.voice.dials_per_second {
             Some(n) if n > 0.0 && n <= 1000.0 => n,
             Some(n) => {
-                fail(
-                    file,
+                r.fail(
+                    file.clone(),
                     "voice.dials_per_second",
                     format!("must be above 0 and at most 1000, got {n}"),
                 );
@@ -206,9 +194,9 @@ pub fn resolve(
             }
             people.insert(key, target);
         } else {
-            fail(
-                file,
-                &format!("people.{key}.phone"),
+            r.fail(
+                file.clone(),
+                format!("people.{key}.phone"),
                 format!("{:?} is not a +E.164 number", person.phone),
             );
         }
@@ -218,7 +206,9 @@ pub fn resolve(
     // The reference apps' variables define the default policies; a declared policy of the
     // same name wins.
     for (name, variable) in [("oncall", "ONCALL_NUMBER"), ("vp_sales", "VP_SALES_NUMBER")] {
-        let Some(list) = var(variable) else { continue };
+        let Some(list) = r.var(variable) else {
+            continue;
+        };
         let mut steps = Vec::new();
         for number in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if is_e164(number) {
@@ -232,9 +222,9 @@ pub fn resolve(
                     ring: Ring::Sequential,
                 });
             } else {
-                fail(
-                    &Origin::Env(variable),
-                    &format!("policies.{name}"),
+                r.fail(
+                    Origin::Env(variable),
+                    format!("policies.{name}"),
                     format!("{number:?} is not a +E.164 number"),
                 );
             }
@@ -246,15 +236,19 @@ pub fn resolve(
     for policy in raw.policies {
         let key = format!("policies.{}", policy.name);
         if policy.steps.is_empty() {
-            fail(file, &key, "a policy needs at least one step".into());
+            r.fail(
+                file.clone(),
+                &key,
+                "a policy needs at least one step".into(),
+            );
         }
         let mut steps = Vec::with_capacity(policy.steps.len());
         for (i, step) in policy.steps.into_iter().enumerate() {
             let step_key = format!("{key}.steps[{i}]");
             if step.targets.is_empty() {
-                fail(
-                    file,
-                    &format!("{step_key}.targets"),
+                r.fail(
+                    file.clone(),
+                    format!("{step_key}.targets"),
                     "name at least one target".into(),
                 );
             }
@@ -268,26 +262,26 @@ pub fn resolve(
                 } else if let Some(person) = people.get(&target) {
                     targets.push(person.clone());
                 } else {
-                    fail(
-                        file,
-                        &format!("{step_key}.targets"),
+                    r.fail(
+                        file.clone(),
+                        format!("{step_key}.targets"),
                         format!("{target:?} is neither a +E.164 number nor a key of [people]"),
                     );
                 }
             }
             let ring_timeout_secs = step.ring_timeout_secs.unwrap_or(DEFAULT_RING_TIMEOUT_SECS);
             if !(5..=600).contains(&ring_timeout_secs) {
-                fail(
-                    file,
-                    &format!("{step_key}.ring_timeout_secs"),
+                r.fail(
+                    file.clone(),
+                    format!("{step_key}.ring_timeout_secs"),
                     format!("must be between 5 and 600 (Telnyx's limits), got {ring_timeout_secs}"),
                 );
             }
             let attempts = step.attempts.unwrap_or(1);
             if !(1..=10).contains(&attempts) {
-                fail(
-                    file,
-                    &format!("{step_key}.attempts"),
+                r.fail(
+                    file.clone(),
+                    format!("{step_key}.attempts"),
                     format!("must be between 1 and 10, got {attempts}"),
                 );
             }
@@ -299,9 +293,9 @@ pub fn resolve(
             });
         }
         if policy.repeat > 10 {
-            fail(
-                file,
-                &format!("{key}.repeat"),
+            r.fail(
+                file.clone(),
+                format!("{key}.repeat"),
                 format!("must be at most 10, got {}", policy.repeat),
             );
         }
@@ -310,17 +304,17 @@ pub fn resolve(
             .map(|r| r.trim().to_owned())
             .unwrap_or_else(|| default_role(&policy.name).to_owned());
         if role.is_empty() || role.chars().count() > MAX_ROLE_CHARS {
-            fail(
-                file,
-                &format!("{key}.role"),
+            r.fail(
+                file.clone(),
+                format!("{key}.role"),
                 format!("must be 1 to {MAX_ROLE_CHARS} characters, e.g. \"the VP of Sales\""),
             );
         }
         let max_menu_rounds = policy.max_menu_rounds.unwrap_or(DEFAULT_MAX_MENU_ROUNDS);
         if !(1..=10).contains(&max_menu_rounds) {
-            fail(
-                file,
-                &format!("{key}.max_menu_rounds"),
+            r.fail(
+                file.clone(),
+                format!("{key}.max_menu_rounds"),
                 format!("must be between 1 and 10, got {max_menu_rounds}"),
             );
         }
@@ -336,12 +330,12 @@ pub fn resolve(
         );
     }
 
-    let sandbox_timing = match var("KLAXON_SANDBOX_TIMING").as_deref() {
+    let sandbox_timing = match r.var("KLAXON_SANDBOX_TIMING").as_deref() {
         None | Some("realistic") => SandboxTiming::Realistic,
         Some("fast") => SandboxTiming::Fast,
         Some(other) => {
-            fail(
-                &Origin::Env("KLAXON_SANDBOX_TIMING"),
+            r.fail(
+                Origin::Env("KLAXON_SANDBOX_TIMING"),
                 "voice.sandbox_timing",
                 format!("expected \"realistic\" or \"fast\", got {other:?}"),
             );

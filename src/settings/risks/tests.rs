@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::config::Raw;
 use crate::sandbox::carrier::SigningSeed;
+use crate::settings::Raw;
 
 const TOKEN: &str = "test-token-0123456789";
 

@@ -8,11 +8,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::error::ConfigError;
 use super::http::RawHttp;
-use super::merge::RawMerge;
-use super::pipelines::RawPipeline;
-use super::voice::{RawPerson, RawPolicy, RawVoice};
+use crate::config::ConfigError;
+use crate::config::file;
+use crate::delivery::settings::RawDelivery;
+use crate::llm::settings::RawAi;
+use crate::merge::settings::RawMerge;
+use crate::pipeline::settings::RawPipeline;
+use crate::store::settings::RawStore;
+use crate::voice::settings::{RawPerson, RawPolicy, RawVoice};
 
 /// The settings file, as parsed. Every field is optional; defaults live in `settings.rs`.
 #[derive(Debug, Default, Deserialize)]
@@ -50,24 +54,6 @@ pub struct Raw {
     pub merge: RawMerge,
 }
 
-/// `[ai]`: the OpenAI-compatible model behind `classify`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAi {
-    pub base_url: Option<String>,
-    pub model: Option<String>,
-    pub timeout_secs: Option<u64>,
-}
-
-/// `[delivery]`: outbound delivery and its retries.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDelivery {
-    /// Delays before each retry, e.g. `["5s", "5m", "30m"]`.
-    pub retry_schedule: Option<Vec<String>>,
-    pub max_in_flight: Option<usize>,
-}
-
 /// `[ingest]`: how events get in.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,32 +63,17 @@ pub struct RawIngest {
     pub max_body_bytes: Option<usize>,
 }
 
-/// `[store]`: tuning of the durable store.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStore {
-    pub group_commit_max_batch: Option<usize>,
-    pub pool_size: Option<usize>,
-    pub lease_secs: Option<u64>,
-    pub min_free_disk_bytes: Option<u64>,
-}
-
 impl Raw {
     /// Reads and parses a settings file.
     pub fn from_file(path: &Path) -> Result<Raw, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Raw::from_toml(path, &text)
+        let mut raw: Raw = file::read_toml(path)?;
+        raw.path = Some(path.to_owned());
+        Ok(raw)
     }
 
     /// Parses settings text; `path` is only used to label errors.
     pub fn from_toml(path: &Path, text: &str) -> Result<Raw, ConfigError> {
-        let mut raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string().trim_end().replace('\n', "\n  "),
-        })?;
+        let mut raw: Raw = file::parse_toml(path, text)?;
         raw.path = Some(path.to_owned());
         Ok(raw)
     }
