@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use super::*;
 use crate::Settings;
-use crate::pipeline::settings::merge_writeback;
 use crate::destinations::merge_writeback::{Object, job};
 use crate::intake::{Arrival, Arrivals, Intake};
 use crate::merge::writeback::Job;
 use crate::pipeline::run::{EventView, run};
+use crate::pipeline::settings::merge_writeback;
 use crate::pipeline::{StepServices, classify::Classifier};
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
 use crate::store::{DatabaseUrl, EventId, EventQuery, NewEscalation, NewEvent, Source, Target};
