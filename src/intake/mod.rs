@@ -127,6 +127,7 @@ impl Intake {
             event_type: event.event_type.clone(),
             payload: event.payload.clone(),
             occurred_at: event.occurred_at.clone(),
+            from_klaxon: event.source == Source::Klaxon,
         });
         let inserted = self.store.insert_event(event).await?;
         if let (Inserted::Created(_), Some(pending)) = (inserted, pending) {

@@ -242,7 +242,7 @@ async fn process(shared: &Shared, event: PendingEvent) {
     let mut deliveries = Vec::new();
     let mut escalations = Vec::new();
     for (spec, destinations) in &shared.pipelines {
-        if !spec.takes(&event.event_type) {
+        if !spec.runs_for(&event) {
             continue;
         }
         let result = run(

@@ -163,6 +163,7 @@ impl Checker<'_, '_> {
                     d
                 })
                 .collect(),
+            klaxon_events_only: false,
         })
     }
 

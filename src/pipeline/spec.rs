@@ -12,6 +12,7 @@ use super::condition::Condition;
 use super::merge_lookup::MergeModelKind;
 use super::redact::Redactor;
 use crate::destinations::Destination;
+use crate::store::PendingEvent;
 use crate::voice::destination::VoiceSpec;
 
 /// A declared pipeline.
@@ -22,11 +23,20 @@ pub struct PipelineSpec {
     pub on: Vec<TypePattern>,
     pub steps: Vec<Step>,
     pub destinations: Vec<DestinationSpec>,
+    /// Takes only events Klaxon emitted itself (source `klaxon`), whatever their type: the
+    /// built-in Merge write-back, so an `escalation.*` event posted to the API cannot write
+    /// to Merge. Declared pipelines take events from every source.
+    pub klaxon_events_only: bool,
 }
 
 impl PipelineSpec {
     pub fn takes(&self, event_type: &str) -> bool {
         self.on.iter().any(|p| p.matches(event_type))
+    }
+
+    /// Whether this pipeline runs for `event`.
+    pub fn runs_for(&self, event: &PendingEvent) -> bool {
+        (event.from_klaxon || !self.klaxon_events_only) && self.takes(&event.event_type)
     }
 }
 

@@ -121,6 +121,9 @@ pub struct PendingEvent {
     /// Compact JSON text.
     pub payload: String,
     pub occurred_at: String,
+    /// Emitted by Klaxon itself (source `klaxon`): only such events may cause Klaxon's own
+    /// consequences, such as writing an escalation's outcome back to Merge.
+    pub from_klaxon: bool,
 }
 
 /// A page of `GET /v1/events`, newest first.

@@ -20,12 +20,16 @@ use crate::Settings;
 use crate::delivery::DeliveryWorker;
 use crate::destinations::Outbox;
 use crate::destinations::webhook::WebhookSender;
+use crate::intake::Incoming;
 use crate::intake::Intake;
 use crate::llm::{ChatModel, ModelConfig};
 use crate::pipeline::StepServices;
 use crate::pipeline::classify::Classifier;
+use crate::pipeline::spec::PipelineSpec;
 use crate::settings::Raw;
-use crate::store::{DatabaseUrl, DeliveryQuery, EventId, NewEvent, PendingEvent, Source, Store};
+use crate::store::{
+    DatabaseUrl, DeliveryQuery, EventId, Inserted, NewEvent, PendingEvent, Source, Store,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -54,11 +58,18 @@ impl Rig {
     /// Starts a runner for the pipelines of `toml`; `model` is the classifier's model URL
     /// (`None`: the built-in rules decide).
     async fn start(toml: &str, model: Option<String>) -> Rig {
+        Rig::start_with(toml, model, Vec::new()).await
+    }
+
+    /// [`Rig::start`] with `built_in` pipelines after the declared ones, as the server adds
+    /// the Merge write-back.
+    async fn start_with(toml: &str, model: Option<String>, built_in: Vec<PipelineSpec>) -> Rig {
         let dir = tempfile::tempdir().expect("a temp dir");
         let raw = Raw::from_toml(Path::new("test.toml"), toml)
             .unwrap_or_else(|e| panic!("test settings parse: {e}"));
-        let settings = Settings::resolve(raw, |_| None)
+        let mut settings = Settings::resolve(raw, |_| None)
             .unwrap_or_else(|e| panic!("test settings are valid: {e:?}"));
+        settings.pipelines.extend(built_in);
         let url = DatabaseUrl::Sqlite(dir.path().join("klaxon.db"));
         let store = Store::open(&url, &settings.store)
             .await
@@ -128,6 +139,7 @@ impl Rig {
             event_type: event.event_type.clone(),
             payload,
             occurred_at: event.occurred_at.clone(),
+            from_klaxon: false,
         };
         self.store.insert_event(event).await.expect("stored");
         pending
@@ -305,4 +317,78 @@ async fn shutdown_lets_a_run_in_flight_finish_and_commit() {
         "not left for the next start"
     );
     assert_eq!(trace["labels"]["urgency"], "critical", "the model's answer");
+}
+
+/// The deliveries planned for an event.
+async fn deliveries_of(rig: &Rig, id: EventId) -> Vec<String> {
+    rig.store
+        .list_deliveries(DeliveryQuery {
+            state: None,
+            destination: None,
+            event_id: Some(id),
+            after: None,
+            limit: 10,
+        })
+        .await
+        .expect("readable")
+        .data
+        .into_iter()
+        .map(|d| d.destination)
+        .collect()
+}
+
+#[tokio::test]
+async fn only_klaxon_s_own_escalation_events_write_back_to_merge() {
+    let rig = Rig::start_with(
+        TICKETS,
+        None,
+        vec![crate::pipeline::settings::merge_writeback()],
+    )
+    .await;
+    let payload = json!({
+        "escalation_id": "esc_1",
+        "event_id": EventId::new().to_string(),
+        "outcome": "acknowledged",
+        "merge_ticket": {"linked_account_id": "acct", "ticket_id": "T-1"},
+        "person": "Ana",
+        "calls": 1,
+        "timeline": "",
+    });
+
+    let accept = |source: Source, key: &str| Incoming {
+        source,
+        event_type: "escalation.acknowledged".into(),
+        payload: payload.to_string(),
+        occurred_at: None,
+        idempotency_key: Some(key.into()),
+        request_hash: key.into(),
+    };
+    let Inserted::Created(posted) = rig
+        .intake
+        .accept(accept(Source::Api, "posted"))
+        .await
+        .expect("stored")
+    else {
+        panic!("a new event")
+    };
+    let Inserted::Created(own) = rig
+        .intake
+        .accept(accept(Source::Klaxon, "esc_1"))
+        .await
+        .expect("stored")
+    else {
+        panic!("a new event")
+    };
+
+    rig.done(posted).await;
+    rig.done(own).await;
+    assert_eq!(
+        deliveries_of(&rig, posted).await,
+        Vec::<String>::new(),
+        "posted to the API"
+    );
+    assert_eq!(
+        deliveries_of(&rig, own).await,
+        vec!["merge.ticket-writeback".to_owned()]
+    );
 }

@@ -78,6 +78,7 @@ pub fn merge_writeback() -> PipelineSpec {
             route(names::NOTE_DESTINATION, Object::Deal, false),
             route(names::CALL_ENDED_NOTE_DESTINATION, Object::Deal, true),
         ],
+        klaxon_events_only: true,
     }
 }
 

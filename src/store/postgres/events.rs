@@ -155,7 +155,7 @@ pub async fn pending(
 ) -> Result<Vec<(i64, PendingEvent)>, StoreError> {
     let statement = client
         .prepare_cached(
-            "SELECT seq, id, type, payload, occurred_at FROM events
+            "SELECT seq, id, type, payload, occurred_at, source = 'klaxon' FROM events
              WHERE pipeline_state = 'pending' AND seq > $1
                AND ($3::text IS NULL OR received_at < $3)
              ORDER BY seq LIMIT $2",
@@ -177,6 +177,7 @@ pub async fn pending(
                     event_type: row.try_get(2)?,
                     payload: row.try_get(3)?,
                     occurred_at: row.try_get(4)?,
+                    from_klaxon: row.try_get(5)?,
                 },
             ))
         })

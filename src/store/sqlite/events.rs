@@ -67,7 +67,7 @@ pub fn pending(
     limit: usize,
 ) -> Result<Vec<(i64, PendingEvent)>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT seq, id, type, payload, occurred_at FROM events
+        "SELECT seq, id, type, payload, occurred_at, source = 'klaxon' FROM events
          WHERE pipeline_state = 'pending' AND seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let rows = statement.query_map((after, i64::try_from(limit).unwrap_or(i64::MAX)), |row| {
@@ -77,11 +77,12 @@ pub fn pending(
             row.get::<_, String>(2)?,
             row.get::<_, String>(3)?,
             row.get::<_, String>(4)?,
+            row.get::<_, bool>(5)?,
         ))
     })?;
     let mut pending = Vec::new();
     for row in rows {
-        let (seq, id, event_type, payload, occurred_at) = row?;
+        let (seq, id, event_type, payload, occurred_at, from_klaxon) = row?;
         let id = id
             .parse()
             .map_err(|e| StoreError::Corrupt(format!("event id {id:?}: {e}")))?;
@@ -92,6 +93,7 @@ pub fn pending(
                 event_type,
                 payload,
                 occurred_at,
+                from_klaxon,
             },
         ));
     }

@@ -137,6 +137,7 @@ impl EngineHandle {
                     event_type: event.event_type,
                     payload: event.payload,
                     occurred_at: event.occurred_at,
+                    from_klaxon: true,
                 });
             }
         }
