@@ -73,6 +73,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// [`Reader::parsed`], then checked to lie within `min..=max`; `None` (with the problem
+    /// recorded) when it does not parse or is out of range, or when it is not set.
+    pub fn ranged<T>(
+        &mut self,
+        var: &'static str,
+        key: &'static str,
+        file: Option<T>,
+        min: T,
+        max: T,
+    ) -> Option<T>
+    where
+        T: FromStr + PartialOrd + fmt::Display + Copy,
+        T::Err: fmt::Display,
+    {
+        let (value, origin) = self.parsed(var, key, file)?;
+        self.check(key, origin, super::values::in_range(value, min, max))
+    }
+
     /// The value of `result`, or `None` with its message recorded under `key`.
     pub fn check<T>(&mut self, key: &str, origin: Origin, result: Result<T, String>) -> Option<T> {
         match result {

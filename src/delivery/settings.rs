@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::DeliverySettings;
-use crate::config::values::{in_range, parse_duration};
+use crate::config::values::parse_duration;
 use crate::config::{Origin, Reader};
 
 /// Delays before retries 1..=7: about a day of trying in all, as Svix does.
@@ -49,12 +49,13 @@ pub fn resolve(raw: RawDelivery, r: &mut Reader<'_>) -> DeliverySettings {
         })
         .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.to_vec());
     let max_in_flight = r
-        .parsed(
+        .ranged(
             "KLAXON_MAX_IN_FLIGHT",
             "delivery.max_in_flight",
             raw.max_in_flight,
+            1,
+            10_000,
         )
-        .and_then(|(v, o)| r.check("delivery.max_in_flight", o, in_range(v, 1, 10_000)))
         .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
 
     DeliverySettings {

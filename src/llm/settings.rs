@@ -6,7 +6,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::Reader;
-use crate::config::values::in_range;
 use crate::signing::Secret;
 
 /// Telnyx AI Inference, OpenAI-compatible.
@@ -59,8 +58,13 @@ pub fn resolve(raw: RawAi, r: &mut Reader<'_>) -> AiSettings {
             .map_or_else(|| DEFAULT_AI_MODEL.into(), |(m, _)| m),
         api_key: ai_key,
         timeout: r
-            .parsed("AI_TIMEOUT_SECS", "ai.timeout_secs", raw.timeout_secs)
-            .and_then(|(v, o)| r.check("ai.timeout_secs", o, in_range(v, 1, 120)))
+            .ranged(
+                "AI_TIMEOUT_SECS",
+                "ai.timeout_secs",
+                raw.timeout_secs,
+                1,
+                120,
+            )
             .map_or(DEFAULT_AI_TIMEOUT, Duration::from_secs),
     }
 }

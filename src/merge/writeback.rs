@@ -76,16 +76,6 @@ pub enum Job {
 }
 
 impl Job {
-    /// The destination it is stored under.
-    pub fn destination(&self) -> &'static str {
-        match self {
-            Job::Ticket(job) if job.outcome == CALL_ENDED => CALL_ENDED_DESTINATION,
-            Job::Ticket(_) => DESTINATION,
-            Job::Note(job) if job.outcome == CALL_ENDED => CALL_ENDED_NOTE_DESTINATION,
-            Job::Note(_) => NOTE_DESTINATION,
-        }
-    }
-
     /// The job's body, as stored.
     pub fn body(&self) -> String {
         // Plain data: serializing cannot fail.

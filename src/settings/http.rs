@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::Reader;
-use crate::config::values::in_range;
 
 /// Time from a connection's first byte of a request (or from accepting it) to the end of that
 /// request's head; slower clients are disconnected.
@@ -49,28 +48,30 @@ impl Default for HttpSettings {
 
 pub(super) fn resolve(raw: RawHttp, r: &mut Reader<'_>) -> HttpSettings {
     let header_timeout = r
-        .parsed(
+        .ranged(
             "KLAXON_HEADER_TIMEOUT_SECS",
             "http.header_timeout_secs",
             raw.header_timeout_secs,
+            1,
+            300,
         )
-        .and_then(|(v, o)| r.check("http.header_timeout_secs", o, in_range(v, 1, 300)))
         .map_or(DEFAULT_HEADER_TIMEOUT, Duration::from_secs);
     let idle_timeout = r
-        .parsed(
+        .ranged(
             "KLAXON_IDLE_TIMEOUT_SECS",
             "http.idle_timeout_secs",
             raw.idle_timeout_secs,
+            1,
+            3_600,
         )
-        .and_then(|(v, o)| r.check("http.idle_timeout_secs", o, in_range(v, 1, 3_600)))
         .map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_secs);
-    let max_connections = r
-        .parsed(
-            "KLAXON_MAX_CONNECTIONS",
-            "http.max_connections",
-            raw.max_connections,
-        )
-        .and_then(|(v, o)| r.check("http.max_connections", o, in_range(v, 1, 1_000_000)));
+    let max_connections = r.ranged(
+        "KLAXON_MAX_CONNECTIONS",
+        "http.max_connections",
+        raw.max_connections,
+        1,
+        1_000_000,
+    );
     HttpSettings {
         header_timeout,
         idle_timeout,

@@ -10,7 +10,6 @@ use super::allowed_hosts::{self, AllowedHost};
 use super::http::{self, HttpSettings};
 use super::raw::Raw;
 use crate::config::Reader;
-use crate::config::values::in_range;
 use crate::config::{ConfigErrors, Origin};
 use crate::delivery::{self, DeliverySettings};
 use crate::llm::{self, settings::AiSettings};
@@ -179,22 +178,22 @@ impl Settings {
         };
         let signing_secrets = signing_secrets.into_iter().map(Secret::new).collect();
         let signature_tolerance_secs = r
-            .parsed(
+            .ranged(
                 "KLAXON_SIGNATURE_TOLERANCE_SECS",
                 "ingest.signature_tolerance_secs",
                 raw.ingest.signature_tolerance_secs,
+                1,
+                86_400,
             )
-            .and_then(|(v, o)| {
-                r.check("ingest.signature_tolerance_secs", o, in_range(v, 1, 86_400))
-            })
             .unwrap_or(DEFAULT_SIGNATURE_TOLERANCE_SECS);
         let max_body_bytes = r
-            .parsed(
+            .ranged(
                 "KLAXON_MAX_BODY_BYTES",
                 "ingest.max_body_bytes",
                 raw.ingest.max_body_bytes,
+                1024,
+                64 << 20,
             )
-            .and_then(|(v, o)| r.check("ingest.max_body_bytes", o, in_range(v, 1024, 64 << 20)))
             .unwrap_or(DEFAULT_MAX_BODY_BYTES);
         let store = store::settings::resolve(raw.store, &mut r);
         let http = http::resolve(raw.http, &mut r);

@@ -47,14 +47,6 @@ impl Object {
     }
 }
 
-/// How the delivery worker routes a job.
-pub fn target_of(job: &Job) -> Target {
-    match job {
-        Job::Ticket(_) => Target::MergeTicket,
-        Job::Note(_) => Target::MergeNote,
-    }
-}
-
 /// The job stored as a delivery of `target`, or `None` when that is not a write-back kind.
 pub fn stored_job(target: Target, body: &str) -> Option<Result<Job, serde_json::Error>> {
     match target {

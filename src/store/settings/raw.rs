@@ -6,7 +6,6 @@ use serde::Deserialize;
 
 use super::StoreSettings;
 use crate::config::Reader;
-use crate::config::values::in_range;
 
 /// Upper bound on events in one group commit. Large enough that 64 busy clients fit in one
 /// transaction, small enough that one fsync never waits behind a huge batch.
@@ -35,20 +34,31 @@ pub struct RawStore {
 /// Validates `[store]` overlaid by its variables.
 pub fn resolve(raw: RawStore, r: &mut Reader<'_>) -> StoreSettings {
     let group_commit_max_batch = r
-        .parsed(
+        .ranged(
             "KLAXON_GROUP_COMMIT_MAX_BATCH",
             "store.group_commit_max_batch",
             raw.group_commit_max_batch,
+            1,
+            100_000,
         )
-        .and_then(|(v, o)| r.check("store.group_commit_max_batch", o, in_range(v, 1, 100_000)))
         .unwrap_or(DEFAULT_GROUP_COMMIT_MAX_BATCH);
     let pool_size = r
-        .parsed("KLAXON_DB_POOL_SIZE", "store.pool_size", raw.pool_size)
-        .and_then(|(v, o)| r.check("store.pool_size", o, in_range(v, 2, 1_000)))
+        .ranged(
+            "KLAXON_DB_POOL_SIZE",
+            "store.pool_size",
+            raw.pool_size,
+            2,
+            1_000,
+        )
         .unwrap_or(DEFAULT_POOL_SIZE);
     let lease = r
-        .parsed("KLAXON_LEASE_SECS", "store.lease_secs", raw.lease_secs)
-        .and_then(|(v, o)| r.check("store.lease_secs", o, in_range(v, 1, 3_600)))
+        .ranged(
+            "KLAXON_LEASE_SECS",
+            "store.lease_secs",
+            raw.lease_secs,
+            1,
+            3_600,
+        )
         .map_or(DEFAULT_LEASE, Duration::from_secs);
     let min_free_disk_bytes = r
         .parsed(
