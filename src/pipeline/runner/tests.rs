@@ -28,7 +28,7 @@ use crate::pipeline::classify::Classifier;
 use crate::pipeline::spec::PipelineSpec;
 use crate::settings::Raw;
 use crate::store::{
-    DatabaseUrl, DeliveryQuery, EventId, Inserted, NewEvent, PendingEvent, Source, Store,
+    DatabaseUrl, Delivery, DeliveryQuery, EventId, Inserted, NewEvent, PendingEvent, Source, Store,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -207,18 +207,7 @@ async fn a_submitted_event_is_run_and_its_trace_and_deliveries_are_committed_tog
     assert_eq!(trace["labels"]["urgency"], "critical", "the built-in rules");
     let planned = &trace["runs"][0]["destinations"][0];
     assert_eq!(planned["name"], "tickets.oncall");
-    let deliveries = rig
-        .store
-        .list_deliveries(DeliveryQuery {
-            state: None,
-            destination: None,
-            event_id: Some(id),
-            after: None,
-            limit: 10,
-        })
-        .await
-        .expect("readable")
-        .data;
+    let deliveries = deliveries_of(&rig, id).await;
     let [delivery] = deliveries.as_slice() else {
         panic!("one delivery for the event: {deliveries:?}")
     };
@@ -320,7 +309,7 @@ async fn shutdown_lets_a_run_in_flight_finish_and_commit() {
 }
 
 /// The deliveries planned for an event.
-async fn deliveries_of(rig: &Rig, id: EventId) -> Vec<String> {
+async fn deliveries_of(rig: &Rig, id: EventId) -> Vec<Delivery> {
     rig.store
         .list_deliveries(DeliveryQuery {
             state: None,
@@ -332,6 +321,12 @@ async fn deliveries_of(rig: &Rig, id: EventId) -> Vec<String> {
         .await
         .expect("readable")
         .data
+}
+
+/// The destinations an event's deliveries go to.
+async fn destinations_of(rig: &Rig, id: EventId) -> Vec<String> {
+    deliveries_of(rig, id)
+        .await
         .into_iter()
         .map(|d| d.destination)
         .collect()
@@ -383,12 +378,12 @@ async fn only_klaxon_s_own_escalation_events_write_back_to_merge() {
     rig.done(posted).await;
     rig.done(own).await;
     assert_eq!(
-        deliveries_of(&rig, posted).await,
+        destinations_of(&rig, posted).await,
         Vec::<String>::new(),
         "posted to the API"
     );
     assert_eq!(
-        deliveries_of(&rig, own).await,
+        destinations_of(&rig, own).await,
         vec!["merge.ticket-writeback".to_owned()]
     );
 }

@@ -4,7 +4,6 @@
 use super::EngineHandle;
 use crate::store::EscalationId;
 use crate::voice::escalation::machine::Input;
-use crate::voice::escalation::plan::Plan;
 use crate::voice::spoken;
 
 /// Longest spoken briefing, in model tokens (two sentences).
@@ -18,10 +17,7 @@ impl EngineHandle {
         };
         let engine = self.clone();
         tokio::spawn(async move {
-            let Ok(Some(record)) = engine.shared.store.load_escalation(id).await else {
-                return;
-            };
-            let Ok(plan) = serde_json::from_str::<Plan>(&record.plan) else {
+            let Some(plan) = engine.stored_plan(id).await else {
                 return;
             };
             let context = &plan.briefing;

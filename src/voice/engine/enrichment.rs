@@ -6,7 +6,6 @@ use super::EngineHandle;
 use crate::store::EscalationId;
 use crate::voice::enrich::Enriched;
 use crate::voice::escalation::machine::Input;
-use crate::voice::escalation::plan::Plan;
 
 impl EngineHandle {
     /// Looks up what the enricher can tell about the escalation's plan, in the background,
@@ -17,10 +16,7 @@ impl EngineHandle {
         };
         let engine = self.clone();
         tokio::spawn(async move {
-            let Ok(Some(record)) = engine.shared.store.load_escalation(id).await else {
-                return;
-            };
-            let Ok(plan) = serde_json::from_str::<Plan>(&record.plan) else {
+            let Some(plan) = engine.stored_plan(id).await else {
                 return;
             };
             if let Some(Enriched { connect_to, found }) = enricher.enrich(&plan).await {

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use super::carrier::Carrier;
 use super::enrich::Enricher;
 use super::escalation::machine::{Input, State};
+use super::escalation::plan::Plan;
 use super::telnyx::events::CallEvent;
 use super::webhook;
 use crate::intake::Intake;
@@ -155,6 +156,14 @@ impl EngineHandle {
             engine.enrich(id);
             engine.feed(id, Input::Start).await;
         });
+    }
+
+    /// The escalation's plan as stored, for the background tasks of a ringing escalation;
+    /// `None` when it is gone or unreadable (they have no one to report to, and the step that
+    /// reads the plan reports a corrupt one).
+    async fn stored_plan(&self, id: EscalationId) -> Option<Plan> {
+        let record = self.shared.store.load_escalation(id).await.ok()??;
+        serde_json::from_str(&record.plan).ok()
     }
 
     /// Applies one input to an escalation, logging failures (inputs come from webhooks and
