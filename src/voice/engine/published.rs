@@ -149,8 +149,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::voice::escalation::machine::{Call, CallRules, CallStatus, Phase, Slot};
-    use crate::voice::escalation::plan::{BriefingContext, MergeTicketRef};
+    use crate::voice::escalation::machine::{Call, CallStatus, Phase, Slot};
 
     fn slot(number: &str, name: Option<&str>) -> Slot {
         Slot {
@@ -163,26 +162,10 @@ mod tests {
 
     /// A Merge ticket escalation ringing Ana, then a number without a name.
     fn plan() -> Plan {
-        Plan {
-            slots: vec![
-                slot("+15551000001", Some("Ana")),
-                slot("+15551000002", None),
-            ],
-            rules: CallRules::default(),
-            connect_to: None,
-            briefing: BriefingContext {
-                event_type: "merge.ticket.changed".into(),
-                prompt: "Brief the engineer.".into(),
-                title: Some("Checkout down".into()),
-                customer: None,
-                facts: Vec::new(),
-            },
-            merge_ticket: Some(MergeTicketRef {
-                linked_account_id: "9c".into(),
-                ticket_id: "1c".into(),
-            }),
-            merge_deal: None,
-        }
+        Plan::for_merge_ticket(vec![
+            slot("+15551000001", Some("Ana")),
+            slot("+15551000002", None),
+        ])
     }
 
     fn call(attempt: u32, status: CallStatus) -> Call {

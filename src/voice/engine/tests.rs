@@ -17,8 +17,8 @@ use crate::pipeline::settings::merge_writeback;
 use crate::pipeline::{StepServices, classify::Classifier};
 use crate::sandbox::carrier::{CarrierConfig, SandboxCarrier, SigningSeed, Timing};
 use crate::store::{DatabaseUrl, EventId, EventQuery, NewEscalation, NewEvent, Source, Target};
-use crate::voice::escalation::machine::{CallRules, Leg, Slot};
-use crate::voice::escalation::plan::{BriefingContext, MergeTicketRef, Plan};
+use crate::voice::escalation::machine::{Leg, Slot};
+use crate::voice::escalation::plan::Plan;
 use crate::voice::telnyx::{ApiKey, TelnyxClient, TelnyxConfig};
 
 /// The sandbox's number plan: a number ending in 4 rings and is never answered.
@@ -131,28 +131,12 @@ async fn open(dir: &tempfile::TempDir) -> Store {
 }
 
 fn ticket_plan() -> Plan {
-    Plan {
-        slots: vec![Slot {
-            number: NEVER_ANSWERS.into(),
-            name: Some("Ana".into()),
-            ring_timeout_secs: 30,
-            group: None,
-        }],
-        rules: CallRules::default(),
-        connect_to: None,
-        briefing: BriefingContext {
-            event_type: "merge.ticket.changed".into(),
-            prompt: "Brief the engineer.".into(),
-            title: Some("Checkout down".into()),
-            customer: None,
-            facts: Vec::new(),
-        },
-        merge_ticket: Some(MergeTicketRef {
-            linked_account_id: "9c".into(),
-            ticket_id: "1c".into(),
-        }),
-        merge_deal: None,
-    }
+    Plan::for_merge_ticket(vec![Slot {
+        number: NEVER_ANSWERS.into(),
+        name: Some("Ana".into()),
+        ring_timeout_secs: 30,
+        group: None,
+    }])
 }
 
 /// Rings the escalation's one person, whose phone then rings out.

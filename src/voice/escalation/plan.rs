@@ -442,6 +442,31 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
+impl Plan {
+    /// A plan for the engine's unit tests: `slots` rung about "Checkout down", an escalation
+    /// of Merge ticket `1c` in linked account `9c`.
+    pub(crate) fn for_merge_ticket(slots: Vec<Slot>) -> Plan {
+        Plan {
+            slots,
+            rules: CallRules::default(),
+            connect_to: None,
+            briefing: BriefingContext {
+                event_type: "merge.ticket.changed".into(),
+                prompt: "Brief the engineer.".into(),
+                title: Some("Checkout down".into()),
+                customer: None,
+                facts: Vec::new(),
+            },
+            merge_ticket: Some(MergeTicketRef {
+                linked_account_id: "9c".into(),
+                ticket_id: "1c".into(),
+            }),
+            merge_deal: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use serde_json::json;
 
