@@ -1,0 +1,278 @@
+"""The asynchronous Klaxon client (``AsyncKlaxon``): the same API as ``Klaxon``, awaited."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, AsyncIterator, Mapping, Optional, Sequence, Type, Union, cast
+
+import anyio
+import httpx
+
+from ._core import (
+    DEFAULT_BASE_URL,
+    Accepted,
+    OccurredAt,
+    RequestPlan,
+    RetryPolicy,
+    accepted_from,
+    connection_error_from,
+    error_from,
+    ingest_plan,
+    path_segment,
+)
+from ._openapi import (
+    Delivery,
+    DeliveryPage,
+    Escalation,
+    EscalationPage,
+    Event,
+    EventDetail,
+    EventPage,
+)
+
+__all__ = ["AsyncKlaxon", "AsyncEvents", "AsyncDeliveries", "AsyncEscalations"]
+
+
+class AsyncKlaxon:
+    """An asynchronous client of the Klaxon API (asyncio or trio, through anyio).
+
+    Same arguments, retry rules and errors as :class:`klaxon.Klaxon`; every call is awaited
+    and ``iterate`` methods are async iterators. Use ``async with`` or ``await aclose()``.
+
+    Args:
+        base_url: Where Klaxon listens.
+        token: The API token, sent as a bearer token.
+        timeout: Seconds per attempt.
+        retries: Retries after the first attempt.
+        signing_secret: Secret(s) for :meth:`signed_ingest`.
+        transport: An ``httpx`` async transport to send through.
+        http_client: An ``httpx.AsyncClient`` to use; not closed by :meth:`aclose`.
+        retry_policy: Full control over the backoff; ``retries`` is ignored when given.
+        max_connections: Size of the connection pool (concurrent requests in flight).
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        token: Optional[str] = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        signing_secret: Union[str, Sequence[str], None] = None,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+        http_client: Optional[httpx.AsyncClient] = None,
+        *,
+        retry_policy: Optional[RetryPolicy] = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._signing_secret = signing_secret
+        self.retry_policy = retry_policy or RetryPolicy(retries=retries)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+        self.events = AsyncEvents(self)
+        self.deliveries = AsyncDeliveries(self)
+        self.escalations = AsyncEscalations(self)
+
+    def __repr__(self) -> str:
+        return f"AsyncKlaxon(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> "AsyncKlaxon":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless the ``http_client`` was passed in)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def ingest(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        idempotency_key: Optional[str] = None,
+        occurred_at: OccurredAt = None,
+    ) -> Accepted:
+        """Send one event with the bearer token; see :meth:`klaxon.Klaxon.ingest`."""
+        plan = ingest_plan(
+            type, payload, idempotency_key=idempotency_key, occurred_at=occurred_at
+        )
+        return accepted_from(await self._send(plan))
+
+    async def signed_ingest(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        idempotency_key: Optional[str] = None,
+        occurred_at: OccurredAt = None,
+    ) -> Accepted:
+        """Send one event signed with ``signing_secret``; see :meth:`klaxon.Klaxon.signed_ingest`."""
+        if self._signing_secret is None:
+            raise ValueError("signed_ingest needs a client made with signing_secret=...")
+        plan = ingest_plan(
+            type,
+            payload,
+            idempotency_key=idempotency_key,
+            occurred_at=occurred_at,
+            signing_secret=self._signing_secret,
+        )
+        return accepted_from(await self._send(plan))
+
+    async def _send(self, plan: RequestPlan) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    plan.method,
+                    self.base_url + plan.path,
+                    params=plan.query(),
+                    content=plan.body,
+                    headers=plan.headers(self._token),
+                )
+            except httpx.TransportError as error:
+                delay = plan.retry_delay_after_error(self.retry_policy, attempt, error)
+                if delay is None:
+                    raise connection_error_from(error, attempt + 1) from error
+            else:
+                if response.is_success:
+                    return response
+                delay = plan.retry_delay_after_response(self.retry_policy, attempt, response)
+                if delay is None:
+                    raise error_from(response)
+            await anyio.sleep(delay)
+            attempt += 1
+
+    async def _get(self, path: str, **params: Any) -> Any:
+        return (await self._send(RequestPlan("GET", path, params=params))).json()
+
+    async def _post(self, path: str) -> Any:
+        return (await self._send(RequestPlan("POST", path, idempotent=False))).json()
+
+
+class AsyncEvents:
+    """Reading stored events: ``client.events`` of an :class:`AsyncKlaxon`."""
+
+    def __init__(self, client: AsyncKlaxon) -> None:
+        self._client = client
+
+    async def list(
+        self, *, type: Optional[str] = None, after: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> EventPage:
+        """One page of events, newest first; see :meth:`klaxon.Events.list`."""
+        return cast(
+            EventPage, await self._client._get("/v1/events", type=type, after=after, limit=limit)
+        )
+
+    async def get(self, id: str) -> EventDetail:
+        """One event with its pipeline trace and deliveries."""
+        return cast(EventDetail, await self._client._get(f"/v1/events/{path_segment(id)}"))
+
+    async def iterate(
+        self, *, type: Optional[str] = None, limit: Optional[int] = None
+    ) -> AsyncIterator[Event]:
+        """Every event, newest first, page after page; ``limit`` is the page size."""
+        after: Optional[str] = None
+        while True:
+            page = await self.list(type=type, after=after, limit=limit)
+            for item in page["data"]:
+                yield item
+            after = page.get("next_cursor")
+            if not after:
+                return
+
+
+class AsyncDeliveries:
+    """Deliveries: ``client.deliveries`` of an :class:`AsyncKlaxon`."""
+
+    def __init__(self, client: AsyncKlaxon) -> None:
+        self._client = client
+
+    async def list(
+        self, *, state: Optional[str] = None, destination: Optional[str] = None,
+        after: Optional[str] = None, limit: Optional[int] = None,
+    ) -> DeliveryPage:
+        """One page of deliveries, newest first; see :meth:`klaxon.Deliveries.list`."""
+        return cast(DeliveryPage, await self._client._get(
+            "/v1/deliveries", state=state, destination=destination, after=after, limit=limit
+        ))
+
+    async def iterate(
+        self, *, state: Optional[str] = None, destination: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> AsyncIterator[Delivery]:
+        """Every matching delivery, newest first, page after page."""
+        after: Optional[str] = None
+        while True:
+            page = await self.list(state=state, destination=destination, after=after, limit=limit)
+            for item in page["data"]:
+                yield item
+            after = page.get("next_cursor")
+            if not after:
+                return
+
+    async def get(self, id: str) -> Delivery:
+        """One delivery with its ``attempt_log``."""
+        return cast(Delivery, await self._client._get(f"/v1/deliveries/{path_segment(id)}"))
+
+    async def replay(self, id: str) -> Delivery:
+        """Queue a dead or succeeded delivery again; see :meth:`klaxon.Deliveries.replay`."""
+        return cast(
+            Delivery, await self._client._post(f"/v1/deliveries/{path_segment(id)}/replay")
+        )
+
+
+class AsyncEscalations:
+    """Phone escalations: ``client.escalations`` of an :class:`AsyncKlaxon`."""
+
+    def __init__(self, client: AsyncKlaxon) -> None:
+        self._client = client
+
+    async def list(
+        self, *, state: Optional[str] = None, after: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> EscalationPage:
+        """One page of escalations, newest first; see :meth:`klaxon.Escalations.list`."""
+        return cast(EscalationPage, await self._client._get(
+            "/v1/escalations", state=state, after=after, limit=limit
+        ))
+
+    async def iterate(
+        self, *, state: Optional[str] = None, limit: Optional[int] = None
+    ) -> AsyncIterator[Escalation]:
+        """Every matching escalation, newest first, page after page."""
+        after: Optional[str] = None
+        while True:
+            page = await self.list(state=state, after=after, limit=limit)
+            for item in page["data"]:
+                yield item
+            after = page.get("next_cursor")
+            if not after:
+                return
+
+    async def get(self, id: str) -> Escalation:
+        """One escalation with its ``timeline``."""
+        return cast(
+            Escalation, await self._client._get(f"/v1/escalations/{path_segment(id)}")
+        )
+
+    async def cancel(self, id: str) -> Escalation:
+        """Stop ringing and hang up; see :meth:`klaxon.Escalations.cancel`."""
+        return cast(
+            Escalation, await self._client._post(f"/v1/escalations/{path_segment(id)}/cancel")
+        )

@@ -1,0 +1,1 @@
+"""Development tools of the Python SDK (not shipped in the wheel)."""
