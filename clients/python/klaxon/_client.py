@@ -236,7 +236,7 @@ class Deliveries:
 
         Args:
             state: ``pending``, ``failed``, ``succeeded`` or ``dead``.
-            destination: Only this destination's.
+            destination: Only this destination's, named ``<pipeline>.<destination>``.
             after: The ``next_cursor`` of the previous page.
             limit: Page size.
         """

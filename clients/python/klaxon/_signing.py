@@ -191,9 +191,9 @@ def verify_webhook(
 ) -> Any:
     """Verify a webhook Klaxon delivered and return its parsed JSON body.
 
-    The scheme is detected from the headers: Standard Webhooks when a ``webhook-signature``
-    (or ``webhook-id``) header is present, otherwise the Stripe-style ``t=...,v1=...`` header
-    named ``signature_header``. Header names are matched case-insensitively; MACs are
+    The scheme is detected from the signature header present: Standard Webhooks when there is
+    a ``webhook-signature``, otherwise the Stripe-style ``t=...,v1=...`` header named
+    ``signature_header`` (Klaxon sends ``webhook-id`` and ``webhook-timestamp`` with both). Header names are matched case-insensitively; MACs are
     compared in constant time; any of several secrets may match (rotation).
 
     Pass the **raw** body exactly as received: JSON that was parsed and serialized again
@@ -218,7 +218,7 @@ def verify_webhook(
     body = raw_body.encode("utf-8") if isinstance(raw_body, str) else bytes(raw_body)
     secrets = _secret_list(secret)
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    if "webhook-signature" in lowered or "webhook-id" in lowered:
+    if "webhook-signature" in lowered:
         _verify_standard(body, lowered, secrets, tolerance, now)
     elif signature_header.lower() in lowered:
         _verify_stripe_style(body, lowered[signature_header.lower()], secrets, tolerance, now)
