@@ -32,7 +32,7 @@ class Attempt(TypedDict):
     """
 
     duration_ms: int
-    error: NotRequired[str | None]
+    error: str | None
     """
     Why it failed, when it did (connection refused, timeout, 500 …).
     """
@@ -40,12 +40,12 @@ class Attempt(TypedDict):
     """
     1-based, over the delivery's life.
     """
-    response: NotRequired[str | None]
+    response: str | None
     """
     The start of the response body, for debugging a receiver.
     """
     started_at: str
-    status: NotRequired[int | None]
+    status: int | None
     """
     The HTTP status, when a response arrived.
     """
@@ -74,14 +74,14 @@ class Event(TypedDict):
     """
 
     id: str
-    idempotency_key: NotRequired[str | None]
+    idempotency_key: str | None
     occurred_at: str
     payload: dict[str, Any]
-    pipeline: NotRequired[dict[str, Any] | None]
+    pipeline: dict[str, Any] | None
     """
     The pipeline trace: steps run, labels and their source, destinations chosen.
     """
-    pipeline_state: NotRequired[str | None]
+    pipeline_state: str | None
     """
     `null` when no pipeline takes this type, `pending` until the runner is done, `done`.
     """
@@ -92,8 +92,7 @@ class Event(TypedDict):
 
 class EventEnvelope(TypedDict):
     """
-    The envelope shape of the body, as the OpenAPI document shows it (the parser below reads
-    the raw JSON itself, so that it can name the field a mistake is in).
+    An event to ingest.
     """
 
     idempotency_key: NotRequired[str | None]
@@ -121,7 +120,7 @@ class EventPage(TypedDict):
     """
 
     data: list[Event]
-    next_cursor: NotRequired[str | None]
+    next_cursor: str | None
     """
     Pass as `after` to get the next (older) page; `null` on the last page.
     """
@@ -145,7 +144,7 @@ class Delivery(TypedDict):
     A delivery as the API shows it.
     """
 
-    attempt_log: NotRequired[list[Attempt] | None]
+    attempt_log: NotRequired[list[Attempt]]
     """
     Every attempt, oldest first; only on `GET /v1/deliveries/{id}`.
     """
@@ -157,8 +156,8 @@ class Delivery(TypedDict):
     """
     `msg_<32 hex>`, also sent as `webhook-id`.
     """
-    last_error: NotRequired[str | None]
-    next_attempt_at: NotRequired[str | None]
+    last_error: str | None
+    next_attempt_at: str | None
     """
     When the next attempt is due; `null` unless pending or failed.
     """
@@ -173,7 +172,10 @@ class DeliveryPage(TypedDict):
     """
 
     data: list[Delivery]
-    next_cursor: NotRequired[str | None]
+    next_cursor: str | None
+    """
+    Pass as `after` to get the next (older) page; `null` on the last page.
+    """
 
 
 class ErrorBody(TypedDict):
@@ -191,7 +193,7 @@ class Escalation(TypedDict):
 
     created_at: str
     destination: str
-    ended_at: NotRequired[str | None]
+    ended_at: str | None
     event_id: str
     id: str
     pipeline: str
@@ -204,7 +206,10 @@ class Escalation(TypedDict):
     """
     `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`, `failed`.
     """
-    timeline: NotRequired[list[TimelineEntry] | None]
+    timeline: NotRequired[list[TimelineEntry]]
+    """
+    Only on `GET /v1/escalations/{id}` and the cancel answer.
+    """
     updated_at: str
 
 
@@ -214,7 +219,10 @@ class EscalationPage(TypedDict):
     """
 
     data: list[Escalation]
-    next_cursor: NotRequired[str | None]
+    next_cursor: str | None
+    """
+    Pass as `after` to get the next (older) page; `null` on the last page.
+    """
 
 
 class EventDetail(Event):
