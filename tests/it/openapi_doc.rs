@@ -86,6 +86,23 @@ async fn the_sdks_copy_of_the_document_is_current() {
     );
 }
 
+/// `klaxon openapi` prints the served document without starting a server: the command that
+/// refreshes `clients/openapi.json`.
+#[tokio::test]
+async fn the_openapi_command_prints_the_served_document() {
+    let server = TestServer::start().await;
+    let (_, served) = server.get("/openapi.json").await;
+    let output = crate::support::binary::command()
+        .arg("openapi")
+        .output()
+        .expect("run klaxon openapi");
+    assert!(output.status.success(), "exit status {}", output.status);
+    let printed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("klaxon openapi prints JSON");
+    assert_eq!(printed, served);
+    assert!(output.stdout.ends_with(b"}\n"), "one final newline");
+}
+
 /// What the SDKs read is typed, not `Object`: a page of events names its fields.
 #[tokio::test]
 async fn the_read_endpoints_document_their_shapes() {
