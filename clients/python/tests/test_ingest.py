@@ -111,10 +111,10 @@ def test_signed_ingest_with_a_wrong_secret_is_refused(klaxon_server: KlaxonProce
 
 
 def test_signed_ingest_signs_each_attempt_afresh(klaxon_server: KlaxonProcess) -> None:
-    with FaultProxy(klaxon_server.url, ["503"]) as proxy:
+    # A 429 with Retry-After: 1 puts the retry at least a second later: a new t.
+    with FaultProxy(klaxon_server.url, ["429"]) as proxy:
         with Klaxon(
-            proxy.url, signing_secret=klaxon_server.ingest_secret,
-            retry_policy=RetryPolicy(retries=2, base_delay=1.1, max_delay=1.1),
+            proxy.url, signing_secret=klaxon_server.ingest_secret, retry_policy=FAST_RETRIES
         ) as signer:
             accepted = signer.signed_ingest("support.ticket.created", {"fresh": True})
     assert accepted.duplicate is False
