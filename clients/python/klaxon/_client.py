@@ -54,6 +54,7 @@ class Klaxon:
         http_client: An ``httpx.Client`` to use instead of one the SDK makes; it is not
             closed by :meth:`close`.
         retry_policy: Full control over the backoff; ``retries`` is ignored when given.
+        max_connections: Connections open at most (threads sharing the client).
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Klaxon:
         http_client: Optional[httpx.Client] = None,
         *,
         retry_policy: Optional[RetryPolicy] = None,
+        max_connections: int = 100,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
@@ -76,7 +78,9 @@ class Klaxon:
         self._http = http_client or httpx.Client(
             timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
         )
         self.events = Events(self)
         self.deliveries = Deliveries(self)
