@@ -218,6 +218,7 @@ class FaultProxy:
         self.seen: List[Tuple[str, str, bytes, Dict[str, str]]] = []
         self.upstream_answers: List[int] = []
         target = urlsplit(upstream)
+        upstream_host = target.hostname or "127.0.0.1"
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -243,7 +244,7 @@ class FaultProxy:
                     time.sleep(2.0)
                     self.close_connection = True
                     return
-                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                connection = http.client.HTTPConnection(upstream_host, target.port, timeout=10)
                 forwarded = {
                     k: v for k, v in headers.items() if k.lower() not in ("host", "connection")
                 }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-import uuid
-from typing import Optional
+from typing import List, Optional
 
+import anyio
 import pytest
 
 from harness import KlaxonProcess, ReceivedRequest, wait_until
@@ -19,7 +19,9 @@ from klaxon import (
 from klaxon.types import Delivery, Escalation
 
 
-def delivered(klaxon_server: KlaxonProcess, path: str, event_id: str, count: int = 1) -> list:
+def delivered(
+    klaxon_server: KlaxonProcess, path: str, event_id: str, count: int = 1
+) -> List[ReceivedRequest]:
     """The requests the receiver got on ``path`` for the event ``event_id``."""
 
     def for_event(request: ReceivedRequest) -> bool:
@@ -184,8 +186,6 @@ async def test_async_deliveries_and_escalations(
                 escalation_id = escalation["id"]
         if escalation_id:
             break
-        import anyio
-
         await anyio.sleep(0.1)
     assert escalation_id is not None
     cancelled = await async_client.escalations.cancel(escalation_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import httpx
@@ -11,10 +10,7 @@ import pytest
 
 from harness import KlaxonProcess
 
-SDK_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(SDK_ROOT))
-
-from tools.generate import DEFAULT_INPUT, DEFAULT_OUTPUT, generate  # noqa: E402
+from tools.generate import DEFAULT_INPUT, DEFAULT_OUTPUT, generate
 
 OPENAPI_JSON = DEFAULT_INPUT  # clients/openapi.json, committed by the lead
 
