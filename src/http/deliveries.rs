@@ -12,7 +12,9 @@ use super::auth::Authorized;
 use super::paging;
 use super::{ApiError, AppState};
 use crate::clock;
-use crate::store::{Delivery, DeliveryId, DeliveryPage, DeliveryQuery, DeliveryState, Replay};
+use crate::store::{
+    Delivery, DeliveryId, DeliveryPage, DeliveryQuery, DeliveryState, EventId, Replay,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
 struct ListParams {
     state: Option<String>,
     destination: Option<String>,
+    event_id: Option<String>,
     after: Option<String>,
     limit: Option<String>,
 }
@@ -42,10 +45,16 @@ async fn list(
                 .map_err(|message| ApiError::bad_request("invalid_state", message))?,
         ),
     };
+    let event_id = match params.event_id.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<EventId>().map_err(|_| {
+            ApiError::bad_request("invalid_event_id", format!("{text:?} is not an event id"))
+        })?),
+    };
     let query = DeliveryQuery {
         state: delivery_state,
         destination: params.destination.filter(|d| !d.is_empty()),
-        event_id: None,
+        event_id,
         after: paging::after(params.after.as_deref())?,
         limit: paging::limit(params.limit.as_deref())?,
     };

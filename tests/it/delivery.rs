@@ -448,6 +448,18 @@ async fn delivery_listing_filters_and_rejects_bad_parameters() {
         .get(&format!("/v1/deliveries?state=succeeded&after={cursor}"))
         .await;
     assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+    let event_id = page["data"][0]["event_id"].as_str().unwrap();
+    let (_, of_one) = server
+        .get(&format!("/v1/deliveries?event_id={event_id}"))
+        .await;
+    let of_one = of_one["data"].as_array().unwrap();
+    assert_eq!(of_one.len(), 1, "one delivery per event here: {of_one:?}");
+    assert_eq!(of_one[0]["event_id"], event_id);
+    assert_error(
+        &server.get("/v1/deliveries?event_id=evt_nope").await,
+        400,
+        "invalid_event_id",
+    );
     assert_error(
         &server.get("/v1/deliveries?state=lost").await,
         400,
