@@ -91,7 +91,7 @@ export interface EventListParams extends PageParams {
 /** Filters of {@link DeliveriesResource.list}. */
 export interface DeliveryListParams extends PageParams {
   state?: DeliveryState;
-  /** Only deliveries to this destination (its `name` in the config). */
+  /** Only deliveries to this destination, named `<pipeline>.<destination>` (e.g. `alerts.standard`). */
   destination?: string;
   /** Only the deliveries of this event. */
   eventId?: string;
