@@ -6,14 +6,14 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { WebhookVerificationError } from "./errors.js";
+import type { RawBody } from "./signing.js";
 import {
-  type RawBody,
   bodyBytes,
   standardWebhookKey,
   standardWebhookMac,
   stripeStyleMac,
   unixSeconds,
-} from "./signing.js";
+} from "./hmac.js";
 import type { WebhookPayload } from "./types.js";
 
 /**
