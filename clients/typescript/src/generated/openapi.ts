@@ -1183,25 +1183,25 @@ export interface components {
             /** Format: int64 */
             duration_ms: number;
             /** @description Why it failed, when it did (connection refused, timeout, 500 …). */
-            error?: string | null;
+            error: string | null;
             /**
              * Format: int32
              * @description 1-based, over the delivery's life.
              */
             number: number;
             /** @description The start of the response body, for debugging a receiver. */
-            response?: string | null;
+            response: string | null;
             started_at: string;
             /**
              * Format: int32
              * @description The HTTP status, when a response arrived.
              */
-            status?: number | null;
+            status: number | null;
         };
         /** @description A delivery as the API shows it. */
         Delivery: {
             /** @description Every attempt, oldest first; only on `GET /v1/deliveries/{id}`. */
-            attempt_log?: components["schemas"]["Attempt"][] | null;
+            attempt_log?: components["schemas"]["Attempt"][];
             /** Format: int32 */
             attempts: number;
             created_at: string;
@@ -1209,9 +1209,9 @@ export interface components {
             event_id: string;
             /** @description `msg_<32 hex>`, also sent as `webhook-id`. */
             id: string;
-            last_error?: string | null;
+            last_error: string | null;
             /** @description When the next attempt is due; `null` unless pending or failed. */
-            next_attempt_at?: string | null;
+            next_attempt_at: string | null;
             pipeline: string;
             state: components["schemas"]["DeliveryState"];
             updated_at: string;
@@ -1219,7 +1219,8 @@ export interface components {
         /** @description A page of deliveries, newest first. */
         DeliveryPage: {
             data: components["schemas"]["Delivery"][];
-            next_cursor?: string | null;
+            /** @description Pass as `after` to get the next (older) page; `null` on the last page. */
+            next_cursor: string | null;
         };
         /**
          * @description Where a delivery stands.
@@ -1240,7 +1241,7 @@ export interface components {
         Escalation: {
             created_at: string;
             destination: string;
-            ended_at?: string | null;
+            ended_at: string | null;
             event_id: string;
             id: string;
             pipeline: string;
@@ -1249,24 +1250,26 @@ export interface components {
             state: Record<string, unknown>;
             /** @description `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`, `failed`. */
             status: string;
-            timeline?: components["schemas"]["TimelineEntry"][] | null;
+            /** @description Only on `GET /v1/escalations/{id}` and the cancel answer. */
+            timeline?: components["schemas"]["TimelineEntry"][];
             updated_at: string;
         };
         /** @description A page of escalations, newest first. */
         EscalationPage: {
             data: components["schemas"]["Escalation"][];
-            next_cursor?: string | null;
+            /** @description Pass as `after` to get the next (older) page; `null` on the last page. */
+            next_cursor: string | null;
         };
         /** @description A stored event, as the API shows it. */
         Event: {
             id: string;
-            idempotency_key?: string | null;
+            idempotency_key: string | null;
             occurred_at: string;
             payload: Record<string, unknown>;
             /** @description The pipeline trace: steps run, labels and their source, destinations chosen. */
-            pipeline?: Record<string, unknown> | null;
+            pipeline: Record<string, unknown> | null;
             /** @description `null` when no pipeline takes this type, `pending` until the runner is done, `done`. */
-            pipeline_state?: string | null;
+            pipeline_state: string | null;
             received_at: string;
             source: string;
             type: string;
@@ -1276,10 +1279,7 @@ export interface components {
             /** @description The deliveries its pipelines created, with their current state. */
             deliveries: components["schemas"]["Delivery"][];
         };
-        /**
-         * @description The envelope shape of the body, as the OpenAPI document shows it (the parser below reads
-         *     the raw JSON itself, so that it can name the field a mistake is in).
-         */
+        /** @description An event to ingest. */
         EventEnvelope: {
             /**
              * @description 1 to 255 bytes; a repeat with the same body is answered as a duplicate, with another
@@ -1297,7 +1297,7 @@ export interface components {
         EventPage: {
             data: components["schemas"]["Event"][];
             /** @description Pass as `after` to get the next (older) page; `null` on the last page. */
-            next_cursor?: string | null;
+            next_cursor: string | null;
         };
         /** @description One line of an escalation's timeline. */
         TimelineEntry: {
