@@ -20,7 +20,7 @@ import type {
   IngestResponse,
 } from "./types.js";
 
-/** The package version, sent in the `User-Agent` header. */
+/** The package version (kept equal to package.json's by a test), sent in the `User-Agent` header. */
 export const SDK_VERSION = "0.1.0";
 
 /** Options of the {@link Klaxon} constructor. Every field is optional. */
@@ -78,7 +78,9 @@ export interface RequestOptions {
 
 /** A page request: `after` is the `next_cursor` of the previous page, `limit` 1–500 (Klaxon's default 50). */
 export interface PageParams extends RequestOptions {
+  /** The `next_cursor` of the previous page; omit for the first (newest) page. */
   after?: string;
+  /** Items per page, 1–500; Klaxon's default when omitted. */
   limit?: number;
 }
 
@@ -90,6 +92,7 @@ export interface EventListParams extends PageParams {
 
 /** Filters of {@link DeliveriesResource.list}. */
 export interface DeliveryListParams extends PageParams {
+  /** Only deliveries in this state; `dead` is the dead letter queue. */
   state?: DeliveryState;
   /** Only deliveries to this destination, named `<pipeline>.<destination>` (e.g. `alerts.standard`). */
   destination?: string;
@@ -99,6 +102,7 @@ export interface DeliveryListParams extends PageParams {
 
 /** Filters of {@link EscalationsResource.list}. */
 export interface EscalationListParams extends PageParams {
+  /** Only escalations with this status: `active`, or how they ended. */
   state?: EscalationState;
 }
 
