@@ -225,6 +225,23 @@ describe("ingest", () => {
       }
     });
 
+    it("stops at once, retries included, when the caller's signal aborts", async () => {
+      const silent = await silentServer();
+      try {
+        const client = new Klaxon({ baseUrl: silent.url, token: server.token, timeoutMs: 60_000 });
+        const reason = new Error("caller gave up");
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(reason), 100);
+        const started = Date.now();
+        const error = await client.ingest("sdk.aborted", {}, { signal: controller.signal }).catch((caught: unknown) => caught);
+        assert.equal(error, reason);
+        assert.ok(Date.now() - started < 5_000, "did not wait for the timeout");
+        assert.equal(silent.seen, 1, "no retry after the abort");
+      } finally {
+        await silent.close();
+      }
+    });
+
     it("throws KlaxonConnectionError code network_error when nothing listens", async () => {
       const silent = await silentServer();
       const deadUrl = silent.url;
