@@ -52,6 +52,9 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Print the OpenAPI document that `GET /openapi.json` serves (the SDKs' types are
+    /// generated from it: `klaxon openapi > clients/openapi.json`).
+    Openapi,
     /// Configured destinations.
     Destinations {
         #[command(subcommand)]
@@ -205,6 +208,7 @@ fn main() -> ExitCode {
         Command::Check { config } => return check(config),
         Command::Events { remote, action } => events(remote.client(), action),
         Command::Dlq { remote, action } => dlq(remote.client(), action),
+        Command::Openapi => print_openapi(),
         #[cfg(feature = "sandbox")]
         Command::Sandbox { service } => sandbox(service),
         Command::Destinations {
@@ -225,6 +229,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The document as `/openapi.json` serves it, pretty-printed with a final newline so the
+/// committed copy diffs well.
+fn print_openapi() -> anyhow::Result<()> {
+    let document = klaxon::http::openapi::openapi()
+        .to_pretty_json()
+        .context("serialize the OpenAPI document")?;
+    println!("{document}");
+    Ok(())
 }
 
 /// Settings from the file, the environment, and `./.env` (the environment wins over it).

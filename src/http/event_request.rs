@@ -19,6 +19,27 @@ use super::ApiError;
 pub const MAX_TYPE_LEN: usize = 200;
 pub const MAX_KEY_LEN: usize = 255;
 
+// The envelope as the OpenAPI document shows it; [`EventRequest::parse`] reads the raw JSON
+// itself, so that it can name the field a mistake is in, and this type is never built.
+/// An event to ingest.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct EventEnvelope {
+    /// `[A-Za-z0-9._:/-]`, at most 200 bytes, e.g. `support.ticket.created`.
+    #[schema(rename = "type")]
+    event_type: String,
+    /// The event's fields; pipelines read them.
+    #[schema(value_type = Object)]
+    payload: Value,
+    /// 1 to 255 bytes; a repeat with the same body is answered as a duplicate, with another
+    /// body `409 idempotency_conflict`. Same as the `Idempotency-Key` header.
+    #[schema(required = false)]
+    idempotency_key: Option<String>,
+    /// RFC 3339; defaults to the time Klaxon received the event.
+    #[schema(required = false)]
+    occurred_at: Option<String>,
+}
+
 /// A validated request, ready to become a stored event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRequest {

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::{self, PeerIp};
 use super::body_limit::read_body;
-use super::event_request::EventRequest;
+use super::event_request::{EventEnvelope, EventRequest};
 use super::{ApiError, AppState};
 use crate::clock;
 use crate::intake::Incoming;
@@ -35,13 +35,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", post(ingest))
 }
 
-#[derive(Serialize)]
-struct Accepted {
+/// The answer to an ingest: the event's id, and whether it repeats an earlier one.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Accepted {
+    /// The stored event's id (the earlier event's, for a duplicate).
+    #[schema(value_type = String)]
     id: EventId,
+    /// `true` when the idempotency key was seen before with the same body: nothing new was
+    /// stored.
     duplicate: bool,
 }
 
-#[utoipa::path(post, path = "/v1/events", tag = "events", request_body(content = Object, description = "{type, payload, idempotency_key?, occurred_at?}; the Idempotency-Key header also works. A request signed with X-Klaxon-Signature and no key is keyed by what was signed (sig:<t>:<sha256 of the body>), so a replay of the same signed bytes is a duplicate; two identical bodies signed in the same second are one event unless they carry an id.", content_type = "application/json"), responses((status = 202, description = "Stored (durable) or a duplicate of an earlier event", body = Object), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 409, description = "Idempotency key reused with another body", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid event", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body(content = EventEnvelope, description = "The event; the Idempotency-Key header also works, and a flat event {id, type, …fields} (id = the key, the rest the payload) as signing producers send it. A request signed with X-Klaxon-Signature and no key is keyed by what was signed (sig:<t>:<sha256 of the body>), so a replay of the same signed bytes is a duplicate; two identical bodies signed in the same second are one event unless they carry an id.", content_type = "application/json"), responses((status = 202, description = "Stored (durable)", body = Accepted), (status = 200, description = "A duplicate of an earlier event: nothing stored", body = Accepted), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 409, description = "Idempotency key reused with another body", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 415, description = "Not JSON", body = ErrorBody), (status = 422, description = "Invalid event", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn ingest(
     State(state): State<AppState>,
     PeerIp(peer): PeerIp,

@@ -63,7 +63,7 @@ impl FromStr for DeliveryId {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     /// Not attempted yet (or replayed and waiting for its next attempt).
@@ -146,17 +146,20 @@ impl DeliveryJob {
 }
 
 /// What one attempt saw.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// 1-based, over the delivery's life.
     pub number: u32,
     pub started_at: String,
     pub duration_ms: u64,
     /// The HTTP status, when a response arrived.
+    #[schema(required = true)]
     pub status: Option<u16>,
     /// Why it failed, when it did (connection refused, timeout, 500 …).
+    #[schema(required = true)]
     pub error: Option<String>,
     /// The start of the response body, for debugging a receiver.
+    #[schema(required = true)]
     pub response: Option<String>,
 }
 
@@ -170,8 +173,10 @@ pub enum AfterAttempt {
 }
 
 /// A delivery as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
+    /// `msg_<32 hex>`, also sent as `webhook-id`.
+    #[schema(value_type = String)]
     pub id: DeliveryId,
     pub event_id: String,
     pub pipeline: String,
@@ -179,12 +184,15 @@ pub struct Delivery {
     pub state: DeliveryState,
     pub attempts: u32,
     /// When the next attempt is due; `null` unless pending or failed.
+    #[schema(required = true)]
     pub next_attempt_at: Option<String>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// Every attempt, oldest first; only on `GET /v1/deliveries/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub attempt_log: Option<Vec<Attempt>>,
 }
 
@@ -240,9 +248,11 @@ pub struct DeliveryQuery {
 }
 
 /// A page of deliveries, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryPage {
     pub data: Vec<Delivery>,
+    /// Pass as `after` to get the next (older) page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

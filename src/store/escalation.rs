@@ -87,16 +87,17 @@ pub struct EscalationUpdate {
 }
 
 /// One line of an escalation's timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub at: String,
     /// `command` (sent to the carrier), `webhook` (received), `decision`, `note`.
     pub kind: String,
+    #[schema(value_type = Object)]
     pub detail: Value,
 }
 
 /// An escalation as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Escalation {
     pub id: String,
     pub event_id: String,
@@ -106,18 +107,24 @@ pub struct Escalation {
     /// `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`, `failed`.
     pub status: String,
     /// The current attempt (1-based) and phase.
+    #[schema(value_type = Object)]
     pub state: Box<RawValue>,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(required = true)]
     pub ended_at: Option<String>,
+    /// Only on `GET /v1/escalations/{id}` and the cancel answer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub timeline: Option<Vec<TimelineEntry>>,
 }
 
 /// A page of escalations, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EscalationPage {
     pub data: Vec<Escalation>,
+    /// Pass as `after` to get the next (older) page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -97,19 +97,23 @@ pub enum Inserted {
 }
 
 /// A stored event, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Event {
     pub id: String,
     #[serde(rename = "type")]
     pub event_type: String,
     pub source: String,
+    #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
     pub occurred_at: String,
     pub received_at: String,
+    #[schema(required = true)]
     pub idempotency_key: Option<String>,
     /// `null` when no pipeline takes this type, `pending` until the runner is done, `done`.
+    #[schema(required = true)]
     pub pipeline_state: Option<String>,
     /// The pipeline trace: steps run, labels and their source, destinations chosen.
+    #[schema(value_type = Option<Object>, required = true)]
     pub pipeline: Option<Box<RawValue>>,
 }
 
@@ -127,10 +131,11 @@ pub struct PendingEvent {
 }
 
 /// A page of `GET /v1/events`, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventPage {
     pub data: Vec<Event>,
     /// Pass as `after` to get the next (older) page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

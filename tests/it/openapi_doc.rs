@@ -66,3 +66,66 @@ async fn every_route_is_in_the_openapi_document() {
     // The error body every failure shares is a named schema.
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());
 }
+
+/// The SDKs generate their types from `clients/openapi.json`; it must be the document the
+/// server serves, so an API change cannot leave the SDKs' types behind unnoticed.
+#[tokio::test]
+async fn the_sdks_copy_of_the_document_is_current() {
+    let server = TestServer::start().await;
+    let (status, served) = server.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/openapi.json");
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("clients/openapi.json"))
+            .expect("clients/openapi.json is JSON");
+    assert!(
+        committed == served,
+        "clients/openapi.json is stale: run `cargo run -- openapi > clients/openapi.json`, \
+         then regenerate the SDKs' types (clients/typescript: `npm run generate`; \
+         clients/python: see its README)"
+    );
+}
+
+/// `klaxon openapi` prints the served document without starting a server: the command that
+/// refreshes `clients/openapi.json`.
+#[tokio::test]
+async fn the_openapi_command_prints_the_served_document() {
+    let server = TestServer::start().await;
+    let (_, served) = server.get("/openapi.json").await;
+    let output = crate::support::binary::command()
+        .arg("openapi")
+        .output()
+        .expect("run klaxon openapi");
+    assert!(output.status.success(), "exit status {}", output.status);
+    let printed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("klaxon openapi prints JSON");
+    assert_eq!(printed, served);
+    assert!(output.stdout.ends_with(b"}\n"), "one final newline");
+}
+
+/// What the SDKs read is typed, not `Object`: a page of events names its fields.
+#[tokio::test]
+async fn the_read_endpoints_document_their_shapes() {
+    let server = TestServer::start().await;
+    let (_, document) = server.get("/openapi.json").await;
+    let schemas = &document["components"]["schemas"];
+    for (schema, field) in [
+        ("Accepted", "duplicate"),
+        ("EventPage", "next_cursor"),
+        ("Event", "idempotency_key"),
+        ("Delivery", "attempt_log"),
+        ("Escalation", "timeline"),
+        ("EventEnvelope", "type"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field} is documented: {}",
+            schemas[schema]
+        );
+    }
+    let ok = &document["paths"]["/v1/events"]["get"]["responses"]["200"];
+    assert_eq!(
+        ok["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/EventPage"
+    );
+}
