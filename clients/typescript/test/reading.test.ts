@@ -4,7 +4,7 @@
  * document the binary serves compared with the committed ../openapi.json.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Klaxon, KlaxonError, type Escalation } from "@klaxon/sdk";
@@ -116,12 +116,8 @@ describe("reading", () => {
     });
   });
 
-  it("serves the same OpenAPI document as the committed ../openapi.json", async (t) => {
+  it("serves the same OpenAPI document as the committed ../openapi.json", async () => {
     const committedPath = resolve(PACKAGE_ROOT, "../openapi.json");
-    if (!existsSync(committedPath)) {
-      t.skip("../openapi.json is not committed yet");
-      return;
-    }
     const served = await (await fetch(`${server.baseUrl}/openapi.json`)).json();
     assert.deepEqual(served, JSON.parse(readFileSync(committedPath, "utf8")), "the binary's /openapi.json differs from clients/openapi.json");
   });
