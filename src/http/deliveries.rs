@@ -32,7 +32,7 @@ struct ListParams {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", params(("state" = Option<String>, Query, description = "pending, failed, succeeded, dead"), ("destination" = Option<String>, Query, description = "Destination name"), ("event_id" = Option<String>, Query, description = "Only this event's deliveries"), ("after" = Option<String>, Query, description = "Cursor from the previous page"), ("limit" = Option<usize>, Query, description = "1-500, default 100")), responses((status = 200, description = "A page of deliveries", body = DeliveryPage), (status = 400, description = "Bad parameter", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_deliveries", path = "/v1/deliveries", tag = "deliveries", params(("state" = Option<String>, Query, description = "pending, failed, succeeded, dead"), ("destination" = Option<String>, Query, description = "Destination name"), ("event_id" = Option<String>, Query, description = "Only this event's deliveries"), ("after" = Option<String>, Query, description = "Cursor from the previous page"), ("limit" = Option<usize>, Query, description = "1-500, default 100")), responses((status = 200, description = "A page of deliveries", body = DeliveryPage), (status = 400, description = "Bad parameter", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn list(
     _: Authorized,
     State(state): State<AppState>,
@@ -66,7 +66,7 @@ fn parse_id(id: &str) -> Result<DeliveryId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no delivery with id {id:?}")))
 }
 
-#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path, description = "Delivery id")), responses((status = 200, description = "The delivery with its attempt log", body = Delivery), (status = 404, description = "No such delivery", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_delivery", path = "/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path, description = "Delivery id")), responses((status = 200, description = "The delivery with its attempt log", body = Delivery), (status = 404, description = "No such delivery", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn show(
     _: Authorized,
     State(state): State<AppState>,
@@ -82,7 +82,7 @@ async fn show(
 }
 
 /// Queues a dead (or delivered) delivery again with a fresh retry schedule.
-#[utoipa::path(post, path = "/v1/deliveries/{id}/replay", tag = "deliveries", params(("id" = String, Path, description = "Delivery id")), responses((status = 202, description = "Due again now", body = Delivery), (status = 404, description = "No such delivery", body = ErrorBody), (status = 409, description = "Not dead or failed", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "replay_delivery", path = "/v1/deliveries/{id}/replay", tag = "deliveries", params(("id" = String, Path, description = "Delivery id")), responses((status = 202, description = "Due again now", body = Delivery), (status = 404, description = "No such delivery", body = ErrorBody), (status = 409, description = "Not dead or failed", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn replay(
     _: Authorized,
     State(state): State<AppState>,

@@ -38,7 +38,7 @@ struct DestinationList {
     data: Vec<DestinationView>,
 }
 
-#[utoipa::path(get, path = "/v1/destinations", tag = "destinations", responses((status = 200, description = "Destinations and whether each is disabled", body = Object), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_destinations", path = "/v1/destinations", tag = "destinations", responses((status = 200, description = "Destinations and whether each is disabled", body = Object), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn list(
     _: Authorized,
     State(state): State<AppState>,
@@ -78,7 +78,7 @@ struct Enabled {
     changed: bool,
 }
 
-#[utoipa::path(post, path = "/v1/destinations/{name}/enable", tag = "destinations", params(("name" = String, Path, description = "Destination name")), responses((status = 200, description = "Enabled", body = Object), (status = 404, description = "No such destination", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "enable_destination", path = "/v1/destinations/{name}/enable", tag = "destinations", params(("name" = String, Path, description = "Destination name")), responses((status = 200, description = "Enabled", body = Object), (status = 404, description = "No such destination", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn enable(
     _: Authorized,
     State(state): State<AppState>,

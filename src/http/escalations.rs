@@ -38,7 +38,7 @@ struct ListParams {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/escalations", tag = "escalations", params(("state" = Option<String>, Query, description = "active, connected, acknowledged, unreached, cancelled, failed"), ("after" = Option<String>, Query, description = "Cursor"), ("limit" = Option<usize>, Query, description = "1-500")), responses((status = 200, description = "A page of escalations", body = EscalationPage), (status = 400, description = "Bad parameter", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_escalations", path = "/v1/escalations", tag = "escalations", params(("state" = Option<String>, Query, description = "active, connected, acknowledged, unreached, cancelled, failed"), ("after" = Option<String>, Query, description = "Cursor"), ("limit" = Option<usize>, Query, description = "1-500")), responses((status = 200, description = "A page of escalations", body = EscalationPage), (status = 400, description = "Bad parameter", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn list(
     _: Authorized,
     State(state): State<AppState>,
@@ -65,7 +65,7 @@ async fn list(
 }
 
 /// The reference apps' list: the 50 most recent escalations with their outcome.
-#[utoipa::path(get, path = "/escalations", tag = "reference", responses((status = 200, description = "Recent escalations, as the reference apps listed them", body = Object)))]
+#[utoipa::path(get, operation_id = "recent_escalations", path = "/escalations", tag = "reference", responses((status = 200, description = "Recent escalations, as the reference apps listed them", body = Object)))]
 async fn recent(
     _: Authorized,
     State(state): State<AppState>,
@@ -83,7 +83,7 @@ fn parse_id(id: &str) -> Result<EscalationId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no escalation with id {id:?}")))
 }
 
-#[utoipa::path(get, path = "/v1/escalations/{id}", tag = "escalations", params(("id" = String, Path, description = "Escalation id")), responses((status = 200, description = "The escalation with its call timeline", body = Escalation), (status = 404, description = "No such escalation", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_escalation", path = "/v1/escalations/{id}", tag = "escalations", params(("id" = String, Path, description = "Escalation id")), responses((status = 200, description = "The escalation with its call timeline", body = Escalation), (status = 404, description = "No such escalation", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn show(
     _: Authorized,
     State(state): State<AppState>,
@@ -98,7 +98,7 @@ async fn show(
         .ok_or_else(|| ApiError::not_found(format!("no escalation with id {id:?}")))
 }
 
-#[utoipa::path(post, path = "/v1/escalations/{id}/cancel", tag = "escalations", params(("id" = String, Path, description = "Escalation id")), responses((status = 200, description = "Cancelled: the calls are being hung up", body = Escalation), (status = 404, description = "No such escalation", body = ErrorBody), (status = 409, description = "Already ended (`escalation_ended`)", body = ErrorBody), (status = 503, description = "The store cannot commit", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "cancel_escalation", path = "/v1/escalations/{id}/cancel", tag = "escalations", params(("id" = String, Path, description = "Escalation id")), responses((status = 200, description = "Cancelled: the calls are being hung up", body = Escalation), (status = 404, description = "No such escalation", body = ErrorBody), (status = 409, description = "Already ended (`escalation_ended`)", body = ErrorBody), (status = 503, description = "The store cannot commit", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn cancel(
     _: Authorized,
     State(state): State<AppState>,

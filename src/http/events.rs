@@ -27,7 +27,7 @@ struct ListParams {
     limit: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "events", params(("type" = Option<String>, Query, description = "Only events of this type"), ("after" = Option<String>, Query, description = "Cursor"), ("limit" = Option<usize>, Query, description = "1-500")), responses((status = 200, description = "A page of events, newest first", body = EventPage), (status = 400, description = "Bad parameter", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_events", path = "/v1/events", tag = "events", params(("type" = Option<String>, Query, description = "Only events of this type"), ("after" = Option<String>, Query, description = "Cursor"), ("limit" = Option<usize>, Query, description = "1-500")), responses((status = 200, description = "A page of events, newest first", body = EventPage), (status = 400, description = "Bad parameter", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn list(
     _: Authorized,
     State(state): State<AppState>,
@@ -55,7 +55,7 @@ pub(super) struct EventDetail {
 /// Deliveries shown with one event; an event fans out to a handful, never hundreds.
 const DELIVERIES_PER_EVENT: usize = 100;
 
-#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", params(("id" = String, Path, description = "Event id")), responses((status = 200, description = "The event, its pipeline trace and deliveries", body = EventDetail), (status = 404, description = "No such event", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_event", path = "/v1/events/{id}", tag = "events", params(("id" = String, Path, description = "Event id")), responses((status = 200, description = "The event, its pipeline trace and deliveries", body = EventDetail), (status = 404, description = "No such event", body = ErrorBody), (status = 401, description = "Missing or wrong API token", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn show(
     _: Authorized,
     State(state): State<AppState>,

@@ -63,7 +63,7 @@ enum Endpoint {
     Crm,
 }
 
-#[utoipa::path(post, path = "/webhooks/merge", tag = "webhooks",
+#[utoipa::path(post, operation_id = "receive_merge_webhook", path = "/webhooks/merge", tag = "webhooks",
     request_body(content = Object, description = "A Merge webhook {hook, linked_account, data}, signed with X-Merge-Webhook-Signature. With MERGE_WEBHOOK_SECRET set a valid signature is required; without it an unsigned webhook needs the API token (or a loopback client when no token is set), unless MERGE_ALLOW_UNSIGNED_WEBHOOKS=true. /webhooks/ticket and /webhooks/crm also take a plain JSON object, always under the API's rule.", content_type = "application/json"),
     responses((status = 200, description = "Stored, or a redelivery of a stored one", body = Object),
               (status = 400, description = "Not a Merge envelope", body = ErrorBody),

@@ -66,7 +66,15 @@ struct Aliases;
 impl Modify for Aliases {
     fn modify(&self, openapi: &mut Document) {
         for (alias, original) in ALIASES {
-            if let Some(item) = openapi.paths.paths.get(*original).cloned() {
+            if let Some(mut item) = openapi.paths.paths.get(*original).cloned() {
+                // OpenAPI wants every operationId unique (generators name functions after
+                // them): the copy's is its original's plus the alias, `…_via_webhooks_ticket`.
+                let suffix = alias.trim_start_matches('/').replace('/', "_");
+                for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                    if let Some(id) = &mut operation.operation_id {
+                        *id = format!("{id}_via_{suffix}");
+                    }
+                }
                 openapi.paths.paths.insert((*alias).to_owned(), item);
             }
         }

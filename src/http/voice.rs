@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/telnyx", post(receive))
 }
 
-#[utoipa::path(post, path = "/webhooks/voice", tag = "webhooks",
+#[utoipa::path(post, operation_id = "receive_call_webhook", path = "/webhooks/voice", tag = "webhooks",
     request_body(content = Object, description = "A Telnyx Call Control webhook, signed with Ed25519 (telnyx-signature-ed25519, telnyx-timestamp)", content_type = "application/json"),
     responses((status = 200, description = "Recorded (or a redelivery, ignored)", body = Object),
               (status = 400, description = "Not a Telnyx event", body = ErrorBody),

@@ -63,6 +63,15 @@ async fn every_route_is_in_the_openapi_document() {
         .collect();
     let extra: Vec<_> = documented.difference(&declared).collect();
     assert!(extra.is_empty(), "documented but not routed: {extra:?}");
+    // Generators name functions after operationIds, which OpenAPI requires to be unique.
+    let mut ids = BTreeSet::new();
+    for item in paths.values() {
+        for operation in item.as_object().into_iter().flat_map(|ops| ops.values()) {
+            if let Some(id) = operation["operationId"].as_str() {
+                assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            }
+        }
+    }
     // The error body every failure shares is a named schema.
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());
 }

@@ -2,11 +2,7 @@
 // document (../openapi.json, written by `klaxon openapi`) with openapi-typescript.
 //
 //   node scripts/generate.mjs [input.json] [output.ts]     (npm run generate)
-//
-// Klaxon's document reuses some operationIds (`list`, `show`, … on several paths), which
-// OpenAPI requires to be unique; openapi-typescript would then declare the same member of
-// `operations` twice and the output would not compile. Duplicated operationIds are therefore
-// dropped before generating (those operations are typed inline under `paths`); unique ones are kept.
+
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +13,6 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** The TypeScript source generated from the OpenAPI document at `inputPath`. */
 export async function generateTypes(inputPath) {
   const document = JSON.parse(await readFile(inputPath, "utf8"));
-  dropDuplicateOperationIds(document);
   const ast = await openapiTS(document, { emptyObjectsUnknown: true });
   return (
     "/**\n" +
@@ -26,20 +21,6 @@ export async function generateTypes(inputPath) {
     " */\n\n" +
     astToString(ast)
   );
-}
-
-/** Removes every operationId that more than one operation uses. */
-function dropDuplicateOperationIds(document) {
-  const operations = Object.values(document.paths ?? {}).flatMap((pathItem) =>
-    Object.values(pathItem).filter((operation) => operation && typeof operation === "object" && "responses" in operation),
-  );
-  const counts = new Map();
-  for (const operation of operations) {
-    if (operation.operationId) counts.set(operation.operationId, (counts.get(operation.operationId) ?? 0) + 1);
-  }
-  for (const operation of operations) {
-    if (counts.get(operation.operationId) > 1) delete operation.operationId;
-  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
