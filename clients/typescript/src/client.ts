@@ -3,6 +3,7 @@
  * events, deliveries and escalations, replaying and cancelling where the API allows it.
  */
 import { randomUUID } from "node:crypto";
+import { nodeHttpFetch, type FetchLike } from "./node-fetch.js";
 import { signIngest } from "./signing.js";
 import { Transport, type RetryPolicy } from "./transport.js";
 import type {
@@ -42,7 +43,11 @@ export interface KlaxonOptions {
   maxRetryDelayMs?: number;
   /** One of Klaxon's `KLAXON_INGEST_SECRETS` (or several), for {@link Klaxon.signedIngest}. */
   signingSecret?: string | readonly string[];
-  /** The `fetch` to use. Default: the global one (Node 18+). */
+  /**
+   * A `fetch` to send requests with (the global one, or a proxy-aware one). Default: `node:http`
+   * and `node:https` with keep-alive connections, several times faster than Node's global
+   * `fetch` per request.
+   */
   fetch?: typeof globalThis.fetch;
 }
 
@@ -133,8 +138,8 @@ export class Klaxon {
     const retries = options.retries ?? 3;
     if (!(timeoutMs > 0)) throw new TypeError("timeoutMs must be positive");
     if (!Number.isInteger(retries) || retries < 0) throw new TypeError("retries must be a non-negative integer");
-    const fetchImpl = options.fetch ?? globalThis.fetch;
-    if (typeof fetchImpl !== "function") throw new TypeError("no fetch available: use Node 18+ or pass options.fetch");
+    if (options.fetch !== undefined && typeof options.fetch !== "function") throw new TypeError("fetch must be a function");
+    const fetchImpl: FetchLike = options.fetch ?? nodeHttpFetch();
     this.transport = new Transport({
       baseUrl: options.baseUrl ?? "http://127.0.0.1:5000",
       token: options.token,

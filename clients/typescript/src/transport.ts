@@ -4,6 +4,7 @@
  * limited to what is safe to send twice (see {@link RetryPolicy}).
  */
 import { KlaxonConnectionError, KlaxonError } from "./errors.js";
+import type { FetchLike, FetchResponse } from "./node-fetch.js";
 
 /**
  * Which failures a request may be retried after.
@@ -27,7 +28,7 @@ export interface TransportSettings {
   retries: number;
   retryBaseDelayMs: number;
   maxRetryDelayMs: number;
-  fetch: typeof globalThis.fetch;
+  fetch: FetchLike;
   userAgent: string;
 }
 
@@ -94,7 +95,7 @@ export class Transport {
     url: string,
     request: TransportRequest,
     label: string,
-  ): Promise<{ kind: "response"; response: Response; text: string } | { kind: "failure"; code: "timeout" | "network_error"; cause: unknown }> {
+  ): Promise<{ kind: "response"; response: FetchResponse; text: string } | { kind: "failure"; code: "timeout" | "network_error"; cause: unknown }> {
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -153,20 +154,26 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Whether a fetch failure happened before anything was sent (the connection never opened). */
+/**
+ * Whether a failure happened before anything was sent (the connection never opened). `node:http`
+ * puts the code on the error itself, `fetch` on its `cause`; trying several addresses gives an
+ * `AggregateError` with one error each.
+ */
 function neverSent(cause: unknown): boolean {
   const codes: unknown[] = [];
-  const inner = cause instanceof Error ? (cause as { cause?: unknown }).cause : undefined;
-  if (inner && typeof inner === "object") {
-    codes.push((inner as { code?: unknown }).code);
-    const errors = (inner as { errors?: unknown }).errors; // AggregateError from trying several addresses
+  const collect = (error: unknown) => {
+    if (!error || typeof error !== "object") return;
+    const errors = (error as { errors?: unknown }).errors;
     if (Array.isArray(errors)) codes.push(...errors.map((e) => (e as { code?: unknown })?.code));
-  }
+    else codes.push((error as { code?: unknown }).code);
+  };
+  if (cause && typeof cause === "object" && "code" in cause) collect(cause);
+  else collect(cause instanceof Error ? (cause as { cause?: unknown }).cause : undefined);
   return codes.length > 0 && codes.every((code) => typeof code === "string" && NOT_SENT_CODES.has(code));
 }
 
 /** A `KlaxonError` from a non-2xx answer, reading Klaxon's `{"error":{"code","message"}}` when it is there. */
-function toKlaxonError(response: Response, text: string, label: string): KlaxonError {
+function toKlaxonError(response: FetchResponse, text: string, label: string): KlaxonError {
   let code = `http_${response.status}`;
   let message = response.statusText || "HTTP error";
   try {
@@ -186,7 +193,7 @@ function toKlaxonError(response: Response, text: string, label: string): KlaxonE
 }
 
 /** Parses a 2xx answer's JSON body; an unreadable one is a `KlaxonError` with code `invalid_response`. */
-function parseJsonBody<T>(text: string, label: string, response: Response): T {
+function parseJsonBody<T>(text: string, label: string, response: FetchResponse): T {
   try {
     return JSON.parse(text) as T;
   } catch {

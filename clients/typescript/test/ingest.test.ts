@@ -150,6 +150,25 @@ describe("ingest", () => {
       }
     });
 
+    it("does the same through a fetch passed in options (here the global one)", async () => {
+      const proxy = await answerLosingProxy(server.baseUrl);
+      try {
+        let calls = 0;
+        const countingFetch: typeof fetch = (input, init) => {
+          calls += 1;
+          return fetch(input, init);
+        };
+        const client = new Klaxon({ baseUrl: proxy.url, token: server.token, retryBaseDelayMs: 20, fetch: countingFetch });
+        const result = await client.ingest("sdk.dropped.fetch", { attempt: "lost answer" }, { idempotencyKey: "dropped-fetch" });
+        assert.equal(calls, 2, "both attempts went through the given fetch");
+        assert.equal(result.duplicate, true);
+        const stored = (await klaxon.events.list({ type: "sdk.dropped.fetch" })).data;
+        assert.deepEqual(stored.map((event) => event.id), [result.id]);
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it("retries a generated key the same way (the key is made once per call)", async () => {
       const proxy = await answerLosingProxy(server.baseUrl);
       try {

@@ -16,7 +16,7 @@ import {
   type WebhookVerificationReason,
 } from "@klaxon/sdk";
 import { eventually, startKlaxon, type KlaxonServer, type ReceivedRequest } from "./harness.js";
-import { answerLosingProxy } from "./proxies.js";
+import { answerLosingProxy, silentServer } from "./proxies.js";
 
 /** Asserts that `verify` throws a WebhookVerificationError with `reason`. */
 function assertRejected(verify: () => unknown, reason: WebhookVerificationReason): void {
@@ -146,6 +146,18 @@ describe("webhooks and deliveries", () => {
         await proxy.close();
       }
       await server.receiver.waitFor((request) => request.path === "/stripe", before + 1);
+    });
+
+    it("retries a replay whose connection was refused (it cannot have been done), with node:http and with fetch", async () => {
+      const silent = await silentServer();
+      const deadUrl = silent.url;
+      await silent.close(); // the port is free again: connections are refused
+      for (const fetchOption of [{}, { fetch }]) {
+        const client = new Klaxon({ baseUrl: deadUrl, token: server.token, retries: 2, retryBaseDelayMs: 10, ...fetchOption });
+        const error = await client.deliveries.replay("msg_00000000000000000000000000000000").catch((caught: unknown) => caught);
+        assert.ok(error instanceof KlaxonConnectionError, String(error));
+        assert.equal(error.attempts, 3, "every attempt was made: the request never left");
+      }
     });
 
     it("answers an unknown delivery with KlaxonError 404 not_found", async () => {
