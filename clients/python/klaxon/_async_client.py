@@ -230,21 +230,26 @@ class AsyncDeliveries:
 
     async def list(
         self, *, state: Optional[str] = None, destination: Optional[str] = None,
+        event_id: Optional[str] = None,
         after: Optional[str] = None, limit: Optional[int] = None,
     ) -> DeliveryPage:
         """One page of deliveries, newest first; see :meth:`klaxon.Deliveries.list`."""
         return cast(DeliveryPage, await self._client._get(
-            "/v1/deliveries", state=state, destination=destination, after=after, limit=limit
+            "/v1/deliveries", state=state, destination=destination, event_id=event_id,
+            after=after, limit=limit
         ))
 
     async def iterate(
         self, *, state: Optional[str] = None, destination: Optional[str] = None,
+        event_id: Optional[str] = None,
         limit: Optional[int] = None,
     ) -> AsyncIterator[Delivery]:
         """Every matching delivery, newest first, page after page."""
         after: Optional[str] = None
         while True:
-            page = await self.list(state=state, destination=destination, after=after, limit=limit)
+            page = await self.list(
+                state=state, destination=destination, event_id=event_id, after=after, limit=limit
+            )
             for item in page["data"]:
                 yield item
             after = page.get("next_cursor")

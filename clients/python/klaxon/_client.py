@@ -234,6 +234,7 @@ class Deliveries:
 
     def list(
         self, *, state: Optional[str] = None, destination: Optional[str] = None,
+        event_id: Optional[str] = None,
         after: Optional[str] = None, limit: Optional[int] = None,
     ) -> DeliveryPage:
         """One page of deliveries, newest first (``GET /v1/deliveries``).
@@ -241,21 +242,26 @@ class Deliveries:
         Args:
             state: ``pending``, ``failed``, ``succeeded`` or ``dead``.
             destination: Only this destination's, named ``<pipeline>.<destination>``.
+            event_id: Only this event's.
             after: The ``next_cursor`` of the previous page.
             limit: Page size.
         """
         return cast(DeliveryPage, self._client._get(
-            "/v1/deliveries", state=state, destination=destination, after=after, limit=limit
+            "/v1/deliveries", state=state, destination=destination, event_id=event_id,
+            after=after, limit=limit
         ))
 
     def iterate(
         self, *, state: Optional[str] = None, destination: Optional[str] = None,
+        event_id: Optional[str] = None,
         limit: Optional[int] = None,
     ) -> Iterator[Delivery]:
         """Every matching delivery, newest first, page after page."""
         after: Optional[str] = None
         while True:
-            page = self.list(state=state, destination=destination, after=after, limit=limit)
+            page = self.list(
+                state=state, destination=destination, event_id=event_id, after=after, limit=limit
+            )
             yield from page["data"]
             after = page.get("next_cursor")
             if not after:

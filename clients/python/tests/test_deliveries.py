@@ -61,6 +61,15 @@ def test_real_deliveries_verify_in_both_schemes(
     assert verify_webhook(
         stripe.body, stripe.headers, ["old-secret-0123456789", klaxon_server.stripe_secret]
     )
+    # The event's deliveries, one per destination, the webhook-id being the delivery's id.
+    of_event = client.deliveries.list(event_id=accepted.id)["data"]
+    assert sorted(d["destination"] for d in of_event) == [
+        "sdk-webhooks.standard", "sdk-webhooks.stripe",
+    ]
+    assert standard.headers["webhook-id"] in {d["id"] for d in of_event}
+    assert [d["id"] for d in client.deliveries.iterate(event_id=accepted.id)] == [
+        d["id"] for d in of_event
+    ]
 
 
 def test_tampered_wrong_secret_and_stale_deliveries_are_rejected(
@@ -168,6 +177,8 @@ async def test_async_deliveries_and_escalations(
     delivery_id = request.headers["webhook-id"]
     detail = await async_client.deliveries.get(delivery_id)
     assert detail["event_id"] == accepted.id
+    of_event = (await async_client.deliveries.list(event_id=accepted.id))["data"]
+    assert delivery_id in {d["id"] for d in of_event} and len(of_event) == 2
     page = await async_client.deliveries.list(destination="sdk-webhooks.standard", limit=5)
     assert page["data"]
     assert all(d["destination"] == "sdk-webhooks.standard" for d in page["data"])
