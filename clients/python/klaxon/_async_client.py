@@ -53,8 +53,8 @@ class AsyncKlaxon:
         retry_policy: Full control over the backoff; ``retries`` is ignored when given.
         max_connections: Connections open at most (concurrent requests in flight).
 
-    The connections are split over several ``httpx.AsyncClient`` pools of at most
-    ``CONNECTIONS_PER_POOL`` each, and a request goes to the pool with the fewest requests
+    Without ``transport`` or ``http_client``, the connections are split over several
+    ``httpx.AsyncClient`` pools of at most ``CONNECTIONS_PER_POOL`` each, and a request goes to the pool with the fewest requests
     in flight. httpcore's pool scans every connection for every waiting request, so one
     pool of 64 busy connections spends its time in that scan: measured against Klaxon with
     64 requests in flight, one pool managed about 270 ingests/s, pools of 8 about 1,300.
@@ -82,6 +82,10 @@ class AsyncKlaxon:
         self._owns_http = http_client is None
         if http_client is not None:
             self._pools = [http_client]
+        elif transport is not None:
+            # A transport of the caller's does its own pooling; several clients sharing it
+            # would each close it.
+            self._pools = [httpx.AsyncClient(timeout=timeout, transport=transport)]
         else:
             pool_count = -(-max_connections // CONNECTIONS_PER_POOL)
             per_pool = -(-max_connections // pool_count)

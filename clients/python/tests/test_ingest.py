@@ -7,6 +7,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import httpx
 import pytest
 
 from conftest import FAST_RETRIES
@@ -246,3 +247,31 @@ def test_ingest_body_is_the_documented_envelope(klaxon_server: KlaxonProcess) ->
         "idempotency_key": "T-1-envelope",
     }
     assert headers["Authorization"] == f"Bearer {klaxon_server.token}"
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, counting the requests it sends and how often it is closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = 0
+        self.closed = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        return await super().handle_async_request(request)
+
+    async def aclose(self) -> None:
+        self.closed += 1
+        await super().aclose()
+
+
+@pytest.mark.anyio
+async def test_async_client_sends_through_a_given_transport_and_closes_it_once(
+    klaxon_server: KlaxonProcess,
+) -> None:
+    transport = CountingTransport()
+    async with AsyncKlaxon(klaxon_server.url, token=klaxon_server.token, transport=transport) as own:
+        accepted = await own.ingest("support.ticket.created", {"via": "transport"})
+        assert (await own.events.get(accepted.id))["payload"] == {"via": "transport"}
+    assert (transport.requests, transport.closed) == (2, 1)
