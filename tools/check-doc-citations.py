@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Checks that every `docs/<name>.md §N` cited in the Rust sources names a section that
-exists in that file, and that every other `docs/...` path cited in the sources or README.md
-exists. Comment lines are joined first, so a citation wrapped across lines is still read.
+"""Checks that every `docs/<name>.md §N` cited in the Rust sources and the SDKs' sources
+(clients/) names a section that exists in that file, and that every other `docs/...` path
+cited in them or README.md exists. Comment lines are joined first, so a citation wrapped across lines is still read.
 Run from the repository root; exits 1 and lists the broken citations if there are any:
 
     python3 tools/check-doc-citations.py
@@ -26,15 +26,28 @@ def sections(doc):
 
 
 def comment_text(path):
-    """The file with `//`, `///` and `//!` prefixes removed and lines joined by spaces."""
+    """The file with comment prefixes (`//`, `///`, `//!`, ` * `, `#`) removed and lines joined
+    by spaces."""
     lines = path.read_text().splitlines()
-    return " ".join(re.sub(r"^\s*//[/!]?\s?", "", line) for line in lines)
+    return " ".join(re.sub(r"^\s*(?://[/!]?|\*|#)\s?", "", line) for line in lines)
+
+
+def sdk_sources():
+    """The SDKs' own TypeScript and Python files: not installed packages or build output."""
+    skip = {"node_modules", "dist", "build-test", ".venv", "generated"}
+    return [
+        p
+        for pattern in ("*.ts", "*.mjs", "*.py")
+        for p in (ROOT / "clients").rglob(pattern)
+        if not skip.intersection(p.relative_to(ROOT).parts)
+    ]
 
 
 def main():
     broken = []
     cited = 0
     files = [p for d in ("src", "tests", "benches") for p in (ROOT / d).rglob("*.rs")]
+    files += sdk_sources()
     for path in files:
         text = comment_text(path)
         for match in CITATION.finditer(text):
