@@ -19,6 +19,7 @@ from ._core import (
     error_from,
     ingest_plan,
     path_segment,
+    walk_pages_async,
 )
 from ._openapi import (
     Delivery,
@@ -212,18 +213,11 @@ class AsyncEvents:
         """One event with its pipeline trace and deliveries."""
         return cast(EventDetail, await self._client._get(f"/v1/events/{path_segment(id)}"))
 
-    async def iterate(
+    def iterate(
         self, *, type: Optional[str] = None, limit: Optional[int] = None
     ) -> AsyncIterator[Event]:
         """Every event, newest first, page after page; ``limit`` is the page size."""
-        after: Optional[str] = None
-        while True:
-            page = await self.list(type=type, after=after, limit=limit)
-            for item in page["data"]:
-                yield item
-            after = page.get("next_cursor")
-            if not after:
-                return
+        return walk_pages_async(lambda after: self.list(type=type, after=after, limit=limit))
 
 
 class AsyncDeliveries:
@@ -243,22 +237,17 @@ class AsyncDeliveries:
             after=after, limit=limit
         ))
 
-    async def iterate(
+    def iterate(
         self, *, state: Optional[str] = None, destination: Optional[str] = None,
         event_id: Optional[str] = None,
         limit: Optional[int] = None,
     ) -> AsyncIterator[Delivery]:
         """Every matching delivery, newest first, page after page."""
-        after: Optional[str] = None
-        while True:
-            page = await self.list(
+        return walk_pages_async(
+            lambda after: self.list(
                 state=state, destination=destination, event_id=event_id, after=after, limit=limit
             )
-            for item in page["data"]:
-                yield item
-            after = page.get("next_cursor")
-            if not after:
-                return
+        )
 
     async def get(self, id: str) -> Delivery:
         """One delivery with its ``attempt_log``."""
@@ -286,18 +275,11 @@ class AsyncEscalations:
             "/v1/escalations", state=state, after=after, limit=limit
         ))
 
-    async def iterate(
+    def iterate(
         self, *, state: Optional[str] = None, limit: Optional[int] = None
     ) -> AsyncIterator[Escalation]:
         """Every matching escalation, newest first, page after page."""
-        after: Optional[str] = None
-        while True:
-            page = await self.list(state=state, after=after, limit=limit)
-            for item in page["data"]:
-                yield item
-            after = page.get("next_cursor")
-            if not after:
-                return
+        return walk_pages_async(lambda after: self.list(state=state, after=after, limit=limit))
 
     async def get(self, id: str) -> Escalation:
         """One escalation with its ``timeline``."""

@@ -19,6 +19,7 @@ from ._core import (
     error_from,
     ingest_plan,
     path_segment,
+    walk_pages,
 )
 from ._openapi import (
     Delivery,
@@ -217,13 +218,7 @@ class Events:
 
     def iterate(self, *, type: Optional[str] = None, limit: Optional[int] = None) -> Iterator[Event]:
         """Every event, newest first, fetching page after page; ``limit`` is the page size."""
-        after: Optional[str] = None
-        while True:
-            page = self.list(type=type, after=after, limit=limit)
-            yield from page["data"]
-            after = page.get("next_cursor")
-            if not after:
-                return
+        return walk_pages(lambda after: self.list(type=type, after=after, limit=limit))
 
 
 class Deliveries:
@@ -257,15 +252,11 @@ class Deliveries:
         limit: Optional[int] = None,
     ) -> Iterator[Delivery]:
         """Every matching delivery, newest first, page after page."""
-        after: Optional[str] = None
-        while True:
-            page = self.list(
+        return walk_pages(
+            lambda after: self.list(
                 state=state, destination=destination, event_id=event_id, after=after, limit=limit
             )
-            yield from page["data"]
-            after = page.get("next_cursor")
-            if not after:
-                return
+        )
 
     def get(self, id: str) -> Delivery:
         """One delivery with its ``attempt_log`` (``GET /v1/deliveries/{id}``)."""
@@ -309,13 +300,7 @@ class Escalations:
         self, *, state: Optional[str] = None, limit: Optional[int] = None
     ) -> Iterator[Escalation]:
         """Every matching escalation, newest first, page after page."""
-        after: Optional[str] = None
-        while True:
-            page = self.list(state=state, after=after, limit=limit)
-            yield from page["data"]
-            after = page.get("next_cursor")
-            if not after:
-                return
+        return walk_pages(lambda after: self.list(state=state, after=after, limit=limit))
 
     def get(self, id: str) -> Escalation:
         """One escalation with its ``timeline`` (``GET /v1/escalations/{id}``)."""

@@ -14,7 +14,9 @@ import time
 import uuid
 from urllib.parse import quote
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import (
+    Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, Mapping, Optional, Sequence, Union,
+)
 
 import httpx
 
@@ -229,3 +231,34 @@ def connection_error_from(error: httpx.TransportError, attempts: int) -> KlaxonC
 def path_segment(value: str) -> str:
     """An id made safe as one URL path segment."""
     return quote(str(value), safe="")
+
+
+#: A page of ``GET /v1/…`` lists: ``{"data": [...], "next_cursor": str | None}``.
+Page = Mapping[str, Any]
+
+
+def walk_pages(list_page: Callable[[Optional[str]], Page]) -> Iterator[Any]:
+    """Every item of every page, newest first: ``list_page(after)`` from ``after=None``,
+    following ``next_cursor`` until it is ``null``. Lazy: a page is read when the loop gets
+    to it."""
+    after: Optional[str] = None
+    while True:
+        page = list_page(after)
+        yield from page["data"]
+        after = page.get("next_cursor")
+        if not after:
+            return
+
+
+async def walk_pages_async(
+    list_page: Callable[[Optional[str]], Awaitable[Page]],
+) -> AsyncIterator[Any]:
+    """:func:`walk_pages` for the async client."""
+    after: Optional[str] = None
+    while True:
+        page = await list_page(after)
+        for item in page["data"]:
+            yield item
+        after = page.get("next_cursor")
+        if not after:
+            return
