@@ -22,18 +22,7 @@ work=$(mktemp -d)
 trap 'kill "${KLAXON_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
 start_klaxon "$work"
 
-# Each wrk thread numbers its requests; the run's start time and the thread id make every
-# key unique across threads and runs.
-cat >"$work/common.lua" <<'LUA'
-local run = os.time()
-local threads = 0
-function setup(thread) threads = threads + 1; thread:set("tid", threads) end
-counter = 0
-function unique() counter = counter + 1; return run .. "-" .. tid .. "-" .. counter end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-LUA
-cat "$work/common.lua" - >"$work/ticket.lua" <<'LUA'
+wrk_post_script "$work/ticket.lua" <<'LUA'
 -- About 400 bytes: what a help desk sends for a new ticket.
 request = function()
   local key = unique()
@@ -41,7 +30,7 @@ request = function()
   return wrk.format(nil, "/v1/events", nil, body)
 end
 LUA
-cat "$work/common.lua" - >"$work/merge.lua" <<'LUA'
+wrk_post_script "$work/merge.lua" <<'LUA'
 -- A Merge Ticket.changed webhook (docs/merge.md), unsigned (loopback, no secret set).
 request = function()
   local key = unique()

@@ -1,6 +1,6 @@
 # Shared by the black-box benchmarks (tools/bench-http.sh, tools/bench-sdk.sh): sourced, not
-# run. Installs wrk when missing, starts the release binary on a fresh SQLite file, and turns a
-# wrk run into one summary line.
+# run. Installs wrk when missing, starts the release binary on a fresh SQLite file, writes wrk
+# scripts that post a new event per request, and turns a wrk run into one summary line.
 
 # wrk from Debian's packages, when it is not on the machine.
 ensure_wrk() {
@@ -41,4 +41,23 @@ wrk_line() {
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   printf '%-34s requests/s=%s p99=%s non2xx=%s\n' "$label" "$WRK_RPS" "$p99" "${errors:-0}"
+}
+
+# wrk_post_script FILE: writes FILE, a wrk script for JSON POSTs: the prelude below, then the
+# caller's Lua from stdin, which defines `request` and calls `unique()` once per request for
+# a key no other request of any thread or run has (run start, thread id, counter; `tid` and
+# `counter` are globals the body may use too).
+wrk_post_script() {
+  {
+    cat <<'LUA'
+local run = os.time()
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+counter = 0
+function unique() counter = counter + 1; return run .. "-" .. tid .. "-" .. counter end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+LUA
+    cat
+  } >"$1"
 }

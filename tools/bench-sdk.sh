@@ -27,18 +27,12 @@ token="bench-token-$(date +%s)-0123456789"
 trap 'kill "${KLAXON_PID:-}" 2>/dev/null; rm -rf "$work"' EXIT
 start_klaxon "$work" KLAXON_API_TOKEN="$token"
 
-cat >"$work/ingest.lua" <<LUA
--- POST /v1/events with a fresh idempotency key per request (run, thread id, counter).
-local run = os.time()
-local threads = 0
-function setup(thread) threads = threads + 1; thread:set("tid", threads) end
-local counter = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
+wrk_post_script "$work/ingest.lua" <<LUA
+-- POST /v1/events with a fresh idempotency key per request.
 wrk.headers["Authorization"] = "Bearer $token"
 request = function()
-  counter = counter + 1
-  local body = '{"type":"bench.sdk.wrk","payload":{"worker":' .. tid .. ',"n":' .. counter .. ',"note":"sdk benchmark"},"idempotency_key":"wrk-' .. run .. '-' .. tid .. '-' .. counter .. '"}'
+  local key = unique()
+  local body = '{"type":"bench.sdk.wrk","payload":{"worker":' .. tid .. ',"n":' .. counter .. ',"note":"sdk benchmark"},"idempotency_key":"wrk-' .. key .. '"}'
   return wrk.format(nil, "/v1/events", nil, body)
 end
 LUA
