@@ -70,7 +70,7 @@ impl Narrator {
         }
         if let Some(outcome) = detail["outcome"].as_str() {
             let tone = match outcome {
-                "connected" | "acknowledged" => Tone::Good,
+                "connected" | "acknowledged" | "resolved" => Tone::Good,
                 _ => Tone::Bad,
             };
             return line(format!("outcome: {outcome}"), tone);

@@ -14,12 +14,13 @@ use super::{ApiError, AppState};
 use crate::store::{Escalation, EscalationId, EscalationPage};
 
 /// The values `state` may take.
-const STATES: [&str; 6] = [
+const STATES: [&str; 7] = [
     "active",
     "connected",
     "acknowledged",
     "unreached",
     "cancelled",
+    "resolved",
     "failed",
 ];
 

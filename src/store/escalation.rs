@@ -104,7 +104,8 @@ pub struct Escalation {
     pub pipeline: String,
     pub destination: String,
     pub policy: String,
-    /// `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`, `failed`.
+    /// `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`,
+    /// `resolved`, `failed`.
     pub status: String,
     /// The current attempt (1-based) and phase.
     #[schema(value_type = Object)]

@@ -47,6 +47,8 @@ pub fn speech(speech: Speech, words: Words<'_>) -> String {
         Speech::NoChoiceGoodbye => "Nothing heard. Goodbye.".to_owned(),
         Speech::TakenElsewhere => "Someone answered. Goodbye.".to_owned(),
         Speech::CancelledGoodbye => "Alert cancelled. Goodbye.".to_owned(),
+        Speech::ResolvedGoodbye => "Alert resolved. Goodbye.".to_owned(),
+        Speech::AcknowledgedElsewhere => "Acknowledged elsewhere. Goodbye.".to_owned(),
         Speech::VoicemailMessage => format!(
             "This is Klaxon with an urgent escalation for {role} about: {subject}. Please check your alerts. Goodbye."
         ),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::carrier::{CarrierError, CommandRef};
 use super::escalation::machine::{
-    Action, Amd, CallStatus, ChoiceBy, Heard, Input, Leg, Outcome, Phase, State,
+    Action, Amd, CallStatus, ChoiceBy, Heard, Input, Leg, Outcome, Phase, Settlement, State,
 };
 use crate::clock;
 use crate::store::TimelineEntry;
@@ -25,7 +25,7 @@ pub fn entry(kind: &str, detail: Value) -> TimelineEntry {
 /// The entry for an input, told from the state it arrives in (before the machine acts).
 pub fn input_line(input: &Input, state: &State) -> TimelineEntry {
     let kind = match input {
-        Input::Start | Input::Cancel | Input::Enriched { .. } => "note",
+        Input::Start | Input::Cancel | Input::Settle(_) | Input::Enriched { .. } => "note",
         Input::BriefingReady(_) => "briefing",
         Input::Dialed { .. } | Input::DialFailed { .. } => "command",
         _ => "call",
@@ -39,6 +39,8 @@ pub fn input_line(input: &Input, state: &State) -> TimelineEntry {
         Input::BriefingReady(text) => detail["chars"] = json!(text.chars().count()),
         Input::DialFailed { reason, .. } => detail["reason"] = json!(reason),
         Input::HungUp { cause, .. } => detail["cause"] = json!(cause),
+        Input::Settle(Settlement::Resolved { source }) => detail["source"] = json!(source),
+        Input::Settle(Settlement::Acknowledged { by }) => detail["by"] = json!(by),
         Input::Chose { choice, by, .. } => {
             detail["choice"] = json!(choice);
             match by {
@@ -59,6 +61,8 @@ fn input_words(input: &Input, state: &State) -> String {
     match input {
         Input::Start => "started".into(),
         Input::Cancel => "cancel requested".into(),
+        Input::Settle(Settlement::Resolved { source }) => format!("alert resolved at {source}"),
+        Input::Settle(Settlement::Acknowledged { by }) => format!("acknowledged by {by}"),
         Input::Enriched { connect_to, .. } => {
             if connect_to.is_some() {
                 "customer looked up; connect target found".into()

@@ -127,6 +127,7 @@ fn text(report: &Reported, call_ended: bool, at: &str) -> String {
             "acknowledged" => format!("{who} answered and acknowledged"),
             "unreached" => "nobody on the escalation policy could be reached".to_owned(),
             "cancelled" => "the escalation was cancelled".to_owned(),
+            "resolved" => "the alert resolved at its source".to_owned(),
             _ => "the escalation failed".to_owned(),
         };
         (writeback::marker(id), what)

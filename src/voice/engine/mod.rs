@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use super::carrier::Carrier;
 use super::enrich::Enricher;
-use super::escalation::machine::{Input, State};
+use super::escalation::machine::{Input, Settlement, State};
 use super::escalation::plan::Plan;
 use super::telnyx::events::CallEvent;
 use super::webhook;
@@ -186,6 +186,21 @@ impl EngineHandle {
         if let Err(error) = store.webhook_processed(event.id.clone()).await {
             tracing::warn!(%error, event = %event.id, "could not mark a call event processed; it will be replayed");
         }
+    }
+
+    /// Ends an escalation from outside its calls (its alert resolved, or was acknowledged
+    /// at its source or by text); false when it had already ended.
+    pub async fn settle(
+        &self,
+        id: EscalationId,
+        settlement: Settlement,
+    ) -> Result<bool, EngineError> {
+        let before = self.shared.store.load_escalation(id).await?;
+        let active = before.is_some_and(|r| r.status == "active");
+        if active {
+            self.drive(id, Input::Settle(settlement)).await?;
+        }
+        Ok(active)
     }
 
     /// Cancels an escalation; false when it had already ended.

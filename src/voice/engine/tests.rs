@@ -331,3 +331,38 @@ fn what_the_engine_records_is_what_the_write_back_reads() {
         crate::destinations::merge_writeback::CALL_ENDED_EVENT
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_escalation_records_its_outcome_and_its_cause_once() {
+    let rig = Rig::start().await;
+    let (intake, _arrivals) = rig.intake();
+    let engine = rig.engine(intake);
+    let id = rig.ticket_escalation().await;
+    let resolved = Settlement::Resolved {
+        source: "alertmanager".into(),
+    };
+    assert!(
+        engine.settle(id, resolved.clone()).await.unwrap(),
+        "it was active"
+    );
+
+    let row = rig.store.load_escalation(id).await.unwrap().unwrap();
+    assert_eq!(row.status, "resolved");
+    assert_eq!(stored(&rig.store, "escalation.resolved").await.len(), 1);
+    let escalation = rig.store.get_escalation(id).await.unwrap().unwrap();
+    let timeline = escalation.timeline.unwrap_or_default();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.detail["event"] == "alert resolved at alertmanager"
+                && e.detail["source"] == "alertmanager"),
+        "{timeline:?}"
+    );
+    // Settled once: neither another settlement nor a cancel changes it.
+    let acknowledged = Settlement::Acknowledged {
+        by: "PagerDuty".into(),
+    };
+    assert!(!engine.settle(id, acknowledged).await.unwrap());
+    assert!(!engine.cancel(id).await.unwrap());
+    assert_eq!(stored(&rig.store, "escalation.resolved").await.len(), 1);
+}

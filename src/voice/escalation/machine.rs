@@ -50,6 +50,8 @@ pub enum Outcome {
     Unreached,
     /// Cancelled through the API.
     Cancelled,
+    /// The alert behind it resolved at its source before anyone took it.
+    Resolved,
     /// A configuration or carrier error made ringing impossible.
     Failed,
 }
@@ -61,6 +63,7 @@ impl Outcome {
             Outcome::Acknowledged => "acknowledged",
             Outcome::Unreached => "unreached",
             Outcome::Cancelled => "cancelled",
+            Outcome::Resolved => "resolved",
             Outcome::Failed => "failed",
         }
     }
@@ -351,6 +354,29 @@ pub enum Input {
         attempt: u32,
     },
     Cancel,
+    /// The escalation was settled outside its calls.
+    Settle(Settlement),
+}
+
+/// How an escalation can end outside its calls: at the source of the alert behind it, or
+/// by a text message. Ringing stops; a person on the menu is told why and hung up on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Settlement {
+    /// The alert resolved at its source (`source` names it, e.g. "alertmanager").
+    Resolved { source: String },
+    /// Someone acknowledged it elsewhere (`by` says who and where, e.g. "PagerDuty" or
+    /// "SMS from +15550100").
+    Acknowledged { by: String },
+}
+
+impl Settlement {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Settlement::Resolved { .. } => Outcome::Resolved,
+            Settlement::Acknowledged { .. } => Outcome::Acknowledged,
+        }
+    }
 }
 
 impl Input {
@@ -367,7 +393,11 @@ impl Input {
             | Input::MenuTimedOut { attempt }
             | Input::SpeechEnded { attempt, .. }
             | Input::Bridged { attempt } => Some(*attempt),
-            Input::Start | Input::BriefingReady(_) | Input::Enriched { .. } | Input::Cancel => None,
+            Input::Start
+            | Input::BriefingReady(_)
+            | Input::Enriched { .. }
+            | Input::Cancel
+            | Input::Settle(_) => None,
         }
     }
 
@@ -458,6 +488,11 @@ pub enum Speech {
     TakenElsewhere,
     /// The escalation was cancelled while this call was up.
     CancelledGoodbye,
+    /// The alert resolved at its source while this call was up.
+    ResolvedGoodbye,
+    /// Someone acknowledged it elsewhere (at the alert's source, by text) while this call
+    /// was up.
+    AcknowledgedElsewhere,
     /// Left on a voicemail box after its greeting: the subject only.
     VoicemailMessage,
 }
@@ -506,7 +541,22 @@ impl Machine<'_> {
             Input::Start if state.attempt == 0 => self.next_group(state),
             Input::Start => Vec::new(),
             Input::Cancel if state.outcome().is_some() => Vec::new(),
-            Input::Cancel => self.cancel(state),
+            Input::Cancel => self.end_outside(
+                state,
+                Outcome::Cancelled,
+                "cancel_goodbye",
+                Speech::CancelledGoodbye,
+            ),
+            Input::Settle(_) if state.outcome().is_some() => Vec::new(),
+            Input::Settle(settlement) => {
+                let (tag, speech) = match settlement {
+                    Settlement::Resolved { .. } => ("resolved_goodbye", Speech::ResolvedGoodbye),
+                    Settlement::Acknowledged { .. } => {
+                        ("acknowledged_elsewhere", Speech::AcknowledgedElsewhere)
+                    }
+                };
+                self.end_outside(state, settlement.outcome(), tag, speech)
+            }
             Input::BriefingReady(text) => {
                 // A menu already playing keeps its words; the next round speaks this.
                 state.briefing = Some(text);
@@ -838,7 +888,16 @@ impl Machine<'_> {
         actions
     }
 
-    fn cancel(&self, state: &mut State) -> Vec<Action> {
+    /// Ends the escalation from outside its calls (the API, the alert's source, a text):
+    /// the connect target's leg is hung up, an answered call hears `speech` and goodbye,
+    /// a ringing one is hung up.
+    fn end_outside(
+        &self,
+        state: &mut State,
+        outcome: Outcome,
+        tag: &'static str,
+        speech: Speech,
+    ) -> Vec<Action> {
         let mut actions = Vec::new();
         if let Some(taken) = state.taken() {
             let attempt = taken.attempt;
@@ -851,17 +910,13 @@ impl Machine<'_> {
                 continue;
             };
             actions.extend(match status {
-                CallStatus::Answered | CallStatus::Taken => {
-                    self.give_up(state, index, "cancel_goodbye", Speech::CancelledGoodbye)
-                }
+                CallStatus::Answered | CallStatus::Taken => self.give_up(state, index, tag, speech),
                 CallStatus::Ringing | CallStatus::AwaitingBeep => self.hang_up(state, index),
                 CallStatus::LeavingMessage | CallStatus::SayingGoodbye => Vec::new(),
             });
         }
-        state.phase = Phase::Done {
-            outcome: Outcome::Cancelled,
-        };
-        actions.push(Action::Finish(Outcome::Cancelled));
+        state.phase = Phase::Done { outcome };
+        actions.push(Action::Finish(outcome));
         actions
     }
 

@@ -546,6 +546,52 @@ fn cancel_hangs_up_ringing_calls_and_says_goodbye_to_answered_ones() {
 }
 
 #[test]
+fn an_alert_resolved_at_its_source_ends_the_escalation_as_resolved() {
+    let mut run = Run::parallel(&["+15550001", "+15550002"]);
+    run.send(Input::Start);
+    run.dialed(1);
+    run.answer(2);
+    run.speech_ended(2);
+    let actions = run.send(Input::Settle(Settlement::Resolved {
+        source: "alertmanager".into(),
+    }));
+    assert_eq!(
+        actions,
+        vec![
+            hangup(1),
+            speak(2, "resolved_goodbye", Speech::ResolvedGoodbye),
+            Action::Finish(Outcome::Resolved),
+        ]
+    );
+    assert_eq!(run.speech_ended(2), vec![hangup(2)]);
+    run.assert_nothing_left_up();
+}
+
+#[test]
+fn an_acknowledgement_elsewhere_stops_the_ringing_and_tells_whoever_is_on_the_menu() {
+    let mut run = Run::new(&["+15550001", "+15550002"]);
+    run.reach_menu();
+    let actions = run.send(Input::Settle(Settlement::Acknowledged {
+        by: "SMS from +15550002".into(),
+    }));
+    assert_eq!(
+        actions,
+        vec![
+            speak(1, "acknowledged_elsewhere", Speech::AcknowledgedElsewhere),
+            Action::Finish(Outcome::Acknowledged),
+        ]
+    );
+    assert_eq!(run.state.outcome(), Some(Outcome::Acknowledged));
+    // Settled once: a second settlement, or a cancel, changes nothing.
+    let again = Input::Settle(Settlement::Resolved {
+        source: "pagerduty".into(),
+    });
+    assert_eq!(run.send(again), vec![]);
+    assert_eq!(run.send(Input::Cancel), vec![]);
+    assert_eq!(run.state.outcome(), Some(Outcome::Acknowledged));
+}
+
+#[test]
 fn a_parallel_step_rings_everyone_and_the_first_person_takes_it() {
     let mut run = Run::parallel(&["+15550001", "+15550002", "+15550003"]);
     assert_eq!(
