@@ -1,0 +1,262 @@
+//! SMS escalation steps end to end on the sandbox carrier, over real HTTP: a step that texts
+//! before calling (a reply "1" acknowledges and the ringing stops), one that texts instead of
+//! calling, delivery receipts on the timeline, and replies that must change nothing (a bad
+//! signature, an unknown number, words that are not an acknowledgement). Every request Klaxon
+//! sends is validated against the Telnyx spec, and so is every message webhook the sandbox
+//! sends. Runs on SQLite, and on PostgreSQL with `KLAXON_TEST_POSTGRES_URL`.
+
+use klaxon::sandbox::carrier::{LegState, TextSnapshot};
+use klaxon::signing::telnyx::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use serde_json::{Value, json};
+
+use crate::support::eventually;
+use crate::support::telnyx_spec::assert_valid;
+use crate::support::voice_rig::{Rig, RigConfig, WAIT};
+
+/// Klaxon's number in the rig (`TELNYX_PHONE_NUMBER`).
+const OURS: &str = "+15550100000";
+/// The default number plan: rings until the ring timeout, never answers.
+const NEVER_ANSWERS: &str = "+15551000004";
+/// Answers and stays silent; never replies to texts.
+const SILENT: &str = "+15551000009";
+/// A text to it is not delivered.
+const UNREACHABLE: &str = "+15551000005";
+
+fn policy(steps: &str) -> String {
+    format!(
+        r#"
+[[pipelines]]
+name = "tickets"
+on = "support.ticket.*"
+[[pipelines.destinations]]
+voice = {{ policy = "texting" }}
+
+[[policies]]
+name = "texting"
+{steps}
+"#
+    )
+}
+
+async fn rig(steps: &str) -> Rig {
+    Rig::start_with(RigConfig {
+        toml: &policy(steps),
+        ..RigConfig::default()
+    })
+    .await
+}
+
+async fn ticket(rig: &Rig) -> String {
+    rig.send_ticket(json!({ "subject": "Checkout down for EU customers", "customer": "Acme GmbH" }))
+        .await
+}
+
+async fn escalation(rig: &Rig, id: &str) -> Value {
+    rig.server.get(&format!("/v1/escalations/{id}")).await.1
+}
+
+/// The `detail.event` of every timeline line.
+fn events(escalation: &Value) -> Vec<String> {
+    escalation["timeline"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l["detail"]["event"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until the escalation's timeline has a line whose event starts with `prefix`.
+async fn line(rig: &Rig, id: &str, prefix: &str) -> Value {
+    eventually(WAIT, || async {
+        let escalation = escalation(rig, id).await;
+        events(&escalation)
+            .iter()
+            .any(|e| e.starts_with(prefix))
+            .then_some(escalation)
+    })
+    .await
+}
+
+/// Every text Klaxon asked the carrier to send, its request validated against the spec.
+fn texts(rig: &Rig) -> Vec<TextSnapshot> {
+    for request in rig.carrier.requests() {
+        if request.path.ends_with("/messages") {
+            assert_valid("CreateMessageRequest", &request.body);
+            assert_eq!(request.status, 200, "{request:?}");
+        }
+    }
+    rig.carrier.texts()
+}
+
+/// Every message webhook the carrier sent, validated against the spec's event schemas.
+fn check_message_webhooks(rig: &Rig) -> usize {
+    let webhooks: Vec<_> = rig
+        .carrier
+        .webhooks_sent()
+        .into_iter()
+        .filter(|w| w.event_type.starts_with("message."))
+        .collect();
+    for webhook in &webhooks {
+        let schema = if webhook.event_type == "message.received" {
+            "InboundMessageEvent"
+        } else {
+            "OutboundMessageEvent"
+        };
+        assert_valid(schema, &webhook.body);
+    }
+    webhooks.len()
+}
+
+fn dials(rig: &Rig) -> usize {
+    rig.carrier
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/calls"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_text_instead_of_a_call_waits_for_a_reply_then_moves_on_without_calling() {
+    let rig = rig(r#"[[policies.steps]]
+targets = ["+15551000009"]
+sms = "instead"
+ring_timeout_secs = 5
+"#)
+    .await;
+    let id = ticket(&rig).await;
+    let sent = eventually(WAIT, || async {
+        texts(&rig).into_iter().find(|t| t.status == "delivered")
+    })
+    .await;
+    assert_eq!((sent.to.as_str(), sent.from.as_str()), (SILENT, OURS));
+    assert!(
+        sent.text.contains("Checkout down for EU customers"),
+        "{}",
+        sent.text
+    );
+    assert!(sent.text.contains("Reply 1 or ACK"), "{}", sent.text);
+    line(&rig, &id, "text delivered").await;
+    let ended = rig.ended(&id).await;
+    assert_eq!(ended["status"], "unreached", "{ended:#}");
+    let said = events(&escalation(&rig, &id).await);
+    assert!(said.iter().any(|e| e == "text sent"), "{said:?}");
+    assert!(said.iter().any(|e| e == "no reply to the text"), "{said:?}");
+    assert_eq!(dials(&rig), 0, "texted instead of calling");
+    assert_eq!(texts(&rig).len(), 1);
+    assert!(check_message_webhooks(&rig) >= 2);
+}
+
+#[tokio::test]
+async fn an_undelivered_text_is_on_the_timeline_and_the_call_still_goes_out() {
+    let rig = rig(r#"[[policies.steps]]
+targets = ["+15551000005"]
+sms = "before"
+"#)
+    .await;
+    let id = ticket(&rig).await;
+    let failed = line(&rig, &id, "text not delivered").await;
+    let said = events(&failed);
+    let text = said
+        .iter()
+        .position(|e| e == "text sent")
+        .expect("text sent");
+    let call = said
+        .iter()
+        .position(|e| e == "call placed")
+        .expect("call placed");
+    assert!(text < call, "the text goes first: {said:?}");
+    assert_eq!(texts(&rig)[0].to, UNREACHABLE);
+    assert_eq!(texts(&rig)[0].status, "delivery_failed");
+    check_message_webhooks(&rig);
+}
+
+#[tokio::test]
+async fn replies_that_are_not_an_acknowledgement_change_nothing_but_the_timeline() {
+    let rig = rig(r#"[[policies.steps]]
+targets = ["+15551000004"]
+sms = "before"
+ring_timeout_secs = 600
+"#)
+    .await;
+    let id = ticket(&rig).await;
+    eventually(WAIT, || async {
+        let legs = rig.carrier.legs();
+        (legs.len() == 1 && legs[0].state == LegState::Ringing).then_some(())
+    })
+    .await;
+    line(&rig, &id, "text delivered").await;
+
+    // Someone Klaxon never texted: nothing is recorded anywhere.
+    let before = escalation(&rig, &id).await;
+    assert!(rig.carrier.text_from("+15557770001", OURS, "1").await);
+    // The person texted, but not an acknowledgement: a line, nothing else.
+    assert!(
+        rig.carrier
+            .text_from(NEVER_ANSWERS, OURS, "on my way")
+            .await
+    );
+    let noted = line(&rig, &id, "text reply; not acknowledged").await;
+    assert_eq!(noted["status"], "active");
+    assert_eq!(
+        events(&noted).len(),
+        events(&before).len() + 1,
+        "only the reply's line was added: {:?}",
+        events(&noted)
+    );
+    let legs = rig.carrier.legs();
+    assert_eq!(legs[0].state, LegState::Ringing, "still ringing");
+    assert!(!legs[0].commands.iter().any(|c| c == "hangup"));
+    let webhooks = rig.carrier.webhooks_sent();
+    let replies: Vec<_> = webhooks
+        .iter()
+        .filter(|w| w.event_type == "message.received")
+        .collect();
+    assert_eq!(replies.len(), 2);
+    assert!(replies.iter().all(|w| w.status == Some(200)), "{replies:?}");
+    check_message_webhooks(&rig);
+}
+
+#[tokio::test]
+async fn a_reply_with_a_bad_signature_is_refused_and_changes_nothing() {
+    let rig = rig(r#"[[policies.steps]]
+targets = ["+15551000004"]
+sms = "before"
+ring_timeout_secs = 600
+"#)
+    .await;
+    let id = ticket(&rig).await;
+    line(&rig, &id, "text delivered").await;
+    let before = escalation(&rig, &id).await;
+    let body = json!({"data": {
+        "record_type": "event", "id": "0f0e8c52-5a1e-4c52-9a57-2c1b1d3c9a01",
+        "event_type": "message.received", "occurred_at": "2026-12-06T04:00:00Z",
+        "payload": {"record_type": "message", "direction": "inbound", "type": "SMS",
+            "id": "7ee4241c-f127-47e5-9c34-3aac291f8058", "text": "1",
+            "from": {"phone_number": NEVER_ANSWERS}, "to": [{"phone_number": OURS}]}}})
+    .to_string();
+    let timestamp = klaxon::clock::now_secs().to_string();
+    let post = |signature: Option<String>| {
+        let mut request = rig
+            .server
+            .http
+            .post(rig.server.url("/webhooks/messaging"))
+            .header("content-type", "application/json")
+            .header(TIMESTAMP_HEADER, &timestamp)
+            .body(body.clone());
+        if let Some(signature) = signature {
+            request = request.header(SIGNATURE_HEADER, signature);
+        }
+        rig.server.send(request)
+    };
+    let forged = sign(&[7; 32], &timestamp, body.as_bytes());
+    let answer = post(Some(forged)).await;
+    crate::support::assert_error(&answer, 401, "invalid_signature");
+    crate::support::assert_error(&post(None).await, 401, "missing_signature");
+    let after = escalation(&rig, &id).await;
+    assert_eq!(after["status"], "active");
+    assert_eq!(events(&after), events(&before));
+    assert_eq!(rig.carrier.legs()[0].state, LegState::Ringing);
+}
