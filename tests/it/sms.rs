@@ -5,7 +5,7 @@
 //! sends is validated against the Telnyx spec, and so is every message webhook the sandbox
 //! sends. Runs on SQLite, and on PostgreSQL with `KLAXON_TEST_POSTGRES_URL`.
 
-use klaxon::sandbox::carrier::{LegState, TextSnapshot};
+use klaxon::sandbox::carrier::{Delivery, LegState, TextSnapshot};
 use klaxon::signing::telnyx::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use serde_json::{Value, json};
 
@@ -17,6 +17,8 @@ use crate::support::voice_rig::{Rig, RigConfig, WAIT};
 const OURS: &str = "+15550100000";
 /// The default number plan: rings until the ring timeout, never answers.
 const NEVER_ANSWERS: &str = "+15551000004";
+/// Replies "ack" to every text (and would press 2 on a call).
+const ACKNOWLEDGER: &str = "+15551000002";
 /// Answers and stays silent; never replies to texts.
 const SILENT: &str = "+15551000009";
 /// A text to it is not delivered.
@@ -259,4 +261,165 @@ ring_timeout_secs = 600
     assert_eq!(after["status"], "active");
     assert_eq!(events(&after), events(&before));
     assert_eq!(rig.carrier.legs()[0].state, LegState::Ringing);
+}
+
+#[tokio::test]
+async fn a_text_before_the_call_then_the_reply_1_acknowledges_and_the_ringing_stops() {
+    let rig = rig(r#"[[policies.steps]]
+targets = ["+15551000004"]
+sms = "before"
+ring_timeout_secs = 600
+"#)
+    .await;
+    let id = ticket(&rig).await;
+    let ringing = eventually(WAIT, || async {
+        let legs = rig.carrier.legs();
+        (legs.len() == 1 && legs[0].state == LegState::Ringing).then(|| legs[0].clone())
+    })
+    .await;
+    let text = texts(&rig).remove(0);
+    assert_eq!(text.to, NEVER_ANSWERS);
+    assert!(text.text.contains("Klaxon calls you next"), "{}", text.text);
+    assert!(
+        text.sent_at <= ringing.started_at,
+        "the text went before the call"
+    );
+
+    assert!(rig.carrier.text_from(NEVER_ANSWERS, OURS, "1").await);
+    let ended = rig.ended(&id).await;
+    assert_eq!(ended["status"], "acknowledged", "{ended:#}");
+    let leg = eventually(WAIT, || async {
+        rig.carrier
+            .leg(&ringing.call_control_id)
+            .filter(|l| l.state == LegState::Ended)
+    })
+    .await;
+    assert!(
+        leg.commands.iter().any(|c| c == "hangup"),
+        "the ringing call was hung up by Klaxon: {:?}",
+        leg.commands
+    );
+    let said = events(&escalation(&rig, &id).await);
+    assert!(said.iter().any(|e| e == "acknowledged by text"), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|e| e.starts_with("acknowledged by SMS from")),
+        "{said:?}"
+    );
+    rig.requests();
+    check_message_webhooks(&rig);
+}
+
+#[tokio::test]
+async fn instead_texts_without_calling_and_a_reply_acknowledges() {
+    let rig = rig(r#"[[policies.steps]]
+targets = ["+15551000002"]
+sms = "instead"
+ring_timeout_secs = 600
+"#)
+    .await;
+    let id = ticket(&rig).await;
+    let ended = rig.ended(&id).await;
+    assert_eq!(ended["status"], "acknowledged", "{ended:#}");
+    let said = events(&line(&rig, &id, "text delivered").await);
+    let sent = said.iter().position(|e| e == "text sent").expect("sent");
+    let delivered = said
+        .iter()
+        .position(|e| e == "text delivered")
+        .expect("delivered");
+    assert!(sent < delivered, "{said:?}");
+    assert!(
+        said.iter().any(|e| e == "text sent by the carrier"),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|e| e == "acknowledged by text"), "{said:?}");
+    assert_eq!(dials(&rig), 0, "no call");
+    let texts = texts(&rig);
+    assert_eq!(texts.len(), 1);
+    assert_eq!(texts[0].to, ACKNOWLEDGER);
+    assert!(
+        !texts[0].text.contains("calls you next"),
+        "{}",
+        texts[0].text
+    );
+    assert_eq!(
+        check_message_webhooks(&rig),
+        3,
+        "sent, finalized, the reply"
+    );
+}
+
+#[tokio::test]
+async fn with_two_escalations_open_only_the_quoted_code_is_acknowledged() {
+    let rig = rig(r#"[[policies.steps]]
+targets = ["+15551000004"]
+sms = "instead"
+ring_timeout_secs = 600
+"#)
+    .await;
+    let first = ticket(&rig).await;
+    let second = rig
+        .send_ticket(json!({ "subject": "Payments slow", "customer": "Globex" }))
+        .await;
+    eventually(WAIT, || async { (texts(&rig).len() == 2).then_some(()) }).await;
+    rig.carrier.text_from(NEVER_ANSWERS, OURS, "ack").await;
+    line(&rig, &first, "text reply; not acknowledged").await;
+    line(&rig, &second, "text reply; not acknowledged").await;
+    assert_eq!(escalation(&rig, &first).await["status"], "active");
+    let code = texts(&rig)
+        .iter()
+        .find(|t| t.text.contains("Payments slow"))
+        .and_then(|t| t.text.rsplit("(ACK ").next())
+        .and_then(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .expect("the second text's code");
+    rig.carrier
+        .text_from(NEVER_ANSWERS, OURS, &format!("ACK {}", code.to_uppercase()))
+        .await;
+    assert_eq!(rig.ended(&second).await["status"], "acknowledged");
+    assert_eq!(escalation(&rig, &first).await["status"], "active");
+}
+
+#[tokio::test]
+async fn redelivered_receipts_and_replies_change_nothing() {
+    let rig = Rig::start_with(RigConfig {
+        toml: &policy(
+            r#"[[policies.steps]]
+targets = ["+15551000002"]
+sms = "instead"
+ring_timeout_secs = 600
+"#,
+        ),
+        delivery: Delivery::Duplicated,
+        ..RigConfig::default()
+    })
+    .await;
+    let id = ticket(&rig).await;
+    assert_eq!(rig.ended(&id).await["status"], "acknowledged");
+    let webhooks = eventually(WAIT, || async {
+        let sent: Vec<_> = rig
+            .carrier
+            .webhooks_sent()
+            .into_iter()
+            .filter(|w| w.event_type.starts_with("message."))
+            .collect();
+        (sent.len() == 6).then_some(sent)
+    })
+    .await;
+    for pair in webhooks.chunks(2) {
+        assert_eq!(pair[0].event_id, pair[1].event_id, "each event twice");
+        assert!(pair.iter().all(|w| w.status == Some(200)), "{pair:?}");
+    }
+    let said = events(&escalation(&rig, &id).await);
+    for once in [
+        "text sent by the carrier",
+        "text delivered",
+        "acknowledged by text",
+    ] {
+        assert_eq!(
+            said.iter().filter(|e| *e == once).count(),
+            1,
+            "{once}: {said:?}"
+        );
+    }
 }

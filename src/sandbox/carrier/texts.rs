@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::Delivery;
 use super::rejection::Rejection;
 use super::state::{Inner, State};
 use super::validate::{self, OutgoingText};
@@ -233,6 +234,10 @@ async fn send_webhook(inner: &Inner, event_type: &str, message_id: &str, url: St
         body: body.to_string().into_bytes(),
     };
     deliver(inner, &outgoing).await;
+    // As for calls, a carrier set to duplicate sends every event twice, same id.
+    if inner.settings.delivery == Delivery::Duplicated {
+        deliver(inner, &outgoing).await;
+    }
 }
 
 #[cfg(test)]

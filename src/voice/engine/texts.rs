@@ -16,7 +16,7 @@ use super::execute::Context;
 use super::executed::Executed;
 use super::{EngineHandle, Persisted};
 use crate::store::{EscalationId, NewText, TextClaim};
-use crate::voice::escalation::machine::{Input, Leg, Slot};
+use crate::voice::escalation::machine::{Input, Leg, Settlement, Slot};
 use crate::voice::sms::words;
 use crate::voice::timeline;
 
@@ -130,9 +130,21 @@ impl EngineHandle {
         });
     }
 
-    /// Acknowledges an escalation for a text reply from `from` (docs/sms.md §3).
+    /// Acknowledges an escalation for a text reply from `from` (docs/sms.md §3): settled as
+    /// acknowledged, so a call still ringing is hung up and one on the menu hears why.
     pub async fn acknowledge_by_text(&self, id: EscalationId, from: String) {
-        tracing::warn!(escalation = %id, from = %from, "text acknowledgement: settlement not wired yet");
+        let settlement = Settlement::Acknowledged {
+            by: format!("SMS from {from}"),
+        };
+        match self.settle(id, settlement).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(escalation = %id, "a text acknowledged an escalation that had already ended")
+            }
+            Err(error) => {
+                tracing::error!(%error, escalation = %id, "could not settle an escalation acknowledged by text")
+            }
+        }
     }
 
     /// Whether the escalation is active and still has the slot's call open.
