@@ -423,3 +423,133 @@ ring_timeout_secs = 600
         );
     }
 }
+
+fn resolve(toml: &str, env: &[(&str, &str)]) -> Result<klaxon::Settings, String> {
+    let raw = klaxon::settings::Raw::from_toml(std::path::Path::new("klaxon.toml"), toml)
+        .map_err(|e| e.to_string())?;
+    klaxon::Settings::resolve(raw, |var| {
+        env.iter()
+            .find(|(k, _)| *k == var)
+            .map(|(_, v)| v.to_string())
+    })
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn sms_settings_default_to_the_caller_id_and_bad_values_are_reported_with_their_key() {
+    let steps = "[[policies.steps]]\ntargets = [\"+15551000004\"]\nsms = \"instead\"\n";
+    let settings = resolve(&policy(steps), &[("TELNYX_PHONE_NUMBER", "+15557650000")])
+        .expect("valid settings");
+    assert_eq!(settings.voice.sms.from_number, "+15557650000");
+    assert_eq!(settings.voice.sms.messaging_profile_id, None);
+    assert_eq!(
+        settings.voice.policies["texting"].steps[0].sms,
+        Some(klaxon::voice::sms::Texting::Instead)
+    );
+    let own = resolve(
+        &policy(steps),
+        &[
+            ("TELNYX_SMS_NUMBER", "+15557650001"),
+            (
+                "TELNYX_MESSAGING_PROFILE_ID",
+                "400176fe-2a4e-4c62-8654-356618b655c1",
+            ),
+        ],
+    )
+    .expect("valid settings");
+    assert_eq!(own.voice.sms.from_number, "+15557650001");
+    let bad = resolve(&policy(steps), &[("TELNYX_SMS_NUMBER", "5557650001")]).unwrap_err();
+    assert!(bad.contains("voice.sms.from_number"), "{bad}");
+    let bad = resolve(&policy(&steps.replace("instead", "after")), &[]).unwrap_err();
+    assert!(bad.contains("sms"), "{bad}");
+}
+
+/// The store's rules for texts, on whichever backend the suite runs (SQLite, or PostgreSQL
+/// with `KLAXON_TEST_POSTGRES_URL`): one claim per slot, a recovery re-sends only a text
+/// Telnyx never accepted, a webhook counts once, and a final status is never moved back.
+#[tokio::test]
+async fn the_store_claims_a_text_once_and_records_each_webhook_once() {
+    use klaxon::store::{Dialling, EscalationId, NewText, Receipt, Store, TextClaim};
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::support::postgres::database_for(&dir.path().join("klaxon.db"));
+    let settings = klaxon::Settings::for_database(database.clone()).store;
+    let store = Store::open(&database, &settings)
+        .await
+        .expect("open the store");
+    let escalation = EscalationId::new();
+    let text = |attempt, why| NewText {
+        escalation,
+        attempt,
+        to: NEVER_ANSWERS.into(),
+        code: "k4q7".into(),
+        why,
+    };
+    let line = || klaxon::voice::timeline::entry("webhook", json!({ "event": "x" }));
+    let claim = |t| store.claim_text(t);
+    assert_eq!(
+        claim(text(1, Dialling::Decided)).await.unwrap(),
+        TextClaim::Claimed
+    );
+    assert_eq!(
+        claim(text(1, Dialling::Decided)).await.unwrap(),
+        TextClaim::Refused { message_id: None }
+    );
+    assert_eq!(
+        claim(text(1, Dialling::Recovered)).await.unwrap(),
+        TextClaim::Resend
+    );
+    assert_eq!(
+        claim(text(2, Dialling::Decided)).await.unwrap(),
+        TextClaim::Claimed
+    );
+    store
+        .text_sent(escalation, 1, Some("m-1".into()), "queued".into(), line())
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(text(1, Dialling::Recovered)).await.unwrap(),
+        TextClaim::Refused {
+            message_id: Some("m-1".into())
+        }
+    );
+    let receipt = |webhook: &str, status: &str| {
+        store.record_text_receipt(webhook.into(), "m-1".into(), status.into(), line())
+    };
+    assert_eq!(
+        receipt("w-1", "delivered").await.unwrap(),
+        Receipt::Recorded(escalation)
+    );
+    assert_eq!(
+        receipt("w-1", "delivered").await.unwrap(),
+        Receipt::Duplicate
+    );
+    assert_eq!(
+        receipt("w-2", "sent").await.unwrap(),
+        Receipt::Recorded(escalation)
+    );
+    let stored = store.texts_of(escalation).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        (stored[0].message_id.as_deref(), stored[0].status.as_str()),
+        (Some("m-1"), "delivered"),
+        "a late message.sent does not undo delivered"
+    );
+    assert_eq!(stored[1].status, "sending");
+    let unknown = store
+        .record_text_receipt("w-3".into(), "not-ours".into(), "sent".into(), line())
+        .await
+        .unwrap();
+    assert_eq!(unknown, Receipt::Unknown);
+    assert!(
+        store
+            .record_text_reply("w-4".into(), Vec::new())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_text_reply("w-4".into(), Vec::new())
+            .await
+            .unwrap()
+    );
+}
