@@ -553,3 +553,31 @@ async fn the_store_claims_a_text_once_and_records_each_webhook_once() {
             .unwrap()
     );
 }
+
+/// `klaxon serve` with no Telnyx account: the built-in sandbox carrier texts, its receipts and
+/// the acknowledger's reply reach Klaxon's own `/webhooks/messaging`, signed with its key.
+#[tokio::test]
+async fn in_sandbox_mode_a_text_and_its_reply_go_round_without_any_account() {
+    let steps = "[[policies.steps]]\ntargets = [\"+15551000002\"]\nsms = \"instead\"\nring_timeout_secs = 600\n";
+    let server = crate::support::TestServer::start_with_toml(
+        &policy(steps),
+        &[("KLAXON_SANDBOX_TIMING", "fast")],
+    )
+    .await;
+    let (status, accepted) = server
+        .post_event(&json!({ "type": "support.ticket.created",
+            "payload": { "subject": "Checkout down for EU customers" } }))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let ended = server.ended_escalation(WAIT).await;
+    assert_eq!(ended["status"], "acknowledged", "{ended:#}");
+    let id = ended["id"].as_str().expect("an id");
+    let said = eventually(WAIT, || async {
+        let (_, e) = server.get(&format!("/v1/escalations/{id}")).await;
+        let said = events(&e);
+        said.iter().any(|l| l == "text delivered").then_some(said)
+    })
+    .await;
+    assert!(said.iter().any(|e| e == "text sent"), "{said:?}");
+    assert!(said.iter().any(|e| e == "acknowledged by text"), "{said:?}");
+}
