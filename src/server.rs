@@ -284,7 +284,11 @@ async fn voice_carrier(
                 .as_ref()
                 .map(|url| format!("{url}/webhooks/voice"));
             let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
-            Ok((Carrier::new(client, webhook_url), None))
+            let texts = voice.sms.messaging(voice.public_url.as_deref());
+            Ok((
+                Carrier::new(client, webhook_url).with_messaging(texts),
+                None,
+            ))
         }
         None => simulators::carrier(voice, listening).await,
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Extracts the Telnyx Call Control schemas Klaxon uses from the official OpenAPI document into
+"""Extracts the Telnyx Call Control and Messaging schemas Klaxon uses from the official OpenAPI document into
 one self-contained JSON file (every $ref inlined), so Rust tests can validate requests and
 webhooks without parsing a 4 MB YAML file. Run again when the spec changes:
 
@@ -18,6 +18,8 @@ NAMES = [
     "CallInitiatedEvent", "CallAnsweredEvent", "CallGatherEndedEvent", "CallDtmfReceivedEvent",
     "CallSpeakStartedEvent", "CallSpeakEndedEvent", "CallBridgedEvent", "CallHangupEvent",
     "CallMachineDetectionEndedEvent", "CallAIGatherEndedEvent", "TranscriptionEvent",
+    # Messaging (docs/sms.md): the request Klaxon sends, the webhooks the sandbox sends back.
+    "CreateMessageRequest", "OutboundMessageEvent", "InboundMessageEvent",
 ]
 
 

@@ -10,6 +10,7 @@
 //! | `GET /v1/destinations`, `POST /v1/destinations/{name}/enable` | [`destinations`] |
 //! | `GET /v1/escalations`, `GET /v1/escalations/{id}`, `POST …/cancel`, `GET /escalations` | [`escalations`] |
 //! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
+//! | `POST /webhooks/messaging` | [`messaging`] |
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
 //! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
@@ -40,6 +41,7 @@ pub mod listener;
 pub mod live;
 pub mod merge;
 pub mod merge_poll;
+pub mod messaging;
 pub mod metrics;
 pub mod nodes;
 pub mod openapi;
@@ -94,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(destinations::router())
         .merge(escalations::router())
         .merge(voice::router())
+        .merge(messaging::router())
         .merge(merge::router())
         .merge(merge_poll::router())
         .merge(reference::router())

@@ -10,7 +10,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{AppState, deliveries, destinations, escalations, events, health, ingest, merge};
-use super::{live, merge_poll, metrics, nodes, reference, voice};
+use super::{live, merge_poll, messaging, metrics, nodes, reference, voice};
 
 /// The error body of every 4xx and 5xx: `{"error": {"code", "message"}}`.
 #[derive(Serialize, ToSchema)]
@@ -34,7 +34,7 @@ pub struct ErrorDetail {
         deliveries::list, deliveries::show, deliveries::replay,
         destinations::list, destinations::enable,
         escalations::list, escalations::show, escalations::cancel, escalations::recent,
-        voice::receive, merge::receive_merge, merge_poll::poll,
+        voice::receive, messaging::receive, merge::receive_merge, merge_poll::poll,
         reference::escalate, reference::alert, reference::tickets, reference::deals, reference::alerts,
         nodes::list, health::health, metrics::scrape, document,
         live::page, live::panels, live::script, live::stylesheet,

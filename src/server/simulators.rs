@@ -64,6 +64,7 @@ mod with_sandbox {
             listener,
             CarrierConfig {
                 default_webhook_url: Some(webhook_url.clone()),
+                messaging_webhook_url: Some(format!("http://{own}/webhooks/messaging")),
                 signing_seed: seed,
                 timing: match voice.sandbox_timing {
                     SandboxTiming::Realistic => Timing::realistic(),
@@ -85,7 +86,9 @@ mod with_sandbox {
         config.api_base = sandbox.base_url();
         config.dials_per_second = voice.dials_per_second;
         let client = TelnyxClient::new(config).map_err(|e| ServeError::Voice(e.to_string()))?;
-        Ok((Carrier::new(client, Some(webhook_url)), running(sandbox)))
+        let texts = voice.sms.messaging(Some(&format!("http://{own}")));
+        let carrier = Carrier::new(client, Some(webhook_url)).with_messaging(texts);
+        Ok((carrier, running(sandbox)))
     }
 
     /// The sandbox chat services, for chat and Notion destinations without credentials.

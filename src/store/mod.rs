@@ -19,6 +19,7 @@ mod postgres_url;
 pub mod settings;
 mod sqlite;
 mod target;
+mod text;
 mod write_health;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use node::NodeStatus;
 pub use postgres_url::{PostgresUrl, TlsMode};
 pub use settings::{DatabaseUrl, StoreSettings};
 pub use target::Target;
+pub use text::{NewText, OpenText, Receipt, StoredText, TextClaim};
 pub use write_health::Outage;
 
 /// Errors from the store. Callers branch on [`StoreError::is_unavailable`] to answer 503.

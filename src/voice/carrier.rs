@@ -9,7 +9,9 @@ use super::telnyx::commands::{
     AmdConfig, AnsweringMachineDetection, Bridge, Command, Dial, GatherUsingSpeak, Hangup, Speak,
     TranscriptionStart,
 };
-use super::telnyx::{CallControlId, ClientState, CommandId, LegRole, TelnyxClient, TelnyxError};
+use super::telnyx::{
+    CallControlId, ClientState, CommandId, LegRole, Message, SentMessage, TelnyxClient, TelnyxError,
+};
 
 /// The voice used for every prompt (docs/telnyx.md §3.2: plain `female` needs
 /// `service_level: basic`).
@@ -97,14 +99,43 @@ pub struct Carrier {
     /// address), never from a request's Host header. `None`: the Call Control app's own
     /// webhook URL, as configured at Telnyx.
     webhook_url: Option<String>,
+    messaging: Messaging,
+}
+
+/// How texts are sent (docs/sms.md §2): from which number or profile, and where their
+/// delivery receipts go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Messaging {
+    pub from: Option<String>,
+    pub profile_id: Option<String>,
+    /// `{PUBLIC_URL}/webhooks/messaging` (or the sandbox's loopback address); `None`: the
+    /// messaging profile's own webhook URL.
+    pub webhook_url: Option<String>,
 }
 
 impl Carrier {
+    /// A carrier that calls; texts need [`Carrier::with_messaging`].
     pub fn new(client: TelnyxClient, webhook_url: Option<String>) -> Carrier {
         Carrier {
             client,
             webhook_url,
+            messaging: Messaging::default(),
         }
+    }
+
+    /// The same carrier, texting as `messaging` says.
+    pub fn with_messaging(mut self, messaging: Messaging) -> Carrier {
+        self.messaging = messaging;
+        self
+    }
+
+    /// Sends `text` to `to` as an SMS; the answer is Telnyx's message id and status.
+    pub async fn text(&self, to: &str, text: &str) -> Result<SentMessage, CarrierError> {
+        let mut message = Message::sms(to, text);
+        message.from = self.messaging.from.clone();
+        message.messaging_profile_id = self.messaging.profile_id.clone();
+        message.webhook_url = self.messaging.webhook_url.clone();
+        Ok(self.client.send_message(&message).await?)
     }
 
     /// Dials `to`; with `link_to`, the new leg joins that call's session (the warm

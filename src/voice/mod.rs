@@ -1,6 +1,7 @@
 //! Phone escalation over Telnyx Call Control.
 //!
 //! - [`settings`]: the carrier account, policies and people, validated.
+//! - [`sms`]: steps that text before or instead of calling, and replies that acknowledge.
 //! - [`destination`]: a pipeline's `voice` destination, as declared.
 //! - [`escalation`]: who to ring next and what to do with what they say (pure).
 //! - [`engine`]: runs escalations, persisting each transition before acting on it.
@@ -19,6 +20,7 @@ pub mod enrich;
 pub mod escalation;
 pub mod script;
 pub mod settings;
+pub mod sms;
 pub mod spoken;
 pub mod telnyx;
 pub mod timeline;

@@ -37,6 +37,8 @@ pub struct VoiceSettings {
     pub people_by_email: PhoneBook,
     /// How fast the sandbox carrier's callees act (`KLAXON_SANDBOX_TIMING`).
     pub sandbox_timing: SandboxTiming,
+    /// Where texts are sent from (`TELNYX_SMS_NUMBER`, `TELNYX_MESSAGING_PROFILE_ID`).
+    pub sms: crate::voice::sms::SmsSettings,
 }
 
 /// The sandbox carrier's pace.
@@ -128,6 +130,8 @@ pub struct PolicyStep {
     pub ring_timeout_secs: u32,
     pub attempts: u32,
     pub ring: Ring,
+    /// Whether the step texts its targets before calling them, or instead.
+    pub sms: Option<crate::voice::sms::Texting>,
 }
 
 /// A resolved target: a number, with the person's name when it came from `[people]`.

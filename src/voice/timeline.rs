@@ -97,6 +97,7 @@ fn input_words(input: &Input, state: &State) -> String {
                 "normal_clearing" => "hung up by them".into(),
                 "originator_cancel" => "ring cancelled".into(),
                 "call already ended" => "call found ended".into(),
+                "no_reply" => "no reply to the text".into(),
                 other => format!("call ended ({other})"),
             }
         }

@@ -40,6 +40,7 @@ mod sandbox_chat;
 mod sandbox_merge;
 mod settings;
 mod slack;
+mod sms;
 mod spec_check;
 mod spoken_words;
 mod store;

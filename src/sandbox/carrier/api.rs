@@ -100,6 +100,7 @@ fn route(
     };
     match (method, segments.as_slice()) {
         (&Method::POST, ["v2", "calls"]) => dial(inner, state, &body?),
+        (&Method::POST, ["v2", "messages"]) => super::texts::send(inner, state, &body?),
         (&Method::GET, ["v2", "calls", id]) => status(state, &decode_id(id)?),
         (&Method::PUT, ["v2", "calls", id, "actions", "client_state_update"]) => {
             client_state_update(state, &decode_id(id)?, &body?)

@@ -212,3 +212,20 @@ pub(crate) const BRIDGE_FIELDS: &[&str] = &[
 pub(crate) const HANGUP_FIELDS: &[&str] = &["client_state", "command_id", "custom_headers"];
 
 pub(crate) const CLIENT_STATE_UPDATE_FIELDS: &[&str] = &["client_state"];
+
+/// `CreateMessageRequest` (`POST /v2/messages`).
+pub(crate) const MESSAGE_REQUEST_FIELDS: &[&str] = &[
+    "auto_detect",
+    "encoding",
+    "from",
+    "media_urls",
+    "messaging_profile_id",
+    "send_at",
+    "subject",
+    "text",
+    "to",
+    "type",
+    "use_profile_webhooks",
+    "webhook_failover_url",
+    "webhook_url",
+];

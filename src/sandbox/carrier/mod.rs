@@ -19,6 +19,9 @@
 //!   90015 (unknown call), 90018 (ended), 90034 (not answered), 90054, 90061. A repeated
 //!   `command_id` on a leg, or on dial, within 60 s is ignored and answered as the first one
 //!   was (docs/telnyx.md §2).
+//! - **Messaging** (`texts.rs`): `POST /v2/messages` validated against `CreateMessageRequest`,
+//!   signed `message.sent` and `message.finalized` receipts, and the people who reply
+//!   (docs/sms.md §4).
 //! - **The calls** (`call.rs`): one task per leg plays the callee's [`Script`] against the
 //!   commands it receives, in simulated time ([`Timing`]).
 //! - **The webhooks** (`webhooks.rs`): docs/telnyx.md §4.1 envelopes without `meta`, whose payloads
@@ -105,6 +108,7 @@ mod known_fields;
 mod rejection;
 mod script;
 mod state;
+mod texts;
 mod validate;
 mod webhooks;
 
@@ -123,6 +127,8 @@ pub use script::{
     AnsweredBy, CONNECT_ME, Delivery, Pickup, Ring, Script, VOICEMAIL_GREETING,
     VOICEMAIL_RECORDING_SECS,
 };
+
+pub use texts::{ACKNOWLEDGER_REPLY, TextSnapshot};
 
 use state::Inner;
 
@@ -251,6 +257,9 @@ pub struct CarrierConfig {
     pub scripts: HashMap<String, Script>,
     /// Delivery mode for callees whose script names none.
     pub delivery: Delivery,
+    /// The messaging profile's webhook URL: where replies (`message.received`) go, and the
+    /// receipts of a text that names no `webhook_url` (docs/sms.md §4).
+    pub messaging_webhook_url: Option<String>,
 }
 
 impl Default for CarrierConfig {
@@ -262,6 +271,7 @@ impl Default for CarrierConfig {
             timing: Timing::realistic(),
             scripts: HashMap::new(),
             delivery: Delivery::InOrder,
+            messaging_webhook_url: None,
         }
     }
 }
@@ -494,6 +504,18 @@ impl SandboxCarrier {
             .legs
             .get(call_control_id)
             .map(state::Leg::snapshot)
+    }
+
+    /// Every text accepted so far, in order, with its status now.
+    pub fn texts(&self) -> Vec<TextSnapshot> {
+        self.inner.lock().texts.clone()
+    }
+
+    /// The person at `from` texts `text` to our number `to`: a signed `message.received`
+    /// goes to the messaging webhook URL (else to where the last text sent its receipts). Returns once it was delivered (or its retries were spent); false when
+    /// there was nowhere to send it.
+    pub async fn text_from(&self, from: &str, to: &str, text: &str) -> bool {
+        texts::reply(&self.inner, from, to, text).await
     }
 
     /// See [`Observed::first_event_at`].

@@ -30,6 +30,7 @@ pub(crate) struct Settings {
     pub timing: Timing,
     pub scripts: HashMap<String, Script>,
     pub delivery: Delivery,
+    pub messaging_webhook_url: Option<String>,
 }
 
 /// Shared by the HTTP handler, the leg tasks and the webhook senders.
@@ -50,6 +51,7 @@ impl Inner {
                 timing: config.timing,
                 scripts: config.scripts,
                 delivery: config.delivery,
+                messaging_webhook_url: config.messaging_webhook_url,
             },
             state: Mutex::new(State::default()),
             changed: watch::Sender::new(0),
@@ -84,6 +86,8 @@ pub(crate) struct State {
     pub dials: HashMap<String, (Instant, serde_json::Value)>,
     pub requests: Vec<RecordedRequest>,
     pub webhooks: Vec<SentWebhook>,
+    /// Texts accepted by `POST /v2/messages`, in order.
+    pub texts: Vec<super::TextSnapshot>,
     /// Leg and webhook tasks, aborted when the carrier stops.
     pub tasks: Vec<AbortHandle>,
 }

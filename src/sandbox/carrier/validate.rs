@@ -467,6 +467,57 @@ fn bridge(body: &Value) -> Result<(Fields<'_>, Command), Rejection> {
     ))
 }
 
+/// A text to send, from `POST /v2/messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutgoingText {
+    pub to: String,
+    /// Our number; the profile's pool when absent.
+    pub from: Option<String>,
+    pub text: String,
+    pub messaging_profile_id: Option<String>,
+    pub webhook_url: Option<String>,
+}
+
+/// `CreateMessageRequest` as Telnyx checks it for an SMS: `to` (+E.164) required, `from` or
+/// `messaging_profile_id`, a non-empty `text` (no media: the sandbox sends no MMS), enums
+/// and URLs typed as the schema says.
+pub(crate) fn message(body: &Value) -> Result<OutgoingText, Rejection> {
+    let f = Fields::new(body, MESSAGE_REQUEST_FIELDS)?;
+    let to = f.required_str("to")?;
+    check_e164("to", to)?;
+    let from = f.str("from")?;
+    if let Some(from) = from {
+        check_e164("from", from)?;
+    }
+    let messaging_profile_id = f.str("messaging_profile_id")?.map(str::to_owned);
+    if from.is_none() && messaging_profile_id.is_none() {
+        return Err(Rejection::missing("from"));
+    }
+    if f.one_of("type", &["SMS", "MMS"])? == Some("MMS") || f.array("media_urls")?.is_some() {
+        return Err(Rejection::invalid(
+            "type",
+            "the sandbox carrier sends SMS only",
+        ));
+    }
+    let text = f.required_str("text")?.to_owned();
+    if text.chars().count() > 1530 {
+        return Err(Rejection::out_of_range("text", "must fit in 10 parts"));
+    }
+    f.one_of("encoding", &["auto", "gsm7", "ucs2"])?;
+    f.bool("auto_detect")?;
+    f.bool("use_profile_webhooks")?;
+    f.str("subject")?;
+    f.str("send_at")?;
+    f.url("webhook_failover_url")?;
+    Ok(OutgoingText {
+        to: to.to_owned(),
+        from: from.map(str::to_owned),
+        text,
+        messaging_profile_id,
+        webhook_url: f.url("webhook_url")?,
+    })
+}
+
 /// The object fields of one request body, checked against the schema's property names.
 #[derive(Clone, Copy)]
 struct Fields<'a> {

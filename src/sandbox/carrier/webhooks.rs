@@ -152,7 +152,7 @@ async fn run_outbox(
 }
 
 /// Sends one event copy, retrying on failure.
-async fn deliver(inner: &Inner, event: &Outgoing) {
+pub(crate) async fn deliver(inner: &Inner, event: &Outgoing) {
     for attempt in 1..=ATTEMPTS {
         let sent_at = SystemTime::now();
         let outcome = post(inner, event).await;

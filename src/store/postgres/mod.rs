@@ -25,6 +25,7 @@ mod migrate;
 mod poll_cursors;
 mod results;
 mod server_settings;
+mod texts;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

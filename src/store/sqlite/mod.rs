@@ -12,6 +12,7 @@ mod escalations;
 mod events;
 mod poll_cursors;
 mod reader;
+mod texts;
 mod writer;
 
 use std::path::Path;

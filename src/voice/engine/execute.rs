@@ -10,6 +10,7 @@ use crate::voice::carrier::{CarrierError, CommandRef, Detection};
 use crate::voice::escalation::machine::{Action, Heard, Input, Leg, Slot, Speech, State};
 use crate::voice::escalation::plan::Plan;
 use crate::voice::settings::Voicemail;
+use crate::voice::sms::Texting;
 use crate::voice::{script, spoken};
 
 /// How long a connect target's phone rings.
@@ -83,7 +84,8 @@ impl EngineHandle {
         }
     }
 
-    /// Rings the slot of `attempt`, once claimed.
+    /// Rings the slot of `attempt`, once claimed; texts first, or instead, when its step
+    /// says so.
     async fn dial_a(
         &self,
         at: &Context<'_>,
@@ -91,6 +93,14 @@ impl EngineHandle {
         attempt: u32,
         slot: &Slot,
     ) -> Executed {
+        match slot.sms {
+            Some(Texting::Instead) => return self.text_instead(at, attempt, slot).await,
+            // The call goes ahead whatever became of the text; its line says.
+            Some(Texting::Before) => {
+                let _texted = self.text(at, attempt, slot, true).await;
+            }
+            None => {}
+        }
         let command = at.command(attempt, "dial_a", Leg::A);
         if let Err(refused) = self.claim(at.id, (attempt, 1), &command, at.why).await {
             return refused;

@@ -175,6 +175,7 @@ mod tests {
             name: None,
             ring_timeout_secs: 30,
             group: None,
+            sms: None,
         };
         let action = Action::DialA { attempt: 1, slot };
         (

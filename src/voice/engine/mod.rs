@@ -26,6 +26,7 @@
 //!   with it and handed on to the pipelines; the Merge write-back is one of their
 //!   destinations, which the engine does not know.
 //! - [`locks`]: the per-escalation lock within this process.
+//! - [`texts`]: a slot's text before its call, or instead of it, and the wait for a reply.
 
 mod briefing;
 mod claim;
@@ -36,6 +37,7 @@ mod locks;
 mod published;
 mod recovery;
 mod step;
+mod texts;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -36,6 +36,10 @@ pub struct Slot {
     /// without one is rung alone.
     #[serde(default)]
     pub group: Option<u32>,
+    /// Whether this call is preceded by a text, or replaced by one (the slot then "rings"
+    /// until a reply or `ring_timeout_secs` without one).
+    #[serde(default)]
+    pub sms: Option<crate::voice::sms::Texting>,
 }
 
 /// How an escalation ended.

@@ -13,6 +13,7 @@ use crate::people::is_e164;
 use crate::voice::destination::{ConnectTo, VoiceSpec};
 use crate::voice::enrich::Found;
 use crate::voice::settings::{Policy, Ring};
+use crate::voice::sms::Texting;
 use crate::voice::spoken;
 
 /// The built-in briefing instructions.
@@ -77,27 +78,31 @@ pub fn slots(policy: &Policy) -> Vec<Slot> {
     let mut groups = 0;
     let slot = |target: &crate::voice::settings::Target,
                 step: &crate::voice::settings::PolicyStep,
-                group| Slot {
+                group,
+                first: bool| Slot {
         number: target.number.clone(),
         name: target.name.clone(),
         ring_timeout_secs: step.ring_timeout_secs,
         group,
+        // A text before the calls goes with a person's first call of the step (one text per
+        // pass, however many attempts); a text instead of calls is every attempt.
+        sms: step.sms.filter(|t| first || *t == Texting::Instead),
     };
     for _pass in 0..=policy.repeat {
         for step in &policy.steps {
             match step.ring {
                 Ring::Sequential => {
                     for target in &step.targets {
-                        for _ in 0..step.attempts {
-                            slots.push(slot(target, step, None));
+                        for attempt in 0..step.attempts {
+                            slots.push(slot(target, step, None, attempt == 0));
                         }
                     }
                 }
                 Ring::Parallel => {
-                    for _ in 0..step.attempts {
+                    for attempt in 0..step.attempts {
                         groups += 1;
                         for target in &step.targets {
-                            slots.push(slot(target, step, Some(groups)));
+                            slots.push(slot(target, step, Some(groups), attempt == 0));
                         }
                     }
                 }
@@ -487,6 +492,7 @@ mod tests {
             ring_timeout_secs: 20,
             attempts,
             ring,
+            sms: None,
         };
         let policy = Policy::new(
             vec![
@@ -521,6 +527,35 @@ mod tests {
             ("+1555003", None),
         ];
         assert_eq!(groups, expected.map(|(n, g)| (n.to_owned(), g)).to_vec());
+    }
+
+    #[test]
+    fn a_text_before_goes_with_each_persons_first_call_and_instead_with_every_attempt() {
+        let step = |sms| PolicyStep {
+            targets: vec![target("+1555001"), target("+1555002")],
+            ring_timeout_secs: 20,
+            attempts: 2,
+            ring: Ring::Sequential,
+            sms: Some(sms),
+        };
+        let texts = |policy: &Policy| slots(policy).into_iter().map(|s| s.sms).collect::<Vec<_>>();
+        let before = Some(Texting::Before);
+        assert_eq!(
+            texts(&Policy::new(vec![step(Texting::Before)], 1)),
+            [before, None, before, None, before, None, before, None]
+        );
+        assert_eq!(
+            texts(&Policy::new(vec![step(Texting::Instead)], 0)),
+            [Some(Texting::Instead); 4]
+        );
+        let parallel = PolicyStep {
+            ring: Ring::Parallel,
+            ..step(Texting::Before)
+        };
+        assert_eq!(
+            texts(&Policy::new(vec![parallel], 0)),
+            [before, before, None, None]
+        );
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct RawStep {
     pub attempts: Option<u32>,
     #[serde(default)]
     pub ring: Ring,
+    /// `"before"`: text, then call; `"instead"`: text and wait `ring_timeout_secs` for a reply.
+    pub sms: Option<crate::voice::sms::Texting>,
 }
 
 /// Everything voice-related the user wrote.
@@ -220,6 +222,7 @@ pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
                     ring_timeout_secs: DEFAULT_RING_TIMEOUT_SECS,
                     attempts: 1,
                     ring: Ring::Sequential,
+                    sms: None,
                 });
             } else {
                 r.fail(
@@ -290,6 +293,7 @@ pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
                 ring_timeout_secs,
                 attempts,
                 ring: step.ring,
+                sms: step.sms,
             });
         }
         if policy.repeat > 10 {
@@ -343,12 +347,15 @@ pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
         }
     };
 
+    let from_number = from_number.unwrap_or_else(|| SANDBOX_FROM_NUMBER.into());
+    let sms = crate::voice::sms::settings::resolve(r, &from_number);
     VoiceSettings {
+        sms,
         sandbox_timing,
         telnyx,
         public_keys,
         public_url,
-        from_number: from_number.unwrap_or_else(|| SANDBOX_FROM_NUMBER.into()),
+        from_number,
         dials_per_second,
         policies,
         people_by_email,

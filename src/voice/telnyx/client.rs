@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::commands::{Command, Dial};
 use super::errors::{self, TelnyxError, codes};
+use super::messages::{self, Message, SentMessage};
 use super::pacing::DialPacer;
 use super::retry::{self, RetryPolicy};
 use super::{
@@ -83,6 +84,10 @@ struct Request<'a> {
     /// For logs: `dial`, `call_status` or the command's action.
     action: &'static str,
     command_id: Option<&'a CommandId>,
+    /// Whether Telnyx recognises a resent copy (every Call Control request does, by
+    /// `command_id` or by being a read); a message does not, so it is retried only when
+    /// nothing was sent ([`super::messages`]).
+    idempotent: bool,
 }
 
 impl TelnyxClient {
@@ -166,6 +171,7 @@ impl TelnyxClient {
                 paced: true,
                 action: "dial",
                 command_id: Some(&dial.command_id),
+                idempotent: true,
             })
             .await?;
         let call = parse_call(&bytes)?;
@@ -206,6 +212,7 @@ impl TelnyxClient {
                 paced: false,
                 action: command.action(),
                 command_id: Some(command.command_id()),
+                idempotent: true,
             })
             .await;
         match result {
@@ -239,6 +246,7 @@ impl TelnyxClient {
                 paced: false,
                 action: "call_status",
                 command_id: None,
+                idempotent: true,
             })
             .await?;
         let call = parse_call(&bytes)?;
@@ -255,6 +263,29 @@ impl TelnyxClient {
             end_time: call.end_time,
             call_duration_secs: call.call_duration,
         })
+    }
+
+    /// `POST /v2/messages`: sends a text (docs/sms.md §2). Not paced (messaging limits are
+    /// per number and enforced by Telnyx's queue). Retried only when nothing went out.
+    pub async fn send_message(&self, message: &Message) -> Result<SentMessage, TelnyxError> {
+        message
+            .validate()
+            .map_err(|reason| TelnyxError::InvalidRequest { reason })?;
+        let body = serde_json::to_vec(message).map_err(|_| TelnyxError::InvalidRequest {
+            reason: "the message cannot be serialized",
+        })?;
+        let bytes = self
+            .send(Request {
+                method: Method::POST,
+                url: self.url("/messages")?,
+                body: Some(body),
+                paced: false,
+                action: "message",
+                command_id: None,
+                idempotent: false,
+            })
+            .await?;
+        messages::parse_sent(&bytes)
     }
 
     fn url(&self, path: &str) -> Result<Url, TelnyxError> {
@@ -302,7 +333,12 @@ impl TelnyxClient {
                 }
                 Err(failure) => failure,
             };
-            if !error.is_retryable() || attempt >= policy.max_attempts {
+            let retryable = if request.idempotent {
+                error.is_retryable()
+            } else {
+                messages::surely_unsent(&error)
+            };
+            if !retryable || attempt >= policy.max_attempts {
                 return Err(error);
             }
             let delay = policy.delay(attempt, hint, fastrand::f64());

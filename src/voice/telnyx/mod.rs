@@ -19,6 +19,8 @@
 //!   `dials_per_second`, so a burst of escalations stays under the account's dials-per-second
 //!   limit (docs/telnyx.md §1.2) instead of collecting 429/90103. Commands on live legs are not
 //!   paced.
+//! - [`messages`]: `POST /v2/messages` ([`TelnyxClient::send_message`]), the texts of SMS
+//!   escalation steps; retried only when nothing went out, since a message has no `command_id`.
 //! - [`events`]: the webhook envelope parsed into a [`CallEvent`]. Unknown event types and enum
 //!   values are kept as `Other(..)`, never an error.
 //!
@@ -29,6 +31,7 @@
 
 pub mod commands;
 pub mod events;
+pub mod messages;
 
 mod client;
 mod errors;
@@ -49,6 +52,7 @@ pub use commands::{
 };
 pub use errors::{ApiError, ApiErrorSource, TelnyxError, codes};
 pub use events::{CallEvent, CallEventKind, EventError};
+pub use messages::{Message, SentMessage};
 pub use retry::RetryPolicy;
 pub use state::{ClientState, ClientStateError, CommandId, LegRole};
 

@@ -173,6 +173,7 @@ impl Rig {
         for request in &requests {
             let schema = match request.path.rsplit('/').next().unwrap_or("") {
                 "calls" => "CallRequest",
+                "messages" => "CreateMessageRequest",
                 "speak" => "SpeakRequest",
                 "gather_using_speak" => "GatherUsingSpeakRequest",
                 "transcription_start" => "TranscriptionStartRequest",
