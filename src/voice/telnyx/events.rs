@@ -46,6 +46,9 @@ pub enum CallEventKind {
     /// `call.initiated`: Telnyx is placing (or received) the call.
     Initiated {
         direction: Option<Direction>,
+        /// Who calls and who is called: for a call to Klaxon's number, the caller and ours.
+        from: Option<String>,
+        to: Option<String>,
     },
     /// `call.answered`. Not a human yet: wait for AMD when it was requested.
     Answered,
@@ -101,7 +104,17 @@ pub enum CallEventKind {
     },
     /// `call.bridged`: sent once for each leg.
     Bridged,
-    /// Any other event type, e.g. `call.recording.saved`.
+    /// `call.recording.saved` (docs/telnyx.md §3.10): a recording ended. `url` is its mp3
+    /// (else wav) download, valid for 10 minutes.
+    RecordingSaved {
+        url: Option<String>,
+    },
+    /// `call.recording.transcription.saved`: the text of a recording made with
+    /// `transcription: true`.
+    RecordingTranscribed {
+        text: String,
+    },
+    /// Any other event type, e.g. `call.playback.ended`.
     Other(String),
 }
 
@@ -274,6 +287,8 @@ fn kind(event_type: &str, payload: &Value) -> CallEventKind {
     match event_type {
         "call.initiated" => CallEventKind::Initiated {
             direction: text(payload, "direction").map(Direction::from_wire),
+            from: text(payload, "from").map(str::to_owned),
+            to: text(payload, "to").map(str::to_owned),
         },
         "call.answered" => CallEventKind::Answered,
         "call.hangup" => CallEventKind::Hangup {
@@ -319,6 +334,17 @@ fn kind(event_type: &str, payload: &Value) -> CallEventKind {
             }
         }
         "call.bridged" => CallEventKind::Bridged,
+        "call.recording.saved" => {
+            let urls = payload.get("recording_urls").unwrap_or(&Value::Null);
+            CallEventKind::RecordingSaved {
+                url: text(urls, "mp3")
+                    .or_else(|| text(urls, "wav"))
+                    .map(str::to_owned),
+            }
+        }
+        "call.recording.transcription.saved" => CallEventKind::RecordingTranscribed {
+            text: field("transcription_text").to_owned(),
+        },
         other => CallEventKind::Other(other.to_owned()),
     }
 }
@@ -377,7 +403,9 @@ mod tests {
         assert_eq!(
             fixture!("call_initiated").kind,
             CallEventKind::Initiated {
-                direction: Some(Direction::Outgoing)
+                direction: Some(Direction::Outgoing),
+                from: Some("+15557650000".into()),
+                to: Some("+15551230001".into()),
             }
         );
         let hangup = fixture!("call_hangup");
