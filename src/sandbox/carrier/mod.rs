@@ -11,7 +11,8 @@
 //!
 //! - **The API** (`api.rs`), as in docs/telnyx.md §1–3: `POST /v2/calls`,
 //!   `POST /v2/calls/{call_control_id}/actions/{speak, gather_using_speak, gather,
-//!   gather_using_ai, transcription_start, transcription_stop, transfer, bridge, hangup}`,
+//!   gather_using_ai, transcription_start, transcription_stop, transfer, bridge, hangup,
+//!   answer, record_start}`,
 //!   `PUT …/actions/client_state_update` and `GET /v2/calls/{call_control_id}`. Every request
 //!   needs `Authorization: Bearer <any non-empty key>`. Bodies are validated like Telnyx does
 //!   (`validate.rs`), a little more strictly: unknown fields are refused. Errors use Telnyx's
@@ -30,6 +31,15 @@
 //!   per-event `webhook_urls` entry, or [`CarrierConfig::default_webhook_url`]); retried twice on a
 //!   non-2xx answer or a network error. Per leg they leave in order, unless the callee's
 //!   [`Delivery`] mode duplicates or shuffles them.
+//!
+//! - **Calls to the client** ([`SandboxCarrier::place_call`], a test control): a scripted
+//!   caller rings the client's number; `call.initiated` (direction `incoming`) goes to the
+//!   given webhook URL (the Call Control app's), and the call rings until `answer`, then
+//!   plays like any answered leg. `record_start` records what the caller [`Script::says`]
+//!   (after [`Timing::response`]) until `timeout_secs` of silence, `max_length` or the
+//!   hang-up, then sends `call.recording.saved` (no `call_control_id`, as in its schema) and,
+//!   with `transcription`, `call.recording.transcription.saved` with those words
+//!   (docs/telnyx.md §3.10).
 //!
 //! # Event order
 //!

@@ -591,4 +591,36 @@ mod tests {
         assert!(!unsure.is_human() && !unsure.is_no_answer());
         assert_eq!(MachineDetection::from_wire("beep").as_str(), "beep");
     }
+
+    #[test]
+    fn recordings_and_their_transcripts_are_read() {
+        let saved = parse(
+            br#"{"data":{"id":"e1","event_type":"call.recording.saved","payload":{"call_leg_id":"l","client_state":"eyJlIjoiaW5iXzEiLCJhIjowLCJsIjoiQSJ9","recording_urls":{"mp3":null,"wav":"https://r/1.wav"}}}}"#,
+        )
+        .expect("an event");
+        assert_eq!(
+            saved.kind,
+            CallEventKind::RecordingSaved {
+                url: Some("https://r/1.wav".into())
+            }
+        );
+        assert_eq!(saved.call_control_id, None);
+        assert_eq!(
+            saved
+                .client_state
+                .map(|s| s.escalation().to_owned())
+                .as_deref(),
+            Some("inb_1")
+        );
+        let text = parse(
+            br#"{"data":{"id":"e2","event_type":"call.recording.transcription.saved","payload":{"call_control_id":"v3:x","transcription_text":"Call me back","status":"completed"}}}"#,
+        )
+        .expect("an event");
+        assert_eq!(
+            text.kind,
+            CallEventKind::RecordingTranscribed {
+                text: "Call me back".into()
+            }
+        );
+    }
 }
