@@ -548,7 +548,10 @@ impl Machine<'_> {
             };
         }
         match input {
-            Input::Start if state.attempt == 0 => self.next_group(state),
+            // A cancel can come before the start (a caller who hangs up at once): no dial.
+            Input::Start if state.attempt == 0 && state.outcome().is_none() => {
+                self.next_group(state)
+            }
             Input::Start => Vec::new(),
             Input::Cancel if state.outcome().is_some() => Vec::new(),
             Input::Cancel => self.end_outside(

@@ -734,3 +734,14 @@ fn a_cancel_before_the_bridge_leaves_the_waiting_caller_to_their_call() {
     );
     assert_eq!(cancel.last(), Some(&Action::Finish(Outcome::Cancelled)));
 }
+
+#[test]
+fn a_cancel_that_overtakes_the_start_dials_nobody() {
+    let mut run = Run::new(&["+15550001"]);
+    assert_eq!(
+        run.send(Input::Cancel),
+        vec![Action::Finish(Outcome::Cancelled)]
+    );
+    assert_eq!(run.send(Input::Start), vec![]);
+    run.assert_nothing_left_up();
+}
