@@ -135,6 +135,9 @@ pub async fn serve(
             settings.merge.bridge_number.clone(),
         ))
         .intake(intake.clone())
+        .inbound(crate::voice::inbound::Inbound::from_settings(
+            &settings.voice,
+        ))
         .build();
     let resumed = voice.resume_all().await?;
     if resumed > 0 {

@@ -20,6 +20,9 @@ NAMES = [
     "CallMachineDetectionEndedEvent", "CallAIGatherEndedEvent", "TranscriptionEvent",
     # Messaging (docs/sms.md): the request Klaxon sends, the webhooks the sandbox sends back.
     "CreateMessageRequest", "OutboundMessageEvent", "InboundMessageEvent",
+    # Calls to Klaxon's number (live call routing).
+    "AnswerRequest", "StartRecordingRequest", "CallRecordingSavedEvent",
+    "callRecordingTranscriptionSavedEvent",
 ]
 
 

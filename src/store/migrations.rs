@@ -78,6 +78,11 @@ pub const SQLITE: &[Migration] = &[
         name: "texts",
         sql: include_str!("migrations/sqlite/0014_texts.sql"),
     },
+    Migration {
+        version: 15,
+        name: "inbound calls",
+        sql: include_str!("migrations/sqlite/0015_inbound_calls.sql"),
+    },
 ];
 
 /// The PostgreSQL schema: the same versions and names as [`SQLITE`], in PostgreSQL's
@@ -142,6 +147,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 14,
         name: "texts",
         sql: include_str!("migrations/postgres/0014_texts.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "inbound calls",
+        sql: include_str!("migrations/postgres/0015_inbound_calls.sql"),
     },
 ];
 

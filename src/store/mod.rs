@@ -12,6 +12,7 @@ mod disk_space;
 mod escalation;
 mod event;
 mod health;
+mod inbound;
 mod migrations;
 mod node;
 pub(crate) mod postgres;
@@ -39,6 +40,9 @@ pub use event::{
     Cursor, Event, EventId, EventPage, EventQuery, Inserted, NewEvent, PendingEvent, Source,
 };
 pub use health::Problem;
+pub use inbound::{
+    INBOUND_PREFIX, InboundId, InboundRecord, InboundSaved, InboundUpdate, NewInboundCall,
+};
 pub use node::NodeStatus;
 pub use postgres_url::{PostgresUrl, TlsMode};
 pub use settings::{DatabaseUrl, StoreSettings};
@@ -411,6 +415,45 @@ impl Store {
     /// Webhooks received but not acted upon (a crash in between), oldest first: (id, body).
     pub async fn unprocessed_webhooks(&self) -> Result<Vec<(String, String)>, StoreError> {
         dispatch!(self, b => b.unprocessed_webhooks().await)
+    }
+
+    /// Records a call to Klaxon's number; false when its leg was recorded before.
+    pub async fn inbound_call_arrived(&self, call: NewInboundCall) -> Result<bool, StoreError> {
+        dispatch_write!(self, b => b.inbound_call_arrived(call).await)
+    }
+
+    /// An inbound call by our id.
+    pub async fn inbound_call(&self, id: InboundId) -> Result<Option<InboundRecord>, StoreError> {
+        dispatch!(self, b => b.find_inbound_call("id", id.to_string()).await)
+    }
+
+    /// The inbound call whose caller's leg this is.
+    pub async fn inbound_call_by_leg(
+        &self,
+        call_control_id: String,
+    ) -> Result<Option<InboundRecord>, StoreError> {
+        dispatch!(self, b => b.find_inbound_call("call_control_id", call_control_id).await)
+    }
+
+    /// The inbound call that started this escalation, if one did.
+    pub async fn inbound_call_of(
+        &self,
+        escalation: EscalationId,
+    ) -> Result<Option<InboundRecord>, StoreError> {
+        dispatch!(self, b => b.find_inbound_call("escalation_id", escalation.to_string()).await)
+    }
+
+    /// Saves an inbound call's transition with the events and escalation it creates.
+    pub async fn save_inbound_call(
+        &self,
+        update: InboundUpdate,
+    ) -> Result<InboundSaved, StoreError> {
+        dispatch_write!(self, b => b.save_inbound_call(update).await)
+    }
+
+    /// Inbound calls still waiting on the escalation they started.
+    pub async fn waiting_inbound_calls(&self) -> Result<Vec<InboundId>, StoreError> {
+        dispatch!(self, b => b.waiting_inbound_calls().await)
     }
 
     /// The escalation, attempt and leg (`A`/`B`) a call control id belongs to.

@@ -6,8 +6,8 @@ use std::fmt;
 
 use super::escalation::machine::Leg;
 use super::telnyx::commands::{
-    AmdConfig, AnsweringMachineDetection, Bridge, Command, Dial, GatherUsingSpeak, Hangup, Speak,
-    TranscriptionStart,
+    AmdConfig, Answer, AnsweringMachineDetection, Bridge, Command, Dial, GatherUsingSpeak, Hangup,
+    RecordStart, Speak, TranscriptionStart,
 };
 use super::telnyx::{
     CallControlId, ClientState, CommandId, LegRole, Message, SentMessage, TelnyxClient, TelnyxError,
@@ -201,6 +201,54 @@ impl Carrier {
         gather.maximum_tries = Some(1);
         gather.client_state = command.client_state.clone();
         self.send(call, Command::GatherUsingSpeak(gather)).await
+    }
+
+    /// Answers a call to Klaxon's number (docs/telnyx.md §3.10); its webhooks then go where
+    /// the dials' go.
+    pub async fn answer(&self, command: &CommandRef, call: &str) -> Result<(), CarrierError> {
+        let mut answer = Answer::new(command.id());
+        answer.webhook_url = self.webhook_url.clone();
+        answer.client_state = command.client_state.clone();
+        self.send(call, Command::Answer(answer)).await
+    }
+
+    /// Speaks `text` and collects one key among `digits`, asking twice before giving up.
+    pub async fn ask(
+        &self,
+        command: &CommandRef,
+        call: &str,
+        text: &str,
+        digits: &str,
+    ) -> Result<(), CarrierError> {
+        let mut gather = GatherUsingSpeak::new(text, command.id());
+        gather.voice = VOICE.to_owned();
+        gather.valid_digits = Some(digits.to_owned());
+        gather.minimum_digits = Some(1);
+        gather.maximum_digits = Some(1);
+        gather.timeout_millis = Some(6_000);
+        gather.maximum_tries = Some(2);
+        gather.client_state = command.client_state.clone();
+        self.send(call, Command::GatherUsingSpeak(gather)).await
+    }
+
+    /// Records a message after a beep, transcribed by Telnyx once saved (docs/telnyx.md
+    /// §3.10): it stops after `silence_secs` of silence following speech, at `max_secs`, or
+    /// when the caller hangs up.
+    pub async fn record_message(
+        &self,
+        command: &CommandRef,
+        call: &str,
+        max_secs: u32,
+        silence_secs: u32,
+    ) -> Result<(), CarrierError> {
+        let mut record = RecordStart::new(command.id());
+        record.play_beep = Some(true);
+        record.max_length = Some(max_secs);
+        record.timeout_secs = Some(silence_secs);
+        record.transcription = true;
+        record.transcription_engine = Some("B");
+        record.client_state = command.client_state.clone();
+        self.send(call, Command::RecordStart(record)).await
     }
 
     pub async fn bridge(&self, command: &CommandRef, a: &str, b: &str) -> Result<(), CarrierError> {

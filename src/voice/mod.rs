@@ -7,6 +7,8 @@
 //! - [`engine`]: runs escalations, persisting each transition before acting on it.
 //! - [`carrier`]: the call operations the engine needs, as Telnyx commands.
 //! - [`telnyx`]: the Telnyx Call Control client and webhook events.
+//! - [`inbound`]: calls to Klaxon's number: greeting, press 1 to reach on-call (bridged),
+//!   or leave a transcribed message.
 //! - [`enrich`]: what is looked up while the phone rings (the contact to connect, names).
 //! - [`script`]: the words said on a call.
 //! - [`spoken`]: the last check on every spoken text: no ids, addresses or numbers.
@@ -18,6 +20,7 @@ pub mod destination;
 pub mod engine;
 pub mod enrich;
 pub mod escalation;
+pub mod inbound;
 pub mod script;
 pub mod settings;
 pub mod sms;

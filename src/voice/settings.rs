@@ -39,6 +39,9 @@ pub struct VoiceSettings {
     pub sandbox_timing: SandboxTiming,
     /// Where texts are sent from (`TELNYX_SMS_NUMBER`, `TELNYX_MESSAGING_PROFILE_ID`).
     pub sms: crate::voice::sms::SmsSettings,
+    /// The policy a caller to Klaxon's number reaches by pressing 1 (`INBOUND_POLICY`,
+    /// `[voice] inbound_policy`; default `oncall`).
+    pub inbound_policy: String,
 }
 
 /// The sandbox carrier's pace.

@@ -19,6 +19,7 @@ mod events;
 mod health;
 mod host_check;
 mod http_limits;
+mod inbound_calls;
 mod ingest;
 mod isolation;
 mod live;

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use klaxon::sandbox::carrier::{
-    CarrierConfig, Delivery, HangupCause, HangupSource, LegState, SandboxCarrier, Script,
-    SigningSeed, Timing, VOICEMAIL_GREETING,
+    CarrierConfig, Delivery, HangupCause, HangupSource, IncomingCall, LegState, SandboxCarrier,
+    Script, SigningSeed, Timing, VOICEMAIL_GREETING,
 };
 use klaxon::signing::telnyx::{PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
 use serde_json::{Value, json};
@@ -220,6 +220,8 @@ fn event_schema(event_type: &str) -> Option<&'static str> {
         "call.machine.detection.ended" => "CallMachineDetectionEndedEvent",
         "call.ai_gather.ended" => "CallAIGatherEndedEvent",
         "call.transcription" => "TranscriptionEvent",
+        "call.recording.saved" => "CallRecordingSavedEvent",
+        "call.recording.transcription.saved" => "callRecordingTranscriptionSavedEvent",
         _ => return None,
     })
 }
@@ -236,6 +238,8 @@ fn request_schema(action: &str) -> Option<&'static str> {
         "transfer" => "TransferCallRequest",
         "bridge" => "BridgeRequest",
         "hangup" => "HangupRequest",
+        "answer" => "AnswerRequest",
+        "record_start" => "StartRecordingRequest",
         _ => return None,
     })
 }
@@ -1378,4 +1382,78 @@ async fn the_callee_who_presses_1_keeps_pressing_it_where_it_is_not_offered() {
     }
     phone.ok(&leg, "hangup", json!({})).await;
     phone.until(&leg, "call.hangup").await;
+}
+
+#[tokio::test]
+async fn an_incoming_call_rings_until_answered_and_its_recording_is_saved_and_transcribed() {
+    let phone = Phone::start().await;
+    let said = "The checkout is failing for every card";
+    let leg = phone
+        .carrier
+        .place_call(IncomingCall {
+            from: "+15557770002".into(),
+            to: FROM.into(),
+            script: Script::caller("", Some(said)),
+            webhook_url: Some(phone.receiver.url()),
+        })
+        .expect("a webhook URL is given");
+    let initiated = phone.last(&leg, "call.initiated").await;
+    assert_eq!(payload(&initiated)["direction"], "incoming");
+    assert_eq!(payload(&initiated)["from"], "+15557770002");
+    let early = json!({"payload": "Hello", "voice": VOICE, "command_id": "s0"});
+    assert_eq!(
+        phone.command(&leg, "speak", early).await.0,
+        422,
+        "not answered yet"
+    );
+    phone.ok(&leg, "answer", json!({"command_id": "a1"})).await;
+    phone.last(&leg, "call.answered").await;
+    assert_eq!(
+        phone
+            .command(&leg, "answer", json!({"command_id": "a2"}))
+            .await
+            .0,
+        422,
+        "answered once"
+    );
+    let outgoing = phone.dial("+15551230001", json!({})).await;
+    phone.last(&outgoing, "call.answered").await;
+    assert_eq!(
+        phone.command(&outgoing, "answer", json!({})).await.0,
+        422,
+        "only an incoming call is answered"
+    );
+    let url = phone.url(&format!("/calls/{leg}/actions/record_start"));
+    let no_format = json!({"channels": "single"});
+    let (status, _) = phone
+        .send(phone.http.post(url).bearer_auth("KEY").json(&no_format))
+        .await;
+    assert_eq!(status, 422, "format is required");
+    let record = json!({
+        "format": "mp3", "channels": "single", "play_beep": true, "timeout_secs": 2,
+        "transcription": true, "transcription_engine": "B",
+        "client_state": state_of(&json!({"call": 1})), "command_id": "r1",
+    });
+    phone.ok(&leg, "record_start", record).await;
+    let sent = phone
+        .carrier
+        .wait_until(WAIT, |seen| {
+            let bodies: Vec<Value> = seen
+                .webhooks
+                .iter()
+                .filter(|w| w.event_type.starts_with("call.recording."))
+                .map(|w| w.body.clone())
+                .collect();
+            (bodies.len() == 2).then_some(bodies)
+        })
+        .await
+        .expect("the recording is saved and transcribed");
+    for body in &sent {
+        assert_valid(event_schema(kind(body)).expect("a schema"), body);
+        assert_eq!(payload(body)["client_state"], state_of(&json!({"call": 1})));
+    }
+    assert_eq!(kind(&sent[0]), "call.recording.saved");
+    assert!(payload(&sent[0])["recording_urls"]["mp3"].is_string());
+    assert_eq!(payload(&sent[1])["transcription_text"], said);
+    assert_eq!(payload(&sent[1])["call_control_id"], leg);
 }

@@ -318,3 +318,17 @@ fn the_built_in_deal_desk_rings_for_open_deals_in_an_alert_stage_or_over_the_thr
         "negotiation is no longer an alert stage"
     );
 }
+
+#[test]
+fn the_inbound_policy_must_exist_when_named_and_defaults_to_oncall() {
+    let settings = resolve("", &[]).unwrap();
+    assert_eq!(settings.voice.inbound_policy, "oncall");
+    let error = resolve("[voice]\ninbound_policy = \"sre\"\n", &[]).unwrap_err();
+    assert!(error.contains("voice.inbound_policy"), "{error}");
+    assert!(error.contains("no policy is named \"sre\""), "{error}");
+    let error = resolve("", &[("INBOUND_POLICY", "sre")]).unwrap_err();
+    assert!(error.contains("INBOUND_POLICY"), "{error}");
+    let named = "[[policies]]\nname = \"sre\"\n[[policies.steps]]\ntargets = [\"+14155550001\"]\n";
+    let settings = resolve(named, &[("INBOUND_POLICY", "sre")]).unwrap();
+    assert_eq!(settings.voice.inbound_policy, "sre");
+}

@@ -238,6 +238,18 @@ fn command(
         return Err(Rejection::NotAnswered);
     }
     match &command {
+        Command::Answer { .. } if !leg.incoming => {
+            return Err(Rejection::invalid(
+                "call_control_id",
+                "only an incoming call can be answered",
+            ));
+        }
+        Command::Answer { .. } if leg.state != LegState::Ringing => {
+            return Err(Rejection::invalid(
+                "call_control_id",
+                "the call is already answered",
+            ));
+        }
         Command::TranscriptionStart(_) if leg.transcribing => {
             return Err(Rejection::TranscriptionActive);
         }
@@ -292,6 +304,13 @@ fn command(
             Some(LegInput::Transcription(None))
         }
         Command::Hangup => Some(LegInput::Hangup),
+        Command::Answer { webhook_url } => {
+            if let Some(url) = webhook_url {
+                leg.webhook_url = url;
+            }
+            Some(LegInput::Answer)
+        }
+        Command::RecordStart(recording) => Some(LegInput::Media(Media::Record(recording))),
         Command::Transfer(transfer) => {
             if transfer.park_after_unbridge {
                 leg.park_after_unbridge = true;

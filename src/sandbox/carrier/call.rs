@@ -28,7 +28,7 @@ use super::script::{
     ai_gather_result,
 };
 use super::state::{Inner, Leg, LegInput, Media, State};
-use super::validate::{AiGather, Amd, Dial, DigitGather, Transcription, word_count};
+use super::validate::{AiGather, Amd, Dial, DigitGather, Recording, Transcription, word_count};
 use super::webhooks::{self, Outgoing};
 use super::{HangupCause, HangupSource, LegState, Timing};
 use crate::clock;
@@ -44,8 +44,58 @@ pub(crate) struct NewLeg {
     pub initiated_state: &'static str,
 }
 
+/// How long an incoming call rings unanswered before its caller gives up, in Telnyx seconds.
+const INCOMING_RING_SECS: u32 = 60;
+
+/// Records a call *to* the client, from `from` to `to`, played by `script`, and starts its
+/// simulation; returns its `call_control_id`. It rings until the client answers.
+pub(crate) fn spawn_incoming(
+    inner: &Arc<Inner>,
+    state: &mut State,
+    (from, to): (String, String),
+    script: Script,
+    webhook_url: String,
+) -> String {
+    let dial = Dial {
+        connection_id: "sandbox-inbound".to_owned(),
+        to,
+        from,
+        client_state: None,
+        command_id: None,
+        timeout_secs: INCOMING_RING_SECS,
+        retry_on_timeout: true,
+        time_limit_secs: 14_400,
+        amd: Amd::Disabled,
+        link_to: None,
+        bridge_intent: false,
+        bridge_on_answer: false,
+        park_after_unbridge: false,
+        webhook_url: None,
+        webhook_urls: HashMap::new(),
+        transcription: None,
+    };
+    let new = NewLeg {
+        dial,
+        webhook_url,
+        session_id: None,
+        bridge_on_answer: None,
+        initiated_state: "parked",
+    };
+    let data = start(inner, state, new, Some(script));
+    data["call_control_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Records a new leg and starts its simulation; returns the `data` of the dial's answer.
 pub(crate) fn spawn(inner: &Arc<Inner>, state: &mut State, new: NewLeg) -> Value {
+    start(inner, state, new, None)
+}
+
+/// A dialled leg (`incoming: None`, its script by number) or an incoming call's.
+fn start(inner: &Arc<Inner>, state: &mut State, new: NewLeg, incoming: Option<Script>) -> Value {
+    let is_incoming = incoming.is_some();
     let NewLeg {
         dial,
         webhook_url,
@@ -54,12 +104,14 @@ pub(crate) fn spawn(inner: &Arc<Inner>, state: &mut State, new: NewLeg) -> Value
         initiated_state,
     } = new;
     let call_control_id = new_call_control_id();
-    let script = inner
-        .settings
-        .scripts
-        .get(&dial.to)
-        .cloned()
-        .unwrap_or_else(|| Script::for_number(&dial.to));
+    let script = incoming.unwrap_or_else(|| {
+        inner
+            .settings
+            .scripts
+            .get(&dial.to)
+            .cloned()
+            .unwrap_or_else(|| Script::for_number(&dial.to))
+    });
     let delivery = script.delivery.unwrap_or(inner.settings.delivery);
     let (inputs, receiver) = mpsc::unbounded_channel();
     let leg = Leg {
@@ -86,6 +138,7 @@ pub(crate) fn spawn(inner: &Arc<Inner>, state: &mut State, new: NewLeg) -> Value
         command_ids: HashMap::new(),
         transcribing: false,
         ai_gathering: false,
+        incoming: is_incoming,
         started_at: SystemTime::now(),
         answered_at: None,
         ended_at: None,
@@ -119,6 +172,9 @@ pub(crate) fn spawn(inner: &Arc<Inner>, state: &mut State, new: NewLeg) -> Value
         greeting_report: None,
         recording_ends_at: None,
         hung_up_by_command: false,
+        incoming: is_incoming,
+        answer_requested: false,
+        recording: None,
     };
     tracing::debug!(call_control_id, to = %dial.to, "sandbox leg dialled");
     let answer = dial_answer(&leg);
@@ -211,15 +267,34 @@ struct LegTask {
     recording_ends_at: Option<Instant>,
     /// The client's `hangup` command ended the leg.
     hung_up_by_command: bool,
+    /// A call to the client: it rings until answered, and its person is the caller.
+    incoming: bool,
+    /// The client sent `answer`.
+    answer_requested: bool,
+    /// A `record_start` under way: saved (and transcribed) when it ends, hang-up included.
+    recording: Option<ActiveRecording>,
+}
+
+/// A recording under way.
+struct ActiveRecording {
+    recording: Recording,
+    started_at: SystemTime,
+    /// What the person said into it, once said in full.
+    heard: Option<String>,
 }
 
 impl LegTask {
     async fn run(mut self) {
         let started = self.start_time();
+        let direction = if self.incoming {
+            "incoming"
+        } else {
+            "outgoing"
+        };
         self.emit(
             "call.initiated",
             fields([
-                ("direction", json!("outgoing")),
+                ("direction", json!(direction)),
                 ("state", json!(self.plan.initiated_state)),
                 ("start_time", json!(started)),
             ]),
@@ -230,11 +305,17 @@ impl LegTask {
         };
         if let Stop::Hangup { cause, source } = stop {
             self.finish(cause, source);
+            // A recording ends with the call and is saved after the hang-up.
+            self.save_recording();
         }
     }
 
     async fn live(&mut self) -> Result<Infallible, Stop> {
-        self.ring().await?;
+        if self.incoming {
+            self.await_answer().await?;
+        } else {
+            self.ring().await?;
+        }
         self.answer();
         self.detect_machine().await?;
         loop {
@@ -243,7 +324,104 @@ impl LegTask {
                 Media::Speak { text } => self.speak(text).await?,
                 Media::Gather(gather) => self.gather(gather).await?,
                 Media::AiGather(ai) => self.ai_gather(ai).await?,
+                Media::Record(recording) => self.record(recording).await?,
             }
+        }
+    }
+
+    /// An incoming call rings until the client answers it, or its caller gives up.
+    async fn await_answer(&mut self) -> Result<(), Stop> {
+        let gives_up = Instant::now() + self.timing.secs(self.plan.timeout_secs);
+        while !self.answer_requested {
+            if self.wait(Some(gives_up)).await? {
+                // `Callee` is the person of the script: here, the caller (see `finish`).
+                return Err(hangup(HangupCause::OriginatorCancel, HangupSource::Callee));
+            }
+        }
+        Ok(())
+    }
+
+    /// `record_start`: the person says their script's `says` after a moment, then falls
+    /// silent; the recording stops `timeout_secs` into the silence or at `max_length`.
+    async fn record(&mut self, recording: Recording) -> Result<(), Stop> {
+        let limit = (recording.max_length_secs > 0)
+            .then(|| Instant::now() + self.timing.secs(recording.max_length_secs));
+        let capped = |at: Instant| limit.map_or(at, |limit| at.min(limit));
+        let timeout_secs = recording.timeout_secs;
+        self.recording = Some(ActiveRecording {
+            recording,
+            started_at: SystemTime::now(),
+            heard: None,
+        });
+        if let Some(said) = self.script.says.clone() {
+            let spoken =
+                Instant::now() + self.timing.response + self.timing.speech(word_count(&said));
+            self.pause_until(capped(spoken)).await?;
+            if let Some(active) = &mut self.recording {
+                active.heard = Some(said);
+            }
+            if timeout_secs > 0 {
+                let quiet = Instant::now() + self.timing.secs(timeout_secs);
+                self.pause_until(capped(quiet)).await?;
+                self.save_recording();
+                return Ok(());
+            }
+        }
+        match limit {
+            Some(limit) => self.pause_until(limit).await?,
+            // No limit and no silence timeout: it records until the call ends.
+            None => loop {
+                self.wait(None).await?;
+            },
+        }
+        self.save_recording();
+        Ok(())
+    }
+
+    /// `call.recording.saved`, then `call.recording.transcription.saved` with what was heard
+    /// when the recording asked for a transcription.
+    fn save_recording(&mut self) {
+        let Some(active) = self.recording.take() else {
+            return;
+        };
+        let recording_id = Uuid::now_v7().to_string();
+        let format = active.recording.format.as_str();
+        let url = format!("https://recordings.sandbox.invalid/{recording_id}.{format}");
+        let urls = if format == "wav" {
+            json!({"mp3": null, "wav": url})
+        } else {
+            json!({"mp3": url, "wav": null})
+        };
+        self.emit(
+            "call.recording.saved",
+            fields([
+                ("channels", json!("single")),
+                (
+                    "recording_started_at",
+                    json!(clock::format_rfc3339(active.started_at.into())),
+                ),
+                ("recording_ended_at", json!(clock::now_rfc3339())),
+                ("recording_urls", urls.clone()),
+                ("public_recording_urls", urls),
+            ]),
+        );
+        if active.recording.transcription {
+            self.emit(
+                "call.recording.transcription.saved",
+                fields([
+                    ("calling_party_type", json!("pstn")),
+                    ("recording_id", json!(recording_id)),
+                    (
+                        "recording_transcription_id",
+                        json!(Uuid::now_v7().to_string()),
+                    ),
+                    ("status", json!("completed")),
+                    (
+                        "transcription_text",
+                        json!(active.heard.unwrap_or_default()),
+                    ),
+                ]),
+            );
         }
     }
 
@@ -279,6 +457,9 @@ impl LegTask {
     fn answer(&mut self) {
         let now = Instant::now();
         self.answered_at = Some(now);
+        if let Some(after) = self.script.hangs_up_after {
+            self.callee_hangup_at = Some(now + after);
+        }
         self.time_limit_at = Some(now + self.timing.secs(self.plan.time_limit_secs));
         if self.script.answered_by == AnsweredBy::Machine {
             // The box greets from the moment it picks up, whether or not AMD listens.
@@ -610,6 +791,10 @@ impl LegTask {
                         self.pending.push_back(media);
                         return Ok(false);
                     }
+                    Some(LegInput::Answer) => {
+                        self.answer_requested = true;
+                        return Ok(false);
+                    }
                     Some(LegInput::Hangup) => {
                         self.hung_up_by_command = true;
                         let cause = if self.answered_at.is_some() {
@@ -645,6 +830,13 @@ impl LegTask {
 
     /// Records the end, releases the bridged peer and sends `call.hangup`.
     fn finish(&mut self, cause: HangupCause, source: HangupSource) {
+        // The script's person is the callee of a dialled leg but the caller of an incoming
+        // one, and the client that sends `hangup` the other way round.
+        let source = match (self.incoming, source) {
+            (true, HangupSource::Caller) => HangupSource::Callee,
+            (true, HangupSource::Callee) => HangupSource::Caller,
+            (_, source) => source,
+        };
         {
             let mut state = self.inner.lock();
             let mut peer = None;

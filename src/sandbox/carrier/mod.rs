@@ -11,7 +11,8 @@
 //!
 //! - **The API** (`api.rs`), as in docs/telnyx.md §1–3: `POST /v2/calls`,
 //!   `POST /v2/calls/{call_control_id}/actions/{speak, gather_using_speak, gather,
-//!   gather_using_ai, transcription_start, transcription_stop, transfer, bridge, hangup}`,
+//!   gather_using_ai, transcription_start, transcription_stop, transfer, bridge, hangup,
+//!   answer, record_start}`,
 //!   `PUT …/actions/client_state_update` and `GET /v2/calls/{call_control_id}`. Every request
 //!   needs `Authorization: Bearer <any non-empty key>`. Bodies are validated like Telnyx does
 //!   (`validate.rs`), a little more strictly: unknown fields are refused. Errors use Telnyx's
@@ -30,6 +31,15 @@
 //!   per-event `webhook_urls` entry, or [`CarrierConfig::default_webhook_url`]); retried twice on a
 //!   non-2xx answer or a network error. Per leg they leave in order, unless the callee's
 //!   [`Delivery`] mode duplicates or shuffles them.
+//!
+//! - **Calls to the client** ([`SandboxCarrier::place_call`], a test control): a scripted
+//!   caller rings the client's number; `call.initiated` (direction `incoming`) goes to the
+//!   given webhook URL (the Call Control app's), and the call rings until `answer`, then
+//!   plays like any answered leg. `record_start` records what the caller [`Script::says`]
+//!   (after [`Timing::response`]) until `timeout_secs` of silence, `max_length` or the
+//!   hang-up, then sends `call.recording.saved` (no `call_control_id`, as in its schema) and,
+//!   with `transcription`, `call.recording.transcription.saved` with those words
+//!   (docs/telnyx.md §3.10).
 //!
 //! # Event order
 //!
@@ -276,6 +286,25 @@ impl Default for CarrierConfig {
     }
 }
 
+/// A call to place to the client, as a caller would: [`SandboxCarrier::place_call`].
+#[derive(Debug, Clone)]
+pub struct IncomingCall {
+    /// The caller's number.
+    pub from: String,
+    /// The number called: the client's.
+    pub to: String,
+    /// What the caller does: keys pressed at each keypad menu, what they say into a
+    /// recording ([`Script::caller`]), when they hang up ([`Script::hanging_up_after`]).
+    pub script: Script,
+    /// The Call Control app's webhook URL; `None`: [`CarrierConfig::default_webhook_url`].
+    pub webhook_url: Option<String>,
+}
+
+/// [`SandboxCarrier::place_call`] had nowhere to send the call's webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the call needs a webhook URL, or the carrier a default one")]
+pub struct NoWebhookUrl;
+
 /// [`SandboxCarrier::wait_until`] gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the condition was not reached within {0:?}")]
@@ -481,6 +510,29 @@ impl SandboxCarrier {
     /// The webhook verification key to configure in Klaxon (standard base64, 32 bytes).
     pub fn public_key_base64(&self) -> String {
         self.inner.settings.seed.public_key_base64()
+    }
+
+    /// A test control: a call rings the client's number, from `call.from`, as Telnyx
+    /// delivers one to a Call Control app (`call.initiated` with direction `incoming`). It
+    /// rings until the client answers (`POST …/actions/answer`) or 60 Telnyx seconds pass.
+    /// Returns the leg's `call_control_id`.
+    pub fn place_call(&self, call: IncomingCall) -> Result<String, NoWebhookUrl> {
+        let webhook_url = call
+            .webhook_url
+            .or_else(|| self.inner.settings.default_webhook_url.clone())
+            .ok_or(NoWebhookUrl)?;
+        let id = {
+            let mut state = self.inner.lock();
+            call::spawn_incoming(
+                &self.inner,
+                &mut state,
+                (call.from, call.to),
+                call.script,
+                webhook_url,
+            )
+        };
+        self.inner.touch();
+        Ok(id)
     }
 
     /// Every API request received so far, in arrival order.

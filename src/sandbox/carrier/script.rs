@@ -77,6 +77,9 @@ pub struct Script {
     /// Hangs up halfway through the first prompt played to them (speak, gather prompt or AI
     /// greeting).
     pub hangs_up_during_first_prompt: bool,
+    /// Hangs up this long after the call is answered, whatever is playing (a caller to
+    /// Klaxon who gives up while on hold).
+    pub hangs_up_after: Option<Duration>,
     /// Overrides the carrier's [`CarrierConfig::delivery`](super::CarrierConfig::delivery)
     /// for this callee's legs.
     pub delivery: Option<Delivery>,
@@ -105,6 +108,7 @@ impl Script {
             says: None,
             presses: None,
             hangs_up_during_first_prompt: false,
+            hangs_up_after: None,
             delivery: None,
         }
     }
@@ -188,6 +192,24 @@ impl Script {
         Script {
             ring: Some(Ring::Until(at)),
             ..self
+        }
+    }
+
+    /// The same person, who hangs up `after` the call is answered.
+    pub fn hanging_up_after(self, after: Duration) -> Script {
+        Script {
+            hangs_up_after: Some(after),
+            ..self
+        }
+    }
+
+    /// A caller (see [`SandboxCarrier::place_call`](super::SandboxCarrier::place_call)) who
+    /// presses `keys` at the greeting's menu and, when a recording listens, says `message`.
+    pub fn caller(keys: &str, message: Option<&str>) -> Script {
+        Script {
+            presses: (!keys.is_empty()).then(|| keys.to_owned()),
+            says: message.map(str::to_owned),
+            ..Script::answering()
         }
     }
 

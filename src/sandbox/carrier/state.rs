@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use super::script::Script;
-use super::validate::{AiGather, DigitGather, Transcription};
+use super::validate::{AiGather, DigitGather, Recording, Transcription};
 use super::{
     CarrierConfig, HangupCause, HangupSource, LegSnapshot, LegState, RecordedRequest, SentWebhook,
 };
@@ -139,6 +139,8 @@ pub(crate) enum Media {
     },
     Gather(DigitGather),
     AiGather(AiGather),
+    /// `record_start`: the caller speaks (their script's `says`) and the recording ends.
+    Record(Recording),
 }
 
 /// What a leg task is told by the HTTP handler or by another leg.
@@ -148,6 +150,8 @@ pub(crate) enum LegInput {
     /// `Some` starts a transcription, `None` stops it.
     Transcription(Option<Transcription>),
     Hangup,
+    /// `answer` on an incoming call.
+    Answer,
     Bridged {
         peer: String,
         ends_conversation: bool,
@@ -190,6 +194,9 @@ pub(crate) struct Leg {
     pub command_ids: HashMap<String, Instant>,
     pub transcribing: bool,
     pub ai_gathering: bool,
+    /// A call placed *to* the client ([`super::SandboxCarrier::place_call`]): it rings until
+    /// the client answers.
+    pub incoming: bool,
     pub started_at: SystemTime,
     pub answered_at: Option<SystemTime>,
     pub ended_at: Option<SystemTime>,

@@ -54,6 +54,8 @@ pub(crate) const ACTIONS: &[&str] = &[
     "transfer",
     "bridge",
     "hangup",
+    "answer",
+    "record_start",
 ];
 
 /// TTS payloads, greetings and invalid-input prompts: at most this many characters.
@@ -161,13 +163,30 @@ pub(crate) enum Command {
     Transfer(Box<Transfer>),
     Bridge(Bridge),
     Hangup,
+    /// Picks up an incoming call; later webhooks go to `webhook_url` when given.
+    Answer {
+        webhook_url: Option<String>,
+    },
+    RecordStart(Recording),
+}
+
+/// `record_start` as far as the simulation cares (docs/telnyx.md §3.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recording {
+    /// Seconds; 0: until the call ends.
+    pub max_length_secs: u32,
+    /// Silence after speech that stops the recording, in seconds; 0: never.
+    pub timeout_secs: u32,
+    /// `call.recording.transcription.saved` follows `call.recording.saved`.
+    pub transcription: bool,
+    pub format: String,
 }
 
 impl Command {
     /// Whether Telnyx refuses the command on a leg that has not been answered (90034).
-    /// Only hangup is allowed while ringing: it cancels the call.
+    /// Only hangup (it cancels the call) and answer are allowed while ringing.
     pub(crate) fn needs_answer(&self) -> bool {
-        !matches!(self, Command::Hangup)
+        !matches!(self, Command::Hangup | Command::Answer { .. })
     }
 }
 
@@ -192,6 +211,8 @@ pub(crate) fn command(action: &str, body: &Value) -> Option<Result<(Common, Comm
         "transfer" => transfer(body),
         "bridge" => bridge(body),
         "hangup" => Fields::new(body, HANGUP_FIELDS).map(|f| (f, Command::Hangup)),
+        "answer" => answer(body),
+        "record_start" => record_start(body),
         _ => return None,
     };
     Some(parsed.and_then(|(fields, command)| Ok((fields.common()?, command))))
@@ -516,6 +537,36 @@ pub(crate) fn message(body: &Value) -> Result<OutgoingText, Rejection> {
         messaging_profile_id,
         webhook_url: f.url("webhook_url")?,
     })
+}
+
+fn answer(body: &Value) -> Result<(Fields<'_>, Command), Rejection> {
+    let f = Fields::new(body, ANSWER_FIELDS)?;
+    let webhook_url = f.url("webhook_url")?;
+    f.webhook_urls()?;
+    f.bool("send_silence_when_idle")?;
+    Ok((f, Command::Answer { webhook_url }))
+}
+
+fn record_start(body: &Value) -> Result<(Fields<'_>, Command), Rejection> {
+    let f = Fields::new(body, RECORD_START_FIELDS)?;
+    let format = f
+        .one_of("format", &["wav", "mp3"])?
+        .ok_or_else(|| Rejection::missing("format"))?
+        .to_owned();
+    f.one_of("channels", &["single", "dual"])?
+        .ok_or_else(|| Rejection::missing("channels"))?;
+    f.one_of("recording_track", &["both", "inbound", "outbound"])?;
+    f.one_of("trim", &["trim-silence"])?;
+    f.one_of("transcription_engine", &["A", "B", "deepgram/nova-3"])?;
+    f.bool("play_beep")?;
+    f.str("transcription_language")?;
+    let recording = Recording {
+        max_length_secs: f.int("max_length", 0..=14_400)?.unwrap_or(0),
+        timeout_secs: f.int("timeout_secs", 0..=u32::MAX)?.unwrap_or(0),
+        transcription: f.bool("transcription")?.unwrap_or(false),
+        format,
+    };
+    Ok((f, Command::RecordStart(recording)))
 }
 
 /// The object fields of one request body, checked against the schema's property names.

@@ -42,7 +42,11 @@ pub(crate) struct Outgoing {
 fn carries_parties(event_type: &str) -> bool {
     !matches!(
         event_type,
-        "call.speak.started" | "call.speak.ended" | "call.transcription"
+        "call.speak.started"
+            | "call.speak.ended"
+            | "call.transcription"
+            | "call.recording.saved"
+            | "call.recording.transcription.saved"
     )
 }
 
@@ -53,7 +57,10 @@ pub(crate) fn payload(
     extra: Map<String, Value>,
 ) -> Map<String, Value> {
     let mut payload = Map::new();
-    payload.insert("call_control_id".into(), json!(leg.call_control_id));
+    // `call.recording.saved`'s schema has no `call_control_id` (docs/telnyx.md §3.10).
+    if event_type != "call.recording.saved" {
+        payload.insert("call_control_id".into(), json!(leg.call_control_id));
+    }
     payload.insert("call_leg_id".into(), json!(leg.call_leg_id));
     payload.insert("call_session_id".into(), json!(leg.call_session_id));
     payload.insert("connection_id".into(), json!(leg.connection_id));
@@ -242,6 +249,7 @@ mod tests {
             command_ids: HashMap::new(),
             transcribing: false,
             ai_gathering: false,
+            incoming: false,
             started_at: SystemTime::now(),
             answered_at: None,
             ended_at: None,

@@ -19,6 +19,7 @@ mod deliveries;
 mod dials;
 mod escalations;
 mod events;
+mod inbound;
 mod leases;
 mod listen;
 mod migrate;
@@ -267,6 +268,32 @@ impl PostgresStore {
         update: EscalationUpdate,
     ) -> Result<Vec<EventId>, StoreError> {
         escalations::save(&self.pool, &update).await
+    }
+
+    pub async fn inbound_call_arrived(
+        &self,
+        call: super::NewInboundCall,
+    ) -> Result<bool, StoreError> {
+        inbound::arrived(&self.client().await?, &call).await
+    }
+
+    pub async fn find_inbound_call(
+        &self,
+        column: &'static str,
+        value: String,
+    ) -> Result<Option<super::InboundRecord>, StoreError> {
+        inbound::find(&self.client().await?, column, &value).await
+    }
+
+    pub async fn save_inbound_call(
+        &self,
+        update: super::InboundUpdate,
+    ) -> Result<super::InboundSaved, StoreError> {
+        inbound::save(&self.pool, &self.node, &update).await
+    }
+
+    pub async fn waiting_inbound_calls(&self) -> Result<Vec<super::InboundId>, StoreError> {
+        inbound::waiting(&self.client().await?).await
     }
 
     pub async fn claim_dial(&self, dial: NewDial) -> Result<DialClaim, StoreError> {

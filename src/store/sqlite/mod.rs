@@ -10,6 +10,7 @@ mod deliveries;
 mod dials;
 mod escalations;
 mod events;
+mod inbound;
 mod poll_cursors;
 mod reader;
 mod texts;
@@ -156,6 +157,38 @@ impl SqliteStore {
         self.writer
             .write(move |tx| escalations::save(tx, &update))
             .await
+    }
+
+    pub async fn inbound_call_arrived(
+        &self,
+        call: super::NewInboundCall,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |tx| inbound::arrived(tx, &call))
+            .await
+    }
+
+    pub async fn find_inbound_call(
+        &self,
+        column: &'static str,
+        value: String,
+    ) -> Result<Option<super::InboundRecord>, StoreError> {
+        self.readers
+            .with(move |conn| inbound::find(conn, column, &value))
+            .await
+    }
+
+    pub async fn save_inbound_call(
+        &self,
+        update: super::InboundUpdate,
+    ) -> Result<super::InboundSaved, StoreError> {
+        self.writer
+            .write(move |tx| inbound::save(tx, &update))
+            .await
+    }
+
+    pub async fn waiting_inbound_calls(&self) -> Result<Vec<super::InboundId>, StoreError> {
+        self.readers.with(inbound::waiting).await
     }
 
     pub async fn claim_dial(&self, dial: NewDial) -> Result<DialClaim, StoreError> {

@@ -211,7 +211,7 @@ fn menu_words(plan: &Plan, state: &State, heard: Heard) -> String {
         (Heard::Model, Some(text)) => text.clone(),
         _ => plan.briefing.template_with(state.found.as_ref()),
     };
-    let can_connect = connect_target(plan, state).is_some();
+    let can_connect = connect_target(plan, state).is_some() || state.caller.is_some();
     spoken::speakable(&script::menu(&briefing, can_connect))
 }
 

@@ -48,6 +48,7 @@ use super::carrier::Carrier;
 use super::enrich::Enricher;
 use super::escalation::machine::{Input, Settlement, State};
 use super::escalation::plan::Plan;
+use super::inbound::Inbound;
 use super::telnyx::events::CallEvent;
 use super::webhook;
 use crate::intake::Intake;
@@ -80,6 +81,9 @@ struct Shared {
     enricher: Option<Enricher>,
     /// Where recorded events go once committed: the pipelines.
     intake: Option<Intake>,
+    /// Calls to Klaxon's number: their events are theirs, and an escalation a caller started
+    /// tells them its outcome.
+    inbound: Option<Arc<Inbound>>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -96,9 +100,16 @@ pub struct EngineBuilder {
     model: Option<ChatModel>,
     enricher: Option<Enricher>,
     intake: Option<Intake>,
+    inbound: Option<Inbound>,
 }
 
 impl EngineBuilder {
+    /// Answers calls to Klaxon's number (live call routing).
+    pub fn inbound(mut self, inbound: Inbound) -> Self {
+        self.inbound = Some(inbound);
+        self
+    }
+
     /// The model that writes the spoken briefing; without one the template is read.
     pub fn model(mut self, model: Option<ChatModel>) -> Self {
         self.model = model;
@@ -127,6 +138,7 @@ impl EngineBuilder {
                 model: self.model,
                 enricher: self.enricher,
                 intake: self.intake,
+                inbound: self.inbound.map(Arc::new),
                 locks: Mutex::new(HashMap::new()),
             }),
         }
@@ -146,7 +158,25 @@ impl EngineHandle {
             model: None,
             enricher: None,
             intake: None,
+            inbound: None,
         }
+    }
+
+    /// The store, for the inbound calls that share this engine's.
+    pub(crate) fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    pub(crate) fn carrier(&self) -> &Carrier {
+        &self.shared.carrier
+    }
+
+    pub(crate) fn intake(&self) -> Option<&Intake> {
+        self.shared.intake.as_ref()
+    }
+
+    pub(crate) fn inbound(&self) -> Option<&Arc<Inbound>> {
+        self.shared.inbound.as_ref()
     }
 
     /// Starts a new escalation: dials the first slot, and meanwhile writes the briefing and
@@ -179,10 +209,16 @@ impl EngineHandle {
     /// Acts on a recorded call event, then marks it processed.
     pub async fn on_call_event(&self, event: CallEvent) {
         let store = &self.shared.store;
-        match webhook::route(store, &event).await {
-            Some((escalation, input)) => self.feed(escalation, input).await,
-            None => {
-                tracing::debug!(event = %event.id, kind = %event.event_type, "call event for no known escalation")
+        let caller_leg = match &self.shared.inbound {
+            Some(inbound) => inbound.on_call_event(self, &event).await,
+            None => false,
+        };
+        if !caller_leg {
+            match webhook::route(store, &event).await {
+                Some((escalation, input)) => self.feed(escalation, input).await,
+                None => {
+                    tracing::debug!(event = %event.id, kind = %event.event_type, "call event for no known escalation")
+                }
             }
         }
         if let Err(error) = store.webhook_processed(event.id.clone()).await {

@@ -28,6 +28,9 @@ impl EngineHandle {
     pub async fn resume_all(&self) -> Result<usize, EngineError> {
         // First the call events that arrived but were not acted on before the stop.
         self.replay_unprocessed().await?;
+        if let Some(inbound) = self.inbound() {
+            inbound.resume(self).await;
+        }
         if self.shared.store.is_shared() {
             // Other nodes may be running these escalations right now; the ones a dead node
             // left are found by `watch` once its leases run out.

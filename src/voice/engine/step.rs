@@ -81,6 +81,7 @@ impl EngineHandle {
             legs: Vec::new(),
             answered: None,
         };
+        let decided_before = step.persisted.machine.outcome().is_some();
         loop {
             if let Some(input) = step.inputs.pop_front() {
                 self.decide(&mut step, input).await?;
@@ -98,6 +99,11 @@ impl EngineHandle {
             }
         }
         self.forget_if_done(id, &step.persisted.machine);
+        if let (false, Some(outcome)) = (decided_before, step.persisted.machine.outcome())
+            && step.persisted.machine.caller.is_some()
+        {
+            self.tell_caller(id, outcome);
+        }
         Ok(())
     }
 
@@ -114,7 +120,8 @@ impl EngineHandle {
         let machine = Machine {
             slots: &step.plan.slots,
             can_connect: step.plan.connect_to.is_some()
-                || step.persisted.machine.connect_to.is_some(),
+                || step.persisted.machine.connect_to.is_some()
+                || step.persisted.machine.caller.is_some(),
             rules: &step.plan.rules,
         };
         let mut events = Vec::new();

@@ -170,6 +170,11 @@ pub struct State {
     /// "There is no one to connect you to" is said once per call, not at every press of 1.
     #[serde(default)]
     pub told_no_target: bool,
+    /// The leg of a caller waiting on the line (live call routing, `crate::voice::inbound`):
+    /// "connect" bridges to it instead of dialling anyone, and the caller's leg is the
+    /// caller's to end, not the escalation's (unless the conversation with them is over).
+    #[serde(default)]
+    pub caller: Option<String>,
 }
 
 impl State {
@@ -186,6 +191,7 @@ impl State {
             connects: 0,
             heard: None,
             told_no_target: false,
+            caller: None,
         }
     }
 
@@ -542,7 +548,10 @@ impl Machine<'_> {
             };
         }
         match input {
-            Input::Start if state.attempt == 0 => self.next_group(state),
+            // A cancel can come before the start (a caller who hangs up at once): no dial.
+            Input::Start if state.attempt == 0 && state.outcome().is_none() => {
+                self.next_group(state)
+            }
             Input::Start => Vec::new(),
             Input::Cancel if state.outcome().is_some() => Vec::new(),
             Input::Cancel => self.end_outside(
@@ -800,6 +809,7 @@ impl Machine<'_> {
         };
         let attempt = state.calls[index].attempt;
         match choice {
+            Choice::Connect if state.caller.is_some() => self.connect_caller(state, index),
             Choice::Connect if self.can_connect => {
                 let Some(link_to) = state.calls[index].call.clone() else {
                     return Vec::new();
@@ -841,6 +851,20 @@ impl Machine<'_> {
             }
             Choice::Repeat => self.next_round(state),
         }
+    }
+
+    /// "Connect" with a caller on the line: no dial, the caller's leg is bridged at once.
+    fn connect_caller(&self, state: &mut State, index: usize) -> Vec<Action> {
+        let (Some(a), Some(b)) = (state.calls[index].call.clone(), state.caller.clone()) else {
+            return Vec::new();
+        };
+        let attempt = state.calls[index].attempt;
+        state.phase = Phase::Connecting { b_answered: true };
+        state.connects += 1;
+        state.b_leg = Some(b.clone());
+        let mut actions = self.say(state, index, "connecting", Speech::Connecting);
+        actions.push(Action::Bridge { attempt, a, b });
+        actions
     }
 
     /// Offers the menu again, unless the call has had its rounds: then goodbye, next group.
@@ -977,6 +1001,11 @@ impl Machine<'_> {
     }
 
     fn hang_up_b(&self, state: &mut State, attempt: u32) -> Vec<Action> {
+        if state.b_leg.is_some() && state.b_leg == state.caller && state.phase != Phase::Bridged {
+            // A caller still waiting is told and looked after by the inbound call.
+            state.b_leg = None;
+            return Vec::new();
+        }
         match state.b_leg.take() {
             Some(call) => vec![Action::Hangup {
                 attempt,

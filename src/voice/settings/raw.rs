@@ -36,6 +36,8 @@ fn default_role(policy: &str) -> &'static str {
 pub struct RawVoice {
     pub public_url: Option<String>,
     pub dials_per_second: Option<f64>,
+    /// The policy a caller to Klaxon's number reaches by pressing 1 (`INBOUND_POLICY`).
+    pub inbound_policy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,10 +349,28 @@ pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
         }
     };
 
+    let inbound_policy = match r.var("INBOUND_POLICY") {
+        Some(name) => Some((name, Origin::Env("INBOUND_POLICY"))),
+        None => raw.voice.inbound_policy.map(|name| (name, file.clone())),
+    };
+    if let Some((name, origin)) = &inbound_policy
+        && !policies.contains_key(name.as_str())
+    {
+        r.fail(
+            origin.clone(),
+            "voice.inbound_policy",
+            format!("no policy is named {name:?}"),
+        );
+    }
+
     let from_number = from_number.unwrap_or_else(|| SANDBOX_FROM_NUMBER.into());
     let sms = crate::voice::sms::settings::resolve(r, &from_number);
     VoiceSettings {
         sms,
+        inbound_policy: inbound_policy.map_or_else(
+            || crate::voice::inbound::DEFAULT_POLICY.to_owned(),
+            |(name, _)| name,
+        ),
         sandbox_timing,
         telnyx,
         public_keys,

@@ -12,12 +12,14 @@
 //! anything is sent ([`Dial::validate`], [`Command::validate`]), so a bug surfaces as
 //! [`super::TelnyxError::InvalidRequest`] instead of a 422 in production.
 
+mod inbound;
 mod speech;
 
 use serde::{Serialize, Serializer};
 
 use super::{CallControlId, ClientState, CommandId};
 
+pub use inbound::{Answer, RecordStart, RecordingChannels, RecordingFormat};
 pub use speech::{
     AiAssistant, AiMessage, AiRole, AiTranscription, DEFAULT_VOICE, GatherUsingAi,
     GatherUsingSpeak, GoogleTranscription, InterruptionSettings, MAX_SPEECH_CHARS, PayloadType,
@@ -184,6 +186,8 @@ pub enum Command {
     Transfer(Transfer),
     Bridge(Bridge),
     Hangup(Hangup),
+    Answer(Answer),
+    RecordStart(RecordStart),
 }
 
 impl Command {
@@ -197,6 +201,8 @@ impl Command {
             Command::Transfer(_) => "transfer",
             Command::Bridge(_) => "bridge",
             Command::Hangup(_) => "hangup",
+            Command::Answer(_) => "answer",
+            Command::RecordStart(_) => "record_start",
         }
     }
 
@@ -209,6 +215,8 @@ impl Command {
             Command::Transfer(c) => &c.command_id,
             Command::Bridge(c) => &c.command_id,
             Command::Hangup(c) => &c.command_id,
+            Command::Answer(c) => &c.command_id,
+            Command::RecordStart(c) => &c.command_id,
         }
     }
 
@@ -233,7 +241,10 @@ impl Command {
                 check_speech(c.greeting.as_deref(), false)?;
                 check_speech(c.gather_ended_speech.as_deref(), false)
             }
-            Command::TranscriptionStart(_) | Command::Hangup(_) => Ok(()),
+            Command::TranscriptionStart(_) | Command::Hangup(_) | Command::Answer(_) => Ok(()),
+            Command::RecordStart(c) => {
+                check_range(c.max_length, 0, 14_400, "max_length must be 0 to 14400")
+            }
             Command::Transfer(c) => {
                 check_destination(&c.to)?;
                 check_range(c.timeout_secs, 5, 600, "timeout_secs must be 5 to 600")?;
@@ -268,6 +279,8 @@ impl Command {
             }),
             Command::Bridge(c) => serde_json::to_vec(c),
             Command::Hangup(c) => serde_json::to_vec(c),
+            Command::Answer(c) => serde_json::to_vec(c),
+            Command::RecordStart(c) => serde_json::to_vec(c),
         }
     }
 }
@@ -288,7 +301,9 @@ into_command!(
     TranscriptionStart,
     Transfer,
     Bridge,
-    Hangup
+    Hangup,
+    Answer,
+    RecordStart
 );
 
 /// `transfer`: a **blind** transfer of this leg to `to` (docs/telnyx.md §3.6). If the target does

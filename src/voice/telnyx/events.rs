@@ -46,6 +46,9 @@ pub enum CallEventKind {
     /// `call.initiated`: Telnyx is placing (or received) the call.
     Initiated {
         direction: Option<Direction>,
+        /// Who calls and who is called: for a call to Klaxon's number, the caller and ours.
+        from: Option<String>,
+        to: Option<String>,
     },
     /// `call.answered`. Not a human yet: wait for AMD when it was requested.
     Answered,
@@ -101,7 +104,17 @@ pub enum CallEventKind {
     },
     /// `call.bridged`: sent once for each leg.
     Bridged,
-    /// Any other event type, e.g. `call.recording.saved`.
+    /// `call.recording.saved` (docs/telnyx.md §3.10): a recording ended. `url` is its mp3
+    /// (else wav) download, valid for 10 minutes.
+    RecordingSaved {
+        url: Option<String>,
+    },
+    /// `call.recording.transcription.saved`: the text of a recording made with
+    /// `transcription: true`.
+    RecordingTranscribed {
+        text: String,
+    },
+    /// Any other event type, e.g. `call.playback.ended`.
     Other(String),
 }
 
@@ -274,6 +287,8 @@ fn kind(event_type: &str, payload: &Value) -> CallEventKind {
     match event_type {
         "call.initiated" => CallEventKind::Initiated {
             direction: text(payload, "direction").map(Direction::from_wire),
+            from: text(payload, "from").map(str::to_owned),
+            to: text(payload, "to").map(str::to_owned),
         },
         "call.answered" => CallEventKind::Answered,
         "call.hangup" => CallEventKind::Hangup {
@@ -319,6 +334,17 @@ fn kind(event_type: &str, payload: &Value) -> CallEventKind {
             }
         }
         "call.bridged" => CallEventKind::Bridged,
+        "call.recording.saved" => {
+            let urls = payload.get("recording_urls").unwrap_or(&Value::Null);
+            CallEventKind::RecordingSaved {
+                url: text(urls, "mp3")
+                    .or_else(|| text(urls, "wav"))
+                    .map(str::to_owned),
+            }
+        }
+        "call.recording.transcription.saved" => CallEventKind::RecordingTranscribed {
+            text: field("transcription_text").to_owned(),
+        },
         other => CallEventKind::Other(other.to_owned()),
     }
 }
@@ -377,7 +403,9 @@ mod tests {
         assert_eq!(
             fixture!("call_initiated").kind,
             CallEventKind::Initiated {
-                direction: Some(Direction::Outgoing)
+                direction: Some(Direction::Outgoing),
+                from: Some("+15557650000".into()),
+                to: Some("+15551230001".into()),
             }
         );
         let hangup = fixture!("call_hangup");
@@ -562,5 +590,37 @@ mod tests {
         let unsure = MachineDetection::from_wire("not_sure");
         assert!(!unsure.is_human() && !unsure.is_no_answer());
         assert_eq!(MachineDetection::from_wire("beep").as_str(), "beep");
+    }
+
+    #[test]
+    fn recordings_and_their_transcripts_are_read() {
+        let saved = parse(
+            br#"{"data":{"id":"e1","event_type":"call.recording.saved","payload":{"call_leg_id":"l","client_state":"eyJlIjoiaW5iXzEiLCJhIjowLCJsIjoiQSJ9","recording_urls":{"mp3":null,"wav":"https://r/1.wav"}}}}"#,
+        )
+        .expect("an event");
+        assert_eq!(
+            saved.kind,
+            CallEventKind::RecordingSaved {
+                url: Some("https://r/1.wav".into())
+            }
+        );
+        assert_eq!(saved.call_control_id, None);
+        assert_eq!(
+            saved
+                .client_state
+                .map(|s| s.escalation().to_owned())
+                .as_deref(),
+            Some("inb_1")
+        );
+        let text = parse(
+            br#"{"data":{"id":"e2","event_type":"call.recording.transcription.saved","payload":{"call_control_id":"v3:x","transcription_text":"Call me back","status":"completed"}}}"#,
+        )
+        .expect("an event");
+        assert_eq!(
+            text.kind,
+            CallEventKind::RecordingTranscribed {
+                text: "Call me back".into()
+            }
+        );
     }
 }

@@ -179,6 +179,8 @@ impl Rig {
                 "transcription_start" => "TranscriptionStartRequest",
                 "bridge" => "BridgeRequest",
                 "hangup" => "HangupRequest",
+                "answer" => "AnswerRequest",
+                "record_start" => "StartRecordingRequest",
                 other => panic!("unexpected request {other}: {request:?}"),
             };
             assert_valid(schema, &request.body);

@@ -679,3 +679,69 @@ fn speech_and_digits_map_to_choices() {
     assert_eq!(Choice::from_digit("1"), Some(Choice::Connect));
     assert_eq!(Choice::from_digit("9"), None);
 }
+
+#[test]
+fn with_a_caller_on_the_line_connect_bridges_their_leg_without_a_dial() {
+    let mut run = Run::new(&["+15550001"]);
+    run.can_connect = false;
+    run.state.caller = Some("caller".into());
+    run.reach_menu();
+    let connect = run.press(1, "1");
+    assert_eq!(
+        connect,
+        vec![
+            speak(1, "connecting", Speech::Connecting),
+            Action::Bridge {
+                attempt: 1,
+                a: call(1),
+                b: "caller".into()
+            }
+        ],
+        "no DialB: the caller's own leg is bridged"
+    );
+    assert_eq!(
+        run.send(Input::Bridged { attempt: 1 }),
+        vec![Action::Finish(Outcome::Connected)]
+    );
+    // The engineer hangs up: the conversation is over, the caller's leg too.
+    let end = run.hung_up(1, Leg::A, "normal_clearing");
+    assert_eq!(
+        end,
+        vec![
+            Action::Hangup {
+                attempt: 1,
+                leg: Leg::B,
+                call: "caller".into()
+            },
+            Action::CallEnded { attempt: 1 }
+        ]
+    );
+    run.assert_nothing_left_up();
+}
+
+#[test]
+fn a_cancel_before_the_bridge_leaves_the_waiting_caller_to_their_call() {
+    let mut run = Run::new(&["+15550001"]);
+    run.state.caller = Some("caller".into());
+    run.reach_menu();
+    run.press(1, "1");
+    let cancel = run.send(Input::Cancel);
+    assert!(
+        !cancel
+            .iter()
+            .any(|a| matches!(a, Action::Hangup { leg: Leg::B, .. })),
+        "the caller is not hung up by the escalation: {cancel:?}"
+    );
+    assert_eq!(cancel.last(), Some(&Action::Finish(Outcome::Cancelled)));
+}
+
+#[test]
+fn a_cancel_that_overtakes_the_start_dials_nobody() {
+    let mut run = Run::new(&["+15550001"]);
+    assert_eq!(
+        run.send(Input::Cancel),
+        vec![Action::Finish(Outcome::Cancelled)]
+    );
+    assert_eq!(run.send(Input::Start), vec![]);
+    run.assert_nothing_left_up();
+}
