@@ -136,6 +136,8 @@ pub async fn serve(
         ))
         .intake(intake.clone())
         .build();
+    let alerts = crate::ingress::alerts::Settler::new();
+    let settling = alerts.spawn(store.clone(), voice.clone(), workers_stop.clone());
     let resumed = voice.resume_all().await?;
     if resumed > 0 {
         tracing::info!(
@@ -198,6 +200,7 @@ pub async fn serve(
         merge,
         merge_accounts,
         reconciler,
+        alerts,
         settings: Arc::new(settings),
     };
     http::listener::serve(listener, http::router(state), limits, shutdown).await;
@@ -210,6 +213,7 @@ pub async fn serve(
     runner.join().await;
     worker.join().await;
     let _ = watcher.await;
+    let _ = settling.await;
     tracing::info!("committing queued writes");
     store.close().await;
     Ok(())
