@@ -10,7 +10,8 @@
 //!
 //! An episode's opening event is stored with the idempotency key [`opening_key`], so a repeat,
 //! a re-sent notification, or a retry after a crash between the two writes stores nothing
-//! new and never starts a second escalation. The escalations to settle are found through
+//! new and never starts a second escalation. A repeat whose episode has no opening event yet
+//! (that crash) is reported as `Opened` again, so the retry stores it. The escalations to settle are found through
 //! that key too ([`Store::alert_escalations`]).
 
 use serde::Serialize;
@@ -65,7 +66,8 @@ pub struct AlertNotice {
 pub enum Noted {
     /// A new episode began: its opening event should be stored (and rings).
     Opened { episode: i64 },
-    /// The alert was already open (firing or acknowledged); nothing new to ring.
+    /// The alert was already open (firing or acknowledged) and its opening event is stored;
+    /// nothing new to ring.
     Repeated { episode: i64 },
     /// The open alert was acknowledged now, or had been (a repeat).
     Acknowledged { episode: i64 },

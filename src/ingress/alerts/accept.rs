@@ -105,11 +105,10 @@ async fn store_event(
     noted: Noted,
 ) -> Result<Option<EventId>, StoreError> {
     let (event_type, suffix, episode) = match (noted, alert.status) {
-        // A repeat may be the retry of a notification whose opening event was never stored
-        // (a crash between the two writes): the episode's key makes it the same event.
-        (Noted::Opened { episode } | Noted::Repeated { episode }, AlertStatus::Firing) => {
-            ("alert.firing", "", episode)
-        }
+        // Also the retry of a notification whose opening event was never stored (a crash
+        // between the two writes): the store says `Opened` again, and the episode's key makes
+        // it the same event however many notifications race to store it.
+        (Noted::Opened { episode }, AlertStatus::Firing) => ("alert.firing", "", episode),
         (Noted::Acknowledged { episode }, _) => ("alert.acknowledged", ":acknowledged", episode),
         (Noted::Resolved { episode }, _) => ("alert.resolved", ":resolved", episode),
         _ => return Ok(None),

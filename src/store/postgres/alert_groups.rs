@@ -9,7 +9,7 @@ use super::PostgresStore;
 use crate::store::alert_group::{GroupState, next};
 use crate::store::{
     AlertGroup, AlertNotice, AlertStatus, AlertToSettle, EpisodeEscalations, EscalationId, Noted,
-    StoreError,
+    StoreError, opening_key,
 };
 
 const COLUMNS: &str = "source, dedup_key, status, episode, summary, severity, notifications,
@@ -168,7 +168,20 @@ async fn note(tx: &impl GenericClient, notice: &AlertNotice) -> Result<Noted, St
                 })
             })
             .transpose()?;
-        let decision = next(stored, notice.status);
+        let mut decision = next(stored, notice.status);
+        if let Noted::Repeated { episode } = decision.noted {
+            // A repeat, unless the episode's opening event was never stored (a crash between
+            // the two writes of its first notification): then this notification opens it.
+            let stored = tx
+                .query_opt(
+                    "SELECT 1 FROM events WHERE source = 'alerts' AND idempotency_key = $1",
+                    &[&opening_key(source, key, episode)],
+                )
+                .await?;
+            if stored.is_none() {
+                decision.noted = Noted::Opened { episode };
+            }
+        }
         let Some(write) = decision.write else {
             return Ok(decision.noted);
         };

@@ -6,7 +6,7 @@ use super::SqliteStore;
 use crate::store::alert_group::{GroupState, next};
 use crate::store::{
     AlertGroup, AlertNotice, AlertStatus, AlertToSettle, EpisodeEscalations, EscalationId, Noted,
-    StoreError,
+    StoreError, opening_key,
 };
 
 impl SqliteStore {
@@ -136,7 +136,10 @@ fn note(tx: &Transaction<'_>, notice: &AlertNotice) -> rusqlite::Result<Noted> {
             status: AlertStatus::parse(&status).unwrap_or(AlertStatus::Resolved),
             episode,
         });
-    let decision = next(stored, notice.status);
+    let mut decision = next(stored, notice.status);
+    if let Noted::Repeated { episode } = decision.noted {
+        decision.noted = opening_stored(tx, notice, episode)?;
+    }
     let Some(write) = decision.write else {
         return Ok(decision.noted);
     };
@@ -177,6 +180,24 @@ fn note(tx: &Transaction<'_>, notice: &AlertNotice) -> rusqlite::Result<Noted> {
         ))?;
     }
     Ok(decision.noted)
+}
+
+/// A repeat of an open alert, unless the episode's opening event was never stored (a crash
+/// between the two writes of its first notification): then this notification opens it.
+fn opening_stored(
+    tx: &Transaction<'_>,
+    notice: &AlertNotice,
+    episode: i64,
+) -> rusqlite::Result<Noted> {
+    let key = opening_key(&notice.source, &notice.dedup_key, episode);
+    let stored = tx
+        .prepare_cached("SELECT 1 FROM events WHERE source = 'alerts' AND idempotency_key = ?1")?
+        .exists([&key])?;
+    Ok(if stored {
+        Noted::Repeated { episode }
+    } else {
+        Noted::Opened { episode }
+    })
 }
 
 fn to_settle(conn: &Connection, limit: usize) -> Result<Vec<AlertToSettle>, StoreError> {
