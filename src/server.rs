@@ -137,7 +137,12 @@ pub async fn serve(
         .intake(intake.clone())
         .build();
     let alerts = crate::ingress::alerts::Settler::new();
-    let settling = alerts.spawn(store.clone(), voice.clone(), workers_stop.clone());
+    let settling = alerts.spawn(
+        store.clone(),
+        voice.clone(),
+        &settings.alert_sources,
+        workers_stop.clone(),
+    );
     let resumed = voice.resume_all().await?;
     if resumed > 0 {
         tracing::info!(

@@ -221,9 +221,15 @@ policy = "oncall"
         (e["status"] != "active").then_some(e)
     })
     .await;
-    assert_ne!(
-        outcome["status"], "unreached",
+    assert_eq!(
+        outcome["status"], "resolved",
         "ended by the resolve: {outcome}"
+    );
+    assert!(
+        outcome["timeline"]
+            .to_string()
+            .contains("prom (Alertmanager)"),
+        "{outcome}"
     );
     let (_, resolved) = rig.server.get("/v1/events?type=alert.resolved").await;
     assert_eq!(

@@ -62,6 +62,15 @@ impl AlertKind {
         }
     }
 
+    /// The sender's name as people write it.
+    pub fn title(self) -> &'static str {
+        match self {
+            AlertKind::Alertmanager => "Alertmanager",
+            AlertKind::Grafana => "Grafana",
+            AlertKind::PagerDuty => "PagerDuty",
+        }
+    }
+
     fn parse(text: &str) -> Result<AlertKind, String> {
         match text {
             "alertmanager" => Ok(AlertKind::Alertmanager),

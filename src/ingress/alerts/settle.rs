@@ -8,14 +8,17 @@
 //! right after a resolve or acknowledge is stored, and also looks every
 //! [`IDLE_SWEEP`] for marks left by a crash or by another node.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use super::AlertSource;
 use crate::store::{AlertStatus, AlertToSettle, EscalationId, Store};
 use crate::voice::EngineHandle;
+use crate::voice::escalation::machine::Settlement;
 
 /// How often marks are looked for while one waits on its firing's pipeline.
 const BUSY_SWEEP: Duration = Duration::from_millis(200);
@@ -40,14 +43,22 @@ impl Settler {
         self.wake.notify_one();
     }
 
-    /// Runs the task until `shutdown`.
+    /// Runs the task until `shutdown`; `sources` name the senders in the timelines.
     pub fn spawn(
         &self,
         store: Store,
         engine: EngineHandle,
+        sources: &[AlertSource],
         mut shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let wake = self.wake.clone();
+        // "prod-am (Alertmanager)": what the timeline and the logs say ended the escalation.
+        let names: Arc<HashMap<String, String>> = Arc::new(
+            sources
+                .iter()
+                .map(|s| (s.name.clone(), format!("{} ({})", s.name, s.kind.title())))
+                .collect(),
+        );
         tokio::spawn(async move {
             let mut wait = Duration::ZERO;
             loop {
@@ -56,7 +67,7 @@ impl Settler {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 }
-                wait = match sweep(&store, &engine).await {
+                wait = match sweep(&store, &engine, &names).await {
                     Ok(Sweep::Waiting) => BUSY_SWEEP,
                     Ok(Sweep::Done) => IDLE_SWEEP,
                     Err(error) => {
@@ -76,7 +87,11 @@ enum Sweep {
     Waiting,
 }
 
-async fn sweep(store: &Store, engine: &EngineHandle) -> Result<Sweep, crate::store::StoreError> {
+async fn sweep(
+    store: &Store,
+    engine: &EngineHandle,
+    names: &HashMap<String, String>,
+) -> Result<Sweep, crate::store::StoreError> {
     let mut outcome = Sweep::Done;
     for mark in store.alerts_to_settle(PAGE).await? {
         let found = store
@@ -84,7 +99,8 @@ async fn sweep(store: &Store, engine: &EngineHandle) -> Result<Sweep, crate::sto
             .await?;
         let mut failed = false;
         for (id, status) in &found.escalations {
-            if status == "active" && !settle(engine, *id, &mark).await {
+            let name = names.get(&mark.source).unwrap_or(&mark.source);
+            if status == "active" && !settle(engine, *id, &mark, name).await {
                 failed = true;
             }
         }
@@ -98,19 +114,21 @@ async fn sweep(store: &Store, engine: &EngineHandle) -> Result<Sweep, crate::sto
 }
 
 /// Ends one escalation the way the source said; false when the engine could not be told.
-async fn settle(engine: &EngineHandle, id: EscalationId, mark: &AlertToSettle) -> bool {
-    tracing::info!(escalation = %id, source = mark.source, how = mark.how.as_str(),
+async fn settle(engine: &EngineHandle, id: EscalationId, mark: &AlertToSettle, name: &str) -> bool {
+    tracing::info!(escalation = %id, source = name, how = mark.how.as_str(),
         "the alert source ended the alert; ending its escalation");
-    let how = match mark.how {
-        AlertStatus::Acknowledged => "acknowledged",
-        _ => "resolved",
+    let settlement = match mark.how {
+        AlertStatus::Acknowledged => Settlement::Acknowledged {
+            by: name.to_owned(),
+        },
+        _ => Settlement::Resolved {
+            source: name.to_owned(),
+        },
     };
-    // Until the engine can be told how an escalation ended from outside its calls, a
-    // resolve or acknowledge at the source cancels it.
-    match engine.cancel(id).await {
+    match engine.settle(id, settlement).await {
         Ok(_) => true,
         Err(error) => {
-            tracing::warn!(%error, escalation = %id, how, "could not end an escalation");
+            tracing::warn!(%error, escalation = %id, "could not end an escalation");
             false
         }
     }
