@@ -4,9 +4,9 @@
 //! acknowledge (`crate::store::alert_group`), so nothing is lost to a crash: this task reads
 //! the marks, tells the engine about each escalation of the episode still running, and clears
 //! a mark once the episode's opening event is through its pipeline (before that, its
-//! escalation may not exist yet: a resolve can overtake the firing it resolves). It is poked
-//! right after a resolve or acknowledge is stored, and also looks every
-//! [`IDLE_SWEEP`] for marks left by a crash or by another node.
+//! escalation may not exist yet: a resolve can overtake the firing it resolves, even before
+//! that firing's event is stored). It is poked right after a resolve or acknowledge is
+//! stored, and also looks every [`IDLE_SWEEP`] for marks left by a crash or by another node.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,11 +104,15 @@ async fn sweep(
                 failed = true;
             }
         }
-        if failed || found.pipeline_pending == Some(true) {
-            outcome = Sweep::Waiting;
-            continue;
+        match found.pipeline_pending {
+            Some(false) if !failed => store.alert_settled(mark).await?,
+            Some(_) => outcome = Sweep::Waiting,
+            // No opening event yet: the firing that opened the episode may be between its two
+            // writes, and would start an escalation after this sweep. The mark stays, looked
+            // at again at the idle pace (it is only left for good by a sender that never
+            // retried a notification lost to a crash).
+            None => {}
         }
-        store.alert_settled(mark).await?;
     }
     Ok(outcome)
 }
