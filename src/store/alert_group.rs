@@ -187,6 +187,8 @@ pub struct AlertGroup {
     pub episode: i64,
     pub summary: String,
     pub severity: Option<String>,
+    /// Notifications recorded in this episode: the opening one and those that changed the
+    /// alert (repeats are answered from reads and not counted).
     pub notifications: i64,
     pub opened_at: String,
     pub updated_at: String,
@@ -215,7 +217,15 @@ pub struct EpisodeEscalations {
 impl Store {
     /// Decides and records, in one transaction, what each notice means for its alert (see
     /// the module docs). Answers in the order given.
+    ///
+    /// A notification that only repeats open alerts whose opening events are stored (what an
+    /// alert storm is made of) is answered from reads, with no commit to wait for: it changes
+    /// nothing, so there is nothing to make durable. Were the alert resolved meanwhile, the
+    /// repeat simply counts as having come first.
     pub async fn note_alerts(&self, notices: Vec<AlertNotice>) -> Result<Vec<Noted>, StoreError> {
+        if let Some(repeats) = self.only_repeats(&notices).await? {
+            return Ok(repeats);
+        }
         let notices = notices
             .into_iter()
             .map(|n| AlertNotice {
@@ -225,6 +235,40 @@ impl Store {
             })
             .collect();
         dispatch_write!(self, b => b.note_alerts(notices).await)
+    }
+
+    /// `Repeated` for each notice when every one fires an alert that is open with its opening
+    /// event stored; `None` when some notice needs the write transaction.
+    async fn only_repeats(
+        &self,
+        notices: &[AlertNotice],
+    ) -> Result<Option<Vec<Noted>>, StoreError> {
+        let mut repeats = Vec::with_capacity(notices.len());
+        for notice in notices {
+            if notice.status != AlertStatus::Firing {
+                return Ok(None);
+            }
+            let group = self
+                .alert_group(notice.source.clone(), notice.dedup_key.clone())
+                .await?;
+            let Some(group) = group.filter(|g| g.status != AlertStatus::Resolved) else {
+                return Ok(None);
+            };
+            let opening = self
+                .alert_escalations(
+                    notice.source.clone(),
+                    notice.dedup_key.clone(),
+                    group.episode,
+                )
+                .await?;
+            if opening.pipeline_pending.is_none() {
+                return Ok(None);
+            }
+            repeats.push(Noted::Repeated {
+                episode: group.episode,
+            });
+        }
+        Ok(Some(repeats))
     }
 
     /// Alerts firing or acknowledged, most recently changed first, at most `limit`.

@@ -14,7 +14,8 @@ CREATE TABLE alert_groups (
     episode       INTEGER NOT NULL,
     summary       TEXT    NOT NULL,
     severity      TEXT,
-    -- Notifications received in this episode, the opening one included.
+    -- Notifications recorded in this episode: the opening one and those that changed the
+    -- alert (a repeat of an open alert is answered from reads and not counted).
     notifications INTEGER NOT NULL,
     opened_at     TEXT    NOT NULL,
     updated_at    TEXT    NOT NULL,
