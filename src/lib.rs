@@ -15,7 +15,8 @@
 //! - [`store`]: the durable store: schema, migrations and the SQLite group-commit writer.
 //! - [`intake`]: where every event enters: stored durably, then handed to the pipelines;
 //!   used alike by HTTP, the Merge poll and the events Klaxon emits itself.
-//! - [`ingress`]: ingresses beside HTTP (the Merge reconciliation poll).
+//! - [`ingress`]: ingresses beside HTTP (the Merge reconciliation poll), and the alert
+//!   sources' formats, de-duplication and resolve (their HTTP doors are in [`http`]).
 //! - [`people`]: the phone book (`[people]` by e-mail) and the E.164 check.
 //! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
 //! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.

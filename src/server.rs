@@ -139,6 +139,13 @@ pub async fn serve(
             &settings.voice,
         ))
         .build();
+    let alerts = crate::ingress::alerts::Settler::new();
+    let settling = alerts.spawn(
+        store.clone(),
+        voice.clone(),
+        &settings.alert_sources,
+        workers_stop.clone(),
+    );
     let resumed = voice.resume_all().await?;
     if resumed > 0 {
         tracing::info!(
@@ -201,6 +208,7 @@ pub async fn serve(
         merge,
         merge_accounts,
         reconciler,
+        alerts,
         settings: Arc::new(settings),
     };
     http::listener::serve(listener, http::router(state), limits, shutdown).await;
@@ -213,6 +221,7 @@ pub async fn serve(
     runner.join().await;
     worker.join().await;
     let _ = watcher.await;
+    let _ = settling.await;
     tracing::info!("committing queued writes");
     store.close().await;
     Ok(())

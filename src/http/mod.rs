@@ -12,6 +12,7 @@
 //! | `POST /webhooks/voice` (alias `/webhooks/telnyx`) | [`voice`] |
 //! | `POST /webhooks/messaging` | [`messaging`] |
 //! | `POST /webhooks/merge` (aliases `/webhooks/ticket`, `/webhooks/crm`) | [`merge`] |
+//! | `POST /webhooks/alerts/{source}[/{key}]`, `POST /v2/enqueue` (alias `/v2/events`) | [`alerts`] |
 //! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /v1/nodes` | [`nodes`] |
@@ -26,6 +27,7 @@
 //! (without a token, only Klaxon's own host names are served: the DNS rebinding defence),
 //! [`same_origin`] (no cross-site writes from browsers) and a declared body over the limit.
 
+pub mod alerts;
 pub mod allowed_host;
 pub mod auth;
 pub mod body_limit;
@@ -84,6 +86,8 @@ pub struct AppState {
     pub merge_accounts: Arc<Vec<MergeAccount>>,
     /// `None` when `MERGE_POLL_INTERVAL` is 0.
     pub reconciler: Option<Reconciler>,
+    /// Poked when an alert source resolves or acknowledges an alert.
+    pub alerts: crate::ingress::alerts::Settler,
 }
 
 /// The whole application router.
@@ -98,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(voice::router())
         .merge(messaging::router())
         .merge(merge::router())
+        .merge(alerts::router())
         .merge(merge_poll::router())
         .merge(reference::router())
         .merge(nodes::router())

@@ -10,7 +10,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{AppState, deliveries, destinations, escalations, events, health, ingest, merge};
-use super::{live, merge_poll, messaging, metrics, nodes, reference, voice};
+use super::{alerts, live, merge_poll, messaging, metrics, nodes, reference, voice};
 
 /// The error body of every 4xx and 5xx: `{"error": {"code", "message"}}`.
 #[derive(Serialize, ToSchema)]
@@ -35,6 +35,7 @@ pub struct ErrorDetail {
         destinations::list, destinations::enable,
         escalations::list, escalations::show, escalations::cancel, escalations::recent,
         voice::receive, messaging::receive, merge::receive_merge, merge_poll::poll,
+        alerts::receive, alerts::receive_keyed, alerts::enqueue,
         reference::escalate, reference::alert, reference::tickets, reference::deals, reference::alerts,
         nodes::list, health::health, metrics::scrape, document,
         live::page, live::panels, live::script, live::stylesheet,
@@ -59,6 +60,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("/webhooks/telnyx", "/webhooks/voice"),
     ("/webhooks/ticket", "/webhooks/merge"),
     ("/webhooks/crm", "/webhooks/merge"),
+    ("/v2/events", "/v2/enqueue"),
 ];
 
 struct Aliases;

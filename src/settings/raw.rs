@@ -52,6 +52,8 @@ pub struct Raw {
     pub policies: Vec<RawPolicy>,
     #[serde(default)]
     pub merge: RawMerge,
+    #[serde(default)]
+    pub alert_sources: Vec<crate::ingress::alerts::settings::RawAlertSource>,
 }
 
 /// `[ingest]`: how events get in.

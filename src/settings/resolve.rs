@@ -50,6 +50,8 @@ pub struct Settings {
     pub builtin_pipelines: bool,
     pub voice: VoiceSettings,
     pub merge: MergeSettings,
+    /// `[[alert_sources]]`; their built-in pipelines are in `pipelines`.
+    pub alert_sources: Vec<crate::ingress::alerts::AlertSource>,
 }
 
 /// How events get in.
@@ -210,11 +212,18 @@ impl Settings {
         );
         let merge = merge::resolve(raw.merge, &mut r);
         let builtin_pipelines = raw.pipelines.is_empty();
-        let pipelines = if builtin_pipelines {
+        let mut pipelines = if builtin_pipelines {
             pipelines::builtin(&voice, &merge.rules)
         } else {
             pipelines::resolve(raw.pipelines, &voice, &mut r)
         };
+        let (alert_sources, alert_pipelines) = crate::ingress::alerts::settings::resolve(
+            raw.alert_sources,
+            &voice,
+            &pipelines,
+            &mut r,
+        );
+        pipelines.extend(alert_pipelines);
 
         let errors = r.into_errors();
         if !errors.is_empty() {
@@ -239,6 +248,7 @@ impl Settings {
             builtin_pipelines,
             voice,
             merge,
+            alert_sources,
         })
     }
 }

@@ -51,6 +51,8 @@ pub enum Source {
     Klaxon,
     /// A Merge.dev webhook (`/webhooks/merge`, `/webhooks/ticket`, `/webhooks/crm`).
     Merge,
+    /// An alert source (`[[alert_sources]]`: Alertmanager, Grafana, PagerDuty Events v2).
+    Alerts,
 }
 
 impl Source {
@@ -60,6 +62,7 @@ impl Source {
             Source::SignedIngest => "signed",
             Source::Klaxon => "klaxon",
             Source::Merge => "merge",
+            Source::Alerts => "alerts",
         }
     }
 }

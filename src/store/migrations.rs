@@ -74,6 +74,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("migrations/sqlite/0011_delivery_targets.sql"),
     },
     Migration {
+        version: 13,
+        name: "alert groups",
+        sql: include_str!("migrations/sqlite/0013_alert_groups.sql"),
+    },
+    Migration {
         version: 14,
         name: "texts",
         sql: include_str!("migrations/sqlite/0014_texts.sql"),
@@ -142,6 +147,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "delivery targets",
         sql: include_str!("migrations/postgres/0011_delivery_targets.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "alert groups",
+        sql: include_str!("migrations/postgres/0013_alert_groups.sql"),
     },
     Migration {
         version: 14,

@@ -636,3 +636,9 @@ impl Store {
         dispatch!(self, b => b.close().await)
     }
 }
+
+// After the macros above, which it uses.
+mod alert_group;
+pub use alert_group::{
+    AlertGroup, AlertNotice, AlertStatus, AlertToSettle, EpisodeEscalations, Noted, opening_key,
+};

@@ -3,6 +3,8 @@
 //! All integration tests are modules of this one binary (as in svix), so they share one
 //! build and the helpers in `support`.
 
+mod alert_sources;
+mod alertmanager;
 mod architecture;
 mod auth;
 mod call_endings;

@@ -13,6 +13,7 @@
 //! may step an escalation. A node that dies stops renewing, and one lease later another node
 //! takes its work over; a node that stops cleanly frees its work at once.
 
+mod alert_groups;
 mod batch;
 pub(crate) mod connect;
 mod deliveries;

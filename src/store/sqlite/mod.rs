@@ -6,6 +6,7 @@
 //! concurrency while each request is still answered only after its own commit. Readers use
 //! their own connections; WAL lets them run while the writer commits.
 
+mod alert_groups;
 mod deliveries;
 mod dials;
 mod escalations;
