@@ -14,6 +14,7 @@
 //! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /v1/nodes` | [`nodes`] |
+//! | `GET /v1/schedules`, `GET …/{name}/oncall`, `GET/POST …/{name}/overrides`, `DELETE …/overrides/{id}`, `GET …/{name}/feed.ics` | [`schedules`] |
 //! | `GET /health` | [`health`] |
 //! | `GET /metrics` | [`metrics`] |
 //! | `GET /openapi.json` | [`openapi`] |
@@ -47,6 +48,7 @@ pub mod paging;
 pub mod reference;
 pub mod request_guard;
 pub mod same_origin;
+pub mod schedules;
 pub mod voice;
 
 use std::sync::Arc;
@@ -82,6 +84,8 @@ pub struct AppState {
     pub merge_accounts: Arc<Vec<MergeAccount>>,
     /// `None` when `MERGE_POLL_INTERVAL` is 0.
     pub reconciler: Option<Reconciler>,
+    /// On-call schedules and their overrides.
+    pub oncall: crate::oncall::Oncall,
 }
 
 /// The whole application router.
@@ -98,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merge_poll::router())
         .merge(reference::router())
         .merge(nodes::router())
+        .merge(schedules::router())
         .merge(health::router())
         .merge(metrics::router())
         .merge(openapi::router())

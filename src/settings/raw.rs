@@ -52,6 +52,8 @@ pub struct Raw {
     pub policies: Vec<RawPolicy>,
     #[serde(default)]
     pub merge: RawMerge,
+    #[serde(default)]
+    pub schedules: Vec<crate::oncall::RawSchedule>,
 }
 
 /// `[ingest]`: how events get in.

@@ -50,6 +50,8 @@ pub struct Settings {
     pub builtin_pipelines: bool,
     pub voice: VoiceSettings,
     pub merge: MergeSettings,
+    /// `[[schedules]]`: on-call rotations and the people they name.
+    pub oncall: crate::oncall::OncallSettings,
 }
 
 /// How events get in.
@@ -200,11 +202,17 @@ impl Settings {
         let ai = llm::settings::resolve(raw.ai, &mut r);
         let delivery = delivery::settings::resolve(raw.delivery, &mut r);
 
+        let oncall = crate::oncall::settings::resolve(
+            raw.schedules,
+            raw.people.iter().map(|(k, p)| p.member(k)).collect(),
+            &mut r,
+        );
         let voice = voice::settings::resolve(
             voice::settings::RawVoiceInput {
                 voice: raw.voice,
                 people: raw.people,
                 policies: raw.policies,
+                schedules: oncall.names().map(str::to_owned).collect(),
             },
             &mut r,
         );
@@ -239,6 +247,7 @@ impl Settings {
             builtin_pipelines,
             voice,
             merge,
+            oncall,
         })
     }
 }

@@ -73,6 +73,11 @@ pub const SQLITE: &[Migration] = &[
         name: "delivery targets",
         sql: include_str!("migrations/sqlite/0011_delivery_targets.sql"),
     },
+    Migration {
+        version: 12,
+        name: "schedule overrides",
+        sql: include_str!("migrations/sqlite/0012_schedule_overrides.sql"),
+    },
 ];
 
 /// The PostgreSQL schema: the same versions and names as [`SQLITE`], in PostgreSQL's
@@ -132,6 +137,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "delivery targets",
         sql: include_str!("migrations/postgres/0011_delivery_targets.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "schedule overrides",
+        sql: include_str!("migrations/postgres/0012_schedule_overrides.sql"),
     },
 ];
 

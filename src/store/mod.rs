@@ -14,6 +14,7 @@ mod event;
 mod health;
 mod migrations;
 mod node;
+pub mod overrides;
 pub(crate) mod postgres;
 mod postgres_url;
 pub mod settings;

@@ -111,6 +111,7 @@ async fn escalation(store: &Store, state: &Persisted) -> EscalationId {
             name: None,
             ring_timeout_secs: 30,
             group: None,
+            schedule: None,
         }],
         rules: CallRules::default(),
         connect_to: None,

@@ -22,6 +22,7 @@ mod events;
 mod leases;
 mod listen;
 mod migrate;
+mod overrides;
 mod poll_cursors;
 mod results;
 mod server_settings;

@@ -10,6 +10,7 @@ mod deliveries;
 mod dials;
 mod escalations;
 mod events;
+mod overrides;
 mod poll_cursors;
 mod reader;
 mod writer;

@@ -92,22 +92,36 @@ impl EngineHandle {
         slot: &Slot,
     ) -> Executed {
         let command = at.command(attempt, "dial_a", Leg::A);
-        if let Err(refused) = self.claim(at.id, (attempt, 1), &command, at.why).await {
-            return refused;
+        let (number, resolved) = match self.ring_now(slot, attempt) {
+            Ok(ring) => ring,
+            Err(nobody) => {
+                return Executed {
+                    timeline: vec![nobody.line],
+                    leg: None,
+                    feedback: vec![Input::DialFailed {
+                        attempt,
+                        leg: Leg::A,
+                        reason: nobody.reason,
+                    }],
+                };
+            }
+        };
+        let mut executed = match self.claim(at.id, (attempt, 1), &command, at.why).await {
+            Err(refused) => refused,
+            Ok(()) => {
+                let detection = detection(at.plan.rules.voicemail);
+                let dialled = self
+                    .shared
+                    .carrier
+                    .dial(&command, &number, slot.ring_timeout_secs, None, detection)
+                    .await;
+                Executed::dialled(action, &command, &number, dialled, attempt)
+            }
+        };
+        if let Some(line) = resolved {
+            executed.timeline.insert(0, line);
         }
-        let detection = detection(at.plan.rules.voicemail);
-        let dialled = self
-            .shared
-            .carrier
-            .dial(
-                &command,
-                &slot.number,
-                slot.ring_timeout_secs,
-                None,
-                detection,
-            )
-            .await;
-        Executed::dialled(action, &command, &slot.number, dialled, attempt)
+        executed
     }
 
     /// Rings the connect target, linked to leg A, once claimed (`connect`: which try).

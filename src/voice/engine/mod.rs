@@ -26,6 +26,7 @@
 //!   with it and handed on to the pipelines; the Merge write-back is one of their
 //!   destinations, which the engine does not know.
 //! - [`locks`]: the per-escalation lock within this process.
+//! - [`on_call`]: a `schedule:<name>` slot resolved to a person when its call is placed.
 
 mod briefing;
 mod claim;
@@ -33,6 +34,7 @@ mod enrichment;
 mod execute;
 mod executed;
 mod locks;
+mod on_call;
 mod published;
 mod recovery;
 mod step;
@@ -50,6 +52,7 @@ use super::telnyx::events::CallEvent;
 use super::webhook;
 use crate::intake::Intake;
 use crate::llm::ChatModel;
+use crate::oncall::Oncall;
 use crate::store::{EscalationId, Store, StoreError};
 
 /// What is persisted per escalation: the machine's state plus the count of commands issued,
@@ -78,6 +81,8 @@ struct Shared {
     enricher: Option<Enricher>,
     /// Where recorded events go once committed: the pipelines.
     intake: Option<Intake>,
+    /// Who `schedule:<name>` slots ring, resolved when their call is placed.
+    oncall: Option<Oncall>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -94,6 +99,7 @@ pub struct EngineBuilder {
     model: Option<ChatModel>,
     enricher: Option<Enricher>,
     intake: Option<Intake>,
+    oncall: Option<Oncall>,
 }
 
 impl EngineBuilder {
@@ -117,6 +123,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The schedules `schedule:<name>` slots are resolved with; without it such a slot is
+    /// skipped with a timeline note.
+    pub fn oncall(mut self, oncall: Oncall) -> Self {
+        self.oncall = Some(oncall);
+        self
+    }
+
     pub fn build(self) -> EngineHandle {
         EngineHandle {
             shared: Arc::new(Shared {
@@ -125,6 +138,7 @@ impl EngineBuilder {
                 model: self.model,
                 enricher: self.enricher,
                 intake: self.intake,
+                oncall: self.oncall,
                 locks: Mutex::new(HashMap::new()),
             }),
         }
@@ -144,6 +158,7 @@ impl EngineHandle {
             model: None,
             enricher: None,
             intake: None,
+            oncall: None,
         }
     }
 

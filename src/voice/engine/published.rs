@@ -157,6 +157,7 @@ mod tests {
             name: name.map(str::to_owned),
             ring_timeout_secs: 30,
             group: None,
+            schedule: None,
         }
     }
 

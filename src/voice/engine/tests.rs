@@ -136,6 +136,7 @@ fn ticket_plan() -> Plan {
         name: Some("Ana".into()),
         ring_timeout_secs: 30,
         group: None,
+        schedule: None,
     }])
 }
 

@@ -36,6 +36,11 @@ pub struct Slot {
     /// without one is rung alone.
     #[serde(default)]
     pub group: Option<u32>,
+    /// Rings whoever this schedule has on call when the call is placed (resolved then, and
+    /// again by a take-over after a crash); `number` is then empty. Plans stored before
+    /// schedules existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// How an escalation ended.

@@ -82,6 +82,7 @@ pub fn slots(policy: &Policy) -> Vec<Slot> {
         name: target.name.clone(),
         ring_timeout_secs: step.ring_timeout_secs,
         group,
+        schedule: target.schedule.clone(),
     };
     for _pass in 0..=policy.repeat {
         for step in &policy.steps {
@@ -477,6 +478,7 @@ mod tests {
         Target {
             number: n.into(),
             name: None,
+            schedule: None,
         }
     }
 

@@ -9,6 +9,7 @@ fn slot(number: &str, group: Option<u32>) -> Slot {
         name: None,
         ring_timeout_secs: 30,
         group,
+        schedule: None,
     }
 }
 
