@@ -413,6 +413,15 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                     policy.repeat
                 );
             }
+            for schedule in settings.oncall.schedules.values() {
+                let schedule = &schedule.schedule;
+                println!(
+                    "  schedule {}: {} layer(s), {}",
+                    schedule.name,
+                    schedule.layers.len(),
+                    schedule.zone.name()
+                );
+            }
             let origin = if settings.builtin_pipelines {
                 " (built-in)"
             } else {

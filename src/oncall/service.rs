@@ -389,14 +389,14 @@ async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Result<String, S
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| crate::error_text::with_causes(&e))?;
+        .map_err(|e| crate::error_text::with_causes(&e.without_url()))?;
     if !response.status().is_success() {
         return Err(format!("answered {}", response.status()));
     }
     let body = response
         .bytes()
         .await
-        .map_err(|e| crate::error_text::with_causes(&e))?;
+        .map_err(|e| crate::error_text::with_causes(&e.without_url()))?;
     if body.len() > MAX_CALENDAR_BYTES {
         return Err(format!("larger than {MAX_CALENDAR_BYTES} bytes"));
     }

@@ -93,11 +93,15 @@ pub enum CalendarSource {
     Url(reqwest::Url),
 }
 
+/// A URL is shown as its scheme and host only: private calendar links (Google's
+/// `…/private-<key>/basic.ics`) carry their secret in the path or query.
 impl std::fmt::Display for CalendarSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CalendarSource::File(path) => write!(f, "{}", path.display()),
-            CalendarSource::Url(url) => write!(f, "{url}"),
+            CalendarSource::Url(url) => {
+                write!(f, "{}://{}/…", url.scheme(), url.host_str().unwrap_or(""))
+            }
         }
     }
 }
@@ -362,7 +366,8 @@ fn calendar_layer(
 /// A path (relative to the settings file's folder, when there is one) or a URL.
 fn source_of(ical: &str, file: &Origin) -> Result<CalendarSource, String> {
     if ical.starts_with("https://") || ical.starts_with("http://") {
-        let url = reqwest::Url::parse(ical).map_err(|e| format!("{ical:?}: {e}"))?;
+        // Not echoed: a private calendar link carries its secret in the URL.
+        let url = reqwest::Url::parse(ical).map_err(|e| format!("not a URL: {e}"))?;
         let loopback = match url.host_str() {
             Some("localhost") => true,
             Some(host) => host
@@ -372,9 +377,7 @@ fn source_of(ical: &str, file: &Origin) -> Result<CalendarSource, String> {
             None => false,
         };
         if url.scheme() == "http" && !loopback {
-            return Err(format!(
-                "{ical:?}: use https:// (http:// only for loopback)"
-            ));
+            return Err("use https:// (http:// only for loopback)".into());
         }
         return Ok(CalendarSource::Url(url));
     }

@@ -681,7 +681,7 @@ targets = ["schedule:secondary"]
         "key `schedules[0].layers[0].start`: \"2026-13-01\" is not a date",
         "key `schedules[0].layers[0].handoff`: \"9am\" is not a time of day",
         "key `schedules[0].layers[1].ical`: cannot read /nonexistent/rota.ics",
-        "key `schedules[0].layers[2].ical`: \"http://calendar.example.com/rota.ics\": use https://",
+        "key `schedules[0].layers[2].ical`: use https://",
         "key `policies.oncall.steps[0].targets`: \"schedule:secondary\": there is no [[schedules]] named \"secondary\"",
     ] {
         assert!(
@@ -689,4 +689,8 @@ targets = ["schedule:secondary"]
             "missing {expected:?} in:\n{errors}"
         );
     }
+    assert!(
+        !errors.contains("calendar.example.com"),
+        "a calendar URL may carry a secret: not echoed: {errors}"
+    );
 }
