@@ -1,6 +1,11 @@
-//! A small client for a running Klaxon, behind `klaxon events …` and `klaxon dlq …`.
+//! A small client for a running Klaxon, behind `klaxon events …`, `klaxon dlq …` and
+//! `klaxon oncall …` (in `schedules.rs`).
 //!
 //! It speaks the public HTTP API only, so it doubles as a usage example of that API.
+
+mod schedules;
+
+pub use schedules::describe as describe_on_call;
 
 use reqwest::StatusCode;
 use serde_json::Value;

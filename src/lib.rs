@@ -17,6 +17,8 @@
 //!   used alike by HTTP, the Merge poll and the events Klaxon emits itself.
 //! - [`ingress`]: ingresses beside HTTP (the Merge reconciliation poll), and the alert
 //!   sources' formats, de-duplication and resolve (their HTTP doors are in [`http`]).
+//! - [`oncall`]: on-call schedules (rotations, layers, iCalendar layers, overrides): who is
+//!   on call and why, the override cache, and the schedule's iCalendar feed.
 //! - [`people`]: the phone book (`[people]` by e-mail) and the E.164 check.
 //! - [`pipeline`]: what happens after an event is stored: classify, filter, redact, route.
 //! - [`delivery`]: signed outbound webhooks, retries with backoff, the dead letter queue.
@@ -50,6 +52,7 @@ pub mod intake;
 pub mod llm;
 pub mod merge;
 pub mod metrics;
+pub mod oncall;
 pub mod open_files;
 pub mod people;
 pub mod pipeline;

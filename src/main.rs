@@ -52,6 +52,19 @@ enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Who is on call (every schedule, or --schedule), now or --at; and overrides.
+    Oncall {
+        #[command(flatten)]
+        remote: Remote,
+        /// The schedule (every schedule when absent; overrides need it).
+        #[arg(long, global = true)]
+        schedule: Option<String>,
+        /// An RFC 3339 time, e.g. 2026-03-08T09:00:00Z; now when absent.
+        #[arg(long)]
+        at: Option<String>,
+        #[command(subcommand)]
+        action: Option<OncallAction>,
+    },
     /// Print the OpenAPI document that `GET /openapi.json` serves (the SDKs' types are
     /// generated from it: `klaxon openapi > clients/openapi.json`).
     Openapi,
@@ -150,6 +163,35 @@ enum DestinationsAction {
 }
 
 #[derive(Subcommand)]
+enum OncallAction {
+    /// Someone covers a schedule for a while, whatever its layers say.
+    Override {
+        #[command(subcommand)]
+        action: OverrideAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OverrideAction {
+    /// Add an override: --person covers from --start to --end (RFC 3339).
+    Add {
+        /// A key of [people].
+        #[arg(long)]
+        person: String,
+        #[arg(long)]
+        start: String,
+        #[arg(long)]
+        end: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Remove an override by its id.
+    Remove { id: String },
+    /// List the overrides that have not ended.
+    List,
+}
+
+#[derive(Subcommand)]
 enum DlqAction {
     /// List dead deliveries, newest first.
     List {
@@ -208,6 +250,12 @@ fn main() -> ExitCode {
         Command::Check { config } => return check(config),
         Command::Events { remote, action } => events(remote.client(), action),
         Command::Dlq { remote, action } => dlq(remote.client(), action),
+        Command::Oncall {
+            remote,
+            schedule,
+            at,
+            action,
+        } => oncall(remote.client(), schedule, at, action),
         Command::Openapi => print_openapi(),
         #[cfg(feature = "sandbox")]
         Command::Sandbox { service } => sandbox(service),
@@ -363,6 +411,15 @@ fn check(config: Option<PathBuf>) -> ExitCode {
                     "  policy {name}: {} step(s), {targets} target(s), repeat {}",
                     policy.steps.len(),
                     policy.repeat
+                );
+            }
+            for schedule in settings.oncall.schedules.values() {
+                let schedule = &schedule.schedule;
+                println!(
+                    "  schedule {}: {} layer(s), {}",
+                    schedule.name,
+                    schedule.layers.len(),
+                    schedule.zone.name()
                 );
             }
             let origin = if settings.builtin_pipelines {
@@ -590,6 +647,56 @@ async fn dead_delivery_ids(
             None => return Ok(ids),
         }
     }
+}
+
+fn oncall(
+    client: Client,
+    schedule: Option<String>,
+    at: Option<String>,
+    action: Option<OncallAction>,
+) -> anyhow::Result<()> {
+    client_runtime()?.block_on(async {
+        let Some(OncallAction::Override { action }) = action else {
+            let names = match schedule {
+                Some(name) => vec![name],
+                None => {
+                    let list = client.list_schedules().await?;
+                    let names: Vec<String> = list["data"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                        .collect();
+                    if names.is_empty() {
+                        println!("no schedules are configured ([[schedules]] in the settings)");
+                    }
+                    names
+                }
+            };
+            for name in names {
+                let answer = client.who_is_on_call(&name, at.as_deref()).await?;
+                println!("{}", client::describe_on_call(&answer));
+            }
+            return Ok(());
+        };
+        let schedule = schedule.context("name the schedule: --schedule NAME")?;
+        let answer = match action {
+            OverrideAction::Add {
+                person,
+                start,
+                end,
+                note,
+            } => {
+                client
+                    .add_override(&schedule, &person, (&start, &end), note.as_deref())
+                    .await?
+            }
+            OverrideAction::Remove { id } => client.remove_override(&schedule, &id).await?,
+            OverrideAction::List => client.list_overrides(&schedule).await?,
+        };
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        anyhow::Ok(())
+    })
 }
 
 fn events(client: Client, action: EventsAction) -> anyhow::Result<()> {

@@ -31,6 +31,7 @@ use crate::intake::Intake;
 use crate::llm::settings::AiSettings;
 use crate::llm::{ChatModel, LlmError, ModelConfig};
 use crate::merge::{AccountTokens, MergeClient, MergeConfig, MergeSecret};
+use crate::oncall::Oncall;
 use crate::open_files;
 use crate::pipeline::classify::Classifier;
 use crate::pipeline::merge_lookup::MergeLookup;
@@ -128,7 +129,10 @@ pub async fn serve(
     let mut pipelines = settings.pipelines.clone();
     pipelines.push(pipeline::settings::merge_writeback());
     let (intake, arrivals) = Intake::new(store.clone(), pipeline::takes(&pipelines));
+    let oncall =
+        Oncall::start(settings.oncall.clone(), store.clone(), workers_stop.clone()).await?;
     let voice = EngineHandle::builder(store.clone(), carrier)
+        .oncall(oncall.clone())
         .model(model.clone())
         .enricher(Enricher::new(
             merge.clone(),
@@ -209,6 +213,7 @@ pub async fn serve(
         merge_accounts,
         reconciler,
         alerts,
+        oncall,
         settings: Arc::new(settings),
     };
     http::listener::serve(listener, http::router(state), limits, shutdown).await;

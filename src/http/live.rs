@@ -93,7 +93,7 @@ async fn page(
         };
         return refusal(refused.status, &message);
     }
-    match snapshot::load(&state.store).await {
+    match snapshot::load(&state.store, &state.oncall).await {
         Ok(snapshot) => (
             [(header::CACHE_CONTROL, "no-store")],
             Html(render::page(&render::panels(&snapshot))),
@@ -114,7 +114,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 /// The panels alone, for the page's script; API-style JSON errors.
 #[utoipa::path(get, path = "/live/panels", tag = "live", responses((status = 200, description = "The live page's panels, an HTML fragment", body = String, content_type = "text/html"), (status = 401, description = "Missing or wrong API token or session cookie", body = ErrorBody), (status = 403, description = "Not on loopback and no token configured", body = ErrorBody)))]
 async fn panels(_: Authorized, State(state): State<AppState>) -> Result<Response, ApiError> {
-    let snapshot = snapshot::load(&state.store).await?;
+    let snapshot = snapshot::load(&state.store, &state.oncall).await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Html(render::panels(&snapshot)),

@@ -16,6 +16,7 @@
 //! | `POST /v1/merge/poll` | [`merge_poll`] |
 //! | `POST /escalate`, `POST /alert`, `GET /tickets`, `GET /deals`, `GET /alerts` | [`reference`] |
 //! | `GET /v1/nodes` | [`nodes`] |
+//! | `GET /v1/schedules`, `GET …/{name}/oncall`, `GET/POST …/{name}/overrides`, `DELETE …/overrides/{id}`, `GET …/{name}/feed.ics` | [`schedules`] |
 //! | `GET /health` | [`health`] |
 //! | `GET /metrics` | [`metrics`] |
 //! | `GET /openapi.json` | [`openapi`] |
@@ -51,6 +52,7 @@ pub mod paging;
 pub mod reference;
 pub mod request_guard;
 pub mod same_origin;
+pub mod schedules;
 pub mod voice;
 
 use std::sync::Arc;
@@ -88,6 +90,8 @@ pub struct AppState {
     pub reconciler: Option<Reconciler>,
     /// Poked when an alert source resolves or acknowledges an alert.
     pub alerts: crate::ingress::alerts::Settler,
+    /// On-call schedules and their overrides.
+    pub oncall: crate::oncall::Oncall,
 }
 
 /// The whole application router.
@@ -106,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .merge(merge_poll::router())
         .merge(reference::router())
         .merge(nodes::router())
+        .merge(schedules::router())
         .merge(health::router())
         .merge(metrics::router())
         .merge(openapi::router())

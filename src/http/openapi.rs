@@ -10,7 +10,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{AppState, deliveries, destinations, escalations, events, health, ingest, merge};
-use super::{alerts, live, merge_poll, messaging, metrics, nodes, reference, voice};
+use super::{alerts, live, merge_poll, messaging, metrics, nodes, reference, schedules, voice};
 
 /// The error body of every 4xx and 5xx: `{"error": {"code", "message"}}`.
 #[derive(Serialize, ToSchema)]
@@ -39,6 +39,8 @@ pub struct ErrorDetail {
         reference::escalate, reference::alert, reference::tickets, reference::deals, reference::alerts,
         nodes::list, health::health, metrics::scrape, document,
         live::page, live::panels, live::script, live::stylesheet,
+        schedules::list, schedules::on_call, schedules::list_overrides, schedules::add_override,
+        schedules::remove_override, schedules::feed,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Aliases),
@@ -51,6 +53,7 @@ pub struct ErrorDetail {
         (name = "reference", description = "The reference apps' endpoints"),
         (name = "operations", description = "Health, metrics, the nodes on the database, this document"),
         (name = "live", description = "The live page (HTML) and its assets"),
+        (name = "schedules", description = "On-call schedules, who is on call, overrides, iCalendar feeds"),
     )
 )]
 struct ApiDoc;

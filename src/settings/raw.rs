@@ -54,6 +54,8 @@ pub struct Raw {
     pub merge: RawMerge,
     #[serde(default)]
     pub alert_sources: Vec<crate::ingress::alerts::settings::RawAlertSource>,
+    #[serde(default)]
+    pub schedules: Vec<crate::oncall::RawSchedule>,
 }
 
 /// `[ingest]`: how events get in.

@@ -52,6 +52,8 @@ pub struct Settings {
     pub merge: MergeSettings,
     /// `[[alert_sources]]`; their built-in pipelines are in `pipelines`.
     pub alert_sources: Vec<crate::ingress::alerts::AlertSource>,
+    /// `[[schedules]]`: on-call rotations and the people they name.
+    pub oncall: crate::oncall::OncallSettings,
 }
 
 /// How events get in.
@@ -202,11 +204,17 @@ impl Settings {
         let ai = llm::settings::resolve(raw.ai, &mut r);
         let delivery = delivery::settings::resolve(raw.delivery, &mut r);
 
+        let oncall = crate::oncall::settings::resolve(
+            raw.schedules,
+            raw.people.iter().map(|(k, p)| p.member(k)).collect(),
+            &mut r,
+        );
         let voice = voice::settings::resolve(
             voice::settings::RawVoiceInput {
                 voice: raw.voice,
                 people: raw.people,
                 policies: raw.policies,
+                schedules: oncall.names().map(str::to_owned).collect(),
             },
             &mut r,
         );
@@ -249,6 +257,7 @@ impl Settings {
             voice,
             merge,
             alert_sources,
+            oncall,
         })
     }
 }

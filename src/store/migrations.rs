@@ -74,6 +74,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("migrations/sqlite/0011_delivery_targets.sql"),
     },
     Migration {
+        version: 12,
+        name: "schedule overrides",
+        sql: include_str!("migrations/sqlite/0012_schedule_overrides.sql"),
+    },
+    Migration {
         version: 13,
         name: "alert groups",
         sql: include_str!("migrations/sqlite/0013_alert_groups.sql"),
@@ -147,6 +152,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 11,
         name: "delivery targets",
         sql: include_str!("migrations/postgres/0011_delivery_targets.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "schedule overrides",
+        sql: include_str!("migrations/postgres/0012_schedule_overrides.sql"),
     },
     Migration {
         version: 13,

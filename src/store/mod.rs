@@ -15,6 +15,7 @@ mod health;
 mod inbound;
 mod migrations;
 mod node;
+pub mod overrides;
 pub(crate) mod postgres;
 mod postgres_url;
 pub mod settings;

@@ -142,6 +142,9 @@ pub struct PolicyStep {
 pub struct Target {
     pub number: String,
     pub name: Option<String>,
+    /// `schedule:<name>`: whoever the schedule has on call when the call is placed
+    /// (`number` is then empty).
+    pub schedule: Option<String>,
 }
 
 impl VoiceSettings {

@@ -422,3 +422,39 @@ async fn wrong_keys_and_malformed_bodies_change_nothing() {
     assert_eq!(open["data"], json!([]));
     assert!(rig.carrier.legs().is_empty(), "nobody was rung");
 }
+
+/// The live page's panels as the page's script fetches them.
+async fn live_panels(server: &crate::support::TestServer) -> String {
+    let response = reqwest::get(server.url("/live/panels"))
+        .await
+        .expect("live panels");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("panels text")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_page_lists_an_open_alert_group_until_it_resolves() {
+    let rig = rig().await;
+    let quiet = live_panels(&rig.server).await;
+    assert!(quiet.contains("No alert is firing."), "{quiet}");
+
+    let mut body = fixture("alertmanager-v4-firing.json");
+    let path = format!("/webhooks/alerts/prom/{PROM_KEY}");
+    let (status, answer) = post(&rig, &path, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let firing = live_panels(&rig.server).await;
+    assert!(
+        firing.contains("BlackBox Probe Failure: https://server.example.org")
+            && firing.contains("1a30ba71cca2921f")
+            && firing.contains("status-firing"),
+        "{firing}"
+    );
+
+    body["status"] = json!("resolved");
+    body["alerts"][0]["status"] = json!("resolved");
+    body["alerts"][0]["endsAt"] = json!("2023-02-06T13:20:00Z");
+    let (status, answer) = post(&rig, &path, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let resolved = live_panels(&rig.server).await;
+    assert!(resolved.contains("No alert is firing."), "{resolved}");
+}

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the phone book", &["people"]),
     ("outside services (clients)", &["signing", "llm", "merge"]),
     ("the store", &["store"]),
+    ("schedules", &["oncall"]),
     ("intake", &["intake"]),
     ("the destination seam", &["destinations"]),
     ("deliveries", &["delivery"]),

@@ -112,6 +112,7 @@ async fn escalation(store: &Store, state: &Persisted) -> EscalationId {
             ring_timeout_secs: 30,
             group: None,
             sms: None,
+            schedule: None,
         }],
         rules: CallRules::default(),
         connect_to: None,

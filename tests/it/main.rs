@@ -31,6 +31,7 @@ mod merge_webhooks;
 mod metrics;
 mod multinode;
 mod notion;
+mod oncall;
 mod openapi_doc;
 mod parallel_ring;
 mod pipelines;

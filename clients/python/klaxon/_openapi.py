@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TYPE_CHECKING, TypedDict
+from typing import Any, Literal, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import TypeAlias
     from typing_extensions import NotRequired
+
+
+from typing_extensions import TypedDict
 
 
 class Accepted(TypedDict):
@@ -49,6 +52,11 @@ class Attempt(TypedDict):
     """
     The HTTP status, when a response arrived.
     """
+
+
+class Deleted(TypedDict):
+    deleted: bool
+    id: str
 
 
 DeliveryState: TypeAlias = Literal["pending", "failed", "succeeded", "dead"]
@@ -126,6 +134,131 @@ class EventPage(TypedDict):
     """
 
 
+class LayerSummary(TypedDict):
+    kind: str
+    """
+    `rotation` or `calendar`.
+    """
+    name: str
+    participants: list[str]
+    """
+    A rotation's participants (`[people]` keys), in turn order.
+    """
+
+
+class NewOverride(TypedDict, closed=True):
+    """
+    `POST …/overrides`: who covers, from when, until when (RFC 3339).
+    """
+
+    end: str
+    note: NotRequired[str | None]
+    person: str
+    """
+    A `[people]` key.
+    """
+    start: str
+
+
+class OnCallPerson(TypedDict):
+    """
+    The person on call.
+    """
+
+    key: str
+    """
+    The `[people]` key.
+    """
+    name: NotRequired[str | None]
+    phone: str
+    """
+    +E.164.
+    """
+
+
+class Override(TypedDict):
+    """
+    One override, as stored.
+    """
+
+    created_at: str
+    end: str
+    id: str
+    """
+    `ovr_…`, unique across schedules.
+    """
+    note: NotRequired[str | None]
+    """
+    Why, for people reading the schedule ("swap with Bob, dentist").
+    """
+    person: str
+    """
+    The `[people]` key of who covers.
+    """
+    schedule: str
+    start: str
+
+
+class OverrideList(TypedDict):
+    data: list[Override]
+
+
+class Reason1(TypedDict):
+    """
+    An override covers the instant.
+    """
+
+    end: str
+    id: str
+    kind: Literal["override"]
+    note: NotRequired[str | None]
+    start: str
+
+
+class Reason2(TypedDict):
+    """
+    A layer's shift: the layer (by name and position, 0 first) and the shift (a
+    rotation's number from its anchor, or an imported event's UID).
+    """
+
+    event: NotRequired[str | None]
+    kind: Literal["layer"]
+    layer: str
+    position: int
+    shift: NotRequired[int | None]
+    shift_end: str
+    shift_start: str
+
+
+class Reason3(TypedDict):
+    """
+    No override and no layer has anyone.
+    """
+
+    kind: Literal["nobody"]
+
+
+Reason: TypeAlias = Reason1 | Reason2 | Reason3
+"""
+Why an answer is what it is.
+"""
+
+
+class ReceivedAlert(TypedDict):
+    dedup_key: str
+    """
+    `<source>:<fingerprint or dedup_key>`.
+    """
+    event_id: NotRequired[str | None]
+    """
+    The event stored now, if any.
+    """
+    outcome: str
+    """
+    `opened` (rings), `repeated`, `acknowledged`, `resolved`, or `dropped` (nothing open).
+    """
+
+
 class TimelineEntry(TypedDict):
     """
     One line of an escalation's timeline.
@@ -136,6 +269,21 @@ class TimelineEntry(TypedDict):
     kind: str
     """
     `command` (sent to the carrier), `webhook` (received), `decision`, `note`.
+    """
+
+
+class WhoIsOnCall(TypedDict):
+    """
+    Who is on call for a schedule at an instant, as the API answers.
+    """
+
+    at: str
+    person: NotRequired[OnCallPerson | None]
+    reason: Reason
+    schedule: str
+    until: NotRequired[str | None]
+    """
+    When this answer may next change; `null` when nothing later is known.
     """
 
 
@@ -204,7 +352,8 @@ class Escalation(TypedDict):
     """
     status: str
     """
-    `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`, `failed`.
+    `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`,
+    `resolved`, `failed`.
     """
     timeline: NotRequired[list[TimelineEntry]]
     """
@@ -234,3 +383,39 @@ class EventDetail(Event):
     """
     The deliveries its pipelines created, with their current state.
     """
+
+
+class Received(TypedDict):
+    """
+    What became of a notification's alerts.
+    """
+
+    alerts: list[ReceivedAlert]
+
+
+class ScheduleSummary(TypedDict):
+    """
+    A schedule as listed.
+    """
+
+    feed_path: str
+    """
+    The iCalendar feed's path, with its token when an API token is set.
+    """
+    layers: list[LayerSummary]
+    """
+    Lowest first; a later layer wins where it has someone.
+    """
+    name: str
+    now: WhoIsOnCall
+    """
+    Who is on call now.
+    """
+    time_zone: str
+    """
+    IANA zone of its hand-off times.
+    """
+
+
+class ScheduleList(TypedDict):
+    data: list[ScheduleSummary]

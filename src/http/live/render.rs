@@ -11,7 +11,8 @@ use serde_json::Value;
 use super::escalations;
 use super::html::{Esc, class_token, clock_time, shorten};
 use super::snapshot::Snapshot;
-use crate::store::{Delivery, Event};
+use crate::oncall::{Reason, WhoIsOnCall};
+use crate::store::{AlertGroup, Delivery, Event};
 
 /// The whole document. `panels` is [`panels`]' output.
 pub fn page(panels: &str) -> String {
@@ -59,9 +60,14 @@ pub fn message_page(title: &str, message: &str) -> String {
     )
 }
 
-/// The four panels: events, escalations, deliveries, dead letters.
+/// The panels: on call now and open alert groups (when there are schedules or alert
+/// sources), events, escalations, deliveries, dead letters.
 pub fn panels(snapshot: &Snapshot) -> String {
     let mut out = String::new();
+    if !snapshot.on_call.is_empty() {
+        on_call(&mut out, &snapshot.on_call);
+    }
+    alert_groups(&mut out, &snapshot.alert_groups);
     events(&mut out, &snapshot.events);
     escalations::panel(&mut out, &snapshot.escalations);
     deliveries(&mut out, &snapshot.deliveries);
@@ -74,6 +80,62 @@ fn section_start(out: &mut String, id: &str, title: &str, count: usize) {
         out,
         r#"<section class="panel" id="{id}"><h2>{title} <span class="count">{count}</span></h2>"#
     );
+}
+
+fn on_call(out: &mut String, answers: &[WhoIsOnCall]) {
+    section_start(out, "on-call", "On call now", answers.len());
+    out.push_str("<table><thead><tr><th>Schedule</th><th>Who</th><th>Why</th><th>Until</th></tr></thead><tbody>");
+    for answer in answers {
+        let who = match &answer.person {
+            Some(person) => person.name.clone().unwrap_or_else(|| person.key.clone()),
+            None => "nobody".to_owned(),
+        };
+        let why = match &answer.reason {
+            Reason::Override { note, .. } => match note {
+                Some(note) => format!("override: {note}"),
+                None => "override".to_owned(),
+            },
+            Reason::Layer { layer, .. } => format!("layer {layer}"),
+            Reason::Nobody => "no layer or override has anyone".to_owned(),
+        };
+        let until = answer
+            .until
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td></tr>",
+            Esc(&answer.schedule),
+            Esc(&who),
+            Esc(&why),
+            Esc(&until),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+}
+
+fn alert_groups(out: &mut String, groups: &[AlertGroup]) {
+    section_start(out, "alert-groups", "Open alert groups", groups.len());
+    if groups.is_empty() {
+        out.push_str(r#"<p class="empty">No alert is firing.</p></section>"#);
+        return;
+    }
+    out.push_str("<table><thead><tr><th>Opened</th><th>Source</th><th>Alert</th><th>Severity</th><th>Status</th></tr></thead><tbody>");
+    for group in groups {
+        let status = group.status.as_str();
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td>{}</td><td title="{}">{}</td><td>{}</td><td><span class="badge status-{}">{}</span></td></tr>"#,
+            Esc(clock_time(&group.opened_at)),
+            Esc(&group.source),
+            Esc(&group.dedup_key),
+            Esc(&shorten(&group.summary, 120)),
+            Esc(group.severity.as_deref().unwrap_or("")),
+            class_token(status),
+            Esc(status),
+        );
+    }
+    out.push_str("</tbody></table></section>");
 }
 
 fn events(out: &mut String, events: &[Event]) {

@@ -1,9 +1,11 @@
-//! What the live page shows, read from the store in one go: recent events, recent
-//! escalations with their timelines and write-backs, recent deliveries and the dead letter
-//! queue with their attempt logs. Rendering is [`super::render`]'s job.
+//! What the live page shows, read from the store in one go: who is on call now per
+//! schedule, the open alert groups, recent events, recent escalations with their timelines
+//! and write-backs, recent deliveries and the dead letter queue with their attempt logs. Rendering is [`super::render`]'s job.
 
+use crate::oncall::{Oncall, WhoIsOnCall};
 use crate::store::{
-    Delivery, DeliveryQuery, DeliveryState, Escalation, Event, EventQuery, Store, StoreError,
+    AlertGroup, Delivery, DeliveryQuery, DeliveryState, Escalation, Event, EventQuery, Store,
+    StoreError,
 };
 
 /// How much of each list the page shows; enough to watch, small enough to re-read every
@@ -12,6 +14,7 @@ const EVENTS: usize = 20;
 const ESCALATIONS: usize = 6;
 const DELIVERIES: usize = 15;
 const DEAD_LETTERS: usize = 20;
+const ALERT_GROUPS: usize = 20;
 /// Write-backs and other deliveries looked at per escalation's event.
 const DELIVERIES_PER_EVENT: usize = 20;
 
@@ -26,6 +29,10 @@ pub struct EscalationView {
 }
 
 pub struct Snapshot {
+    /// Who each schedule has on call now, in the schedules' order.
+    pub on_call: Vec<WhoIsOnCall>,
+    /// Alerts firing or acknowledged, not yet resolved, newest first.
+    pub alert_groups: Vec<AlertGroup>,
     pub events: Vec<Event>,
     pub escalations: Vec<EscalationView>,
     /// Newest first, each with its `attempt_log`.
@@ -37,7 +44,13 @@ pub struct Snapshot {
 /// The pipeline name the voice engine gives write-back jobs.
 const WRITE_BACK_PIPELINE: &str = "escalation";
 
-pub async fn load(store: &Store) -> Result<Snapshot, StoreError> {
+pub async fn load(store: &Store, oncall: &Oncall) -> Result<Snapshot, StoreError> {
+    let now = chrono::Utc::now();
+    let on_call = oncall
+        .schedules()
+        .filter_map(|schedule| oncall.who(&schedule.name, now).ok())
+        .collect();
+    let alert_groups = store.open_alert_groups(ALERT_GROUPS).await?;
     let events = store
         .list_events(EventQuery {
             event_type: None,
@@ -96,6 +109,8 @@ pub async fn load(store: &Store) -> Result<Snapshot, StoreError> {
     )
     .await?;
     Ok(Snapshot {
+        on_call,
+        alert_groups,
         events,
         escalations,
         deliveries,

@@ -16,6 +16,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::deliveries::{DESTINATIONS_CHANNEL, JOBS_CHANNEL};
 use super::leases::ESCALATIONS_CHANNEL;
+use super::overrides::OVERRIDES_CHANNEL;
 
 /// What the notifications wake.
 #[derive(Default)]
@@ -26,6 +27,8 @@ pub struct Wakers {
     pub escalations: Notify,
     /// The delivery worker's copy of the disabled destinations (one waiter per node).
     pub destinations: Notify,
+    /// The on-call override cache (one waiter per node: `notify_one` keeps a missed wake-up).
+    pub overrides: Notify,
 }
 
 /// Listens until aborted, reconnecting after failures.
@@ -50,6 +53,7 @@ async fn session(
                 Some(Ok(AsyncMessage::Notification(note))) => match note.channel() {
                     JOBS_CHANNEL => wakers.jobs.notify_one(),
                     DESTINATIONS_CHANNEL => wakers.destinations.notify_one(),
+                    OVERRIDES_CHANNEL => wakers.overrides.notify_one(),
                     _ => wakers.escalations.notify_waiters(),
                 },
                 Some(Ok(_)) => {}
@@ -61,13 +65,14 @@ async fn session(
     let listen = async {
         client
             .batch_execute(&format!(
-                "LISTEN {JOBS_CHANNEL}; LISTEN {ESCALATIONS_CHANNEL}; LISTEN {DESTINATIONS_CHANNEL}"
+                "LISTEN {JOBS_CHANNEL}; LISTEN {ESCALATIONS_CHANNEL}; LISTEN {DESTINATIONS_CHANNEL}; LISTEN {OVERRIDES_CHANNEL}"
             ))
             .await?;
         // Anything announced while we were not listening: look once.
         wakers.jobs.notify_one();
         wakers.escalations.notify_waiters();
         wakers.destinations.notify_one();
+        wakers.overrides.notify_one();
         std::future::pending::<Result<(), tokio_postgres::Error>>().await
     };
     tokio::select! {

@@ -24,6 +24,7 @@ mod inbound;
 mod leases;
 mod listen;
 mod migrate;
+mod overrides;
 mod poll_cursors;
 mod results;
 mod server_settings;

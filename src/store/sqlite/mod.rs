@@ -12,6 +12,7 @@ mod dials;
 mod escalations;
 mod events;
 mod inbound;
+mod overrides;
 mod poll_cursors;
 mod reader;
 mod texts;

@@ -93,8 +93,40 @@ impl EngineHandle {
         attempt: u32,
         slot: &Slot,
     ) -> Executed {
+        // A `schedule:` slot is resolved first: its text and its call go to whoever is on
+        // call now.
+        let (number, resolved) = match self.ring_now(slot, attempt) {
+            Ok(ring) => ring,
+            Err(nobody) => {
+                return Executed {
+                    timeline: vec![nobody.line],
+                    leg: None,
+                    feedback: vec![Input::DialFailed {
+                        attempt,
+                        leg: Leg::A,
+                        reason: nobody.reason,
+                    }],
+                };
+            }
+        };
+        let resolved_slot;
+        let slot = if slot.number == number {
+            slot
+        } else {
+            resolved_slot = Slot {
+                number: number.clone(),
+                ..slot.clone()
+            };
+            &resolved_slot
+        };
         match slot.sms {
-            Some(Texting::Instead) => return self.text_instead(at, attempt, slot).await,
+            Some(Texting::Instead) => {
+                let mut executed = self.text_instead(at, attempt, slot).await;
+                if let Some(line) = resolved {
+                    executed.timeline.insert(0, line);
+                }
+                return executed;
+            }
             // The call goes ahead whatever became of the text; its line says.
             Some(Texting::Before) => {
                 let _texted = self.text(at, attempt, slot, true).await;
@@ -102,22 +134,22 @@ impl EngineHandle {
             None => {}
         }
         let command = at.command(attempt, "dial_a", Leg::A);
-        if let Err(refused) = self.claim(at.id, (attempt, 1), &command, at.why).await {
-            return refused;
+        let mut executed = match self.claim(at.id, (attempt, 1), &command, at.why).await {
+            Err(refused) => refused,
+            Ok(()) => {
+                let detection = detection(at.plan.rules.voicemail);
+                let dialled = self
+                    .shared
+                    .carrier
+                    .dial(&command, &number, slot.ring_timeout_secs, None, detection)
+                    .await;
+                Executed::dialled(action, &command, &number, dialled, attempt)
+            }
+        };
+        if let Some(line) = resolved {
+            executed.timeline.insert(0, line);
         }
-        let detection = detection(at.plan.rules.voicemail);
-        let dialled = self
-            .shared
-            .carrier
-            .dial(
-                &command,
-                &slot.number,
-                slot.ring_timeout_secs,
-                None,
-                detection,
-            )
-            .await;
-        Executed::dialled(action, &command, &slot.number, dialled, attempt)
+        executed
     }
 
     /// Rings the connect target, linked to leg A, once claimed (`connect`: which try).

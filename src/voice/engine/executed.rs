@@ -11,7 +11,8 @@ use crate::voice::timeline;
 /// What executing an action produced.
 #[derive(Debug)]
 pub(super) struct Executed {
-    pub(super) timeline: Option<TimelineEntry>,
+    /// In order: a schedule's resolution (when the slot named one), then the command's line.
+    pub(super) timeline: Vec<TimelineEntry>,
     pub(super) leg: Option<NewLeg>,
     pub(super) feedback: Vec<Input>,
 }
@@ -20,7 +21,7 @@ impl Executed {
     /// Nothing to record (an action recorded when it was decided).
     pub(super) fn none() -> Executed {
         Executed {
-            timeline: None,
+            timeline: Vec::new(),
             leg: None,
             feedback: Vec::new(),
         }
@@ -45,7 +46,7 @@ impl Executed {
         let leg = command.leg;
         match result {
             Ok(call_control_id) => Executed {
-                timeline: Some(timeline::dial_line(action, command, to, Ok(()))),
+                timeline: vec![timeline::dial_line(action, command, to, Ok(()))],
                 leg: Some(new_leg(command, attempt, &call_control_id)),
                 feedback: vec![Input::Dialed {
                     attempt,
@@ -54,7 +55,7 @@ impl Executed {
                 }],
             },
             Err(error) => Executed {
-                timeline: Some(timeline::dial_line(action, command, to, Err(&error))),
+                timeline: vec![timeline::dial_line(action, command, to, Err(&error))],
                 leg: None,
                 feedback: vec![Input::DialFailed {
                     attempt,
@@ -75,11 +76,11 @@ impl Executed {
     ) -> Executed {
         let gone = matches!(result, Err(CarrierError::Gone));
         Executed {
-            timeline: Some(timeline::action_line(
+            timeline: vec![timeline::action_line(
                 action,
                 command,
                 result.as_ref().map(|_| ()),
-            )),
+            )],
             leg: None,
             feedback: if gone {
                 vec![Input::HungUp {
@@ -106,7 +107,7 @@ impl Executed {
             json!({ "error": reason }),
         );
         Executed {
-            timeline: Some(line),
+            timeline: vec![line],
             leg: None,
             feedback: match leg {
                 Leg::A => Vec::new(),
@@ -145,7 +146,7 @@ impl Executed {
             _ => Vec::new(),
         };
         Executed {
-            timeline: Some(line),
+            timeline: vec![line],
             leg: None,
             feedback,
         }
@@ -176,6 +177,7 @@ mod tests {
             ring_timeout_secs: 30,
             group: None,
             sms: None,
+            schedule: None,
         };
         let action = Action::DialA { attempt: 1, slot };
         (
@@ -203,7 +205,7 @@ mod tests {
                 call_control_id: "v3:a".into()
             }]
         );
-        assert!(placed.timeline.is_some());
+        assert!(!placed.timeline.is_empty());
     }
 
     #[test]
@@ -246,7 +248,7 @@ mod tests {
         );
         let failed = Executed::commanded(&action, &speak, Err(CarrierError::Failed("x".into())), 2);
         assert!(failed.feedback.is_empty(), "a failure is recorded, not fed");
-        assert!(failed.timeline.is_some());
+        assert!(!failed.timeline.is_empty());
         assert!(
             Executed::commanded(&action, &speak, Ok(()), 2)
                 .feedback
@@ -294,6 +296,6 @@ mod tests {
             decided.feedback.is_empty(),
             "another step placed it and drives it"
         );
-        assert!(decided.leg.is_none() && decided.timeline.is_some());
+        assert!(decided.leg.is_none() && !decided.timeline.is_empty());
     }
 }

@@ -27,6 +27,7 @@
 //!   destinations, which the engine does not know.
 //! - [`locks`]: the per-escalation lock within this process.
 //! - [`texts`]: a slot's text before its call, or instead of it, and the wait for a reply.
+//! - [`on_call`]: a `schedule:<name>` slot resolved to a person when its call is placed.
 
 mod briefing;
 mod claim;
@@ -34,6 +35,7 @@ mod enrichment;
 mod execute;
 mod executed;
 mod locks;
+mod on_call;
 mod published;
 mod recovery;
 mod step;
@@ -53,6 +55,7 @@ use super::telnyx::events::CallEvent;
 use super::webhook;
 use crate::intake::Intake;
 use crate::llm::ChatModel;
+use crate::oncall::Oncall;
 use crate::store::{EscalationId, Store, StoreError};
 
 /// What is persisted per escalation: the machine's state plus the count of commands issued,
@@ -84,6 +87,8 @@ struct Shared {
     /// Calls to Klaxon's number: their events are theirs, and an escalation a caller started
     /// tells them its outcome.
     inbound: Option<Arc<Inbound>>,
+    /// Who `schedule:<name>` slots ring, resolved when their call is placed.
+    oncall: Option<Oncall>,
     locks: Mutex<HashMap<EscalationId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -101,6 +106,7 @@ pub struct EngineBuilder {
     enricher: Option<Enricher>,
     intake: Option<Intake>,
     inbound: Option<Inbound>,
+    oncall: Option<Oncall>,
 }
 
 impl EngineBuilder {
@@ -130,6 +136,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The schedules `schedule:<name>` slots are resolved with; without it such a slot is
+    /// skipped with a timeline note.
+    pub fn oncall(mut self, oncall: Oncall) -> Self {
+        self.oncall = Some(oncall);
+        self
+    }
+
     pub fn build(self) -> EngineHandle {
         EngineHandle {
             shared: Arc::new(Shared {
@@ -139,6 +152,7 @@ impl EngineBuilder {
                 enricher: self.enricher,
                 intake: self.intake,
                 inbound: self.inbound.map(Arc::new),
+                oncall: self.oncall,
                 locks: Mutex::new(HashMap::new()),
             }),
         }
@@ -159,6 +173,7 @@ impl EngineHandle {
             enricher: None,
             intake: None,
             inbound: None,
+            oncall: None,
         }
     }
 

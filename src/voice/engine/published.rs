@@ -158,6 +158,7 @@ mod tests {
             ring_timeout_secs: 30,
             group: None,
             sms: None,
+            schedule: None,
         }
     }
 

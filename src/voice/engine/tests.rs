@@ -137,6 +137,7 @@ fn ticket_plan() -> Plan {
         ring_timeout_secs: 30,
         group: None,
         sms: None,
+        schedule: None,
     }])
 }
 

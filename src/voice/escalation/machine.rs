@@ -40,6 +40,11 @@ pub struct Slot {
     /// until a reply or `ring_timeout_secs` without one).
     #[serde(default)]
     pub sms: Option<crate::voice::sms::Texting>,
+    /// Rings whoever this schedule has on call when the call is placed (resolved then, and
+    /// again by a take-over after a crash); `number` is then empty. Plans stored before
+    /// schedules existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// How an escalation ended.

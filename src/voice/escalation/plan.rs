@@ -87,6 +87,7 @@ pub fn slots(policy: &Policy) -> Vec<Slot> {
         // A text before the calls goes with a person's first call of the step (one text per
         // pass, however many attempts); a text instead of calls is every attempt.
         sms: step.sms.filter(|t| first || *t == Texting::Instead),
+        schedule: target.schedule.clone(),
     };
     for _pass in 0..=policy.repeat {
         for step in &policy.steps {
@@ -482,6 +483,7 @@ mod tests {
         Target {
             number: n.into(),
             name: None,
+            schedule: None,
         }
     }
 

@@ -48,6 +48,18 @@ pub struct RawPerson {
     pub email: Option<String>,
 }
 
+impl RawPerson {
+    /// This entry as schedules see it.
+    pub fn member(&self, key: &str) -> crate::oncall::Member {
+        crate::oncall::Member {
+            key: key.to_owned(),
+            name: self.name.clone(),
+            phone: self.phone.clone(),
+            email: self.email.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
@@ -79,6 +91,8 @@ pub struct RawVoiceInput {
     pub voice: RawVoice,
     pub people: BTreeMap<String, RawPerson>,
     pub policies: Vec<RawPolicy>,
+    /// The names of `[[schedules]]`, which `schedule:<name>` targets name.
+    pub schedules: Vec<String>,
 }
 
 pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
@@ -192,6 +206,7 @@ pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
             let target = Target {
                 number: person.phone,
                 name: person.name,
+                schedule: None,
             };
             if let Some(email) = &person.email {
                 people_by_email.insert(email, target.number.clone());
@@ -220,6 +235,7 @@ pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
                     targets: vec![Target {
                         number: number.to_owned(),
                         name: None,
+                        schedule: None,
                     }],
                     ring_timeout_secs: DEFAULT_RING_TIMEOUT_SECS,
                     attempts: 1,
@@ -263,14 +279,29 @@ pub fn resolve(raw: RawVoiceInput, r: &mut Reader<'_>) -> VoiceSettings {
                     targets.push(Target {
                         number: target,
                         name: None,
+                        schedule: None,
                     });
                 } else if let Some(person) = people.get(&target) {
                     targets.push(person.clone());
+                } else if let Some(schedule) = target.strip_prefix("schedule:") {
+                    if raw.schedules.iter().any(|s| s == schedule) {
+                        targets.push(Target {
+                            number: String::new(),
+                            name: Some(format!("on call for {schedule}")),
+                            schedule: Some(schedule.to_owned()),
+                        });
+                    } else {
+                        r.fail(
+                            file.clone(),
+                            format!("{step_key}.targets"),
+                            format!("{target:?}: there is no [[schedules]] named {schedule:?}"),
+                        );
+                    }
                 } else {
                     r.fail(
                         file.clone(),
                         format!("{step_key}.targets"),
-                        format!("{target:?} is neither a +E.164 number nor a key of [people]"),
+                        format!("{target:?} is neither a +E.164 number, a key of [people], nor schedule:<name>"),
                     );
                 }
             }

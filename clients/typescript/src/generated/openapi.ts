@@ -418,6 +418,150 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_schedules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{name}/feed.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["schedule_feed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{name}/oncall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["who_is_on_call"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{name}/overrides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_overrides"];
+        put?: never;
+        post: operations["add_override"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{name}/overrides/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["remove_override"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/enqueue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["pagerduty_enqueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["pagerduty_enqueue_via_v2_events"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/alerts/{source}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["receive_alerts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/alerts/{source}/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["receive_alerts_keyed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks/crm": {
         parameters: {
             query?: never;
@@ -548,6 +692,10 @@ export interface components {
              */
             status: number | null;
         };
+        Deleted: {
+            deleted: boolean;
+            id: string;
+        };
         /** @description A delivery as the API shows it. */
         Delivery: {
             /** @description Every attempt, oldest first; only on `GET /v1/deliveries/{id}`. */
@@ -598,7 +746,10 @@ export interface components {
             policy: string;
             /** @description The current attempt (1-based) and phase. */
             state: Record<string, unknown>;
-            /** @description `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`, `failed`. */
+            /**
+             * @description `active`, or the outcome: `connected`, `acknowledged`, `unreached`, `cancelled`,
+             *     `resolved`, `failed`.
+             */
             status: string;
             /** @description Only on `GET /v1/escalations/{id}` and the cancel answer. */
             timeline?: components["schemas"]["TimelineEntry"][];
@@ -649,12 +800,120 @@ export interface components {
             /** @description Pass as `after` to get the next (older) page; `null` on the last page. */
             next_cursor: string | null;
         };
+        LayerSummary: {
+            /** @description `rotation` or `calendar`. */
+            kind: string;
+            name: string;
+            /** @description A rotation's participants (`[people]` keys), in turn order. */
+            participants: string[];
+        };
+        /** @description `POST …/overrides`: who covers, from when, until when (RFC 3339). */
+        NewOverride: {
+            end: string;
+            note?: string | null;
+            /** @description A `[people]` key. */
+            person: string;
+            start: string;
+        };
+        /** @description The person on call. */
+        OnCallPerson: {
+            /** @description The `[people]` key. */
+            key: string;
+            name?: string | null;
+            /** @description +E.164. */
+            phone: string;
+        };
+        /** @description One override, as stored. */
+        Override: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            end: string;
+            /** @description `ovr_…`, unique across schedules. */
+            id: string;
+            /** @description Why, for people reading the schedule ("swap with Bob, dentist"). */
+            note?: string | null;
+            /** @description The `[people]` key of who covers. */
+            person: string;
+            schedule: string;
+            /** Format: date-time */
+            start: string;
+        };
+        OverrideList: {
+            data: components["schemas"]["Override"][];
+        };
+        /** @description Why an answer is what it is. */
+        Reason: {
+            /** Format: date-time */
+            end: string;
+            id: string;
+            /** @enum {string} */
+            kind: "override";
+            note?: string | null;
+            /** Format: date-time */
+            start: string;
+        } | {
+            event?: string | null;
+            /** @enum {string} */
+            kind: "layer";
+            layer: string;
+            position: number;
+            /** Format: int64 */
+            shift?: number | null;
+            /** Format: date-time */
+            shift_end: string;
+            /** Format: date-time */
+            shift_start: string;
+        } | {
+            /** @enum {string} */
+            kind: "nobody";
+        };
+        /** @description What became of a notification's alerts. */
+        Received: {
+            alerts: components["schemas"]["ReceivedAlert"][];
+        };
+        ReceivedAlert: {
+            /** @description `<source>:<fingerprint or dedup_key>`. */
+            dedup_key: string;
+            /** @description The event stored now, if any. */
+            event_id?: string | null;
+            /** @description `opened` (rings), `repeated`, `acknowledged`, `resolved`, or `dropped` (nothing open). */
+            outcome: string;
+        };
+        ScheduleList: {
+            data: components["schemas"]["ScheduleSummary"][];
+        };
+        /** @description A schedule as listed. */
+        ScheduleSummary: {
+            /** @description The iCalendar feed's path, with its token when an API token is set. */
+            feed_path: string;
+            /** @description Lowest first; a later layer wins where it has someone. */
+            layers: components["schemas"]["LayerSummary"][];
+            name: string;
+            /** @description Who is on call now. */
+            now: components["schemas"]["WhoIsOnCall"];
+            /** @description IANA zone of its hand-off times. */
+            time_zone: string;
+        };
         /** @description One line of an escalation's timeline. */
         TimelineEntry: {
             at: string;
             detail: Record<string, unknown>;
             /** @description `command` (sent to the carrier), `webhook` (received), `decision`, `note`. */
             kind: string;
+        };
+        /** @description Who is on call for a schedule at an instant, as the API answers. */
+        WhoIsOnCall: {
+            /** Format: date-time */
+            at: string;
+            person?: null | components["schemas"]["OnCallPerson"];
+            reason: components["schemas"]["Reason"];
+            schedule: string;
+            /**
+             * Format: date-time
+             * @description When this answer may next change; `null` when nothing later is known.
+             */
+            until?: string | null;
         };
     };
     responses: never;
@@ -1820,6 +2079,608 @@ export interface operations {
             };
             /** @description Not on loopback and no token configured */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_schedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every schedule, with who is on call now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not on loopback and no token configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    schedule_feed: {
+        parameters: {
+            query?: {
+                /** @description The feed token from `GET /v1/schedules` (instead of the bearer header) */
+                token?: string;
+                /** @description Weeks ahead, 1-26 (6) */
+                weeks?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Schedule name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An iCalendar (text/calendar) feed of the coming shifts, overrides included */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/calendar": string;
+                };
+            };
+            /** @description Bad `weeks` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not on loopback and no token configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    who_is_on_call: {
+        parameters: {
+            query?: {
+                /** @description RFC 3339; now when absent */
+                at?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Schedule name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Who is on call, why, and until when */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WhoIsOnCall"];
+                };
+            };
+            /** @description `at` is not RFC 3339 (`invalid_time`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not on loopback and no token configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_overrides: {
+        parameters: {
+            query?: {
+                /** @description RFC 3339: overrides ending after it; now when absent */
+                after?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Schedule name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The schedule's overrides, by start */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OverrideList"];
+                };
+            };
+            /** @description `after` is not RFC 3339 (`invalid_time`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not on loopback and no token configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_override: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewOverride"];
+            };
+        };
+        responses: {
+            /** @description Added; lookups on every node see it */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Override"];
+                };
+            };
+            /** @description Not JSON, or a time that is not RFC 3339 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not on loopback and no token configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown person (`unknown_person`), end not after start or longer than a year (`invalid_range`), note too long (`invalid_note`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store cannot commit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_override: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Schedule name */
+                name: string;
+                /** @description Override id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not on loopback and no token configured */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such schedule or override */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The store cannot commit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    pagerduty_enqueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A PagerDuty Events API v2 event: routing_key (a pagerduty source's integration key), event_action trigger|acknowledge|resolve, dedup_key, payload {summary, source, severity, …} */
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description {"status":"success","message":"Event processed","dedup_key":…} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description {"status":"invalid event","message":"Event object is invalid","errors":[…]} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description No pagerduty source has this routing key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    pagerduty_enqueue_via_v2_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A PagerDuty Events API v2 event: routing_key (a pagerduty source's integration key), event_action trigger|acknowledge|resolve, dedup_key, payload {summary, source, severity, …} */
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description {"status":"success","message":"Event processed","dedup_key":…} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description {"status":"invalid event","message":"Event object is invalid","errors":[…]} */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description No pagerduty source has this routing key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receive_alerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert source's name ([[alert_sources]]) */
+                source: string;
+            };
+            cookie?: never;
+        };
+        /** @description An Alertmanager (webhook version 4) or Grafana notification, or a PagerDuty Events v2 event, as the source's kind says; `Authorization: Bearer <integration key>` */
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Committed; what became of each alert */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Received"];
+                };
+            };
+            /** @description Not a notification of the source's kind */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong integration key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No alert source of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receive_alerts_keyed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The alert source's name */
+                source: string;
+                /** @description The source's integration key */
+                key: string;
+            };
+            cookie?: never;
+        };
+        /** @description As `POST /webhooks/alerts/{source}`, the key in the path instead of a header */
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            /** @description Committed; what became of each alert */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Received"];
+                };
+            };
+            /** @description Not a notification of the source's kind */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Wrong integration key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No alert source of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

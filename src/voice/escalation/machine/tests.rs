@@ -10,6 +10,7 @@ fn slot(number: &str, group: Option<u32>) -> Slot {
         ring_timeout_secs: 30,
         group,
         sms: None,
+        schedule: None,
     }
 }
 
