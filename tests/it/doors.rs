@@ -16,7 +16,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use crate::auth::{non_loopback_ip, sign_now};
-use crate::support::{TestServer, apply_toml, assert_error, eventually};
+use crate::support::{TestServer, apply_toml, assert_error, eventually, postgres};
 
 const TOKEN: &str = "test-token-0123456789";
 const MERGE_SECRET: &str = "merge-webhook-signing-key";
@@ -281,11 +281,11 @@ async fn a_signed_webhook_from_another_host_rings_and_an_unsigned_one_does_not()
         let answer = rig.probe(signed).await;
         assert_eq!(answer.0, 200, "{path}: {}", answer.1);
     }
-    assert_eq!(
-        rig.server.count_events().await,
-        1,
-        "one delivery, three paths"
-    );
+    // Klaxon's own `escalation.*` events are left out: with the fast carrier the call may
+    // already have ended, and its outcome recorded, by the time this counts.
+    let received =
+        postgres::count_rows(&rig.server.database, "events WHERE source <> 'klaxon'").await;
+    assert_eq!(received, 1, "one delivery, three paths");
     eventually(WAIT, || async { (rig.dials() == 1).then_some(()) }).await;
     rig.report("a_signed_webhook_from_another_host");
 }
