@@ -23,8 +23,6 @@ use serde_json::{Value, json};
 use super::body_limit::read_body;
 use super::openapi::ErrorBody;
 use super::{ApiError, AppState};
-use crate::clock;
-use crate::signing::telnyx as signature;
 use crate::store::{EscalationId, Receipt, TimelineEntry};
 use crate::voice::sms::events::{self, MessageEventKind};
 use crate::voice::sms::reply::{self, Decision};
@@ -49,7 +47,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let body = read_body(&headers, body, state.settings.ingest.max_body_bytes).await?;
-    verify(&state, &headers, &body)?;
+    super::voice::verify_signature(&state, &headers, &body)?;
     let event = events::parse(&body)
         .map_err(|e| ApiError::bad_request("invalid_webhook", e.to_string()))?;
     let store = &state.store;
@@ -90,31 +88,6 @@ pub async fn receive(
             answer(false)
         }
     }
-}
-
-/// The same check as `/webhooks/voice` (docs/telnyx.md §5): with keys or an account, fail
-/// closed.
-fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-    let keys = &state.settings.voice.public_keys;
-    if keys.is_empty() && state.settings.voice.telnyx.is_none() {
-        return Ok(());
-    }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(sig), Some(timestamp)) = (
-        header(signature::SIGNATURE_HEADER),
-        header(signature::TIMESTAMP_HEADER),
-    ) else {
-        return Err(ApiError::unauthorized(
-            "missing_signature",
-            "telnyx-signature-ed25519 and telnyx-timestamp are required",
-        ));
-    };
-    signature::verify(sig, timestamp, body, keys, clock::now_secs()).map_err(|e| {
-        ApiError::unauthorized(
-            "invalid_signature",
-            format!("the webhook signature is not valid: {e}"),
-        )
-    })
 }
 
 /// "text sent", "text delivered", "text not delivered (delivery_failed): …".

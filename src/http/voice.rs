@@ -37,25 +37,7 @@ async fn receive(
     body: Body,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>), ApiError> {
     let body = read_body(&headers, body, state.settings.ingest.max_body_bytes).await?;
-    let keys = &state.settings.voice.public_keys;
-    if !keys.is_empty() || state.settings.voice.telnyx.is_some() {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let (Some(sig), Some(timestamp)) = (
-            header("telnyx-signature-ed25519"),
-            header("telnyx-timestamp"),
-        ) else {
-            return Err(ApiError::unauthorized(
-                "missing_signature",
-                "telnyx-signature-ed25519 and telnyx-timestamp are required",
-            ));
-        };
-        signature::verify(sig, timestamp, &body, keys, clock::now_secs()).map_err(|e| {
-            ApiError::unauthorized(
-                "invalid_signature",
-                format!("the webhook signature is not valid: {e}"),
-            )
-        })?;
-    }
+    verify_signature(&state, &headers, &body)?;
     let event = events::parse(&body).map_err(|e| {
         ApiError::bad_request("invalid_webhook", format!("not a Telnyx call event: {e}"))
     })?;
@@ -72,4 +54,33 @@ async fn receive(
     let engine = state.voice.clone();
     tokio::spawn(async move { engine.on_call_event(event).await });
     Ok((StatusCode::OK, axum::Json(json!({ "duplicate": false }))))
+}
+
+/// Telnyx's Ed25519 webhook check (docs/telnyx.md §5), shared by call and messaging
+/// webhooks: with public keys or an account configured, fail closed.
+pub(super) fn verify_signature(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let keys = &state.settings.voice.public_keys;
+    if keys.is_empty() && state.settings.voice.telnyx.is_none() {
+        return Ok(());
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(sig), Some(timestamp)) = (
+        header(signature::SIGNATURE_HEADER),
+        header(signature::TIMESTAMP_HEADER),
+    ) else {
+        return Err(ApiError::unauthorized(
+            "missing_signature",
+            "telnyx-signature-ed25519 and telnyx-timestamp are required",
+        ));
+    };
+    signature::verify(sig, timestamp, body, keys, clock::now_secs()).map_err(|e| {
+        ApiError::unauthorized(
+            "invalid_signature",
+            format!("the webhook signature is not valid: {e}"),
+        )
+    })
 }
